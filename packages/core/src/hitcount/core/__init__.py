@@ -1,0 +1,55 @@
+"""hitcount-core: the hit model, count windows, wire format and the plugin contract.
+
+Everything a backend or front end needs is importable from here; nothing in this
+package imports a web framework or a database client beyond the standard library.
+"""
+
+from hitcount.core.config import Config, Setting
+from hitcount.core.errors import (
+    ConfigError,
+    HitcountError,
+    InvalidBatch,
+    InvalidHit,
+    QueueFull,
+    QueueUnavailable,
+    StoreError,
+    StoreUnavailable,
+    UnknownBackend,
+)
+from hitcount.core.health import Health
+from hitcount.core.hit import Hit, now_ns
+from hitcount.core.plugins import hookimpl
+from hitcount.core.queue import Backlog, DeadLetter, Delivery, Queue
+from hitcount.core.registry import Command, Registry
+from hitcount.core.runtime import Runtime
+from hitcount.core.store import HitStore
+from hitcount.core.windows import WINDOWS, Counts, Window
+
+__all__ = [
+    "WINDOWS",
+    "Backlog",
+    "Command",
+    "Config",
+    "ConfigError",
+    "Counts",
+    "DeadLetter",
+    "Delivery",
+    "Health",
+    "Hit",
+    "HitStore",
+    "HitcountError",
+    "InvalidBatch",
+    "InvalidHit",
+    "Queue",
+    "QueueFull",
+    "QueueUnavailable",
+    "Registry",
+    "Runtime",
+    "Setting",
+    "StoreError",
+    "StoreUnavailable",
+    "UnknownBackend",
+    "Window",
+    "hookimpl",
+    "now_ns",
+]

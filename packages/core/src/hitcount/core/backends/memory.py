@@ -1,0 +1,175 @@
+"""In-process ``memory`` queue and store, for tests and experiments.
+
+Instances opened with the same ``HITCOUNT_MEMORY_NAMESPACE`` in one process share
+their data, the way two connections to one server do; nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hitcount.core.config import Config, Setting
+from hitcount.core.health import Health
+from hitcount.core.hit import Hit
+from hitcount.core.plugins import hookimpl
+from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
+from hitcount.core.registry import Registry
+from hitcount.core.store import HitStore
+from hitcount.core.windows import Counts
+
+NAMESPACE = Setting(
+    "HITCOUNT_MEMORY_NAMESPACE",
+    "default",
+    "Memory backends opened with the same namespace in one process share their data.",
+    str,
+)
+
+
+@dataclass
+class _Entry:
+    payload: bytes
+    hits: int
+    published_at: float
+    visible_at: float = 0.0
+    attempts: int = 0
+
+
+class _Broker:
+    """The shared state behind every MemoryQueue of one namespace."""
+
+    def __init__(self) -> None:
+        self.condition = threading.Condition()
+        self.entries: dict[int, _Entry] = {}
+        self.dead: dict[int, DeadLetter] = {}
+        self.sequence = itertools.count(1)
+
+
+class _Shelf:
+    """The shared state behind every MemoryStore of one namespace."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.uids: set[bytes] = set()
+        self.timestamps: dict[str, list[int]] = defaultdict(list)
+
+
+_brokers: defaultdict[str, _Broker] = defaultdict(_Broker)
+_shelves: defaultdict[str, _Shelf] = defaultdict(_Shelf)
+
+
+class MemoryQueue(Queue):
+    """A queue in a dict, with leases that expire after the visibility timeout."""
+
+    def __init__(self, config: Config) -> None:
+        self._broker = _brokers[config.get(NAMESPACE)]
+        self._visibility_timeout = config.get(VISIBILITY_TIMEOUT)
+
+    def publish(self, payload: bytes, hits: int) -> None:
+        with self._broker.condition:
+            self._broker.entries[next(self._broker.sequence)] = _Entry(payload, hits, time.time())
+            self._broker.condition.notify_all()
+
+    def consume(self, consumer: str, max_batches: int, wait: float) -> list[Delivery]:
+        deadline = time.monotonic() + wait
+        with self._broker.condition:
+            while True:
+                now = time.time()
+                taken = []
+                for seq, entry in self._broker.entries.items():
+                    if len(taken) == max_batches:
+                        break
+                    if entry.visible_at <= now:
+                        entry.visible_at = now + self._visibility_timeout
+                        entry.attempts += 1
+                        taken.append(Delivery(str(seq), entry.payload, entry.hits, entry.published_at, entry.attempts))
+                remaining = deadline - time.monotonic()
+                if taken or remaining <= 0:
+                    return taken
+                leased = [entry.visible_at - now for entry in self._broker.entries.values()]
+                self._broker.condition.wait(min([remaining, *leased]))
+
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        with self._broker.condition:
+            for delivery in deliveries:
+                self._broker.entries.pop(int(delivery.tag), None)
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        with self._broker.condition:
+            if self._broker.entries.pop(int(delivery.tag), None) is not None:
+                self._broker.dead[int(delivery.tag)] = DeadLetter(
+                    delivery.tag, delivery.payload, delivery.hits, reason, time.time()
+                )
+
+    def dead_letters(self) -> list[DeadLetter]:
+        with self._broker.condition:
+            return list(self._broker.dead.values())
+
+    def replay_dead_letter(self, tag: str) -> bool:
+        with self._broker.condition:
+            letter = self._broker.dead.pop(int(tag), None)
+        if letter is None:
+            return False
+        self.publish(letter.payload, letter.hits)
+        return True
+
+    def backlog(self) -> Backlog:
+        with self._broker.condition:
+            entries = list(self._broker.entries.values())
+        return Backlog(
+            len(entries),
+            sum(entry.hits for entry in entries),
+            min((entry.published_at for entry in entries), default=None),
+        )
+
+    def health(self) -> Health:
+        return Health(True, "in-process memory queue")
+
+
+class MemoryStore(HitStore):
+    """Hits in a dict; counts scan the id's timestamps (fine for tests, linear in hits)."""
+
+    def __init__(self, config: Config) -> None:
+        self._shelf = _shelves[config.get(NAMESPACE)]
+
+    def write(self, hits: Sequence[Hit]) -> None:
+        with self._shelf.lock:
+            for hit in hits:
+                if hit.uid not in self._shelf.uids:
+                    self._shelf.uids.add(hit.uid)
+                    self._shelf.timestamps[hit.id].append(hit.timestamp)
+
+    def counts(self, id: str, now: int) -> Counts:
+        with self._shelf.lock:
+            timestamps = list(self._shelf.timestamps.get(id, ()))
+        return Counts.of_timestamps(id, now, timestamps)
+
+    def purge(self, before: int) -> int:
+        removed = 0
+        with self._shelf.lock:
+            for id, timestamps in self._shelf.timestamps.items():
+                kept = [timestamp for timestamp in timestamps if timestamp >= before]
+                removed += len(timestamps) - len(kept)
+                self._shelf.timestamps[id] = kept
+        return removed
+
+    def health(self) -> Health:
+        return Health(True, "in-process memory store")
+
+
+@hookimpl
+def hitcount_register_settings(registry: Registry) -> None:
+    """The namespace setting."""
+    registry.add_setting(NAMESPACE)
+
+
+@hookimpl
+def hitcount_register_backends(registry: Registry) -> None:
+    """``memory`` queue and store."""
+    registry.add_queue("memory", MemoryQueue)
+    registry.add_store("memory", MemoryStore)
+

@@ -1,0 +1,90 @@
+"""What the embedded ``sqlite`` queue and store share: settings and how a database file is opened."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from hitcount.core.config import Config, Setting, parse_duration
+from hitcount.core.settings import DATA_DIR
+
+
+def _synchronous(text: str) -> str:
+    value = text.strip().upper()
+    if value not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+        raise ValueError("expected OFF, NORMAL, FULL or EXTRA")
+    return value
+
+
+SYNCHRONOUS = Setting(
+    "HITCOUNT_SQLITE_SYNCHRONOUS",
+    "FULL",
+    "SQLite's synchronous pragma; FULL survives power loss, NORMAL only process crashes.",
+    _synchronous,
+)
+BUSY_TIMEOUT = Setting(
+    "HITCOUNT_SQLITE_BUSY_TIMEOUT",
+    "5s",
+    "How long a write waits for another process's write lock before failing.",
+    parse_duration,
+)
+
+
+def run_script(connection: sqlite3.Connection, script: str) -> None:
+    """Execute ``;``-separated statements inside the current transaction.
+
+    ``executescript`` would commit the open transaction first, so it cannot be used there.
+    """
+    for statement in script.split(";\n"):
+        if statement.strip():
+            connection.execute(statement)
+
+
+class Database:
+    """One WAL-mode SQLite file used by several threads and processes.
+
+    WAL lets readers work while one writer commits, and the busy timeout makes writers
+    from other processes wait their turn instead of failing; one connection per
+    instance, serialized by a lock, is enough because each transaction is short.
+    """
+
+    def __init__(self, config: Config, filename: str, schema: str) -> None:
+        directory: Path = config.get(DATA_DIR)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / filename
+        self._lock = threading.Lock()
+        self._connection = sqlite3.connect(
+            self.path,
+            timeout=config.get(BUSY_TIMEOUT),
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        self._connection.execute("pragma journal_mode=wal")
+        self._connection.execute(f"pragma synchronous={config.get(SYNCHRONOUS)}")
+        with self.transaction() as connection:
+            run_script(connection, schema)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Hold the write lock (``begin immediate``) for the block; commit on success, roll back on error."""
+        with self._lock:
+            self._connection.execute("begin immediate")
+            try:
+                yield self._connection
+            except BaseException:
+                self._connection.execute("rollback")
+                raise
+            self._connection.execute("commit")
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection for reads, which WAL serves from a consistent snapshot per statement."""
+        with self._lock:
+            yield self._connection
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()

@@ -1,0 +1,136 @@
+"""The embedded ``sqlite`` queue: a table of batches with leases, safe across processes."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+
+from hitcount.core.backends.sqlite import BUSY_TIMEOUT, SYNCHRONOUS, Database
+from hitcount.core.config import Config
+from hitcount.core.errors import QueueUnavailable
+from hitcount.core.health import Health
+from hitcount.core.plugins import hookimpl
+from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
+from hitcount.core.registry import Registry
+
+SCHEMA = """
+create table if not exists batches (
+    seq integer primary key autoincrement,
+    payload blob not null,
+    hits integer not null,
+    published_at real not null,
+    visible_at real not null default 0,  -- leased until then; 0 = never delivered
+    attempts integer not null default 0
+);
+create index if not exists batches_visible on batches (visible_at, seq);
+create table if not exists dead_letters (
+    seq integer primary key,
+    payload blob not null,
+    hits integer not null,
+    reason text not null,
+    failed_at real not null
+);
+"""
+# How often an idle consumer looks for new batches: SQLite has no notification.
+POLL_INTERVAL = 0.05
+
+
+class SqliteQueue(Queue):
+    """Batches are rows; consuming leases rows until ``visible_at``, acknowledging deletes them."""
+
+    def __init__(self, config: Config) -> None:
+        self._database = Database(config, "queue.sqlite3", SCHEMA)
+        self._visibility_timeout = config.get(VISIBILITY_TIMEOUT)
+
+    def publish(self, payload: bytes, hits: int) -> None:
+        try:
+            with self._database.transaction() as connection:
+                connection.execute(
+                    "insert into batches (payload, hits, published_at) values (?, ?, ?)",
+                    (payload, hits, time.time()),
+                )
+        except sqlite3.Error as error:
+            raise QueueUnavailable(f"sqlite queue {self._database.path}: {error}") from error
+
+    def consume(self, consumer: str, max_batches: int, wait: float) -> list[Delivery]:
+        deadline = time.monotonic() + wait
+        while True:
+            deliveries = self._lease(max_batches)
+            if deliveries or time.monotonic() >= deadline:
+                return deliveries
+            time.sleep(min(POLL_INTERVAL, max(0.0, deadline - time.monotonic())))
+
+    def _lease(self, max_batches: int) -> list[Delivery]:
+        now = time.time()
+        try:
+            with self._database.transaction() as connection:
+                rows = connection.execute(
+                    """update batches set visible_at = ?, attempts = attempts + 1
+                       where seq in (select seq from batches where visible_at <= ? order by seq limit ?)
+                       returning seq, payload, hits, published_at, attempts""",
+                    (now + self._visibility_timeout, now, max_batches),
+                ).fetchall()
+        except sqlite3.Error as error:
+            raise QueueUnavailable(f"sqlite queue {self._database.path}: {error}") from error
+        rows.sort()
+        return [Delivery(str(seq), payload, hits, published, attempts) for seq, payload, hits, published, attempts in rows]
+
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        with self._database.transaction() as connection:
+            connection.executemany("delete from batches where seq = ?", [(int(d.tag),) for d in deliveries])
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        with self._database.transaction() as connection:
+            deleted = connection.execute("delete from batches where seq = ?", (int(delivery.tag),)).rowcount
+            if deleted:
+                connection.execute(
+                    "insert into dead_letters values (?, ?, ?, ?, ?)",
+                    (int(delivery.tag), delivery.payload, delivery.hits, reason, time.time()),
+                )
+
+    def dead_letters(self) -> list[DeadLetter]:
+        with self._database.reading() as connection:
+            rows = connection.execute("select seq, payload, hits, reason, failed_at from dead_letters order by seq")
+            return [DeadLetter(str(seq), payload, hits, reason, failed) for seq, payload, hits, reason, failed in rows]
+
+    def replay_dead_letter(self, tag: str) -> bool:
+        with self._database.transaction() as connection:
+            row = connection.execute("delete from dead_letters where seq = ? returning payload, hits", (int(tag),)).fetchone()
+            if row is None:
+                return False
+            connection.execute(
+                "insert into batches (payload, hits, published_at) values (?, ?, ?)", (row[0], row[1], time.time())
+            )
+        return True
+
+    def backlog(self) -> Backlog:
+        with self._database.reading() as connection:
+            batches, hits, oldest = connection.execute(
+                "select count(*), coalesce(sum(hits), 0), min(published_at) from batches"
+            ).fetchone()
+        return Backlog(batches, hits, oldest)
+
+    def health(self) -> Health:
+        try:
+            with self._database.reading() as connection:
+                connection.execute("select 1 from batches limit 1").fetchall()
+        except sqlite3.Error as error:
+            return Health(False, f"sqlite queue {self._database.path}: {error}")
+        return Health(True, f"sqlite queue {self._database.path}")
+
+    def close(self) -> None:
+        self._database.close()
+
+
+@hookimpl
+def hitcount_register_settings(registry: Registry) -> None:
+    """The settings both sqlite backends read (registered once, here)."""
+    registry.add_setting(SYNCHRONOUS)
+    registry.add_setting(BUSY_TIMEOUT)
+
+
+@hookimpl
+def hitcount_register_backends(registry: Registry) -> None:
+    """The ``sqlite`` queue."""
+    registry.add_queue("sqlite", SqliteQueue)

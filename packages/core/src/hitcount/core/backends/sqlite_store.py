@@ -1,0 +1,105 @@
+"""The embedded ``sqlite`` store: raw hits plus per-minute counts, so reads do not grow with hits.
+
+A window's count is the sum of the per-minute counts of the whole minutes inside it,
+plus the raw hits of the partial minutes at its two edges. Per-minute counts are
+only ever incremented for hits whose uid was not yet stored, in the same transaction
+that stores them, so redelivered batches leave every count exact.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from hitcount.core.backends.sqlite import Database, run_script
+from hitcount.core.config import Config
+from hitcount.core.errors import StoreUnavailable
+from hitcount.core.health import Health
+from hitcount.core.hit import Hit
+from hitcount.core.plugins import hookimpl
+from hitcount.core.registry import Registry
+from hitcount.core.store import HitStore
+from hitcount.core.windows import NS_PER_MINUTE, WINDOWS, Counts
+
+SCHEMA = """
+create table if not exists hits (uid blob primary key, id text not null, ts integer not null) without rowid;
+create index if not exists hits_id_ts on hits (id, ts);
+create table if not exists minute_counts (
+    id text not null,
+    minute integer not null,  -- ts // 60 s
+    count integer not null,
+    primary key (id, minute)
+) without rowid;
+"""
+STAGE = """
+create temp table if not exists staging (uid blob primary key, id text not null, ts integer not null) without rowid;
+delete from staging;
+"""
+COUNT_NEW_HITS = f"""
+insert into minute_counts (id, minute, count)
+select id, ts / {NS_PER_MINUTE}, count(*) from staging
+where not exists (select 1 from hits where hits.uid = staging.uid)
+group by 1, 2
+on conflict (id, minute) do update set count = count + excluded.count
+"""
+SUM_MINUTES = "select coalesce(sum(count), 0) from minute_counts where id = ? and minute >= ? and minute < ?"
+COUNT_RAW = "select count(*) from hits where id = ? and ts > ? and ts <= ?"
+
+
+class SqliteStore(HitStore):
+    """Hits in ``store.sqlite3`` under the data directory."""
+
+    def __init__(self, config: Config) -> None:
+        self._database = Database(config, "store.sqlite3", SCHEMA)
+
+    def write(self, hits: Sequence[Hit]) -> None:
+        try:
+            with self._database.transaction() as connection:
+                run_script(connection, STAGE)
+                connection.executemany(
+                    "insert or ignore into staging values (?, ?, ?)", [(h.uid, h.id, h.timestamp) for h in hits]
+                )
+                connection.execute(COUNT_NEW_HITS)
+                connection.execute("insert or ignore into hits select uid, id, ts from staging")
+        except sqlite3.OperationalError as error:
+            raise StoreUnavailable(f"sqlite store {self._database.path}: {error}") from error
+
+    def counts(self, id: str, now: int) -> Counts:
+        values = []
+        with self._database.reading() as connection:
+            for window in WINDOWS:
+                start = window.start(now)
+                first_whole = start // NS_PER_MINUTE + 1  # the minute after the one holding the lower edge
+                last_minute = now // NS_PER_MINUTE  # the partial minute holding now
+                if first_whole >= last_minute:
+                    (count,) = connection.execute(COUNT_RAW, (id, start, now)).fetchone()
+                else:
+                    (whole,) = connection.execute(SUM_MINUTES, (id, first_whole, last_minute)).fetchone()
+                    (low,) = connection.execute(COUNT_RAW, (id, start, first_whole * NS_PER_MINUTE - 1)).fetchone()
+                    (high,) = connection.execute(COUNT_RAW, (id, last_minute * NS_PER_MINUTE - 1, now)).fetchone()
+                    count = whole + low + high
+                values.append(count)
+        return Counts(id, now, tuple(values))
+
+    def purge(self, before: int) -> int:
+        with self._database.transaction() as connection:
+            removed = connection.execute("delete from hits where ts < ?", (before,)).rowcount
+            connection.execute("delete from minute_counts where minute < ?", (before // NS_PER_MINUTE,))
+        return removed
+
+    def health(self) -> Health:
+        try:
+            with self._database.reading() as connection:
+                connection.execute("select 1 from minute_counts limit 1").fetchall()
+        except sqlite3.Error as error:
+            return Health(False, f"sqlite store {self._database.path}: {error}")
+        return Health(True, f"sqlite store {self._database.path}")
+
+    def close(self) -> None:
+        self._database.close()
+
+
+@hookimpl
+def hitcount_register_backends(registry: Registry) -> None:
+    """The ``sqlite`` store."""
+    registry.add_store("sqlite", SqliteStore)

@@ -1,0 +1,45 @@
+"""The ``hitcount`` command: a parser built from the commands every installed plugin registers."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from hitcount.core.errors import HitcountError
+from hitcount.core.runtime import Runtime
+from hitcount.core.settings import LOG_LEVEL
+
+
+def build_parser(runtime: Runtime) -> argparse.ArgumentParser:
+    """One subparser per registered command, in name order."""
+    parser = argparse.ArgumentParser(prog="hitcount", description="Count hits per id over trailing windows.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, registered in sorted(runtime.registry.commands.items()):
+        command = registered.value
+        subparser = subparsers.add_parser(name, help=command.help, description=command.help)
+        command.configure(subparser)
+        subparser.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``hitcount``; errors hitcount raises on purpose print one line and exit 2."""
+    try:
+        runtime = Runtime.load()
+        logging.basicConfig(
+            level=runtime.config.get(LOG_LEVEL),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        arguments = build_parser(runtime).parse_args(argv)
+        return int(arguments.run(arguments, runtime))
+    except HitcountError as error:
+        print(f"hitcount: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

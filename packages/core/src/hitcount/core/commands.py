@@ -1,0 +1,122 @@
+"""Core's subcommands: ``plugins``, ``config``, ``serve``, ``dead-letters`` and ``retention``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+from hitcount.core.errors import HitcountError
+from hitcount.core.hit import now_ns
+from hitcount.core.plugins import hookimpl
+from hitcount.core.registry import Command, Registry
+from hitcount.core.runtime import Runtime
+from hitcount.core.settings import RETENTION
+from hitcount.core.windows import NS_PER_SECOND
+
+# What `hitcount serve` runs side by side, each as `hitcount <name>`.
+SERVED_COMMANDS = ("api", "indexer")
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def run_plugins(arguments: argparse.Namespace, runtime: Runtime) -> int:
+    """List every queue, store and command with the distribution that provides it."""
+    registry = runtime.registry
+    rows = [("KIND", "NAME", "PROVIDED BY")]
+    rows += [("queue", name, str(backend.provider)) for name, backend in sorted(registry.queues.items())]
+    rows += [("store", name, str(backend.provider)) for name, backend in sorted(registry.stores.items())]
+    rows += [("command", name, str(entry.provider)) for name, entry in sorted(registry.commands.items())]
+    print(_table(rows))
+    return 0
+
+
+def run_config(arguments: argparse.Namespace, runtime: Runtime) -> int:
+    """Print the effective configuration, secrets masked."""
+    settings = [entry.value for entry in runtime.registry.settings.values()]
+    rows = [("SETTING", "VALUE", "SOURCE")]
+    rows += [(entry.name, entry.value, entry.source) for entry in runtime.config.entries(settings)]
+    print(_table(rows))
+    return 0
+
+
+def run_serve(arguments: argparse.Namespace, runtime: Runtime) -> int:
+    """Run ``hitcount api`` and ``hitcount indexer`` as child processes until one ends or a signal comes."""
+    missing = [name for name in SERVED_COMMANDS if name not in runtime.registry.commands]
+    if missing:
+        raise HitcountError(
+            f"`hitcount serve` needs the commands {', '.join(missing)}: install hitcount-api-flask and hitcount-indexer"
+        )
+    children = [subprocess.Popen([sys.executable, "-m", "hitcount.core.cli", name]) for name in SERVED_COMMANDS]
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while all(child.poll() is None for child in children):
+        time.sleep(0.2)
+    forward(signal.SIGTERM, None)
+    codes = [child.wait() for child in children]
+    return max(codes, key=abs)
+
+
+def configure_dead_letters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--replay", metavar="TAG", nargs="*", help="publish these dead letters again (all without a TAG)")
+
+
+def run_dead_letters(arguments: argparse.Namespace, runtime: Runtime) -> int:
+    """List the batches the indexer could not process, or replay them onto the queue."""
+    queue = runtime.open_queue()
+    try:
+        letters = queue.dead_letters()
+        if arguments.replay is None:
+            rows = [("TAG", "HITS", "BYTES", "FAILED AT", "REASON")]
+            rows += [
+                (letter.tag, str(letter.hits), str(len(letter.payload)), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(letter.failed_at)), letter.reason)
+                for letter in letters
+            ]
+            print(_table(rows))
+            return 0
+        tags = arguments.replay or [letter.tag for letter in letters]
+        unknown = [tag for tag in tags if not queue.replay_dead_letter(tag)]
+        print(f"replayed {len(tags) - len(unknown)} dead letter(s)")
+        if unknown:
+            print(f"no dead letter with tag(s): {', '.join(unknown)}", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        queue.close()
+
+
+def run_retention(arguments: argparse.Namespace, runtime: Runtime) -> int:
+    """Delete hits older than ``HITCOUNT_RETENTION`` from the configured store, now."""
+    store = runtime.open_store()
+    try:
+        cutoff = now_ns() - int(runtime.config.get(RETENTION) * NS_PER_SECOND)
+        removed = store.purge(cutoff)
+        print(f"removed {removed} (hits or indices) older than {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(cutoff / NS_PER_SECOND))}")
+        return 0
+    finally:
+        store.close()
+
+
+@hookimpl
+def hitcount_register_commands(registry: Registry) -> None:
+    """Core's commands."""
+    registry.add_command(Command("plugins", "List installed queues, stores and commands.", run_plugins))
+    registry.add_command(Command("config", "Print the effective configuration (secrets masked).", run_config))
+    registry.add_command(Command("serve", "Run the API and the indexer together in the foreground.", run_serve))
+    registry.add_command(
+        Command("dead-letters", "List or replay batches the indexer set aside.", run_dead_letters, configure_dead_letters)
+    )
+    registry.add_command(Command("retention", "Delete hits older than HITCOUNT_RETENTION now.", run_retention))
+

@@ -1,0 +1,143 @@
+"""Settings and the effective configuration, read from ``HITCOUNT_*`` environment variables.
+
+Each package declares its settings as :class:`Setting` constants next to the code
+that reads them and registers them through ``hitcount_register_settings`` so that
+``hitcount config`` can list every one, masked where secret.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from hitcount.core.errors import ConfigError
+
+T = TypeVar("T")
+PREFIX = "HITCOUNT_"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``"250ms"``, ``"30s"``, ``"5m"``, ``"2h"``, ``"7d"`` or a bare number of seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError("expected a duration such as 500ms, 30s, 5m, 2h or 7d")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_positive_int(text: str) -> int:
+    """An integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise ValueError("expected an integer of at least 1")
+    return value
+
+
+def parse_bool(text: str) -> bool:
+    """``1/true/yes/on`` or ``0/false/no/off``, any case."""
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def parse_csv(text: str) -> tuple[str, ...]:
+    """A comma-separated list, blanks dropped."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def mask_url(value: str) -> str:
+    """``value`` with any password in its URL replaced by ``****``."""
+    parts = urlsplit(value)
+    if parts.password is None:
+        return value
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:****@{host}"))
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """One environment variable: its name, default (as text), meaning and parser.
+
+    ``secret`` settings are never printed; URLs are printed with their password masked.
+    """
+
+    name: str
+    default: str
+    help: str
+    parse: Callable[[str], T]
+    secret: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name.startswith(PREFIX):
+            raise ValueError(f"setting {self.name!r} must start with {PREFIX}")
+
+    def display(self, raw: str) -> str:
+        """How ``raw`` may be shown to an operator."""
+        if self.secret:
+            return "****" if raw else ""
+        return mask_url(raw) if "://" in raw else raw
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    """One line of ``hitcount config``."""
+
+    name: str
+    value: str
+    source: str
+    help: str
+
+
+class Config:
+    """The settings of one process, read once from an environment mapping."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = {key: value for key, value in environ.items() if key.startswith(PREFIX)}
+
+    def raw(self, setting: Setting[object]) -> str:
+        """The text of ``setting``: from the environment, else its default."""
+        return self._environ.get(setting.name, setting.default)
+
+    def get(self, setting: Setting[T]) -> T:
+        """The parsed value of ``setting``; a malformed value raises :class:`ConfigError` naming it."""
+        raw = self.raw(setting)  # type: ignore[arg-type]
+        try:
+            return setting.parse(raw)
+        except ValueError as error:
+            raise ConfigError(f"{setting.name}={setting.display(raw)!r} is invalid: {error}") from None
+
+    def with_overrides(self, overrides: Mapping[str, str]) -> Config:
+        """A copy with some variables replaced, for tests and sub-processes."""
+        return Config({**self._environ, **overrides})
+
+    def environ(self) -> dict[str, str]:
+        """The ``HITCOUNT_*`` variables that were set, to pass on to child processes."""
+        return dict(self._environ)
+
+    def entries(self, settings: Iterable[Setting[object]]) -> list[ConfigEntry]:
+        """Every known setting with its displayable value, plus unknown ``HITCOUNT_*`` variables (typos)."""
+        known = {setting.name: setting for setting in settings}
+        rows = [
+            ConfigEntry(
+                name,
+                setting.display(self.raw(setting)),
+                "environment" if name in self._environ else "default",
+                setting.help,
+            )
+            for name, setting in sorted(known.items())
+        ]
+        rows += [
+            ConfigEntry(name, "****", "environment", "unknown setting: no installed plugin reads it")
+            for name in sorted(self._environ.keys() - known.keys())
+        ]
+        return rows

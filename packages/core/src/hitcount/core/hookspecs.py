@@ -1,0 +1,45 @@
+"""The hook specifications: the contract between hitcount and its plugins.
+
+A plugin is a module (or object) with functions marked ``@hitcount.core.hookimpl``
+named after these specs, made known through the ``hitcount`` entry-point group::
+
+    [project.entry-points.hitcount]
+    redis = "hitcount.queue_redis.plugin"
+
+The hooks run in this order when a process starts: settings, backends, commands.
+Every hook receives the same :class:`~hitcount.core.registry.Registry` and returns nothing.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from hitcount.core.registry import Registry
+
+PROJECT = "hitcount"
+hookspec = pluggy.HookspecMarker(PROJECT)
+
+
+@hookspec
+def hitcount_register_settings(registry: Registry) -> None:
+    """Declare the ``HITCOUNT_*`` variables the plugin reads, with ``registry.add_setting(setting)``.
+
+    Called first, once per process, so that ``hitcount config`` lists and masks them.
+    """
+
+
+@hookspec
+def hitcount_register_backends(registry: Registry) -> None:
+    """Offer queue and store backends, with ``registry.add_queue(name, factory)`` and ``add_store``.
+
+    ``factory(config)`` is only called when configuration selects that backend, so a plugin
+    must import its client library inside the factory's module, not at registration.
+    """
+
+
+@hookspec
+def hitcount_register_commands(registry: Registry) -> None:
+    """Offer ``hitcount`` subcommands with ``registry.add_command(Command(...))``.
+
+    Called after backends, when the CLI builds its parser.
+    """

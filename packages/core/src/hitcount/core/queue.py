@@ -1,0 +1,102 @@
+"""The Queue interface: how hits travel from the API to the indexer.
+
+A queue carries opaque payloads (core encodes them as protobuf ``HitBatch``
+messages, see :mod:`hitcount.core.wire`). Delivery is at-least-once: a consumed
+batch stays owned by its consumer until acknowledged, and one that is not
+acknowledged within the visibility timeout is delivered again, to this or another
+consumer. Stores write idempotently by hit uid, so redelivery never double-counts.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hitcount.core.config import Setting, parse_duration
+from hitcount.core.health import Health
+
+VISIBILITY_TIMEOUT = Setting(
+    "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT",
+    "30s",
+    "How long a consumed batch may stay unacknowledged before it is delivered again.",
+    parse_duration,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A batch handed to a consumer; ``tag`` is the backend's handle for acknowledging it."""
+
+    tag: str
+    payload: bytes
+    hits: int
+    published_at: float
+    attempts: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A payload that could not be processed, kept for an operator to inspect and replay."""
+
+    tag: str
+    payload: bytes
+    hits: int
+    reason: str
+    failed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What waits in the queue: entries not yet acknowledged, and the oldest one's publish time."""
+
+    batches: int
+    hits: int
+    oldest_published_at: float | None
+
+
+class Queue(abc.ABC):
+    """A durable, at-least-once queue of hit batches shared by API processes and indexers."""
+
+    @abc.abstractmethod
+    def publish(self, payload: bytes, hits: int) -> None:
+        """Append one batch of ``hits`` hits; return only once the queue holds it durably.
+
+        Raises :class:`~hitcount.core.QueueFull` when the backlog is at its maximum and
+        :class:`~hitcount.core.QueueUnavailable` when the backend cannot take it now.
+        """
+
+    @abc.abstractmethod
+    def consume(self, consumer: str, max_batches: int, wait: float) -> list[Delivery]:
+        """Take up to ``max_batches`` batches for ``consumer``, waiting up to ``wait`` seconds for one.
+
+        Batches come from those never delivered and those whose delivery was not acknowledged
+        within the visibility timeout. Returns an empty list when there is nothing.
+        """
+
+    @abc.abstractmethod
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Acknowledge processed batches: they are removed and never delivered again."""
+
+    @abc.abstractmethod
+    def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Move a batch that cannot be processed aside (atomically acknowledging it)."""
+
+    @abc.abstractmethod
+    def dead_letters(self) -> list[DeadLetter]:
+        """The dead-lettered batches, oldest first."""
+
+    @abc.abstractmethod
+    def replay_dead_letter(self, tag: str) -> bool:
+        """Publish a dead letter's payload again and remove it; False when no such tag exists."""
+
+    @abc.abstractmethod
+    def backlog(self) -> Backlog:
+        """The unacknowledged batches, for metrics and the ingestion lag."""
+
+    @abc.abstractmethod
+    def health(self) -> Health:
+        """Whether publishing and consuming can work now; never raises."""
+
+    def close(self) -> None:  # noqa: B027 - optional for backends without resources
+        """Release connections; the default has nothing to release."""

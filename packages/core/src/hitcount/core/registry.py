@@ -1,0 +1,119 @@
+"""What plugins register: settings, queue and store backends, and CLI commands.
+
+Plugins receive the :class:`Registry` in their ``hitcount_register_*`` hooks and call
+its ``add_*`` methods; the registry records which distribution provided each entry so
+that ``hitcount plugins`` can say where a backend comes from.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from hitcount.core.config import Config, Setting
+from hitcount.core.errors import HitcountError, UnknownBackend
+from hitcount.core.queue import Queue
+from hitcount.core.store import HitStore
+
+if TYPE_CHECKING:
+    from hitcount.core.runtime import Runtime
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Provider:
+    """The distribution a registered entry came from."""
+
+    package: str
+    version: str
+
+    def __str__(self) -> str:
+        return f"{self.package} {self.version}"
+
+
+@dataclass(frozen=True)
+class Backend(Generic[T]):
+    """A named backend: ``factory(config)`` opens one."""
+
+    name: str
+    factory: Callable[[Config], T]
+    provider: Provider
+
+
+@dataclass(frozen=True)
+class Command:
+    """A ``hitcount`` subcommand.
+
+    ``configure`` adds arguments to its parser; ``run`` does the work and returns the exit code.
+    """
+
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace, Runtime], int]
+    configure: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+
+
+@dataclass(frozen=True)
+class Registered(Generic[T]):
+    """An entry with the distribution that registered it."""
+
+    value: T
+    provider: Provider
+
+
+@dataclass
+class Registry:
+    """Collects what the installed plugins provide; names must be unique per kind."""
+
+    queues: dict[str, Backend[Queue]] = field(default_factory=dict)
+    stores: dict[str, Backend[HitStore]] = field(default_factory=dict)
+    commands: dict[str, Registered[Command]] = field(default_factory=dict)
+    settings: dict[str, Registered[Setting[object]]] = field(default_factory=dict)
+    provider: Provider = field(default_factory=lambda: Provider("unknown", "0"))
+
+    def add_queue(self, name: str, factory: Callable[[Config], Queue]) -> None:
+        """Offer a queue backend selectable with ``HITCOUNT_QUEUE=name``."""
+        self._claim(self.queues, "queue", name)
+        self.queues[name] = Backend(name, factory, self.provider)
+
+    def add_store(self, name: str, factory: Callable[[Config], HitStore]) -> None:
+        """Offer a store backend selectable with ``HITCOUNT_STORE=name``."""
+        self._claim(self.stores, "store", name)
+        self.stores[name] = Backend(name, factory, self.provider)
+
+    def add_command(self, command: Command) -> None:
+        """Offer ``hitcount <command.name>``."""
+        self._claim(self.commands, "command", command.name)
+        self.commands[command.name] = Registered(command, self.provider)
+
+    def add_setting(self, setting: Setting[T]) -> None:
+        """Declare an environment variable this plugin reads (listed by ``hitcount config``)."""
+        self._claim(self.settings, "setting", setting.name)
+        self.settings[setting.name] = Registered(setting, self.provider)  # type: ignore[arg-type]
+
+    def queue(self, name: str) -> Backend[Queue]:
+        """The queue backend called ``name``, or :class:`UnknownBackend` listing the installed ones."""
+        return _lookup(self.queues, "queue", "HITCOUNT_QUEUE", name)
+
+    def store(self, name: str) -> Backend[HitStore]:
+        """The store backend called ``name``, or :class:`UnknownBackend` listing the installed ones."""
+        return _lookup(self.stores, "store", "HITCOUNT_STORE", name)
+
+    def _claim(self, entries: dict[str, object], kind: str, name: str) -> None:
+        existing = entries.get(name)
+        if existing is not None:
+            owner = getattr(existing, "provider", None)
+            raise HitcountError(f"{kind} {name!r} is registered twice: by {owner} and by {self.provider}")
+
+
+def _lookup(entries: dict[str, Backend[T]], kind: str, variable: str, name: str) -> Backend[T]:
+    try:
+        return entries[name]
+    except KeyError:
+        installed = ", ".join(sorted(entries)) or "none"
+        raise UnknownBackend(
+            f"{variable}={name!r}: no installed plugin provides a {kind} called {name!r}; installed: {installed}"
+        ) from None

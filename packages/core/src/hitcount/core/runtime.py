@@ -1,0 +1,37 @@
+"""The runtime of one process: its configuration, the installed plugins, and the chosen backends."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from hitcount.core.config import Config
+from hitcount.core.plugins import DISABLE_PLUGINS, PluginManager
+from hitcount.core.queue import Queue
+from hitcount.core.registry import Registry
+from hitcount.core.settings import QUEUE, STORE
+from hitcount.core.store import HitStore
+
+
+@dataclass
+class Runtime:
+    """Everything a command or server needs to open the configured backends."""
+
+    config: Config
+    registry: Registry
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> Runtime:
+        """Read configuration from ``environ`` (default ``os.environ``) and load every plugin."""
+        config = Config(os.environ if environ is None else environ)
+        manager = PluginManager(disabled=config.get(DISABLE_PLUGINS))
+        return cls(config, manager.registry())
+
+    def open_queue(self) -> Queue:
+        """Open the queue ``HITCOUNT_QUEUE`` names."""
+        return self.registry.queue(self.config.get(QUEUE)).factory(self.config)
+
+    def open_store(self) -> HitStore:
+        """Open the store ``HITCOUNT_STORE`` names."""
+        return self.registry.store(self.config.get(STORE)).factory(self.config)

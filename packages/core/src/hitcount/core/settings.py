@@ -1,0 +1,41 @@
+"""Core's own settings: which backends to use, where embedded data lives, how long hits are kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hitcount.core.config import Setting, parse_duration
+from hitcount.core.plugins import DISABLE_PLUGINS, hookimpl
+from hitcount.core.queue import VISIBILITY_TIMEOUT
+from hitcount.core.registry import Registry
+from hitcount.core.windows import LONGEST, NS_PER_SECOND
+
+
+def _name(text: str) -> str:
+    if not text.strip():
+        raise ValueError("expected a backend name")
+    return text.strip()
+
+
+def _retention(text: str) -> float:
+    seconds = parse_duration(text)
+    longest = LONGEST.length / NS_PER_SECOND
+    if seconds < longest:
+        raise ValueError(f"must be at least the longest window ({LONGEST.reference}: {longest:.0f}s)")
+    return seconds
+
+
+QUEUE = Setting("HITCOUNT_QUEUE", "sqlite", "Name of the queue backend (see `hitcount plugins`).", _name)
+STORE = Setting("HITCOUNT_STORE", "sqlite", "Name of the store backend (see `hitcount plugins`).", _name)
+DATA_DIR = Setting("HITCOUNT_DATA_DIR", "./var", "Directory of the embedded backends' files.", Path)
+RETENTION = Setting(
+    "HITCOUNT_RETENTION", "7d", "Hits older than this are deleted; at least 3 days.", _retention
+)
+LOG_LEVEL = Setting("HITCOUNT_LOG_LEVEL", "INFO", "Logging level of every hitcount process.", str.upper)
+
+
+@hookimpl
+def hitcount_register_settings(registry: Registry) -> None:
+    """Core's settings."""
+    for setting in (QUEUE, STORE, DATA_DIR, RETENTION, LOG_LEVEL, VISIBILITY_TIMEOUT, DISABLE_PLUGINS):
+        registry.add_setting(setting)

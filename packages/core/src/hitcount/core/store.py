@@ -1,0 +1,52 @@
+"""The HitStore interface: where hits are kept and counted."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+from hitcount.core.health import Health
+from hitcount.core.hit import Hit
+from hitcount.core.windows import Counts
+
+
+class HitStore(abc.ABC):
+    """Durable storage of hits that answers window counts.
+
+    ``write`` is idempotent by :attr:`Hit.uid`: writing a hit that is already stored
+    (a redelivered batch, or a duplicate inside one batch) changes no count.
+    """
+
+    @abc.abstractmethod
+    def write(self, hits: Sequence[Hit]) -> None:
+        """Store a batch; return only when all of it is durable.
+
+        Raises :class:`~hitcount.core.StoreUnavailable` when a retry may succeed and
+        :class:`~hitcount.core.StoreError` when it will not; either way the caller must
+        assume none of the batch was stored (re-writing is harmless).
+        """
+
+    @abc.abstractmethod
+    def counts(self, id: str, now: int) -> Counts:
+        """The counts of ``id`` in every window of :data:`~hitcount.core.WINDOWS` at ``now`` (ns)."""
+
+    @abc.abstractmethod
+    def purge(self, before: int) -> int:
+        """Delete hits older than ``before`` (ns), as retention asks; return how many units were removed.
+
+        Backends may delete coarser units (whole daily indices), never hits at or after ``before``.
+        """
+
+    @abc.abstractmethod
+    def health(self) -> Health:
+        """Whether writing and counting can work now; never raises."""
+
+    def refresh(self) -> None:  # noqa: B027 - stores that show writes at once need nothing
+        """Make every completed write visible to :meth:`counts` now.
+
+        Stores may delay visibility for speed (the product allows minutes); tests and
+        benchmarks call this instead of sleeping. The default does nothing.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional for backends without resources
+        """Release connections; the default has nothing to release."""

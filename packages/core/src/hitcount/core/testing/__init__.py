@@ -1,0 +1,6 @@
+"""Test support shipped with hitcount-core for backend packages (needs the ``testing`` extra)."""
+
+import pytest
+
+# Plain asserts in the shipped suites get pytest's detailed failure messages too.
+pytest.register_assert_rewrite("hitcount.core.testing.conformance")

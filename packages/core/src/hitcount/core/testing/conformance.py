@@ -1,0 +1,303 @@
+"""The conformance suites every Queue and HitStore backend runs against itself.
+
+A backend package subclasses the suite in its tests and provides one fixture::
+
+    class TestRedisQueue(QueueConformance):
+        @pytest.fixture
+        def make_queue(self, redis_url): ...   # returns QueueFactory
+
+The factory's every call opens a new connection to the *same* queue (or store),
+fresh for each test, as a second process would; the fixture closes them afterwards.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+import pytest
+
+from hitcount.core.hit import Hit, now_ns
+from hitcount.core.queue import Delivery, Queue
+from hitcount.core.store import HitStore
+from hitcount.core.windows import NS_PER_SECOND, WINDOWS, Counts
+from hitcount.core.wire import decode_batch, encode_batch
+
+# Ids that a careless backend would parse as query syntax or mangle.
+TRICKY_IDS = ("*", '"', "\\", "id:1 OR 1", "a b", "ünïcödé", "日本語", "🙂", "x" * 256, "?q=1&r=2", "{}", "1")
+
+
+class QueueFactory(Protocol):
+    def __call__(self, visibility_timeout: float = 30.0) -> Queue: ...
+
+
+StoreFactory = Callable[[], HitStore]
+
+
+def _payload(number: int) -> bytes:
+    return encode_batch([Hit(f"batch-{number}", now_ns())])
+
+
+def _drain(queue: Queue, consumer: str, until: int, wait: float = 10.0) -> list[Delivery]:
+    """Consume and acknowledge until ``until`` batches arrived or ``wait`` passed."""
+    got: list[Delivery] = []
+    deadline = time.monotonic() + wait
+    while len(got) < until and time.monotonic() < deadline:
+        batch = queue.consume(consumer, 100, 0.2)
+        queue.ack(batch)
+        got += batch
+    return got
+
+
+class QueueConformance:
+    """The rules of :class:`hitcount.core.Queue`."""
+
+    @pytest.fixture
+    def make_queue(self) -> Iterator[QueueFactory]:
+        raise NotImplementedError("a backend's test class must provide the make_queue fixture")
+
+    def test_published_batch_is_consumed_with_its_payload_and_hit_count(self, make_queue: QueueFactory) -> None:
+        queue = make_queue()
+        payload = _payload(1)
+        queue.publish(payload, 1)
+        [delivery] = queue.consume("c1", 10, 5.0)
+        assert delivery.payload == payload
+        assert delivery.hits == 1
+        assert delivery.attempts == 1
+
+    def test_batches_come_out_in_publish_order(self, make_queue: QueueFactory) -> None:
+        queue = make_queue()
+        payloads = [_payload(number) for number in range(20)]
+        for payload in payloads:
+            queue.publish(payload, 1)
+        assert [delivery.payload for delivery in _drain(queue, "c1", 20)] == payloads
+
+    def test_consume_on_empty_queue_waits_then_returns_nothing(self, make_queue: QueueFactory) -> None:
+        queue = make_queue()
+        started = time.monotonic()
+        assert queue.consume("c1", 10, 0.3) == []
+        assert 0.25 <= time.monotonic() - started < 5.0
+
+    def test_consume_returns_as_soon_as_a_batch_is_published(self, make_queue: QueueFactory) -> None:
+        queue, publisher = make_queue(), make_queue()
+        timer = threading.Timer(0.2, publisher.publish, args=(_payload(1), 1))
+        timer.start()
+        started = time.monotonic()
+        assert len(queue.consume("c1", 10, 10.0)) == 1
+        assert time.monotonic() - started < 5.0
+        timer.join()
+
+    def test_acknowledged_batch_is_never_delivered_again(self, make_queue: QueueFactory) -> None:
+        queue = make_queue(visibility_timeout=0.2)
+        queue.publish(_payload(1), 1)
+        queue.ack(queue.consume("c1", 10, 5.0))
+        time.sleep(0.5)
+        assert queue.consume("c1", 10, 0.5) == []
+        assert queue.backlog().batches == 0
+
+    def test_unacknowledged_batch_is_not_redelivered_before_the_visibility_timeout(
+        self, make_queue: QueueFactory
+    ) -> None:
+        queue, other = make_queue(visibility_timeout=30.0), make_queue(visibility_timeout=30.0)
+        queue.publish(_payload(1), 1)
+        assert len(queue.consume("c1", 10, 5.0)) == 1
+        assert other.consume("c2", 10, 0.5) == []
+
+    def test_unacknowledged_batch_is_delivered_again_to_another_consumer(self, make_queue: QueueFactory) -> None:
+        dying, survivor = make_queue(visibility_timeout=0.5), make_queue(visibility_timeout=0.5)
+        payload = _payload(1)
+        dying.publish(payload, 1)
+        [first] = dying.consume("dying", 10, 5.0)
+        dying.close()  # it never acknowledges
+        redelivered = _drain(survivor, "survivor", 1)
+        assert [delivery.payload for delivery in redelivered] == [payload]
+        assert redelivered[0].attempts >= 2
+        assert first.payload == payload
+
+    def test_unacknowledged_batch_is_delivered_again_to_the_same_consumer(self, make_queue: QueueFactory) -> None:
+        queue = make_queue(visibility_timeout=0.5)
+        queue.publish(_payload(1), 1)
+        [first] = queue.consume("c1", 10, 5.0)
+        [again] = _drain(queue, "c1", 1)
+        assert again.payload == first.payload
+
+    def test_concurrent_consumers_get_every_batch_exactly_once(self, make_queue: QueueFactory) -> None:
+        publisher = make_queue()
+        total = 300
+        for number in range(total):
+            publisher.publish(_payload(number), 1)
+        received: list[bytes] = []
+        lock = threading.Lock()
+
+        def consume(name: str) -> None:
+            queue = make_queue()
+            idle_since = time.monotonic()
+            while time.monotonic() - idle_since < 1.0:
+                deliveries = queue.consume(name, 7, 0.1)
+                if deliveries:
+                    idle_since = time.monotonic()
+                queue.ack(deliveries)
+                with lock:
+                    received.extend(delivery.payload for delivery in deliveries)
+
+        threads = [threading.Thread(target=consume, args=(f"c{n}",)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        counts = Counter(received)
+        assert len(counts) == total
+        assert set(counts.values()) == {1}
+
+    def test_concurrent_publishers_lose_nothing(self, make_queue: QueueFactory) -> None:
+        def publish(worker: int) -> None:
+            queue = make_queue()
+            for number in range(50):
+                queue.publish(_payload(worker * 1000 + number), 1)
+
+        threads = [threading.Thread(target=publish, args=(worker,)) for worker in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert len({delivery.payload for delivery in _drain(make_queue(), "c1", 200)}) == 200
+
+    def test_batch_of_10000_hits_survives_the_trip(self, make_queue: QueueFactory) -> None:
+        queue = make_queue()
+        hits = [Hit(TRICKY_IDS[n % len(TRICKY_IDS)], now_ns() - n) for n in range(10_000)]
+        queue.publish(encode_batch(hits), len(hits))
+        [delivery] = queue.consume("c1", 1, 5.0)
+        assert delivery.hits == 10_000
+        assert decode_batch(delivery.payload) == hits
+
+    def test_backlog_counts_unacknowledged_batches_and_hits(self, make_queue: QueueFactory) -> None:
+        queue = make_queue()
+        before = time.time()
+        queue.publish(_payload(1), 3)
+        queue.publish(_payload(2), 4)
+        backlog = queue.backlog()
+        assert (backlog.batches, backlog.hits) == (2, 7)
+        assert backlog.oldest_published_at is not None
+        assert before - 1 <= backlog.oldest_published_at <= time.time() + 1
+        queue.ack(_drain(queue, "c1", 2))
+        assert queue.backlog().batches == 0
+
+    def test_dead_letter_is_kept_listed_and_replayable(self, make_queue: QueueFactory) -> None:
+        queue = make_queue(visibility_timeout=0.2)
+        queue.publish(b"\xff not protobuf", 5)
+        [delivery] = queue.consume("c1", 10, 5.0)
+        queue.dead_letter(delivery, "undecodable")
+        time.sleep(0.4)
+        assert queue.consume("c1", 10, 0.3) == []  # dead-lettering acknowledged it
+        [letter] = queue.dead_letters()
+        assert (letter.payload, letter.hits, letter.reason) == (b"\xff not protobuf", 5, "undecodable")
+        assert queue.replay_dead_letter(letter.tag)
+        assert queue.dead_letters() == []
+        [replayed] = queue.consume("c1", 10, 5.0)
+        assert (replayed.payload, replayed.hits) == (b"\xff not protobuf", 5)
+        assert not queue.replay_dead_letter(letter.tag)
+
+    def test_health_is_ok_when_the_backend_is_reachable(self, make_queue: QueueFactory) -> None:
+        assert make_queue().health().ok
+
+
+def _written(store: HitStore, hits: list[Hit]) -> HitStore:
+    store.write(hits)
+    store.refresh()
+    return store
+
+
+class HitStoreConformance:
+    """The rules of :class:`hitcount.core.HitStore`."""
+
+    @pytest.fixture
+    def make_store(self) -> Iterator[StoreFactory]:
+        raise NotImplementedError("a backend's test class must provide the make_store fixture")
+
+    def test_unknown_id_counts_zero_everywhere(self, make_store: StoreFactory) -> None:
+        now = now_ns()
+        assert make_store().counts("never-seen", now) == Counts("never-seen", now, (0, 0, 0, 0, 0))
+
+    def test_counts_are_cumulative_windows_ending_now(self, make_store: StoreFactory) -> None:
+        now = now_ns()
+        ages = [10, 600, 7200, 90_000, 180_000, 250_000, 400_000]  # seconds before now
+        store = _written(make_store(), [Hit("page", now - age * NS_PER_SECOND) for age in ages])
+        assert store.counts("page", now).by_reference() == {
+            "3 days ago": 6,
+            "2 days ago": 4,
+            "1 day ago": 3,
+            "1 hour ago": 2,
+            "5 minutes ago": 1,
+        }
+
+    @pytest.mark.parametrize("window", WINDOWS, ids=lambda window: window.reference)
+    def test_window_includes_its_upper_edge_and_excludes_its_lower_edge(self, make_store: StoreFactory, window) -> None:  # type: ignore[no-untyped-def]
+        now = now_ns()
+        id = f"edge-{window.reference}"
+        store = _written(
+            make_store(),
+            [
+                Hit(id, now - window.length),  # exactly at the lower edge: outside
+                Hit(id, now - window.length + 1),  # a nanosecond later: inside
+                Hit(id, now),  # at now: inside
+                Hit(id, now + 1),  # after now: outside
+            ],
+        )
+        index = WINDOWS.index(window)
+        assert store.counts(id, now).values[index] == 2
+
+    def test_the_same_batch_written_twice_counts_once(self, make_store: StoreFactory) -> None:
+        now = now_ns()
+        hits = [Hit("twice", now - n * NS_PER_SECOND) for n in range(100)]
+        store = _written(make_store(), hits)
+        once = store.counts("twice", now)
+        _written(make_store(), hits)
+        assert store.counts("twice", now) == once
+        assert once.values == (100, 100, 100, 100, 100)
+
+    def test_a_hit_repeated_inside_one_batch_counts_once(self, make_store: StoreFactory) -> None:
+        now = now_ns()
+        hit = Hit("dup", now - NS_PER_SECOND)
+        store = _written(make_store(), [hit, hit, hit])
+        assert store.counts("dup", now).values == (1, 1, 1, 1, 1)
+
+    def test_a_batch_overlapping_an_earlier_one_adds_only_the_new_hits(self, make_store: StoreFactory) -> None:
+        now = now_ns()
+        hits = [Hit("overlap", now - n * NS_PER_SECOND) for n in range(10)]
+        store = _written(make_store(), hits[:6])
+        _written(store, hits[4:])
+        assert store.counts("overlap", now).values == (10, 10, 10, 10, 10)
+
+    def test_ids_match_exactly_whatever_their_characters(self, make_store: StoreFactory) -> None:
+        now = now_ns()
+        hits = [Hit(id, now - n) for position, id in enumerate(TRICKY_IDS) for n in range(position + 1)]
+        hits += [Hit(id, now) for id in ("A", "a", "ab", "id", "OR")]
+        store = _written(make_store(), hits)
+        for position, id in enumerate(TRICKY_IDS):
+            assert store.counts(id, now).values == (position + 1,) * 5, id
+        for id in ("A", "a", "ab", "id", "OR"):
+            assert store.counts(id, now).values == (1,) * 5, id
+
+    def test_batch_of_10000_hits_is_counted_exactly(self, make_store: StoreFactory) -> None:
+        now = now_ns()
+        step = 4 * 24 * 3600 * NS_PER_SECOND // 10_000  # spread over four days
+        hits = [Hit("bulk", now - n * step) for n in range(10_000)]
+        store = _written(make_store(), hits)
+        assert store.counts("bulk", now) == Counts.of_timestamps("bulk", now, [hit.timestamp for hit in hits])
+
+    def test_purge_removes_old_hits_and_keeps_every_counted_one(self, make_store: StoreFactory) -> None:
+        now = now_ns()
+        day = 24 * 3600 * NS_PER_SECOND
+        recent = [Hit("kept", now - n * 3600 * NS_PER_SECOND) for n in range(0, 72, 5)]
+        store = _written(make_store(), [*recent, Hit("kept", now - 6 * day), Hit("kept", now - 6 * day - 1)])
+        before = store.counts("kept", now)
+        assert store.purge(now - 4 * day) >= 1
+        store.refresh()
+        assert store.counts("kept", now) == before
+        assert store.purge(now - 4 * day) == 0
+
+    def test_health_is_ok_when_the_backend_is_reachable(self, make_store: StoreFactory) -> None:
+        assert make_store().health().ok
