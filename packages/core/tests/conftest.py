@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,6 @@ def sqlite_config(tmp_path: Path) -> Config:
 
 
 @pytest.fixture
-def memory_config() -> Iterator[Config]:
+def memory_config() -> Config:
     """A configuration with a memory namespace no other test shares."""
-    yield Config({"HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex})
+    return Config({"HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -15,7 +15,7 @@ from hitcount.core.store import HitStore
 from hitcount.core.testing.conformance import HitStoreConformance, QueueConformance, QueueFactory, StoreFactory
 
 
-def _queue_factory(config: Config, backend: type[Queue]) -> Iterator[QueueFactory]:
+def _queue_factory(config: Config, backend: Callable[[Config], Queue]) -> Iterator[QueueFactory]:
     opened: list[Queue] = []
 
     def make(visibility_timeout: float = 30.0) -> Queue:
@@ -27,7 +27,7 @@ def _queue_factory(config: Config, backend: type[Queue]) -> Iterator[QueueFactor
         queue.close()
 
 
-def _store_factory(config: Config, backend: type[HitStore]) -> Iterator[StoreFactory]:
+def _store_factory(config: Config, backend: Callable[[Config], HitStore]) -> Iterator[StoreFactory]:
     opened: list[HitStore] = []
 
     def make() -> HitStore:

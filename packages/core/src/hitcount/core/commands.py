@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from types import FrameType
 
 from hitcount.core.errors import HitcountError
@@ -21,9 +22,15 @@ from hitcount.core.windows import NS_PER_SECOND
 SERVED_COMMANDS = ("api", "indexer")
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
+def _table(rows: Sequence[tuple[str, ...]]) -> str:
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+def _utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def run_plugins(arguments: argparse.Namespace, runtime: Runtime) -> int:
@@ -70,7 +77,9 @@ def run_serve(arguments: argparse.Namespace, runtime: Runtime) -> int:
 
 
 def configure_dead_letters(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--replay", metavar="TAG", nargs="*", help="publish these dead letters again (all without a TAG)")
+    parser.add_argument(
+        "--replay", metavar="TAG", nargs="*", help="publish these dead letters again (all without a TAG)"
+    )
 
 
 def run_dead_letters(arguments: argparse.Namespace, runtime: Runtime) -> int:
@@ -81,7 +90,13 @@ def run_dead_letters(arguments: argparse.Namespace, runtime: Runtime) -> int:
         if arguments.replay is None:
             rows = [("TAG", "HITS", "BYTES", "FAILED AT", "REASON")]
             rows += [
-                (letter.tag, str(letter.hits), str(len(letter.payload)), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(letter.failed_at)), letter.reason)
+                (
+                    letter.tag,
+                    str(letter.hits),
+                    str(len(letter.payload)),
+                    _utc(letter.failed_at),
+                    letter.reason,
+                )
                 for letter in letters
             ]
             print(_table(rows))
@@ -103,7 +118,7 @@ def run_retention(arguments: argparse.Namespace, runtime: Runtime) -> int:
     try:
         cutoff = now_ns() - int(runtime.config.get(RETENTION) * NS_PER_SECOND)
         removed = store.purge(cutoff)
-        print(f"removed {removed} (hits or indices) older than {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(cutoff / NS_PER_SECOND))}")
+        print(f"removed {removed} (hits or indices) older than {_utc(cutoff / NS_PER_SECOND)}")
         return 0
     finally:
         store.close()
@@ -116,7 +131,8 @@ def hitcount_register_commands(registry: Registry) -> None:
     registry.add_command(Command("config", "Print the effective configuration (secrets masked).", run_config))
     registry.add_command(Command("serve", "Run the API and the indexer together in the foreground.", run_serve))
     registry.add_command(
-        Command("dead-letters", "List or replay batches the indexer set aside.", run_dead_letters, configure_dead_letters)
+        Command(
+            "dead-letters", "List or replay batches the indexer set aside.", run_dead_letters, configure_dead_letters
+        )
     )
     registry.add_command(Command("retention", "Delete hits older than HITCOUNT_RETENTION now.", run_retention))
-

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from hitcount.core.errors import ConfigError
@@ -104,13 +104,13 @@ class Config:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = {key: value for key, value in environ.items() if key.startswith(PREFIX)}
 
-    def raw(self, setting: Setting[object]) -> str:
+    def raw(self, setting: Setting[Any]) -> str:
         """The text of ``setting``: from the environment, else its default."""
         return self._environ.get(setting.name, setting.default)
 
     def get(self, setting: Setting[T]) -> T:
         """The parsed value of ``setting``; a malformed value raises :class:`ConfigError` naming it."""
-        raw = self.raw(setting)  # type: ignore[arg-type]
+        raw = self.raw(setting)
         try:
             return setting.parse(raw)
         except ValueError as error:
@@ -124,7 +124,7 @@ class Config:
         """The ``HITCOUNT_*`` variables that were set, to pass on to child processes."""
         return dict(self._environ)
 
-    def entries(self, settings: Iterable[Setting[object]]) -> list[ConfigEntry]:
+    def entries(self, settings: Iterable[Setting[Any]]) -> list[ConfigEntry]:
         """Every known setting with its displayable value, plus unknown ``HITCOUNT_*`` variables (typos)."""
         known = {setting.name: setting for setting in settings}
         rows = [

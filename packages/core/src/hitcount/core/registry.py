@@ -8,9 +8,9 @@ that ``hitcount plugins`` can say where a backend comes from.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from hitcount.core.config import Config, Setting
 from hitcount.core.errors import HitcountError, UnknownBackend
@@ -71,7 +71,7 @@ class Registry:
     queues: dict[str, Backend[Queue]] = field(default_factory=dict)
     stores: dict[str, Backend[HitStore]] = field(default_factory=dict)
     commands: dict[str, Registered[Command]] = field(default_factory=dict)
-    settings: dict[str, Registered[Setting[object]]] = field(default_factory=dict)
+    settings: dict[str, Registered[Setting[Any]]] = field(default_factory=dict)
     provider: Provider = field(default_factory=lambda: Provider("unknown", "0"))
 
     def add_queue(self, name: str, factory: Callable[[Config], Queue]) -> None:
@@ -89,10 +89,10 @@ class Registry:
         self._claim(self.commands, "command", command.name)
         self.commands[command.name] = Registered(command, self.provider)
 
-    def add_setting(self, setting: Setting[T]) -> None:
+    def add_setting(self, setting: Setting[Any]) -> None:
         """Declare an environment variable this plugin reads (listed by ``hitcount config``)."""
         self._claim(self.settings, "setting", setting.name)
-        self.settings[setting.name] = Registered(setting, self.provider)  # type: ignore[arg-type]
+        self.settings[setting.name] = Registered(setting, self.provider)
 
     def queue(self, name: str) -> Backend[Queue]:
         """The queue backend called ``name``, or :class:`UnknownBackend` listing the installed ones."""
@@ -102,11 +102,10 @@ class Registry:
         """The store backend called ``name``, or :class:`UnknownBackend` listing the installed ones."""
         return _lookup(self.stores, "store", "HITCOUNT_STORE", name)
 
-    def _claim(self, entries: dict[str, object], kind: str, name: str) -> None:
+    def _claim(self, entries: Mapping[str, Backend[Any] | Registered[Any]], kind: str, name: str) -> None:
         existing = entries.get(name)
         if existing is not None:
-            owner = getattr(existing, "provider", None)
-            raise HitcountError(f"{kind} {name!r} is registered twice: by {owner} and by {self.provider}")
+            raise HitcountError(f"{kind} {name!r} is registered twice: by {existing.provider} and by {self.provider}")
 
 
 def _lookup(entries: dict[str, Backend[T]], kind: str, variable: str, name: str) -> Backend[T]:

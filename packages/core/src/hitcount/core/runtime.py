@@ -25,7 +25,8 @@ class Runtime:
     def load(cls, environ: Mapping[str, str] | None = None) -> Runtime:
         """Read configuration from ``environ`` (default ``os.environ``) and load every plugin."""
         config = Config(os.environ if environ is None else environ)
-        manager = PluginManager(disabled=config.get(DISABLE_PLUGINS))
+        disabled: tuple[str, ...] = config.get(DISABLE_PLUGINS)
+        manager = PluginManager(disabled)
         return cls(config, manager.registry())
 
     def open_queue(self) -> Queue:

@@ -28,9 +28,7 @@ def _retention(text: str) -> float:
 QUEUE = Setting("HITCOUNT_QUEUE", "sqlite", "Name of the queue backend (see `hitcount plugins`).", _name)
 STORE = Setting("HITCOUNT_STORE", "sqlite", "Name of the store backend (see `hitcount plugins`).", _name)
 DATA_DIR = Setting("HITCOUNT_DATA_DIR", "./var", "Directory of the embedded backends' files.", Path)
-RETENTION = Setting(
-    "HITCOUNT_RETENTION", "7d", "Hits older than this are deleted; at least 3 days.", _retention
-)
+RETENTION = Setting("HITCOUNT_RETENTION", "7d", "Hits older than this are deleted; at least 3 days.", _retention)
 LOG_LEVEL = Setting("HITCOUNT_LOG_LEVEL", "INFO", "Logging level of every hitcount process.", str.upper)
 
 

@@ -79,7 +79,7 @@ class MemoryQueue(Queue):
         with self._broker.condition:
             while True:
                 now = time.time()
-                taken = []
+                taken: list[Delivery] = []
                 for seq, entry in self._broker.entries.items():
                     if len(taken) == max_batches:
                         break
@@ -172,4 +172,3 @@ def hitcount_register_backends(registry: Registry) -> None:
     """``memory`` queue and store."""
     registry.add_queue("memory", MemoryQueue)
     registry.add_store("memory", MemoryStore)
-

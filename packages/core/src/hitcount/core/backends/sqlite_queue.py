@@ -74,7 +74,9 @@ class SqliteQueue(Queue):
         except sqlite3.Error as error:
             raise QueueUnavailable(f"sqlite queue {self._database.path}: {error}") from error
         rows.sort()
-        return [Delivery(str(seq), payload, hits, published, attempts) for seq, payload, hits, published, attempts in rows]
+        return [
+            Delivery(str(seq), payload, hits, published, attempts) for seq, payload, hits, published, attempts in rows
+        ]
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         with self._database.transaction() as connection:
@@ -96,7 +98,9 @@ class SqliteQueue(Queue):
 
     def replay_dead_letter(self, tag: str) -> bool:
         with self._database.transaction() as connection:
-            row = connection.execute("delete from dead_letters where seq = ? returning payload, hits", (int(tag),)).fetchone()
+            row = connection.execute(
+                "delete from dead_letters where seq = ? returning payload, hits", (int(tag),)
+            ).fetchone()
             if row is None:
                 return False
             connection.execute(

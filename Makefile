@@ -1,0 +1,40 @@
+# The two commands of the README: `make run` and `make test`. Everything else helps them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+TOOLS := $(VENV)/.tools-installed
+RUN_ENV := $(VENV)/.run-installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint services services-down bench clean
+
+# Nox and uv, in the repository's own virtual environment.
+$(TOOLS):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q "nox==2026.10.20" "uv==0.13.8"
+	touch $@
+
+# The whole pipeline (API + indexer) on the embedded sqlite backends, in the foreground.
+$(RUN_ENV): $(TOOLS) $(wildcard packages/*/pyproject.toml)
+	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python ./packages/core ./packages/api-flask ./packages/indexer
+	touch $@
+
+run: $(RUN_ENV)
+	$(VENV)/bin/hitcount serve
+
+# Every test, against real Redis and Elasticsearch started by scripts/services.sh.
+test: $(TOOLS)
+	scripts/services.sh up
+	$(VENV)/bin/nox
+
+lint: $(TOOLS)
+	$(VENV)/bin/nox -s lint
+
+services:
+	scripts/services.sh up
+
+services-down:
+	scripts/services.sh down
+
+clean: services-down
+	rm -rf $(VENV) .nox var

@@ -1,0 +1,67 @@
+"""Every check of the monorepo: one session per package, the backend matrix, and lint.
+
+``make test`` runs them all (after ``scripts/services.sh up`` has started Redis and
+Elasticsearch and written their URLs to ``var/services.env``). Run one with, e.g.,
+``.venv/bin/nox -s "core-3.12"``; ``nox -l`` lists them.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+SERVICES_ENV = ROOT / "var" / "services.env"
+# Interpreters installed under pyenv are found by version name, whatever pyenv's global is.
+os.environ["PATH"] = os.pathsep.join(
+    [*sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin"))), os.environ.get("PATH", "")]
+)
+SUPPORTED_PYTHON = ("3.10", "3.11", "3.12", "3.13")
+ALL_PYTHON = [version for version in SUPPORTED_PYTHON if shutil.which(f"python{version}")]
+DEFAULT_PYTHON = "3.11"
+# Packages that must stay out of an environment holding hitcount-core alone.
+SERVER_ONLY = ("flask", "redis", "elasticsearch", "gevent")
+
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = True
+nox.options.reuse_venv = "yes"
+
+
+def services() -> dict[str, str]:
+    """The URLs ``scripts/services.sh`` wrote, or a clear failure when it has not run."""
+    if not SERVICES_ENV.exists():
+        raise SystemExit(f"{SERVICES_ENV} is missing: run `make services` (or `make test`) first")
+    pairs = (line.split("=", 1) for line in SERVICES_ENV.read_text().splitlines() if "=" in line)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def pytest(session: nox.Session, *paths: str, env: dict[str, str] | None = None) -> None:
+    """Run pytest; its exit code 5 (nothing collected) fails the session like any other."""
+    session.run("pytest", "-q", "-p", "no:cacheprovider", *paths, *session.posargs, env=env or {})
+
+
+@nox.session(python=ALL_PYTHON)
+def core(session: nox.Session) -> None:
+    """hitcount-core on every Python present, installed alone as a user would."""
+    session.install("./packages/core[testing]", "grpcio-tools==1.85.1")
+    session.run(
+        "python",
+        "-c",
+        "import importlib.util, sys; leaked = [m for m in sys.argv[1:] if importlib.util.find_spec(m)];"
+        " sys.exit(f'installing hitcount-core alone pulled in {leaked}' if leaked else 0)",
+        *SERVER_ONLY,
+    )
+    pytest(session, "packages/core/tests")
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff and mypy over every package, both clean."""
+    session.install("ruff==0.17.5", "mypy==2.4.1", "types-protobuf", "./packages/core[testing]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
