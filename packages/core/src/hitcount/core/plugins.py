@@ -71,9 +71,9 @@ class PluginManager:
             self.pm.hook.hitcount_register_backends,
             self.pm.hook.hitcount_register_commands,
         ):
-            # One implementation at a time, oldest registration first, so the registry
-            # knows whose entries it is adding.
-            for impl in reversed(hook.get_hookimpls()):
+            # One implementation at a time, in registration order (built-ins first), so
+            # the registry knows whose entries it is adding.
+            for impl in hook.get_hookimpls():
                 name = self.pm.get_name(impl.plugin) or "unknown"
                 registry.provider = self._providers.get(name, Provider(name, "unknown"))
                 impl.function(registry=registry)

@@ -1,0 +1,129 @@
+"""Loading plugins: built-ins, entry points, block-list, provider credit and loud failures."""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+import uuid
+from pathlib import Path
+
+import pluggy
+import pytest
+
+from hitcount.core import HitcountError, Runtime, UnknownBackend, hookspecs
+from hitcount.core.plugins import PluginManager
+
+HOOKS = [name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("hitcount_")]
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.fixture
+def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Install, on sys.path only, a distribution `fake-plugin 1.2.3` whose module is written by the test."""
+
+    module = f"fake_hitcount_plugin_{uuid.uuid4().hex}"  # unique: sys.modules outlives the test
+
+    def install(source: str) -> None:
+        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+        info = tmp_path / "fake_plugin-1.2.3.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-plugin\nVersion: 1.2.3\n")
+        (info / "entry_points.txt").write_text(f"[hitcount]\nfake = {module}\n")
+        monkeypatch.syspath_prepend(str(tmp_path))
+
+    return install
+
+
+PLUGIN = """
+    from hitcount.core import hookimpl
+    from hitcount.core.backends.memory import MemoryQueue, MemoryStore
+
+    @hookimpl
+    def hitcount_register_backends(registry):
+        registry.add_queue("fake", MemoryQueue)
+        registry.add_store("fake", MemoryStore)
+"""
+
+
+def test_builtin_backends_are_registered_and_credited_to_core() -> None:
+    registry = PluginManager().registry()
+    assert {"sqlite", "memory"} <= set(registry.queues) & set(registry.stores)
+    assert registry.queues["sqlite"].provider.package == "hitcount-core"
+    assert {"plugins", "config", "serve", "dead-letters", "retention"} <= set(registry.commands)
+
+
+def test_hook_hitcount_register_backends_adds_an_entry_point_plugins_backends(fake_distribution) -> None:  # type: ignore[no-untyped-def]
+    fake_distribution(PLUGIN)
+    registry = PluginManager().registry()
+    assert str(registry.queues["fake"].provider) == "fake-plugin 1.2.3"
+    assert str(registry.stores["fake"].provider) == "fake-plugin 1.2.3"
+
+
+def test_hook_hitcount_register_settings_lists_a_plugins_settings(fake_distribution) -> None:  # type: ignore[no-untyped-def]
+    fake_distribution("""
+        from hitcount.core import Setting, hookimpl
+
+        @hookimpl
+        def hitcount_register_settings(registry):
+            registry.add_setting(Setting("HITCOUNT_FAKE_TOKEN", "", "token", str, secret=True))
+    """)
+    registry = PluginManager().registry()
+    assert registry.settings["HITCOUNT_FAKE_TOKEN"].provider.package == "fake-plugin"
+
+
+def test_hook_hitcount_register_commands_adds_a_subcommand(fake_distribution) -> None:  # type: ignore[no-untyped-def]
+    fake_distribution("""
+        from hitcount.core import Command, hookimpl
+
+        @hookimpl
+        def hitcount_register_commands(registry):
+            registry.add_command(Command("hello", "Say hello.", lambda arguments, runtime: 0))
+    """)
+    assert "hello" in PluginManager().registry().commands
+
+
+def test_blocked_plugins_are_not_loaded(fake_distribution) -> None:  # type: ignore[no-untyped-def]
+    fake_distribution(PLUGIN)
+    runtime = Runtime.load({"HITCOUNT_DISABLE_PLUGINS": "fake"})
+    assert "fake" not in runtime.registry.queues
+
+
+def test_a_misspelt_hook_fails_loudly(fake_distribution) -> None:  # type: ignore[no-untyped-def]
+    fake_distribution("""
+        from hitcount.core import hookimpl
+
+        @hookimpl
+        def hitcount_register_backend(registry):
+            pass
+    """)
+    with pytest.raises(pluggy.PluginValidationError, match="hitcount_register_backend"):
+        PluginManager()
+
+
+def test_two_plugins_claiming_one_name_is_an_error(fake_distribution) -> None:  # type: ignore[no-untyped-def]
+    fake_distribution(PLUGIN.replace('"fake"', '"sqlite"'))
+    with pytest.raises(HitcountError, match=r"registered twice: by hitcount-core .* and by fake-plugin 1\.2\.3"):
+        PluginManager().registry()
+
+
+def test_an_unknown_backend_name_lists_the_installed_ones() -> None:
+    runtime = Runtime.load({"HITCOUNT_QUEUE": "kafka"})
+    with pytest.raises(UnknownBackend, match=r"HITCOUNT_QUEUE='kafka'.*installed: memory, sqlite"):
+        runtime.open_queue()
+
+
+def test_the_configured_backends_are_opened(tmp_path: Path) -> None:
+    runtime = Runtime.load({"HITCOUNT_QUEUE": "sqlite", "HITCOUNT_STORE": "memory", "HITCOUNT_DATA_DIR": str(tmp_path)})
+    queue, store = runtime.open_queue(), runtime.open_store()
+    assert type(queue).__name__ == "SqliteQueue"
+    assert type(store).__name__ == "MemoryStore"
+    assert (tmp_path / "queue.sqlite3").exists()
+    queue.close()
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_and_tested(hook: str) -> None:
+    assert inspect.getdoc(getattr(hookspecs, hook)), f"{hook} has no docstring"
+    assert f"`{hook}" in README.read_text(), f"{hook} is not documented in {README.name}"
+    tests = [name for name in globals() if name.startswith(f"test_hook_{hook}_")]
+    assert tests, f"{hook} has no test named test_hook_{hook}_..."

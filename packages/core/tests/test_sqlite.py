@@ -1,0 +1,69 @@
+"""What is particular to the embedded sqlite backends: minute buckets and several processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hitcount.core import Config, Counts, Hit
+from hitcount.core.backends.sqlite_queue import SqliteQueue
+from hitcount.core.backends.sqlite_store import SqliteStore
+from hitcount.core.windows import NS_PER_MINUTE, WINDOWS
+from hitcount.core.wire import decode_batch, encode_batch
+
+NOW = 1_800_000_000 * 10**9 + 123_456_789
+EDGES = sorted({NOW, NOW - NOW % NS_PER_MINUTE} | {NOW - window.length for window in WINDOWS})
+# Timestamps clustered on the window edges and minute boundaries, where bucketing can go wrong.
+timestamps = st.one_of(
+    st.sampled_from(EDGES).flatmap(lambda edge: st.integers(edge - 2 * NS_PER_MINUTE, edge + 2 * NS_PER_MINUTE)),
+    st.sampled_from(EDGES).flatmap(lambda edge: st.sampled_from([edge - 1, edge, edge + 1])),
+    st.integers(NOW - 4 * WINDOWS[0].length // 3, NOW + NS_PER_MINUTE),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(timestamps, max_size=80), st.integers(0, 2 * NS_PER_MINUTE))
+def test_minute_buckets_count_exactly_like_raw_hits(tmp_path_factory, stamps: list[int], shift: int) -> None:  # type: ignore[no-untyped-def]
+    store = SqliteStore(Config({"HITCOUNT_DATA_DIR": str(tmp_path_factory.mktemp("store"))}))
+    hits = [Hit("x", stamp) for stamp in stamps]
+    store.write(hits)
+    store.write(hits[: len(hits) // 2])  # a partial redelivery changes nothing
+    for now in (NOW, NOW + shift):
+        assert store.counts("x", now) == Counts.of_timestamps("x", now, stamps)
+    store.close()
+
+
+def _publish(data_dir: str, worker: int) -> None:
+    queue = SqliteQueue(Config({"HITCOUNT_DATA_DIR": data_dir}))
+    for number in range(100):
+        queue.publish(encode_batch([Hit(f"w{worker}-{number}", 1)]), 1)
+    queue.close()
+
+
+def test_several_processes_publish_while_another_consumes(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    publishers = [context.Process(target=_publish, args=(str(tmp_path), worker)) for worker in range(3)]
+    for process in publishers:
+        process.start()
+    queue = SqliteQueue(Config({"HITCOUNT_DATA_DIR": str(tmp_path)}))
+    seen: list[str] = []
+    while len(seen) < 300:
+        deliveries = queue.consume("consumer", 50, 5.0)
+        assert deliveries or any(process.is_alive() for process in publishers), "publishers ended short"
+        seen += [hit.id for delivery in deliveries for hit in decode_batch(delivery.payload)]
+        queue.ack(deliveries)
+    for process in publishers:
+        process.join(30)
+        assert process.exitcode == 0
+    assert sorted(seen) == sorted(f"w{worker}-{number}" for worker in range(3) for number in range(100))
+    assert queue.backlog().batches == 0
+    queue.close()
+
+
+def test_the_data_directory_is_created_when_missing(tmp_path: Path) -> None:
+    store = SqliteStore(Config({"HITCOUNT_DATA_DIR": str(tmp_path / "a" / "b")}))
+    assert (tmp_path / "a" / "b" / "store.sqlite3").exists()
+    store.close()

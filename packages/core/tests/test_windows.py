@@ -1,0 +1,47 @@
+"""The windows, their order, their edges, and the answer's JSON shape."""
+
+from __future__ import annotations
+
+from hitcount.core import WINDOWS, Counts
+from hitcount.core.windows import NS_PER_SECOND
+
+
+def test_windows_are_listed_longest_first_with_the_spec_references() -> None:
+    assert [window.reference for window in WINDOWS] == [
+        "3 days ago",
+        "2 days ago",
+        "1 day ago",
+        "1 hour ago",
+        "5 minutes ago",
+    ]
+    assert [window.length // NS_PER_SECOND for window in WINDOWS] == [259_200, 172_800, 86_400, 3_600, 300]
+
+
+def test_a_window_is_open_below_and_closed_above() -> None:
+    now = 10**18
+    five = WINDOWS[-1]
+    assert not five.contains(now - five.length, now)
+    assert five.contains(now - five.length + 1, now)
+    assert five.contains(now, now)
+    assert not five.contains(now + 1, now)
+
+
+def test_counts_render_as_the_spec_json() -> None:
+    assert Counts("x", 0, (5, 4, 3, 2, 1)).to_json() == {
+        "id": "x",
+        "counts": [
+            {"reference": "3 days ago", "count": 5},
+            {"reference": "2 days ago", "count": 4},
+            {"reference": "1 day ago", "count": 3},
+            {"reference": "1 hour ago", "count": 2},
+            {"reference": "5 minutes ago", "count": 1},
+        ],
+    }
+
+
+def test_reference_counting_is_cumulative() -> None:
+    now = 10**18
+    ages = [0, 299, 301, 3_599, 3_601, 86_399, 86_401, 172_799, 172_801, 259_199, 259_201]
+    counts = Counts.of_timestamps("x", now, [now - age * NS_PER_SECOND for age in ages])
+    assert counts.values == (10, 8, 6, 4, 2)
+    assert Counts.from_mapping("x", now, {WINDOWS[0]: 7}).values == (7, 0, 0, 0, 0)
