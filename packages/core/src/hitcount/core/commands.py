@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
+from hitcount.core.bench.command import BENCH
 from hitcount.core.errors import HitcountError
 from hitcount.core.hit import now_ns
 from hitcount.core.plugins import hookimpl
@@ -136,3 +137,4 @@ def hitcount_register_commands(registry: Registry) -> None:
         )
     )
     registry.add_command(Command("retention", "Delete hits older than HITCOUNT_RETENTION now.", run_retention))
+    registry.add_command(BENCH)

@@ -1,0 +1,101 @@
+"""The ``hitcount bench`` command: spread a plan over processes, report, and verify the counts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+
+from hitcount.core.bench.client import request_bytes
+from hitcount.core.bench.load import Outcome, Plan, run
+from hitcount.core.config import parse_duration
+from hitcount.core.registry import Command
+from hitcount.core.runtime import Runtime
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the API")
+    parser.add_argument("-w", "--workers", type=int, default=os.cpu_count() or 2, help="load processes")
+    parser.add_argument("-c", "--connections", type=int, default=32, help="keep-alive connections per process")
+    parser.add_argument("-i", "--id", default=None, help="the id every hit counts for (default: a new one)")
+    parser.add_argument("--duration", type=parse_duration, default=10.0, help="how long to send, e.g. 60s")
+    parser.add_argument("--rate", type=float, default=None, help="requests/s in total, open-loop (default: max)")
+    parser.add_argument("--batch", type=int, default=0, help="hits per request on /analytics/batch (0: single)")
+    parser.add_argument("--verify", action="store_true", help="read the counts back and report missing/extra")
+    parser.add_argument("--verify-timeout", type=parse_duration, default=120.0, help="how long to wait for counts")
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def count_of(url: str, id: str) -> int:
+    """The id's count in the one-hour window, read from the API."""
+    with urllib.request.urlopen(f"{url}/analytics/{urllib.parse.quote(id, safe='')}", timeout=10) as answer:
+        counts = json.load(answer)["counts"]
+    return int(next(entry["count"] for entry in counts if entry["reference"] == "1 hour ago"))
+
+
+def verify(url: str, id: str, expected: int, timeout: float) -> tuple[int, float]:
+    """Poll until the count reaches ``expected`` and holds, or ``timeout``; return it and the wait."""
+    started = time.monotonic()
+    counted = -1
+    while time.monotonic() - started < timeout:
+        counted = count_of(url, id)
+        if counted >= expected:
+            time.sleep(1.0)  # anything still in flight would show up as extra now
+            return count_of(url, id), time.monotonic() - started
+        time.sleep(0.5)
+    return counted, time.monotonic() - started
+
+
+def run_bench(arguments: argparse.Namespace, runtime: Runtime) -> int:
+    """Send the load, print throughput and latency percentiles, and optionally verify counts."""
+    url = arguments.url.rstrip("/")
+    id = arguments.id or f"bench-{os.urandom(6).hex()}"
+    hits_per_request = arguments.batch or 1
+    if arguments.batch:
+        body = json.dumps([{"id": id}] * arguments.batch).encode()
+        request = request_bytes("POST", f"{url}/analytics/batch", body)
+    else:
+        request = request_bytes("POST", f"{url}/analytics", json.dumps({"id": id}).encode())
+    before = count_of(url, id) if arguments.verify else 0
+    workers = max(1, arguments.workers)
+    rate = arguments.rate / workers if arguments.rate else None
+    plan = Plan(url, request, arguments.connections, arguments.duration, rate, hits_per_request)
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        outcomes: list[Outcome] = pool.map(run, [plan] * workers)
+    latencies = sorted(latency for outcome in outcomes for latency in outcome.latencies)
+    errors: Counter[str] = Counter()
+    for outcome in outcomes:
+        errors.update(outcome.errors)
+    elapsed = max(outcome.elapsed for outcome in outcomes)
+    accepted = len(latencies) * hits_per_request
+    print(f"url {url}  id {id}  workers {workers} x {arguments.connections} connections  {elapsed:.1f}s")
+    print(f"requests 2xx {len(latencies)}  errors {sum(errors.values())}  {len(latencies) / elapsed:,.0f} req/s")
+    print(f"hits accepted {accepted}  {accepted / elapsed:,.0f} hits/s")
+    print(
+        "latency ms  p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  max {:.1f}".format(
+            *(1000 * _percentile(latencies, fraction) for fraction in (0.5, 0.9, 0.99, 1.0))
+        )
+    )
+    for cause, number in errors.most_common():
+        print(f"error {number} x {cause}")
+    if not arguments.verify:
+        return 1 if errors else 0
+    counted, waited = verify(url, id, before + accepted, arguments.verify_timeout)
+    counted -= before
+    print(
+        f"verify counted {counted} of {accepted} accepted  missing {max(0, accepted - counted)}"
+        f"  extra {max(0, counted - accepted)}  (after {waited:.1f}s)"
+    )
+    return 1 if errors or counted != accepted else 0
+
+
+BENCH = Command("bench", "Load a running API and report throughput and latency.", run_bench, configure)
