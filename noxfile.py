@@ -58,10 +58,17 @@ def core(session: nox.Session) -> None:
     pytest(session, "packages/core/tests")
 
 
+@nox.session(python=ALL_PYTHON)
+def indexer(session: nox.Session) -> None:
+    """hitcount-indexer against core's embedded backends, in-process and as real `hitcount indexer` processes."""
+    session.install("./packages/core", "./packages/indexer[testing]")
+    pytest(session, "packages/indexer/tests")
+
+
 @nox.session(python=DEFAULT_PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff and mypy over every package, both clean."""
-    session.install("ruff==0.17.5", "mypy==2.4.1", "types-protobuf", "./packages/core[testing]")
+    session.install("ruff==0.17.5", "mypy==2.4.1", "types-protobuf", "./packages/core[testing]", "./packages/indexer")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")

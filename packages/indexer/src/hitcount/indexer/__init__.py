@@ -1,0 +1,10 @@
+"""hitcount-indexer: consumes hit batches from the queue and writes them to the store.
+
+Run it as ``hitcount indexer``; several may run against one queue at once.
+"""
+
+from hitcount.indexer.indexer import Indexer
+from hitcount.indexer.metrics import Metrics
+from hitcount.indexer.settings import Options
+
+__all__ = ["Indexer", "Metrics", "Options"]

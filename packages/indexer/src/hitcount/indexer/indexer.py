@@ -1,0 +1,214 @@
+"""The indexer loop: queue batches in, one bulk store write out, acknowledgement only once the store has them.
+
+Nothing is acknowledged before ``store.write`` returned, so a crash at any point leaves the
+batches in the queue to be delivered again; stores write idempotently by hit uid, so the
+second delivery changes no count. That is what makes a hit neither lost nor doubled.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hitcount.core import Delivery, Hit, HitStore, InvalidBatch, Queue, QueueUnavailable, StoreError, now_ns
+from hitcount.core.windows import NS_PER_SECOND
+from hitcount.core.wire import decode_batch
+from hitcount.indexer.backoff import Backoff
+from hitcount.indexer.metrics import Metrics
+from hitcount.indexer.settings import Options
+
+log = logging.getLogger(__name__)
+# The longest a pause keeps a stop request waiting: signal handlers only set a flag.
+PAUSE_SLICE = 0.1
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A delivery and the hits its payload holds."""
+
+    delivery: Delivery
+    hits: list[Hit]
+
+
+class Indexer:
+    """Moves batches from ``queue`` to ``store`` as consumer ``consumer`` until :meth:`stop` is called."""
+
+    def __init__(
+        self, queue: Queue, store: HitStore, consumer: str, options: Options, metrics: Metrics | None = None
+    ) -> None:
+        self.queue = queue
+        self.store = store
+        self.consumer = consumer
+        self.options = options
+        self.metrics = metrics or Metrics()
+        self._store_backoff = Backoff(options.retry_base, options.retry_cap)
+        self._queue_backoff = Backoff(options.retry_base, options.retry_cap)
+        self._stopping = False
+        # Monotonic times the periodic duties are next due; 0 runs them on the first pass.
+        self._next_purge = 0.0
+        self._next_backlog = 0.0
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stopping
+
+    def stop(self) -> None:
+        """End the loop once the batches in hand are acknowledged; safe to call from a signal handler."""
+        self._stopping = True
+
+    def run(self) -> None:
+        """Index until stopped, purging old hits and refreshing the backlog gauges on their intervals."""
+        log.info("indexer %s consuming up to %d batches at a time", self.consumer, self.options.max_batches)
+        while not self._stopping:
+            self.housekeeping()
+            self.step()
+        sample = self.metrics.registry.get_sample_value
+        log.info(
+            "indexer %s stopped: indexed %d hits in %d batches, dead-lettered %d batches",
+            self.consumer,
+            sample("hitcount_indexer_hits_indexed_total") or 0,
+            sample("hitcount_indexer_batches_total") or 0,
+            sample("hitcount_indexer_dead_letters_total") or 0,
+        )
+
+    def step(self) -> int:
+        """Consume once and index what came; return how many batches were consumed.
+
+        An unavailable queue is waited out with backoff here, so a caller's loop just calls again.
+        """
+        try:
+            deliveries = self.queue.consume(self.consumer, self.options.max_batches, self.options.consume_wait)
+        except QueueUnavailable as error:
+            delay = self._queue_backoff.next_delay()
+            log.warning("queue unavailable, consuming again in %.1fs: %s", delay, error)
+            self._pause(delay)
+            return 0
+        self._queue_backoff.reset()
+        if deliveries:
+            self.index(deliveries)
+        return len(deliveries)
+
+    def index(self, deliveries: Sequence[Delivery]) -> None:
+        """Write the hits of every decodable delivery in one store write, then acknowledge them.
+
+        Undecodable deliveries are dead-lettered. When the store refuses the combined write
+        for good (:class:`StoreError`), each delivery is written alone to find the bad ones.
+        """
+        decoded = []
+        for delivery in deliveries:
+            try:
+                decoded.append(Decoded(delivery, decode_batch(delivery.payload)))
+            except InvalidBatch as error:
+                self._dead_letter(delivery, str(error))
+        try:
+            written = self._write([hit for item in decoded for hit in item.hits])
+        except StoreError as error:
+            log.warning("store refused %d batches written together, writing each alone: %s", len(decoded), error)
+            self._isolate(decoded)
+            return
+        if written:
+            self._ack(decoded)
+
+    def housekeeping(self) -> None:
+        """Run the periodic duties that are due: the retention purge and the backlog gauges."""
+        now = time.monotonic()
+        if now >= self._next_purge:
+            self._next_purge = now + self._purge()
+        if now >= self._next_backlog:
+            self._refresh_backlog()
+            self._next_backlog = now + self.options.backlog_interval
+
+    def _isolate(self, decoded: Sequence[Decoded]) -> None:
+        written = []
+        for item in decoded:
+            try:
+                if not self._write(item.hits):
+                    break
+            except StoreError as error:
+                self._dead_letter(item.delivery, f"store refused the batch: {error}")
+                continue
+            written.append(item)
+        self._ack(written)
+
+    def _write(self, hits: Sequence[Hit]) -> bool:
+        """Write until the store has ``hits``; False when a stop request ended the retries first.
+
+        :class:`StoreError` propagates: retrying cannot fix it. Any other failure, expected
+        (:class:`StoreUnavailable`) or not, is retried: losing a hit is never the answer.
+        """
+        if not hits:
+            return True
+        while True:
+            try:
+                self.store.write(hits)
+            except StoreError:
+                raise
+            except Exception as error:
+                delay = self._store_backoff.next_delay()
+                log.warning("store write of %d hits failed, retrying in %.1fs: %r", len(hits), delay, error)
+                if not self._pause(delay):
+                    log.warning("stopping with %d hits unwritten; the queue will deliver them again", len(hits))
+                    return False
+                self.metrics.store_retries.inc()
+            else:
+                self._store_backoff.reset()
+                return True
+
+    def _ack(self, decoded: Sequence[Decoded]) -> None:
+        if not decoded:
+            return
+        try:
+            self.queue.ack([item.delivery for item in decoded])
+        except QueueUnavailable as error:
+            log.warning(
+                "could not acknowledge %d written batches; they will be delivered and written again, harmlessly: %s",
+                len(decoded),
+                error,
+            )
+            return
+        self.metrics.batches.inc(len(decoded))
+        self.metrics.hits_indexed.inc(sum(len(item.hits) for item in decoded))
+
+    def _dead_letter(self, delivery: Delivery, reason: str) -> None:
+        log.error(
+            "dead-lettering batch %s (%d hits, delivery %d): %s", delivery.tag, delivery.hits, delivery.attempts, reason
+        )
+        try:
+            self.queue.dead_letter(delivery, reason)
+        except QueueUnavailable as error:
+            log.warning("could not dead-letter batch %s, it will be delivered again: %s", delivery.tag, error)
+            return
+        self.metrics.dead_letters.inc()
+
+    def _purge(self) -> float:
+        """Delete hits older than the retention; return the seconds until the next purge."""
+        cutoff = now_ns() - int(self.options.retention * NS_PER_SECOND)
+        try:
+            removed = self.store.purge(cutoff)
+        except Exception as error:
+            delay = min(self.options.purge_interval, self.options.retry_cap)
+            log.warning("retention purge failed, trying again in %.0fs: %r", delay, error)
+            return delay
+        log.info("retention: removed %d (hits or indices) older than %.0fs", removed, self.options.retention)
+        return self.options.purge_interval
+
+    def _refresh_backlog(self) -> None:
+        try:
+            backlog = self.queue.backlog()
+        except Exception as error:
+            log.warning("could not read the queue backlog for metrics: %r", error)
+            return
+        self.metrics.observe_backlog(backlog, time.time())
+
+    def _pause(self, seconds: float) -> bool:
+        """Sleep ``seconds`` unless a stop request comes first; True when the whole pause passed."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            time.sleep(min(remaining, PAUSE_SLICE))
+        return False

@@ -1,0 +1,69 @@
+"""The retry delays and the settings the indexer reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from hitcount.core import Config, ConfigError
+from hitcount.indexer.backoff import Backoff
+from hitcount.indexer.settings import METRICS_BIND, Options
+
+
+def test_backoff_doubles_from_base_up_to_cap() -> None:
+    backoff = Backoff(0.1, 1.0, uniform=lambda low, high: high)
+    assert [backoff.next_delay() for _ in range(6)] == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0, 1.0])
+
+
+def test_backoff_jitter_stays_in_the_upper_half_of_each_delay() -> None:
+    drawn: list[tuple[float, float]] = []
+
+    def uniform(low: float, high: float) -> float:
+        drawn.append((low, high))
+        return low
+
+    backoff = Backoff(0.1, 1.0, uniform=uniform)
+    backoff.next_delay()
+    backoff.next_delay()
+    assert drawn == [pytest.approx((0.05, 0.1)), pytest.approx((0.1, 0.2))]
+
+
+def test_backoff_starts_over_from_base_after_a_success() -> None:
+    backoff = Backoff(0.1, 1.0, uniform=lambda low, high: high)
+    backoff.next_delay()
+    backoff.next_delay()
+    backoff.reset()
+    assert backoff.next_delay() == pytest.approx(0.1)
+
+
+def test_backoff_stays_at_cap_after_very_many_failures() -> None:
+    backoff = Backoff(0.1, 30.0, uniform=lambda low, high: high)
+    delays = [backoff.next_delay() for _ in range(2000)]
+    assert delays[-1] == 30.0
+
+
+@pytest.mark.parametrize(("base", "cap"), [(0.0, 1.0), (2.0, 1.0)])
+def test_backoff_rejects_a_base_that_is_not_positive_or_above_cap(base: float, cap: float) -> None:
+    with pytest.raises(ValueError, match="0 < base <= cap"):
+        Backoff(base, cap)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("", None), ("127.0.0.1:9108", ("127.0.0.1", 9108)), ("[::1]:9108", ("::1", 9108)), ("0.0.0.0:0", ("0.0.0.0", 0))],
+)
+def test_metrics_bind_is_host_and_port_or_empty_for_none(text: str, expected: tuple[str, int] | None) -> None:
+    assert Config({METRICS_BIND.name: text}).get(METRICS_BIND) == expected
+
+
+@pytest.mark.parametrize("text", ["9108", "localhost", "localhost:http", ":9108", "host:70000"])
+def test_malformed_metrics_bind_is_an_error_naming_the_setting_and_value(text: str) -> None:
+    with pytest.raises(ConfigError, match=f"HITCOUNT_INDEXER_METRICS_BIND={text!r} is invalid: expected host:port"):
+        Config({METRICS_BIND.name: text}).get(METRICS_BIND)
+
+
+def test_options_come_from_the_indexer_settings_and_core_retention() -> None:
+    options = Options.from_config(
+        Config({"HITCOUNT_INDEXER_MAX_BATCHES": "7", "HITCOUNT_INDEXER_RETRY_CAP": "2m", "HITCOUNT_RETENTION": "4d"})
+    )
+    assert (options.max_batches, options.retry_cap, options.retention) == (7, 120.0, 4 * 86400.0)
+    assert (options.consume_wait, options.retry_base, options.purge_interval) == (1.0, 0.1, 3600.0)

@@ -1,0 +1,321 @@
+"""The indexer's rules, on core's real embedded queues and stores (memory and sqlite).
+
+Store failures come from :class:`ScriptedStore`, a real store behind a script of failures.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from hitcount.core import (
+    Config,
+    Delivery,
+    Health,
+    Hit,
+    HitStore,
+    Queue,
+    QueueUnavailable,
+    Runtime,
+    StoreError,
+    StoreUnavailable,
+    now_ns,
+)
+from hitcount.core.backends.memory import MemoryQueue
+from hitcount.core.windows import NS_PER_SECOND, Counts
+from hitcount.core.wire import decode_batch, encode_batch
+from hitcount.indexer import Indexer, Options
+
+# Fast enough that no test waits long on a retry, an empty queue or a lease.
+FAST = {
+    "HITCOUNT_INDEXER_CONSUME_WAIT": "50ms",
+    "HITCOUNT_INDEXER_RETRY_BASE": "10ms",
+    "HITCOUNT_INDEXER_RETRY_CAP": "50ms",
+    "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "300ms",
+    "HITCOUNT_SQLITE_SYNCHRONOUS": "NORMAL",
+}
+GARBAGE = b"\xff\xff\xff not a HitBatch"
+
+
+class ScriptedStore(HitStore):
+    """A real store behind a script: each write first raises the next scripted failure, if any.
+
+    A write holding a hit of id ``refuse`` fails for good (:class:`StoreError`), the way a
+    store rejects a document it cannot map. ``on_write`` sees every attempt before it happens.
+    """
+
+    def __init__(self, inner: HitStore) -> None:
+        self.inner = inner
+        self.failures: list[Exception] = []
+        self.refuse: str | None = None
+        self.attempts: list[list[Hit]] = []
+        self.on_write: Callable[[Sequence[Hit]], None] = lambda hits: None
+        self.purges: list[int] = []
+        self.purge_failures: list[Exception] = []
+
+    def write(self, hits: Sequence[Hit]) -> None:
+        self.attempts.append(list(hits))
+        self.on_write(hits)
+        if self.failures:
+            raise self.failures.pop(0)
+        if any(hit.id == self.refuse for hit in hits):
+            raise StoreError(f"id {self.refuse!r} is refused")
+        self.inner.write(hits)
+
+    def counts(self, id: str, now: int) -> Counts:
+        return self.inner.counts(id, now)
+
+    def purge(self, before: int) -> int:
+        self.purges.append(before)
+        if self.purge_failures:
+            raise self.purge_failures.pop(0)
+        return self.inner.purge(before)
+
+    def health(self) -> Health:
+        return self.inner.health()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def config(request: pytest.FixtureRequest, tmp_path: Path) -> Config:
+    """Core's embedded queue and store of one kind, private to the test."""
+    return Config(
+        {
+            **FAST,
+            "HITCOUNT_QUEUE": request.param,
+            "HITCOUNT_STORE": request.param,
+            "HITCOUNT_DATA_DIR": str(tmp_path),
+            "HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex,
+        }
+    )
+
+
+@pytest.fixture
+def runtime(config: Config) -> Runtime:
+    return Runtime.load(config.environ())
+
+
+@pytest.fixture
+def queue(runtime: Runtime) -> Iterator[Queue]:
+    queue = runtime.open_queue()
+    yield queue
+    queue.close()
+
+
+@pytest.fixture
+def store(runtime: Runtime) -> Iterator[ScriptedStore]:
+    inner = runtime.open_store()
+    yield ScriptedStore(inner)
+    inner.close()
+
+
+@pytest.fixture
+def indexer(queue: Queue, store: ScriptedStore, config: Config) -> Indexer:
+    return Indexer(queue, store, "test-indexer", Options.from_config(config))
+
+
+def publish(queue: Queue, id: str, hits: int) -> list[Hit]:
+    """Publish one batch of ``hits`` hits of ``id`` happening now; return them."""
+    batch = [Hit.now(id) for _ in range(hits)]
+    queue.publish(encode_batch(batch), len(batch))
+    return batch
+
+
+def count(store: HitStore, id: str) -> int:
+    """Hits of ``id`` in the last five minutes."""
+    return store.counts(id, now_ns()).values[-1]
+
+
+def test_batch_is_acknowledged_only_after_the_store_has_written_it(
+    indexer: Indexer, queue: Queue, store: ScriptedStore
+) -> None:
+    waiting_during_write: list[int] = []
+    store.on_write = lambda hits: waiting_during_write.append(queue.backlog().batches)
+    publish(queue, "page", 3)
+    assert indexer.step() == 1
+    assert waiting_during_write == [1]
+    assert queue.backlog().batches == 0
+    assert count(store, "page") == 3
+
+
+def test_batches_consumed_together_are_written_in_one_store_write(
+    indexer: Indexer, queue: Queue, store: ScriptedStore
+) -> None:
+    published = [hit for size in (1, 2, 3, 4) for hit in publish(queue, "page", size)]
+    assert indexer.step() == 4
+    assert store.attempts == [published]
+    assert queue.backlog().batches == 0
+
+
+@pytest.mark.parametrize("failure", [StoreUnavailable("store is down"), ConnectionResetError("unexpected")])
+def test_failing_store_is_retried_without_acknowledging_until_written(
+    indexer: Indexer, queue: Queue, store: ScriptedStore, failure: Exception
+) -> None:
+    store.failures = [failure] * 3
+    waiting_during_write: list[int] = []
+    store.on_write = lambda hits: waiting_during_write.append(queue.backlog().batches)
+    publish(queue, "page", 5)
+    assert indexer.step() == 1
+    assert waiting_during_write == [1, 1, 1, 1]
+    assert indexer.metrics.registry.get_sample_value("hitcount_indexer_store_retries_total") == 3
+    assert queue.backlog().batches == 0
+    assert count(store, "page") == 5
+
+
+def test_stop_during_a_store_outage_leaves_the_batch_unacknowledged(
+    indexer: Indexer, queue: Queue, store: ScriptedStore
+) -> None:
+    store.failures = [StoreUnavailable("store is down")] * 100
+    store.on_write = lambda hits: indexer.stop()
+    publish(queue, "page", 2)
+    indexer.step()
+    assert len(store.attempts) == 1
+    assert queue.backlog().batches == 1
+    assert queue.dead_letters() == []
+    assert count(store, "page") == 0
+
+
+def test_undecodable_batch_is_dead_lettered_and_the_rest_of_its_group_indexed(
+    indexer: Indexer, queue: Queue, store: ScriptedStore
+) -> None:
+    publish(queue, "page", 2)
+    queue.publish(GARBAGE, 4)
+    publish(queue, "page", 3)
+    assert indexer.step() == 3
+    [letter] = queue.dead_letters()
+    assert (letter.payload, letter.hits) == (GARBAGE, 4)
+    assert "undecodable" in letter.reason
+    assert indexer.metrics.registry.get_sample_value("hitcount_indexer_dead_letters_total") == 1
+    assert queue.backlog().batches == 0
+    assert count(store, "page") == 5
+
+
+def test_batch_the_store_refuses_is_dead_lettered_and_the_others_of_its_group_indexed(
+    indexer: Indexer, queue: Queue, store: ScriptedStore
+) -> None:
+    store.refuse = "poison"
+    publish(queue, "page", 2)
+    refused = [Hit.now("page"), Hit.now("poison")]
+    queue.publish(encode_batch(refused), 2)
+    publish(queue, "page", 3)
+    assert indexer.step() == 3
+    [letter] = queue.dead_letters()
+    assert decode_batch(letter.payload) == refused
+    assert "store refused the batch" in letter.reason
+    assert queue.backlog().batches == 0
+    assert count(store, "page") == 5
+    assert count(store, "poison") == 0
+
+
+def test_redelivered_batch_is_counted_once(indexer: Indexer, queue: Queue, store: ScriptedStore) -> None:
+    """An indexer that wrote a batch and died before acknowledging leaves it to be delivered again."""
+    publish(queue, "page", 4)
+    [delivery] = queue.consume("crashed-indexer", 10, 1.0)
+    store.write(decode_batch(delivery.payload))
+    redelivered: list[Delivery] = []
+    deadline = time.monotonic() + 5
+    while not redelivered and time.monotonic() < deadline:
+        redelivered = queue.consume("test-indexer", 10, 0.1)
+    assert [d.attempts for d in redelivered] == [2]
+    indexer.index(redelivered)
+    assert queue.backlog().batches == 0
+    assert count(store, "page") == 4
+
+
+def test_unavailable_queue_is_waited_out_with_backoff_and_consumed_again(config: Config, store: ScriptedStore) -> None:
+    class RecoveringQueue(MemoryQueue):
+        """The memory queue, unreachable for its first two consume calls."""
+
+        outages = 2
+
+        def consume(self, consumer: str, max_batches: int, wait: float) -> list[Delivery]:
+            if self.outages:
+                self.outages -= 1
+                raise QueueUnavailable("queue is down")
+            return super().consume(consumer, max_batches, wait)
+
+    queue = RecoveringQueue(config)
+    options = Options.from_config(config)
+    indexer = Indexer(queue, store, "test-indexer", options)
+    publish(queue, "page", 2)
+    started = time.monotonic()
+    assert [indexer.step() for _ in range(3)] == [0, 0, 1]
+    # Two pauses of at least half the first two delays of the backoff.
+    assert time.monotonic() - started >= options.retry_base / 2 + options.retry_base
+    assert count(store, "page") == 2
+
+
+def test_retention_purges_at_start_then_once_per_interval(queue: Queue, store: ScriptedStore, config: Config) -> None:
+    options = Options.from_config(config.with_overrides({"HITCOUNT_RETENTION": "4d"}))
+    indexer = Indexer(queue, store, "test-indexer", options)
+    indexer.housekeeping()
+    indexer.housekeeping()
+    [cutoff] = store.purges
+    assert abs(cutoff - (now_ns() - 4 * 86400 * NS_PER_SECOND)) < 5 * NS_PER_SECOND
+
+
+def test_retention_purges_again_once_the_interval_passed(queue: Queue, store: ScriptedStore, config: Config) -> None:
+    options = Options.from_config(config.with_overrides({"HITCOUNT_INDEXER_PURGE_INTERVAL": "50ms"}))
+    indexer = Indexer(queue, store, "test-indexer", options)
+    indexer.housekeeping()
+    time.sleep(0.06)
+    indexer.housekeeping()
+    assert len(store.purges) == 2
+
+
+def test_failed_purge_is_tried_again_after_the_retry_cap_not_the_interval(
+    queue: Queue, store: ScriptedStore, config: Config
+) -> None:
+    store.purge_failures = [StoreUnavailable("store is down")]
+    indexer = Indexer(queue, store, "test-indexer", Options.from_config(config))
+    indexer.housekeeping()
+    time.sleep(indexer.options.retry_cap + 0.01)
+    indexer.housekeeping()
+    assert len(store.purges) == 2
+
+
+def test_purge_removes_hits_older_than_the_retention_and_keeps_the_rest(indexer: Indexer, store: ScriptedStore) -> None:
+    now = now_ns()
+    store.write([Hit("page", now - 8 * 86400 * NS_PER_SECOND), Hit("page", now - 71 * 3600 * NS_PER_SECOND)])
+    indexer.housekeeping()
+    assert store.counts("page", now).values[0] == 1
+    assert store.inner.purge(now - 7 * 86400 * NS_PER_SECOND) == 0
+
+
+def test_backlog_gauges_show_waiting_batches_hits_and_the_ingestion_lag(
+    queue: Queue, store: ScriptedStore, config: Config
+) -> None:
+    options = Options.from_config(config.with_overrides({"HITCOUNT_INDEXER_BACKLOG_INTERVAL": "0s"}))
+    indexer = Indexer(queue, store, "test-indexer", options)
+    sample = indexer.metrics.registry.get_sample_value
+    publish(queue, "page", 2)
+    publish(queue, "page", 3)
+    time.sleep(0.05)
+    indexer.housekeeping()
+    assert (sample("hitcount_indexer_backlog_batches"), sample("hitcount_indexer_backlog_hits")) == (2, 5)
+    assert (sample("hitcount_indexer_ingestion_lag_seconds") or 0) >= 0.05
+    indexer.step()
+    indexer.housekeeping()
+    assert sample("hitcount_indexer_backlog_batches") == 0
+    assert sample("hitcount_indexer_backlog_hits") == 0
+    assert sample("hitcount_indexer_ingestion_lag_seconds") == 0
+
+
+def test_indexed_hits_and_batches_are_counted_once_acknowledged(indexer: Indexer, queue: Queue) -> None:
+    publish(queue, "page", 2)
+    publish(queue, "page", 3)
+    indexer.step()
+    sample = indexer.metrics.registry.get_sample_value
+    assert sample("hitcount_indexer_hits_indexed_total") == 5
+    assert sample("hitcount_indexer_batches_total") == 2
+
+
+def test_run_returns_once_stopped(indexer: Indexer, queue: Queue, store: ScriptedStore) -> None:
+    store.on_write = lambda hits: indexer.stop()
+    publish(queue, "page", 2)
+    indexer.run()
+    assert queue.backlog().batches == 0
+    assert count(store, "page") == 2

@@ -1,0 +1,204 @@
+"""``hitcount indexer`` as real processes on one sqlite queue and store: signals, sharing, metrics."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hitcount.core import Hit, HitStore, Queue, Runtime, now_ns
+from hitcount.core.wire import encode_batch
+
+DEADLINE = 30.0
+
+
+class IndexerProcess:
+    """One ``hitcount indexer`` child process logging to a file."""
+
+    def __init__(self, environ: dict[str, str], log: Path) -> None:
+        self.log = log
+        with log.open("w") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "hitcount.core.cli", "indexer"], env=environ, stderr=output
+            )
+
+    def terminate(self) -> int:
+        """SIGTERM, then the exit code (killed and failed after a bounded wait)."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=DEADLINE)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+    def indexed_hits(self) -> int:
+        """The hits it says it indexed in its last log line."""
+        found = re.search(r"stopped: indexed (\d+) hits", self.log.read_text())
+        assert found, self.log.read_text()
+        return int(found.group(1))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {DEADLINE}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text: str = response.read().decode()
+        return text
+
+
+def answers(port: int) -> bool:
+    try:
+        scrape(port)
+    except OSError:
+        return False
+    return True
+
+
+def sample(metrics: str, name: str) -> float:
+    found = re.search(rf"^{name} (\S+)$", metrics, re.MULTILINE)
+    assert found, f"{name} missing from:\n{metrics}"
+    return float(found.group(1))
+
+
+@pytest.fixture
+def environ(tmp_path: Path) -> dict[str, str]:
+    """The environment of the children: sqlite backends in the test's directory, whatever the caller's."""
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith("HITCOUNT_")}
+    return {
+        **inherited,
+        "HITCOUNT_QUEUE": "sqlite",
+        "HITCOUNT_STORE": "sqlite",
+        "HITCOUNT_DATA_DIR": str(tmp_path),
+        "HITCOUNT_SQLITE_SYNCHRONOUS": "NORMAL",
+        "HITCOUNT_INDEXER_CONSUME_WAIT": "200ms",
+    }
+
+
+@pytest.fixture
+def runtime(environ: dict[str, str]) -> Runtime:
+    return Runtime.load(environ)
+
+
+@pytest.fixture
+def queue(runtime: Runtime) -> Iterator[Queue]:
+    queue = runtime.open_queue()
+    yield queue
+    queue.close()
+
+
+@pytest.fixture
+def store(runtime: Runtime) -> Iterator[HitStore]:
+    store = runtime.open_store()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def spawn(environ: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., IndexerProcess]]:
+    """Start indexers with extra settings; any still running at the end are killed."""
+    started: list[IndexerProcess] = []
+
+    def start(**settings: str) -> IndexerProcess:
+        process = IndexerProcess({**environ, **settings}, tmp_path / f"indexer-{len(started)}.log")
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.process.poll() is None:
+            process.process.kill()
+            process.process.wait()
+
+
+def publish(queue: Queue, batches: int, hits: int) -> int:
+    """Publish ``batches`` batches of ``hits`` hits of id ``page``; return the hits published."""
+    for _ in range(batches):
+        queue.publish(encode_batch([Hit.now("page") for _ in range(hits)]), hits)
+    return batches * hits
+
+
+def counted(store: HitStore) -> int:
+    return store.counts("page", now_ns()).values[-1]
+
+
+def test_sigterm_mid_run_exits_0_with_every_consumed_batch_acknowledged(
+    spawn: Callable[..., IndexerProcess], queue: Queue, store: HitStore, environ: dict[str, str]
+) -> None:
+    published = publish(queue, 600, 200)
+    indexer = spawn(HITCOUNT_INDEXER_MAX_BATCHES="5")
+    wait_for(lambda: counted(store) > 0, "the indexer to write its first batches")
+    assert indexer.terminate() == 0
+    indexed = counted(store)
+    # Whatever is left was never delivered: nothing the indexer took is still leased to it.
+    waiting = queue.backlog()
+    remaining = Runtime.load({**environ, "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "1h"}).open_queue()
+    left = remaining.consume("inspector", waiting.batches + 1, 0)
+    assert len(left) == waiting.batches > 0, "the indexer finished before the signal: publish more"
+    assert {delivery.attempts for delivery in left} == {1}
+    assert indexed + sum(delivery.hits for delivery in left) == published
+    assert indexer.indexed_hits() == indexed
+
+
+def test_two_indexers_on_one_sqlite_queue_count_every_hit_exactly_once(
+    spawn: Callable[..., IndexerProcess], queue: Queue, store: HitStore
+) -> None:
+    ports = [free_port(), free_port()]
+    indexers = [
+        spawn(HITCOUNT_INDEXER_MAX_BATCHES="5", HITCOUNT_INDEXER_METRICS_BIND=f"127.0.0.1:{port}") for port in ports
+    ]
+    for port in ports:
+        wait_for(functools.partial(answers, port), f"the indexer metrics on port {port}")
+    published = sum(publish(queue, 1, 10) for _ in range(400))
+    wait_for(lambda: queue.backlog().batches == 0, "the indexers to empty the queue")
+    assert [indexer.terminate() for indexer in indexers] == [0, 0]
+    assert counted(store) == published
+    shares = [indexer.indexed_hits() for indexer in indexers]
+    assert sum(shares) == published, f"some batch was indexed twice: {shares}"
+    assert all(shares), f"one indexer did all the work: {shares}"
+
+
+def test_metrics_endpoint_serves_the_indexer_metrics(
+    spawn: Callable[..., IndexerProcess], queue: Queue, store: HitStore
+) -> None:
+    port = free_port()
+    indexer = spawn(HITCOUNT_INDEXER_METRICS_BIND=f"127.0.0.1:{port}", HITCOUNT_INDEXER_BACKLOG_INTERVAL="100ms")
+    publish(queue, 2, 3)
+    queue.publish(b"\xff\xff not a batch", 1)
+    wait_for(lambda: answers(port) and "hitcount_indexer_hits_indexed_total 6.0" in scrape(port), "6 hits indexed")
+    wait_for(lambda: "hitcount_indexer_backlog_batches 0.0" in scrape(port), "the backlog gauge to show 0")
+    metrics = scrape(port)
+    assert sample(metrics, "hitcount_indexer_batches_total") == 2
+    assert sample(metrics, "hitcount_indexer_dead_letters_total") == 1
+    assert sample(metrics, "hitcount_indexer_store_retries_total") == 0
+    assert sample(metrics, "hitcount_indexer_backlog_hits") == 0
+    assert sample(metrics, "hitcount_indexer_ingestion_lag_seconds") == 0
+    assert indexer.terminate() == 0
+
+
+def test_malformed_setting_exits_2_naming_it(spawn: Callable[..., IndexerProcess]) -> None:
+    indexer = spawn(HITCOUNT_INDEXER_MAX_BATCHES="none")
+    assert indexer.process.wait(timeout=DEADLINE) == 2
+    assert "HITCOUNT_INDEXER_MAX_BATCHES='none' is invalid" in indexer.log.read_text()
