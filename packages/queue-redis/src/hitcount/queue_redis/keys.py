@@ -1,0 +1,34 @@
+"""The Redis key names of a queue: one hash tag per partition.
+
+Every Lua script of the queue touches the keys of exactly one partition, so giving a
+partition's keys one hash tag (``hitcount:{q0}:stream``, ``hitcount:{q0}:hits``, ...) keeps
+them in one Redis Cluster slot, where a script may use them together; different partitions
+hash to different slots and so can live on different nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Partition:
+    """The keys of one partition.
+
+    ``stream`` holds the unacknowledged batches, ``hits`` the sum of their hit counts
+    (kept beside the stream so that the backlog limit costs one ``GET``), and ``dead``
+    the dead-lettered batches.
+    """
+
+    index: int
+    stream: str
+    hits: str
+    dead: str
+
+
+def partitions(prefix: str, count: int) -> tuple[Partition, ...]:
+    """The keys of partitions ``0 .. count - 1`` under ``prefix``."""
+    return tuple(
+        Partition(index, f"{prefix}:{{q{index}}}:stream", f"{prefix}:{{q{index}}}:hits", f"{prefix}:{{q{index}}}:dead")
+        for index in range(count)
+    )

@@ -1,0 +1,291 @@
+"""The ``redis`` queue: batches in Redis Streams, handed to indexers through a consumer group.
+
+Publishing appends an entry (payload and hit count) to one of the partition streams;
+consuming reads entries for a named consumer of the group ``indexers``, which keeps each
+one in the group's pending list until it is acknowledged. An entry left pending longer than
+the visibility timeout (its consumer died or stalled) is claimed by the next consumer that
+looks (``XAUTOCLAIM``), so nothing is lost; acknowledging deletes the entry, so the streams
+hold only the backlog. A counter per partition holds the backlog in hits, changed in the same
+Lua script as the stream, and caps it at ``HITCOUNT_REDIS_MAX_BACKLOG``.
+
+The client is plain redis-py: no threads of its own, sockets that gevent can patch, bounded
+timeouts on every call, and no retries (a caller that gets :class:`QueueUnavailable` decides).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
+from typing import Any, TypeVar
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from hitcount.core.config import Config, mask_url
+from hitcount.core.errors import QueueFull, QueueUnavailable
+from hitcount.core.health import Health
+from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
+from hitcount.queue_redis import scripts
+from hitcount.queue_redis.keys import Partition, partitions
+from hitcount.queue_redis.settings import MAX_BACKLOG, PARTITIONS, PREFIX, REDIS_URL, TIMEOUT
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+GROUP = "indexers"
+# The longest a blocking read waits in Redis before consume() looks again for stale
+# entries to claim: it bounds how late a redelivery can be noticed by a waiting consumer.
+BLOCK_SLICE = 1.0
+_ENTRY_ID = re.compile(r"^\d+-\d+$")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _published_at(entry_id: str) -> float:
+    """The time Redis gave the entry: its id is ``<milliseconds>-<sequence>``."""
+    return int(entry_id.split("-", 1)[0]) / 1000
+
+
+class RedisQueue(Queue):
+    """A :class:`~hitcount.core.Queue` on Redis Streams; safe to share between threads and greenlets.
+
+    Opening one does not connect: an API that starts while Redis is down serves 503s and
+    reports itself not ready, then recovers when Redis is back.
+    """
+
+    def __init__(self, config: Config) -> None:
+        url = config.get(REDIS_URL)
+        timeout = config.get(TIMEOUT)
+        self._where = mask_url(url)
+        self._partitions = partitions(config.get(PREFIX), config.get(PARTITIONS))
+        self._share = math.ceil(config.get(MAX_BACKLOG) / len(self._partitions))
+        self._visibility_ms = max(1, round(config.get(VISIBILITY_TIMEOUT) * 1000))
+        options: dict[str, Any] = {"socket_connect_timeout": timeout, "retry": Retry(NoBackoff(), 0)}
+        self._redis = redis.Redis.from_url(url, socket_timeout=timeout, **options)
+        # Blocking reads wait up to BLOCK_SLICE in Redis, so their socket must wait longer.
+        self._blocking = redis.Redis.from_url(url, socket_timeout=BLOCK_SLICE + timeout, **options)
+        self._publish = self._redis.register_script(scripts.PUBLISH)
+        self._take = self._redis.register_script(scripts.TAKE)
+        self._ack = self._redis.register_script(scripts.ACK)
+        self._dead_letter = self._redis.register_script(scripts.DEAD_LETTER)
+        self._replay = self._redis.register_script(scripts.REPLAY)
+        self._backlog = self._redis.register_script(scripts.BACKLOG)
+        # Where each process starts its round-robin, so that API workers do not move in step.
+        self._turn = itertools.count(random.randrange(len(self._partitions)))
+        self._cursors = ["0-0"] * len(self._partitions)
+
+    # -- publishing
+
+    def publish(self, payload: bytes, hits: int) -> None:
+        first = next(self._turn)
+        for step in range(len(self._partitions)):
+            partition = self._partitions[(first + step) % len(self._partitions)]
+            with self._unavailable("publish"):
+                if self._publish(keys=[partition.stream, partition.hits], args=[payload, hits, self._share]):
+                    return
+        raise QueueFull(
+            f"redis queue {self._where}: the backlog is at HITCOUNT_REDIS_MAX_BACKLOG"
+            f" ({self._share * len(self._partitions)} hits); cannot add {hits} more"
+        )
+
+    # -- consuming
+
+    def consume(self, consumer: str, max_batches: int, wait: float) -> list[Delivery]:
+        deadline = time.monotonic() + wait
+        while True:
+            start = next(self._turn)
+            taken = self._sweep(consumer, max_batches, start)
+            remaining = deadline - time.monotonic()
+            if taken or remaining <= 0:
+                return taken
+            taken = self._wait_for_new(consumer, max_batches, start, min(remaining, BLOCK_SLICE))
+            if taken:
+                return taken
+
+    def _sweep(self, consumer: str, max_batches: int, start: int) -> list[Delivery]:
+        """Take stale and new entries from each partition in turn, without waiting."""
+        taken: list[Delivery] = []
+        for step in range(len(self._partitions)):
+            if len(taken) == max_batches:
+                break
+            partition = self._partitions[(start + step) % len(self._partitions)]
+            args = [GROUP, consumer, self._visibility_ms, self._cursors[partition.index], max_batches - len(taken)]
+            with self._unavailable("consume"):
+                cursor, entries = self._with_group(partial(self._take, keys=[partition.stream], args=args))
+            self._cursors[partition.index] = _text(cursor)
+            taken += [self._delivery(partition, entry_id, fields, attempts) for entry_id, fields, attempts in entries]
+        return taken
+
+    def _wait_for_new(self, consumer: str, max_batches: int, start: int, seconds: float) -> list[Delivery]:
+        """Block until a new entry arrives on one of up to ``max_batches`` partitions, for at most ``seconds``.
+
+        One entry per stream keeps the answer within ``max_batches`` however many streams
+        have entries by then; streams left out are looked at by the next sweep.
+        """
+        count = len(self._partitions)
+        watched = [self._partitions[(start + step) % count] for step in range(min(max_batches, count))]
+        by_stream = {partition.stream: partition for partition in watched}
+        with self._unavailable("consume"):
+            answer = self._with_group(
+                partial(
+                    self._blocking.xreadgroup,
+                    GROUP,
+                    consumer,
+                    dict.fromkeys(by_stream, ">"),
+                    count=1,
+                    block=max(1, round(seconds * 1000)),  # BLOCK 0 would mean forever
+                )
+            )
+        return [
+            self._delivery(by_stream[_text(stream)], entry_id, fields, 1)
+            for stream, entries in answer or []
+            for entry_id, fields in entries
+        ]
+
+    def _delivery(
+        self, partition: Partition, entry_id: bytes | str, fields: dict[bytes, bytes] | list[bytes], attempts: int
+    ) -> Delivery:
+        """A Delivery from an entry, whose fields come as a dict from redis-py or a flat list from Lua."""
+        if isinstance(fields, list):
+            fields = dict(zip(fields[::2], fields[1::2], strict=True))
+        entry = _text(entry_id)
+        return Delivery(
+            f"{partition.index}:{entry}",
+            fields.get(b"payload", b""),
+            int(fields.get(b"hits", 0)),
+            _published_at(entry),
+            int(attempts),
+        )
+
+    def _with_group(self, command: Callable[[], T]) -> T:
+        """Run ``command``; if Redis lost the consumer group (restarted empty, flushed), create it and run again."""
+        try:
+            return command()
+        except redis.ResponseError as error:
+            if "NOGROUP" not in str(error):
+                raise
+        self._ensure_groups()
+        return command()
+
+    def _ensure_groups(self) -> None:
+        """Create the group on every partition stream lacking it (and check that Redis answers).
+
+        A new group starts at id 0 so that it delivers every entry the stream still holds:
+        entries are deleted when acknowledged, so whatever is there was never processed.
+        """
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.ping()
+            for partition in self._partitions:
+                pipe.xgroup_create(partition.stream, GROUP, id="0", mkstream=True)
+            answers = pipe.execute(raise_on_error=False)
+        for answer in answers:
+            if isinstance(answer, Exception) and "BUSYGROUP" not in str(answer):
+                raise answer
+        created = sum(1 for answer in answers[1:] if not isinstance(answer, Exception))
+        if created:
+            log.info("redis queue %s: created consumer group %r on %d stream(s)", self._where, GROUP, created)
+
+    # -- acknowledging
+
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        by_partition: dict[int, list[str | int]] = {}
+        for delivery in deliveries:
+            index, entry_id = self._locate(delivery.tag)
+            by_partition.setdefault(index, []).extend((entry_id, delivery.hits))
+        if not by_partition:
+            return
+        with self._unavailable("ack"), self._redis.pipeline(transaction=False) as pipe:
+            for index, pairs in by_partition.items():
+                partition = self._partitions[index]
+                self._ack(keys=[partition.stream, partition.hits], args=[GROUP, *pairs], client=pipe)
+            pipe.execute()
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        index, entry_id = self._locate(delivery.tag)
+        partition = self._partitions[index]
+        with self._unavailable("dead-letter"):
+            self._dead_letter(keys=[partition.stream, partition.hits, partition.dead], args=[GROUP, entry_id, reason])
+
+    def _locate(self, tag: str) -> tuple[int, str]:
+        """The partition and entry id of a delivery's tag ``<partition>:<entry id>``."""
+        index, _, entry_id = tag.partition(":")
+        if not index.isdigit() or int(index) >= len(self._partitions) or not _ENTRY_ID.match(entry_id):
+            raise ValueError(f"{tag!r} is not a tag of this redis queue ({len(self._partitions)} partitions)")
+        return int(index), entry_id
+
+    # -- dead letters
+
+    def dead_letters(self) -> list[DeadLetter]:
+        with self._unavailable("list dead letters"), self._redis.pipeline(transaction=False) as pipe:
+            for partition in self._partitions:
+                pipe.xrange(partition.dead)
+            answers = pipe.execute()
+        letters = [
+            DeadLetter(
+                f"{partition.index}:{_text(letter_id)}",
+                fields[b"payload"],
+                int(fields[b"hits"]),
+                _text(fields[b"reason"]),
+                _published_at(_text(letter_id)),
+            )
+            for partition, letters in zip(self._partitions, answers, strict=True)
+            for letter_id, fields in letters
+        ]
+        return sorted(letters, key=lambda letter: (letter.failed_at, letter.tag))
+
+    def replay_dead_letter(self, tag: str) -> bool:
+        try:
+            index, letter_id = self._locate(tag)
+        except ValueError:
+            return False
+        partition = self._partitions[index]
+        with self._unavailable("replay dead letter"):
+            keys = [partition.stream, partition.hits, partition.dead]
+            replayed = self._replay(keys=keys, args=[letter_id, self._share])
+        if replayed == -1:
+            raise QueueFull(f"redis queue {self._where}: partition {index} is full (HITCOUNT_REDIS_MAX_BACKLOG)")
+        return bool(replayed)
+
+    # -- observing
+
+    def backlog(self) -> Backlog:
+        with self._unavailable("backlog"), self._redis.pipeline(transaction=False) as pipe:
+            for partition in self._partitions:
+                self._backlog(keys=[partition.stream, partition.hits], client=pipe)
+            answers = pipe.execute()
+        oldest = [_published_at(_text(first)) for _, _, first in answers if first]
+        return Backlog(
+            sum(int(entries) for entries, _, _ in answers),
+            sum(int(hits) for _, hits, _ in answers),
+            min(oldest, default=None),
+        )
+
+    def health(self) -> Health:
+        try:
+            with self._unavailable("health check"):
+                self._ensure_groups()
+        except QueueUnavailable as error:
+            return Health(False, str(error))
+        return Health(True, f"redis queue {self._where}: {len(self._partitions)} partition(s), group {GROUP!r}")
+
+    def close(self) -> None:
+        self._redis.close()
+        self._blocking.close()
+
+    @contextmanager
+    def _unavailable(self, action: str) -> Iterator[None]:
+        """Turn the client's errors into :class:`QueueUnavailable` naming the server and the action."""
+        try:
+            yield
+        except redis.RedisError as error:
+            raise QueueUnavailable(f"redis queue {self._where}: {action} failed: {error}") from error

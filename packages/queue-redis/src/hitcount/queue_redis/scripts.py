@@ -1,0 +1,114 @@
+"""The Lua scripts of the Redis queue.
+
+Each change that must not be seen half done runs as one script, which Redis executes
+atomically and writes to its append-only file as one transaction: the backlog check with
+the ``XADD``, the ``XADD`` with the hit counter, the ``XACK`` with the ``XDEL`` and the
+counter. Every script touches the keys of one partition only (see :mod:`.keys`).
+
+Stream entries carry two fields, ``payload`` (the protobuf batch) and ``hits`` (its count);
+dead letters add ``reason`` and ``entry`` (the id the batch had in the stream).
+"""
+
+from __future__ import annotations
+
+# Shared by the scripts below that need them; Lua scripts cannot call one another.
+_FIELDS = """
+local function fields_of(flat)
+  local fields = {}
+  for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
+  return fields
+end
+"""
+_ENQUEUE = """
+local function enqueue(stream, counter, payload, hits, limit)
+  local backlog = tonumber(redis.call('GET', counter) or '0')
+  if backlog + tonumber(hits) > tonumber(limit) then return false end
+  redis.call('XADD', stream, '*', 'payload', payload, 'hits', hits)
+  redis.call('INCRBY', counter, hits)
+  return true
+end
+"""
+
+# KEYS: stream, hits. ARGV: payload, hits, limit. Returns 1 when added, 0 when the partition is full.
+PUBLISH = (
+    _ENQUEUE
+    + """
+if enqueue(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]) then return 1 end
+return 0
+"""
+)
+
+# KEYS: stream. ARGV: group, consumer, min idle ms, XAUTOCLAIM cursor, count.
+# Hands out up to count entries: first those unacknowledged for min idle ms (a consumer died
+# or stalled), with their delivery counts, then entries never delivered.
+# Returns {next cursor, {{id, {field, value, ...}, deliveries}, ...}}.
+TAKE = """
+local group, consumer, count = ARGV[1], ARGV[2], tonumber(ARGV[5])
+local claimed = redis.call('XAUTOCLAIM', KEYS[1], group, consumer, ARGV[3], ARGV[4], 'COUNT', count)
+local taken = {}
+for _, entry in ipairs(claimed[2]) do
+  local pending = redis.call('XPENDING', KEYS[1], group, entry[1], entry[1], 1, consumer)
+  taken[#taken + 1] = {entry[1], entry[2], pending[1][4]}
+end
+if #taken < count then
+  local fresh = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count - #taken, 'STREAMS', KEYS[1], '>')
+  if fresh then
+    for _, entry in ipairs(fresh[1][2]) do taken[#taken + 1] = {entry[1], entry[2], 1} end
+  end
+end
+return {claimed[1], taken}
+"""
+
+# KEYS: stream, hits. ARGV: group, then (entry id, hits) pairs. Returns the hits acknowledged.
+# An entry counts only when its XACK removed it from the pending list, so acknowledging twice
+# (or after another consumer did) never lowers the counter twice. The hits come from the
+# delivery, which read them from the entry: reading the entry again would copy its payload.
+ACK = """
+local acknowledged = 0
+for i = 2, #ARGV, 2 do
+  if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
+    redis.call('XDEL', KEYS[1], ARGV[i])
+    acknowledged = acknowledged + tonumber(ARGV[i + 1])
+  end
+end
+if acknowledged > 0 then redis.call('DECRBY', KEYS[2], acknowledged) end
+return acknowledged
+"""
+
+# KEYS: stream, hits, dead. ARGV: group, entry id, reason. Returns 1 when moved, 0 when the
+# entry was not pending (already acknowledged or dead-lettered).
+DEAD_LETTER = (
+    _FIELDS
+    + """
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+local entry = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])[1]
+if not entry then return 0 end
+local fields = fields_of(entry[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('DECRBY', KEYS[2], fields.hits)
+redis.call('XADD', KEYS[3], '*', 'payload', fields.payload, 'hits', fields.hits, 'reason', ARGV[3], 'entry', ARGV[2])
+return 1
+"""
+)
+
+# KEYS: stream, hits, dead. ARGV: dead letter id, limit.
+# Returns 1 when replayed, 0 when there is no such dead letter, -1 when the partition is full.
+REPLAY = (
+    _FIELDS
+    + _ENQUEUE
+    + """
+local letter = redis.call('XRANGE', KEYS[3], ARGV[1], ARGV[1])[1]
+if not letter then return 0 end
+local fields = fields_of(letter[2])
+if not enqueue(KEYS[1], KEYS[2], fields.payload, fields.hits, ARGV[2]) then return -1 end
+redis.call('XDEL', KEYS[3], ARGV[1])
+return 1
+"""
+)
+
+# KEYS: stream, hits. Returns {entries, hits, id of the oldest entry or false}; the oldest
+# entry's payload stays in Redis.
+BACKLOG = """
+local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+return {redis.call('XLEN', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '0'), oldest and oldest[1] or false}
+"""

@@ -1,0 +1,72 @@
+"""The ``HITCOUNT_REDIS_*`` settings the Redis queue reads.
+
+They live apart from :mod:`hitcount.queue_redis.queue` so that registering them (which every
+``hitcount`` process does) never imports the Redis client.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from hitcount.core.config import Setting, parse_duration, parse_positive_int
+
+SCHEMES = ("redis", "rediss", "unix")
+
+
+def parse_redis_url(text: str) -> str:
+    """A ``redis://``, ``rediss://`` (TLS) or ``unix://`` URL as redis-py's ``from_url`` reads it."""
+    parts = urlsplit(text.strip())
+    if parts.scheme not in SCHEMES:
+        raise ValueError(f"expected a URL starting with {', '.join(scheme + '://' for scheme in SCHEMES)}")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ValueError("expected a host, as in redis://[:password@]host[:port][/db]")
+    return text.strip()
+
+
+def parse_prefix(text: str) -> str:
+    """A key prefix without braces: a brace would move the Redis Cluster hash tag into the prefix."""
+    prefix = text.strip()
+    if not prefix or "{" in prefix or "}" in prefix:
+        raise ValueError("expected a non-empty prefix without { or }")
+    return prefix
+
+
+def parse_timeout(text: str) -> float:
+    """A duration above zero: zero would make redis-py wait forever."""
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError("expected a duration above zero, such as 500ms")
+    return seconds
+
+
+REDIS_URL = Setting(
+    "HITCOUNT_REDIS_URL",
+    "redis://127.0.0.1:6379/0",
+    "Redis of the queue: redis://[[user]:password@]host[:port][/db], rediss:// for TLS, or unix://path.",
+    parse_redis_url,
+)
+PREFIX = Setting(
+    "HITCOUNT_REDIS_PREFIX",
+    "hitcount",
+    "Prefix of every Redis key of the queue; queues with different prefixes share nothing.",
+    parse_prefix,
+)
+PARTITIONS = Setting(
+    "HITCOUNT_REDIS_PARTITIONS",
+    "1",
+    "Streams the batches are spread over (each on its own Redis Cluster slot); drain the queue before lowering it.",
+    parse_positive_int,
+)
+MAX_BACKLOG = Setting(
+    "HITCOUNT_REDIS_MAX_BACKLOG",
+    "10000000",
+    "Unacknowledged hits beyond which publishing fails with QueueFull (split evenly over the partitions).",
+    parse_positive_int,
+)
+TIMEOUT = Setting(
+    "HITCOUNT_REDIS_TIMEOUT",
+    "500ms",
+    "How long one Redis command may take (connect or answer) before the queue reports itself unavailable.",
+    parse_timeout,
+)
+SETTINGS = (REDIS_URL, PREFIX, PARTITIONS, MAX_BACKLOG, TIMEOUT)
