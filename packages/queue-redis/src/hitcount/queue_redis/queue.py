@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -38,6 +38,9 @@ from hitcount.queue_redis.keys import Partition, partitions
 from hitcount.queue_redis.settings import MAX_BACKLOG, PARTITIONS, PREFIX, REDIS_URL, TIMEOUT
 
 T = TypeVar("T")
+# The shapes of two replies: the TAKE script's, and redis-py's parsed XREADGROUP.
+TakeReply = tuple[bytes, list[tuple[bytes, list[bytes], int]]]
+ReadReply = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]
 log = logging.getLogger(__name__)
 
 GROUP = "indexers"
@@ -45,6 +48,9 @@ GROUP = "indexers"
 # entries to claim: it bounds how late a redelivery can be noticed by a waiting consumer.
 BLOCK_SLICE = 1.0
 _ENTRY_ID = re.compile(r"^\d+-\d+$")
+# How Redis says a stream or its group is gone: NOGROUP, or, to a read blocked on a stream
+# that was deleted, "UNBLOCKED the stream key no longer exists".
+_GROUP_LOST = re.compile(r"NOGROUP|no longer exists")
 
 
 def _text(value: bytes | str) -> str:
@@ -119,9 +125,11 @@ class RedisQueue(Queue):
             if len(taken) == max_batches:
                 break
             partition = self._partitions[(start + step) % len(self._partitions)]
-            args = [GROUP, consumer, self._visibility_ms, self._cursors[partition.index], max_batches - len(taken)]
+            args: list[str | int] = [GROUP, consumer, self._visibility_ms, self._cursors[partition.index]]
+            args.append(max_batches - len(taken))
             with self._unavailable("consume"):
-                cursor, entries = self._with_group(partial(self._take, keys=[partition.stream], args=args))
+                reply = self._with_group(partial(self._take, keys=[partition.stream], args=args))
+            cursor, entries = cast(TakeReply, reply)
             self._cursors[partition.index] = _text(cursor)
             taken += [self._delivery(partition, entry_id, fields, attempts) for entry_id, fields, attempts in entries]
         return taken
@@ -148,7 +156,7 @@ class RedisQueue(Queue):
             )
         return [
             self._delivery(by_stream[_text(stream)], entry_id, fields, 1)
-            for stream, entries in answer or []
+            for stream, entries in cast(ReadReply | None, answer) or []
             for entry_id, fields in entries
         ]
 
@@ -172,7 +180,7 @@ class RedisQueue(Queue):
         try:
             return command()
         except redis.ResponseError as error:
-            if "NOGROUP" not in str(error):
+            if not _GROUP_LOST.search(str(error)):
                 raise
         self._ensure_groups()
         return command()
