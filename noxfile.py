@@ -65,6 +65,37 @@ def indexer(session: nox.Session) -> None:
     pytest(session, "packages/indexer/tests")
 
 
+# (HITCOUNT_QUEUE, HITCOUNT_STORE) combinations the end-to-end tests run on.
+E2E_BACKENDS = [("sqlite", "sqlite"), ("redis", "sqlite"), ("redis", "elastic")]
+# What each non-embedded backend needs installed, and the variable of its URL in var/services.env.
+BACKEND_PACKAGES = {
+    "redis": ("./packages/queue-redis",),
+    "elastic": ("./packages/store-elastic", "elasticsearch>=9,<10"),
+}
+BACKEND_URLS = {
+    "redis": ("HITCOUNT_REDIS_URL", "HITCOUNT_REDIS_URL"),
+    "elastic": ("HITCOUNT_ELASTIC_URL", "HITCOUNT_ELASTIC9_URL"),
+}
+
+
+@nox.session(python=DEFAULT_PYTHON)
+@nox.parametrize(("queue", "store"), E2E_BACKENDS, ids=["-".join(backends) for backends in E2E_BACKENDS])
+def e2e(session: nox.Session, queue: str, store: str) -> None:
+    """The real `hitcount api` (gunicorn, gevent) and `hitcount indexer` over HTTP, per backend combination."""
+    backends = dict.fromkeys((queue, store))
+    extras = [package for backend in backends for package in BACKEND_PACKAGES.get(backend, ())]
+    session.install("pytest>=8", "./packages/core", "./packages/api-flask", "./packages/indexer", *extras)
+    env = {"HITCOUNT_QUEUE": queue, "HITCOUNT_STORE": store}
+    urls = services() if any(backend in BACKEND_URLS for backend in backends) else {}
+    for backend in backends:
+        if backend in BACKEND_URLS:
+            variable, written_as = BACKEND_URLS[backend]
+            if written_as not in urls:
+                session.error(f"{written_as} is missing from {SERVICES_ENV}: run `scripts/services.sh up`")
+            env[variable] = urls[written_as]
+    pytest(session, "tests/e2e", env=env)
+
+
 @nox.session(python=DEFAULT_PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff and mypy over every package, both clean."""

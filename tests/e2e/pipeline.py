@@ -1,0 +1,200 @@
+"""The whole pipeline as real processes: ``hitcount api`` (gunicorn, gevent) and ``hitcount indexer``.
+
+The backends come from the environment (``HITCOUNT_QUEUE``, ``HITCOUNT_STORE`` and their
+URLs, which nox passes in), so the same tests run on sqlite, on Redis, and on Redis with
+Elasticsearch. Each run gets its own data directory, Redis key prefix and index prefix.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hitcount.core import Runtime, now_ns
+from hitcount.core.windows import NS_PER_SECOND
+
+# Bound of every wait for a process or a count; polls end as soon as the answer is there.
+DEADLINE = 30.0
+
+
+def wait_until(condition: Callable[[], bool], what: str, deadline: float = DEADLINE) -> None:
+    """Poll ``condition`` until it holds, failing the test after ``deadline`` seconds."""
+    end = time.monotonic() + deadline
+    while not condition():
+        if time.monotonic() > end:
+            pytest.fail(f"timed out after {deadline:.0f}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Service:
+    """One ``hitcount <command>`` child process, its output in a log file."""
+
+    def __init__(self, command: str, environ: dict[str, str], log: Path) -> None:
+        self.command = command
+        self.log = log
+        with log.open("a") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "hitcount.core.cli", command],
+                env=environ,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> int:
+        """SIGTERM, then the exit code; killed (and the test failed) if it does not exit in time."""
+        if self.running():
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=DEADLINE)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"`hitcount {self.command}` did not exit within {DEADLINE}s of SIGTERM:\n{self.output()}")
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to finish anything."""
+        self.process.kill()
+        self.process.wait(timeout=DEADLINE)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+class Stack:
+    """The API and an indexer on a private set of backends, with a client for the API."""
+
+    def __init__(self, directory: Path) -> None:
+        run = uuid.uuid4().hex[:12]
+        self.port = free_port()
+        self.directory = directory
+        self.environ = {
+            **os.environ,
+            "HITCOUNT_BIND": f"127.0.0.1:{self.port}",
+            "HITCOUNT_DATA_DIR": str(directory / "data"),
+            "HITCOUNT_SQLITE_SYNCHRONOUS": "NORMAL",
+            # A killed indexer's batches come back within seconds, not the default 30 s.
+            "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "2s",
+            "HITCOUNT_INDEXER_CONSUME_WAIT": "200ms",
+            # Small store writes, so that an indexer is killed between some of them.
+            "HITCOUNT_INDEXER_MAX_BATCHES": "5",
+            "HITCOUNT_REDIS_PREFIX": f"e2e-{run}",
+            "HITCOUNT_ELASTIC_INDEX_PREFIX": f"e2e-{run}",
+            "HITCOUNT_ELASTIC_REFRESH_INTERVAL": "1s",
+        }
+        self.runtime = Runtime.load(self.environ)
+        self.indexers: list[Service] = []
+        self.api = Service("api", self.environ, directory / "api.log")
+        self.start_indexer()
+        try:
+            wait_until(self.ready, "the API to answer /readyz with 200")
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def indexer(self) -> Service:
+        """The indexer started last."""
+        return self.indexers[-1]
+
+    def start_indexer(self) -> Service:
+        service = Service("indexer", self.environ, self.directory / f"indexer-{len(self.indexers)}.log")
+        self.indexers.append(service)
+        return service
+
+    def ready(self) -> bool:
+        if not self.api.running():
+            pytest.fail(f"`hitcount api` exited with {self.api.process.returncode}:\n{self.api.output()}")
+        try:
+            return self.request("GET", "/readyz").status == 200
+        except OSError:
+            return False
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> Answer:
+        """One request on a new connection."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=DEADLINE)
+        try:
+            headers = {} if body is None else {"Content-Type": "application/json"}
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            return Answer(response.status, response.getheader("Content-Type", ""), response.read())
+        finally:
+            connection.close()
+
+    def post(self, path: str, document: object) -> Answer:
+        """POST ``document`` as JSON."""
+        return self.request("POST", path, json.dumps(document).encode())
+
+    def counts(self, id: str) -> list[int]:
+        """The five window counts of ``id``, longest window first."""
+        answer = self.request("GET", f"/analytics/{id}")
+        assert answer.status == 200, answer.body
+        document = answer.json()
+        assert document["id"] == id
+        return [window["count"] for window in document["counts"]]
+
+    def wait_for_counts(self, id: str, expected: list[int]) -> None:
+        """Wait until ``id`` shows exactly ``expected`` with every batch indexed, so later hits cannot show up.
+
+        Once the queue holds nothing unacknowledged, the store is refreshed (for stores that
+        delay visibility) and the counts must be exact: a lost hit shows as too few, a
+        doubled one as too many.
+        """
+        queue = self.runtime.open_queue()
+        store = self.runtime.open_store()
+        try:
+            wait_until(lambda: queue.backlog().batches == 0, "the indexer to acknowledge every batch")
+            store.refresh()
+            end = time.monotonic() + DEADLINE
+            while (counts := self.counts(id)) != expected:
+                if time.monotonic() > end:
+                    pytest.fail(f"{id!r} counts {counts} after {DEADLINE:.0f}s, expected {expected}")
+                time.sleep(0.1)
+        finally:
+            queue.close()
+            store.close()
+
+    def discard_data(self) -> None:
+        """Delete every hit the run stored (its own data directory, or its own daily indices)."""
+        store = self.runtime.open_store()
+        try:
+            store.purge(now_ns() + 365 * 86400 * NS_PER_SECOND)
+        finally:
+            store.close()
+
+    def stop(self) -> dict[str, int]:
+        """Stop every process still running; their exit codes by command."""
+        return {service.command: service.stop() for service in [self.api, *self.indexers] if service.running()}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP response, read."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
