@@ -1,0 +1,57 @@
+"""The application factory of the hitcount API."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+from hitcount.api_flask.backends import Backends
+from hitcount.api_flask.blueprints.ops import ops
+from hitcount.api_flask.blueprints.read import read
+from hitcount.api_flask.blueprints.track import track
+from hitcount.api_flask.cors import CorsPolicy
+from hitcount.api_flask.errors import Rejected
+from hitcount.api_flask.responses import JSON, json_response, rejection_response
+from hitcount.api_flask.settings import ApiSettings
+from hitcount.api_flask.state import ApiState
+from hitcount.core import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(runtime: Runtime | None = None) -> Flask:
+    """The API as a WSGI app, configured from ``HITCOUNT_*`` (through ``runtime``, default :meth:`Runtime.load`).
+
+    Nothing that holds a socket or a thread is created here: the queue, the store and the
+    batcher open on first use in the process that serves requests (see
+    :mod:`hitcount.api_flask.backends`), so the app may be built before gunicorn forks.
+    """
+    runtime = runtime or Runtime.load()
+    settings = ApiSettings.from_config(runtime.config)
+    app = Flask(__name__)
+    # An id may hold "//"; werkzeug would otherwise redirect to a path without it.
+    app.url_map.merge_slashes = False
+    ApiState(settings, CorsPolicy.of(settings.cors_origins), Backends(runtime, settings)).init_app(app)
+    for blueprint in (track, read, ops):
+        app.register_blueprint(blueprint)
+    app.register_error_handler(Rejected, rejection_response)
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(Exception, unexpected_error)
+    return app
+
+
+def http_error(error: HTTPException) -> Response:
+    """Routing and protocol errors (404, 405, ...) as ``{"message": ...}``, keeping their headers (``Allow``)."""
+    response = error.get_response()
+    response.set_data(orjson.dumps({"message": error.description or error.name}))
+    response.content_type = JSON
+    return response
+
+
+def unexpected_error(error: Exception) -> Response:
+    """A bug: log it with its traceback and answer a JSON 500 without details."""
+    log.exception("unhandled error")
+    return json_response({"message": "internal error; it was logged"}, 500)

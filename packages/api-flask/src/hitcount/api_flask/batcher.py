@@ -1,0 +1,112 @@
+"""Group commit: the hits of concurrent requests go to the queue in one write.
+
+Each worker has one batcher greenlet. A Track request adds its hits to the open group
+and waits; the batcher gathers for ``interval`` seconds, then encodes the group as one
+``HitBatch`` and publishes it, and wakes every waiting request with the outcome. While
+a write is in flight the next group fills, so under load groups grow by themselves and
+the queue sees a few writes per second per worker however many requests there are.
+
+A request is answered 204 only after the write holding its hits returned. When the
+queue fails, every request of the group is refused (503); a request that waits longer
+than ``timeout`` is refused too and withdraws its hits from a group not yet written.
+Only hits whose write was already under way when their request gave up may reach the
+queue after a 503: the queue's answer came too late to tell the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+
+import gevent
+from gevent.event import Event
+
+from hitcount.api_flask import metrics
+from hitcount.api_flask.errors import QueueTimeout, QueueUnavailable
+from hitcount.core import Hit, HitcountError
+from hitcount.core.wire import encode_batch
+
+log = logging.getLogger(__name__)
+# One queue write holds at most this many hits, so that one payload stays small for any
+# backend; a request's hits are never split across writes.
+MAX_GROUP_HITS = 5000
+
+
+class _Group:
+    """The hits of the requests written together, one list per request, and the outcome they wait for."""
+
+    __slots__ = ("done", "error", "parts", "size")
+
+    def __init__(self) -> None:
+        self.parts: list[list[Hit]] = []
+        self.size = 0
+        self.done = Event()
+        self.error: str | None = None
+
+
+class GroupCommit:
+    """Collects hits from concurrent requests and publishes them with one ``publish`` call per group."""
+
+    def __init__(self, publish: Callable[[bytes, int], None], interval: float, timeout: float) -> None:
+        self._publish = publish
+        self._interval = interval
+        self._timeout = timeout
+        self._pending: deque[_Group] = deque()
+        self._wake = Event()
+        self._greenlet: gevent.Greenlet | None = None
+
+    def submit(self, hits: Sequence[Hit]) -> None:
+        """Return once the queue holds ``hits``, or raise :class:`QueueUnavailable` / :class:`QueueTimeout`."""
+        part = list(hits)
+        group = self._pending[-1] if self._pending else None
+        if group is None or group.size + len(part) > MAX_GROUP_HITS:
+            group = _Group()
+            self._pending.append(group)
+            self._start()
+        group.parts.append(part)
+        group.size += len(part)
+        if not group.done.wait(self._timeout):
+            # Withdraw the hits: if the group is not written yet, they never will be, so a
+            # client retrying after this 503 does not count them twice.
+            part.clear()
+            raise QueueTimeout(f"the queue did not take the hits within {self._timeout:g} s", hits=len(hits))
+        if group.error is not None:
+            raise QueueUnavailable(group.error, hits=len(hits))
+
+    def close(self) -> None:
+        """Stop the batcher greenlet; requests still waiting get their deadline's 503."""
+        if self._greenlet is not None:
+            self._greenlet.kill()
+
+    def _start(self) -> None:
+        self._wake.set()
+        if self._greenlet is None or self._greenlet.dead:
+            self._greenlet = gevent.spawn(self._run)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._interval > 0:
+                gevent.sleep(self._interval)
+            while self._pending:
+                self._commit(self._pending.popleft())
+
+    def _commit(self, group: _Group) -> None:
+        hits = [hit for part in group.parts for hit in part]
+        try:
+            if hits:
+                payload = encode_batch(hits)
+                started = time.perf_counter()
+                self._publish(payload, len(hits))
+                metrics.record_publish(len(hits), time.perf_counter() - started)
+        except HitcountError as error:
+            log.warning("queue refused %d hits: %s", len(hits), error)
+            group.error = f"the queue cannot take hits now: {error}"
+        except Exception as error:
+            log.exception("queue write of %d hits failed", len(hits))
+            group.error = f"the queue write failed: {type(error).__name__}"
+        finally:
+            group.done.set()

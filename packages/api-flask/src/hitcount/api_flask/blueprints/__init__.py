@@ -1,0 +1,1 @@
+"""The API's blueprints: Track (ingest), Read (counts) and Ops (health, metrics, OpenAPI)."""

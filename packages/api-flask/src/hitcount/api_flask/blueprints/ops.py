@@ -1,0 +1,44 @@
+"""Ops: liveness, readiness, Prometheus metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from flask import Blueprint, Response
+
+from hitcount.api_flask import metrics
+from hitcount.api_flask.responses import JSON, json_response
+from hitcount.api_flask.state import api_state
+
+ops = Blueprint("ops", __name__)
+OPENAPI = resources.files("hitcount.api_flask").joinpath("openapi.json").read_bytes()
+
+
+@ops.get("/healthz")
+def healthz() -> Response:
+    """The process is alive and serving; says nothing of the backends."""
+    return json_response({"status": "ok"})
+
+
+@ops.get("/readyz")
+def readyz() -> Response:
+    """Ready when the queue and the store both answer their health checks; 503 otherwise."""
+    backends = api_state().backends
+    checks = {"queue": backends.queue_health(), "store": backends.store_health()}
+    ready = all(health.ok for health in checks.values())
+    body = {
+        "ready": ready,
+        "checks": {name: {"ok": health.ok, "detail": health.detail} for name, health in checks.items()},
+    }
+    return json_response(body, 200 if ready else 503)
+
+
+@ops.get("/metrics")
+def prometheus() -> Response:
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type)
+
+
+@ops.get("/openapi.json")
+def openapi() -> Response:
+    return Response(OPENAPI, content_type=JSON)

@@ -1,0 +1,48 @@
+"""CORS for the Track endpoints, so that pages on other origins can send hits.
+
+``HITCOUNT_CORS_ORIGINS`` is ``*`` (any page) or a list of origins; with a list the
+matching ``Origin`` is echoed and ``Vary: Origin`` keeps caches from mixing answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALLOWED_METHODS = "POST, OPTIONS"
+# sendBeacon and fetch send these; Content-Encoding lets browsers post gzip batches.
+ALLOWED_HEADERS = "Content-Type, Content-Encoding"
+PREFLIGHT_MAX_AGE = "86400"
+
+
+@dataclass(frozen=True)
+class CorsPolicy:
+    """Which origins may call the Track endpoints."""
+
+    origins: frozenset[str]
+
+    @classmethod
+    def of(cls, origins: tuple[str, ...]) -> CorsPolicy:
+        return cls(frozenset(origins))
+
+    @property
+    def any_origin(self) -> bool:
+        return "*" in self.origins
+
+    def headers(self, origin: str | None) -> list[tuple[str, str]]:
+        """The headers of an actual (non-preflight) answer to a request from ``origin``."""
+        if self.any_origin:
+            return [("Access-Control-Allow-Origin", "*")]
+        if origin is not None and origin in self.origins:
+            return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
+        return [("Vary", "Origin")]
+
+    def preflight_headers(self, origin: str | None) -> list[tuple[str, str]]:
+        """The headers of the answer to an ``OPTIONS`` preflight; none that allow anything for a foreign origin."""
+        headers = self.headers(origin)
+        if any(name == "Access-Control-Allow-Origin" for name, _ in headers):
+            headers += [
+                ("Access-Control-Allow-Methods", ALLOWED_METHODS),
+                ("Access-Control-Allow-Headers", ALLOWED_HEADERS),
+                ("Access-Control-Max-Age", PREFLIGHT_MAX_AGE),
+            ]
+        return headers

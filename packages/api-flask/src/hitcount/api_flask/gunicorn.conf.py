@@ -1,0 +1,53 @@
+"""gunicorn's configuration for the hitcount API, as ``hitcount api`` runs it.
+
+Also usable directly: ``gunicorn -c <this file>``. Settings come from ``HITCOUNT_*``.
+
+Workers are gevent, one event loop per process: a Track request is mostly waiting for
+the queue, and group commit needs many requests in flight at once. The master forks the
+workers before anything holds a socket or a thread: the app opens its queue, store and
+batcher on first use in each worker (see ``hitcount.api_flask.backends``), after the
+gevent worker has monkey-patched the standard library.
+"""
+
+import os
+import shutil
+import tempfile
+
+from hitcount.api_flask.settings import BIND, WORKERS
+from hitcount.core import Config
+from hitcount.core.settings import LOG_LEVEL
+
+# prometheus_client's variable; read when a worker first imports prometheus_client.
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+_config = Config(os.environ)
+
+wsgi_app = "hitcount.api_flask.wsgi:app"
+bind = [_config.get(BIND)]
+workers = _config.get(WORKERS)
+worker_class = "gevent"
+worker_connections = 1000
+proc_name = "hitcount-api"
+loglevel = _config.get(LOG_LEVEL).lower()
+
+# Every worker writes its metrics to files here and /metrics merges them; a fresh
+# directory per server, so that no dead process's counts from an earlier run leak in.
+os.environ[METRICS_DIR_VARIABLE] = tempfile.mkdtemp(prefix="hitcount-api-metrics-")
+
+
+def worker_exit(server, worker):  # type: ignore[no-untyped-def]
+    """Release the exiting worker's queue and store connections."""
+    from hitcount.api_flask.state import api_state
+
+    api_state(worker.wsgi).backends.close()
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    """Fold a dead worker's gauges as prometheus_client asks (in the master)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):  # type: ignore[no-untyped-def]
+    shutil.rmtree(os.environ[METRICS_DIR_VARIABLE], ignore_errors=True)

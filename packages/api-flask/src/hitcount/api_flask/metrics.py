@@ -1,0 +1,56 @@
+"""The API's Prometheus metrics and their exposition, safe under several gunicorn workers.
+
+prometheus_client chooses between in-memory and file-backed values when it is imported,
+from ``PROMETHEUS_MULTIPROC_DIR``: the shipped ``gunicorn.conf.py`` sets it before any
+worker imports this module, and ``/metrics`` then merges every worker's files. Without
+it (tests, a single process) the default registry is used.
+
+Accepted hits are counted once per queue write, not per request, to keep a Track
+request's own work small.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import multiprocess
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+HITS_ACCEPTED = Counter("hitcount_api_hits_accepted", "Hits handed to the queue (answered 204).")
+HITS_REJECTED = Counter(
+    "hitcount_api_hits_rejected",
+    "Hits refused, by reason; a body that cannot be read or parsed counts as one.",
+    ["reason"],
+)
+PUBLISH_SECONDS = Histogram(
+    "hitcount_api_queue_publish_seconds",
+    "Latency of one queue write (a group of hits).",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+PUBLISH_HITS = Histogram(
+    "hitcount_api_queue_publish_hits",
+    "Hits per queue write: how well group commit gathers concurrent requests.",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000),
+)
+
+
+def record_publish(hits: int, seconds: float) -> None:
+    """One successful queue write of ``hits`` hits that took ``seconds``."""
+    HITS_ACCEPTED.inc(hits)
+    PUBLISH_SECONDS.observe(seconds)
+    PUBLISH_HITS.observe(hits)
+
+
+def record_rejection(reason: str, hits: int) -> None:
+    HITS_REJECTED.labels(reason).inc(hits)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text format of every metric (of every worker, under gunicorn) and its content type."""
+    if os.environ.get(MULTIPROC_DIR):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

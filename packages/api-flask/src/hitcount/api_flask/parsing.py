@@ -1,0 +1,131 @@
+"""Turning Track request bodies into hits, with every rule a client can break.
+
+A hit is ``{"id": "...", "timestamp": ...}``; the optional timestamp (RFC 3339 with an
+offset, or integer epoch milliseconds) back-dates a hit up to the longest count window
+and forward-dates it by at most a minute of clock skew.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import orjson
+
+from hitcount.api_flask.errors import InvalidItems, InvalidRequest
+from hitcount.core import Hit, InvalidHit
+from hitcount.core.windows import LONGEST, NS_PER_SECOND
+
+MAX_BATCH = 1000
+MAX_AGE_NS = LONGEST.length
+MAX_AHEAD_NS = 60 * NS_PER_SECOND
+NS_PER_MILLISECOND = 1_000_000
+FIELDS = frozenset({"id", "timestamp"})
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:[Zz]|([+-])(\d{2}):(\d{2}))",
+    re.ASCII,
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_SECOND = timedelta(seconds=1)
+
+
+def parse_rfc3339(text: str) -> int:
+    """UTC nanoseconds of an RFC 3339 date-time; it must carry ``Z`` or an offset."""
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise InvalidHit(f"timestamp {text!r} is not an RFC 3339 date-time with an offset (or epoch milliseconds)")
+    year, month, day, hour, minute, second, fraction, sign, offset_hours, offset_minutes = match.groups()
+    try:
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=timezone.utc)
+    except ValueError as error:
+        raise InvalidHit(f"timestamp {text!r} is not a valid date-time: {error}") from None
+    seconds = (moment - _EPOCH) // _SECOND
+    if sign is not None:
+        if int(offset_hours) > 23 or int(offset_minutes) > 59:
+            raise InvalidHit(f"timestamp {text!r} has an invalid UTC offset")
+        offset = int(offset_hours) * 3600 + int(offset_minutes) * 60
+        seconds -= offset if sign == "+" else -offset
+    nanoseconds = int((fraction or "0")[:9].ljust(9, "0"))
+    return seconds * NS_PER_SECOND + nanoseconds
+
+
+def parse_timestamp(value: object, now: int) -> int:
+    """The nanoseconds of a hit's ``timestamp`` field, within the accepted range around ``now``."""
+    if isinstance(value, str):
+        timestamp = parse_rfc3339(value)
+    elif type(value) is int:
+        timestamp = value * NS_PER_MILLISECOND
+    else:
+        raise InvalidHit(
+            f"timestamp must be an RFC 3339 string or integer epoch milliseconds, not {_json_type(value)}"
+        )
+    if timestamp < now - MAX_AGE_NS:
+        raise InvalidHit(f"timestamp {value!r} is more than {LONGEST.reference.removesuffix(' ago')} in the past")
+    if timestamp > now + MAX_AHEAD_NS:
+        raise InvalidHit(f"timestamp {value!r} is more than {MAX_AHEAD_NS // NS_PER_SECOND} s in the future")
+    return timestamp
+
+
+def parse_hit(item: object, now: int) -> Hit:
+    """One hit object; a hit without a timestamp happened at ``now``."""
+    if type(item) is not dict:
+        raise InvalidHit(f"a hit must be a JSON object, not {_json_type(item)}")
+    if "id" not in item:
+        raise InvalidHit("missing field 'id'")
+    if len(item) > 1 and not item.keys() <= FIELDS:
+        unknown = ", ".join(repr(key) for key in sorted(item.keys() - FIELDS))
+        raise InvalidHit(f"unknown field {unknown}; a hit has only 'id' and 'timestamp'")
+    id = item["id"]
+    if type(id) is not str:
+        raise InvalidHit(f"id must be a string, not {_json_type(id)}")
+    timestamp = parse_timestamp(item["timestamp"], now) if "timestamp" in item else now
+    return Hit(id, timestamp)
+
+
+def parse_json(body: bytes) -> object:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise InvalidRequest(f"body is not valid JSON: {error}") from None
+
+
+def parse_track(body: bytes, now: int) -> list[Hit]:
+    """The hit of a ``POST /analytics`` body."""
+    try:
+        return [parse_hit(parse_json(body), now)]
+    except InvalidHit as error:
+        raise InvalidRequest(str(error)) from None
+
+
+def parse_batch(body: bytes, now: int) -> list[Hit]:
+    """The hits of a ``POST /analytics/batch`` body: all of them, or :class:`InvalidItems` naming the bad ones."""
+    items = parse_json(body)
+    if type(items) is not list:
+        raise InvalidRequest(f"a batch must be a JSON array of hits, not {_json_type(items)}")
+    if not 1 <= len(items) <= MAX_BATCH:
+        raise InvalidRequest(f"a batch must hold 1 to {MAX_BATCH} hits, not {len(items)}", hits=max(len(items), 1))
+    hits: list[Hit] = []
+    errors: dict[int, str] = {}
+    for index, item in enumerate(items):
+        try:
+            hits.append(parse_hit(item, now))
+        except InvalidHit as error:
+            errors[index] = str(error)
+    if errors:
+        raise InvalidItems(errors, hits=len(items))
+    return hits
+
+
+def _json_type(value: object) -> str:
+    """The JSON name of a decoded value's type, for messages a client understands."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"

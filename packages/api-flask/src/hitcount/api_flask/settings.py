@@ -1,0 +1,83 @@
+"""The API's settings, read once per process from ``HITCOUNT_*`` variables."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from hitcount.core import Config, Setting
+from hitcount.core.config import parse_csv, parse_duration, parse_positive_int
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB)?\s*$")
+_SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024 * 1024}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``"65536"``, ``"64KiB"`` or ``"1MiB"``; at least one byte."""
+    match = _SIZE.match(text)
+    if not match or int(match.group(1)) < 1:
+        raise ValueError("expected a size of at least 1 byte, such as 65536, 64KiB or 1MiB")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+
+
+def _bind(text: str) -> str:
+    if not text.strip():
+        raise ValueError("expected HOST:PORT or unix:PATH")
+    return text.strip()
+
+
+BIND = Setting("HITCOUNT_BIND", "127.0.0.1:8000", "Address the API listens on (HOST:PORT or unix:PATH).", _bind)
+WORKERS = Setting("HITCOUNT_WORKERS", "2", "Number of API worker processes (gevent, one core each).", parse_positive_int)
+MAX_BODY = Setting(
+    "HITCOUNT_MAX_BODY",
+    "64KiB",
+    "Largest request body the API reads, before and after gzip decompression; larger ones get 413.",
+    parse_size,
+)
+CORS_ORIGINS = Setting(
+    "HITCOUNT_CORS_ORIGINS",
+    "*",
+    "Origins allowed to call the Track endpoints from a browser: * or a comma-separated list.",
+    parse_csv,
+)
+ENQUEUE_TIMEOUT = Setting(
+    "HITCOUNT_API_ENQUEUE_TIMEOUT",
+    "1s",
+    "Longest a Track request waits for the queue to take its hits before answering 503.",
+    parse_duration,
+)
+COMMIT_INTERVAL = Setting(
+    "HITCOUNT_API_COMMIT_INTERVAL",
+    "2ms",
+    "How long a worker gathers the hits of concurrent requests before writing them to the queue at once.",
+    parse_duration,
+)
+BLOCKING_BACKENDS = Setting(
+    "HITCOUNT_API_BLOCKING_BACKENDS",
+    "sqlite",
+    "Queue and store backends whose calls block the process (no gevent-aware I/O); they run in a thread pool.",
+    parse_csv,
+)
+SETTINGS = (BIND, WORKERS, MAX_BODY, CORS_ORIGINS, ENQUEUE_TIMEOUT, COMMIT_INTERVAL, BLOCKING_BACKENDS)
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """The settings a worker's request handling needs, parsed once."""
+
+    max_body: int
+    cors_origins: tuple[str, ...]
+    enqueue_timeout: float
+    commit_interval: float
+    blocking_backends: frozenset[str]
+
+    @classmethod
+    def from_config(cls, config: Config) -> ApiSettings:
+        """Parse every API setting; a malformed one raises :class:`~hitcount.core.ConfigError` naming it."""
+        return cls(
+            max_body=config.get(MAX_BODY),
+            cors_origins=config.get(CORS_ORIGINS),
+            enqueue_timeout=config.get(ENQUEUE_TIMEOUT),
+            commit_interval=config.get(COMMIT_INTERVAL),
+            blocking_backends=frozenset(config.get(BLOCKING_BACKENDS)),
+        )

@@ -1,0 +1,29 @@
+"""What the views of one app share: its settings, CORS policy and per-worker backends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+
+from hitcount.api_flask.backends import Backends
+from hitcount.api_flask.cors import CorsPolicy
+from hitcount.api_flask.settings import ApiSettings
+
+EXTENSION = "hitcount"
+
+
+@dataclass(frozen=True)
+class ApiState:
+    settings: ApiSettings
+    cors: CorsPolicy
+    backends: Backends
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions[EXTENSION] = self
+
+
+def api_state(app: Flask | None = None) -> ApiState:
+    """The state of ``app`` (default: the app handling the current request)."""
+    state: ApiState = (app or current_app).extensions[EXTENSION]
+    return state

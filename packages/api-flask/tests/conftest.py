@@ -1,0 +1,85 @@
+"""Fixtures: the app over core's in-process ``memory`` queue and store, and helpers to look inside them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from hitcount.api_flask.app import create_app
+from hitcount.api_flask.state import api_state
+from hitcount.core import Config, Hit, HitStore, Queue, Runtime
+from hitcount.core.backends.memory import MemoryQueue
+from hitcount.core.wire import decode_batch
+
+AppFactory = Callable[..., Flask]
+
+
+def memory_environ(**overrides: str) -> dict[str, str]:
+    """HITCOUNT_* for the memory backends, in a namespace no other test shares."""
+    return {
+        "HITCOUNT_QUEUE": "memory",
+        "HITCOUNT_STORE": "memory",
+        "HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex,
+        **overrides,
+    }
+
+
+@pytest.fixture
+def make_app() -> Iterator[AppFactory]:
+    """Build an app from settings, optionally with extra queue and store backends registered by name."""
+    apps: list[Flask] = []
+
+    def make(
+        queues: dict[str, Callable[[Config], Queue]] | None = None,
+        stores: dict[str, Callable[[Config], HitStore]] | None = None,
+        **settings: str,
+    ) -> Flask:
+        runtime = Runtime.load(memory_environ(**settings))
+        for name, queue in (queues or {}).items():
+            runtime.registry.add_queue(name, queue)
+        for name, store in (stores or {}).items():
+            runtime.registry.add_store(name, store)
+        app = create_app(runtime)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        api_state(app).backends.close()
+
+
+@pytest.fixture
+def app(make_app: AppFactory) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def queued_batches(app: Flask) -> list[list[Hit]]:
+    """The hits of every write to the app's queue, in publish order (consumed, so call once per test)."""
+    queue = api_state(app).backends.queue
+    return [decode_batch(delivery.payload) for delivery in queue.consume("test", 100_000, 0)]
+
+
+def queued_hits(app: Flask) -> list[Hit]:
+    """Every hit the app's queue holds, in publish order (consumed, so call once per test)."""
+    return [hit for batch in queued_batches(app) for hit in batch]
+
+
+class CountingQueue(MemoryQueue):
+    """A memory queue that counts its publish calls (one per group commit)."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.publishes = 0
+
+    def publish(self, payload: bytes, hits: int) -> None:
+        self.publishes += 1
+        super().publish(payload, hits)

@@ -1,0 +1,70 @@
+"""Group commit: concurrent requests share queue writes, and every 204'd hit is in the queue."""
+
+from __future__ import annotations
+
+import gevent
+import pytest
+from flask import Flask
+
+from conftest import AppFactory, CountingQueue, queued_batches, queued_hits
+from hitcount.api_flask.state import api_state
+
+
+def post_concurrently(app: Flask, ids: list[str]) -> list[int]:
+    """POST one hit per id, each from its own greenlet (the way gevent workers serve requests)."""
+
+    def post(id: str) -> int:
+        return app.test_client().post("/analytics", json={"id": id}).status_code
+
+    greenlets = [gevent.spawn(post, id) for id in ids]
+    gevent.joinall(greenlets, timeout=10, raise_error=True)
+    return [greenlet.value for greenlet in greenlets]
+
+
+def counting_app(make_app: AppFactory, **settings: str) -> tuple[Flask, CountingQueue]:
+    app = make_app(queues={"counting": CountingQueue}, HITCOUNT_QUEUE="counting", **settings)
+    queue = api_state(app).backends.queue
+    assert isinstance(queue, CountingQueue)
+    return app, queue
+
+
+def test_concurrent_requests_share_queue_writes(make_app: AppFactory) -> None:
+    app, queue = counting_app(make_app)
+    ids = [f"page-{index}" for index in range(200)]
+    assert post_concurrently(app, ids) == [204] * len(ids)
+    assert queue.publishes < len(ids) / 10
+    assert sorted(hit.id for hit in queued_hits(app)) == sorted(ids)
+
+
+def test_requests_arriving_during_a_write_share_the_next_one(make_app: AppFactory) -> None:
+    # No gathering interval: only the write in flight makes the next group grow.
+    app, queue = counting_app(make_app, HITCOUNT_API_COMMIT_INTERVAL="0")
+    ids = [f"page-{index}" for index in range(100)]
+    assert post_concurrently(app, ids) == [204] * len(ids)
+    assert queue.publishes < len(ids)
+    assert sorted(hit.id for hit in queued_hits(app)) == sorted(ids)
+
+
+@pytest.mark.parametrize("blocking", ["", "counting"], ids=["cooperative", "in-thread-pool"])
+def test_a_lone_request_is_written_and_answered(make_app: AppFactory, blocking: str) -> None:
+    app, queue = counting_app(make_app, HITCOUNT_API_BLOCKING_BACKENDS=blocking)
+    assert app.test_client().post("/analytics", json={"id": "alone"}).status_code == 204
+    assert queue.publishes == 1
+    assert [hit.id for hit in queued_hits(app)] == ["alone"]
+
+
+def test_batches_and_single_hits_share_writes_without_splitting_a_batch(make_app: AppFactory) -> None:
+    app, queue = counting_app(make_app)
+
+    def post_batch(start: int) -> int:
+        batch = [{"id": f"batch-{start + index}"} for index in range(1000)]
+        return app.test_client().post("/analytics/batch", json=batch).status_code
+
+    greenlets = [gevent.spawn(post_batch, start) for start in range(0, 8000, 1000)]
+    gevent.joinall(greenlets, timeout=10, raise_error=True)
+    assert [greenlet.value for greenlet in greenlets] == [204] * 8
+    writes = queued_batches(app)
+    assert sum(len(write) for write in writes) == 8000
+    # Whole batches only, at most 5,000 hits per write: 8 batches need 2 writes at least.
+    assert all(len(write) % 1000 == 0 and len(write) <= 5000 for write in writes)
+    assert 2 <= queue.publishes < 8

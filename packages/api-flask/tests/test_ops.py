@@ -1,0 +1,134 @@
+"""Ops endpoints: liveness, readiness, Prometheus metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import orjson
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import AppFactory
+from hitcount.core import Health
+from hitcount.core.backends.memory import MemoryQueue, MemoryStore
+
+
+def test_healthz_answers_while_the_backends_are_down(make_app: AppFactory) -> None:
+    class DownQueue(MemoryQueue):
+        def health(self) -> Health:
+            return Health(False, "down")
+
+    client = make_app(queues={"down": DownQueue}, HITCOUNT_QUEUE="down").test_client()
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert orjson.loads(response.data) == {"status": "ok"}
+
+
+def test_readyz_is_200_with_details_when_queue_and_store_are_healthy(client: FlaskClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert orjson.loads(response.data) == {
+        "ready": True,
+        "checks": {
+            "queue": {"ok": True, "detail": "in-process memory queue"},
+            "store": {"ok": True, "detail": "in-process memory store"},
+        },
+    }
+
+
+def test_readyz_is_503_when_the_queue_is_unhealthy(make_app: AppFactory) -> None:
+    class DownQueue(MemoryQueue):
+        def health(self) -> Health:
+            return Health(False, "redis: connection refused")
+
+    response = make_app(queues={"down": DownQueue}, HITCOUNT_QUEUE="down").test_client().get("/readyz")
+    assert response.status_code == 503
+    body = orjson.loads(response.data)
+    assert body["ready"] is False
+    assert body["checks"]["queue"] == {"ok": False, "detail": "redis: connection refused"}
+    assert body["checks"]["store"]["ok"] is True
+
+
+def test_readyz_is_503_when_the_store_is_unhealthy(make_app: AppFactory) -> None:
+    class DownStore(MemoryStore):
+        def health(self) -> Health:
+            return Health(False, "elasticsearch: cluster red")
+
+    response = make_app(stores={"down": DownStore}, HITCOUNT_STORE="down").test_client().get("/readyz")
+    assert response.status_code == 503
+    assert orjson.loads(response.data)["checks"]["store"] == {"ok": False, "detail": "elasticsearch: cluster red"}
+
+
+@pytest.fixture
+def hanging_queue() -> Iterator[type[MemoryQueue]]:
+    release = threading.Event()
+
+    class HangingQueue(MemoryQueue):
+        def health(self) -> Health:
+            release.wait(10)
+            return Health(True, "late")
+
+    yield HangingQueue
+    release.set()
+
+
+def test_readyz_is_503_within_the_timeout_when_a_health_check_hangs(
+    make_app: AppFactory, hanging_queue: type[MemoryQueue]
+) -> None:
+    app = make_app(
+        queues={"hanging": hanging_queue}, HITCOUNT_QUEUE="hanging", HITCOUNT_API_BLOCKING_BACKENDS="hanging"
+    )
+    started = time.monotonic()
+    response = app.test_client().get("/readyz")
+    assert time.monotonic() - started < 1.5
+    assert response.status_code == 503
+    assert "no answer within 1 s" in orjson.loads(response.data)["checks"]["queue"]["detail"]
+
+
+def metric_values(client: FlaskClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_accepted_and_rejected_hits_and_describe_queue_writes(client: FlaskClient) -> None:
+    before = metric_values(client)
+    client.post("/analytics/batch", json=[{"id": "a"}, {"id": "b"}])
+    client.post("/analytics", json={"id": ""})
+    client.post("/analytics", data=b"x" * 100_000)
+    after = metric_values(client)
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert delta("hitcount_api_hits_accepted_total") == 2
+    assert delta("hitcount_api_hits_rejected_total", reason="invalid") == 1
+    assert delta("hitcount_api_hits_rejected_total", reason="too_large") == 1
+    assert delta("hitcount_api_queue_publish_seconds_count") == 1
+    assert delta("hitcount_api_queue_publish_hits_sum") == 2
+
+
+def test_the_openapi_document_covers_every_route(app: Flask, client: FlaskClient) -> None:
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    document = orjson.loads(response.data)
+    assert document["openapi"].startswith("3.")
+    documented = {(path, method.upper()) for path, item in document["paths"].items() for method in item}
+    routes = {
+        (rule.rule.replace("<id:id>", "{id}"), method)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in rule.methods or ()
+        if method not in {"HEAD", "OPTIONS"} or rule.endpoint == "track.preflight"
+    }
+    assert routes == documented

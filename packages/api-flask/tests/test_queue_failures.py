@@ -1,0 +1,118 @@
+"""When the queue cannot take hits: 503 with Retry-After within the enqueue timeout, never a false 204."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import gevent
+import orjson
+import pytest
+
+from conftest import AppFactory, queued_hits
+from hitcount.core import Config, QueueFull, QueueUnavailable
+from hitcount.core.backends.memory import MemoryQueue
+
+
+class DownQueue(MemoryQueue):
+    def publish(self, payload: bytes, hits: int) -> None:
+        raise QueueUnavailable("redis at 127.0.0.1:1: connection refused")
+
+
+class FullQueue(MemoryQueue):
+    def publish(self, payload: bytes, hits: int) -> None:
+        raise QueueFull("backlog at its maximum of 1000000 hits")
+
+
+class BrokenQueue(MemoryQueue):
+    def publish(self, payload: bytes, hits: int) -> None:
+        raise ConnectionResetError("a client library error the backend did not translate")
+
+
+@pytest.mark.parametrize(
+    ("queue", "message"),
+    [(DownQueue, "connection refused"), (FullQueue, "backlog at its maximum"), (BrokenQueue, "ConnectionResetError")],
+    ids=["unavailable", "full", "untranslated-error"],
+)
+@pytest.mark.parametrize("path", ["/analytics", "/analytics/batch"])
+def test_a_queue_that_refuses_gives_503_with_retry_after_at_once(
+    make_app: AppFactory, queue: type[MemoryQueue], message: str, path: str
+) -> None:
+    app = make_app(queues={"failing": queue}, HITCOUNT_QUEUE="failing")
+    started = time.monotonic()
+    response = app.test_client().post(path, data=b'[{"id": "x"}]' if path.endswith("batch") else b'{"id": "x"}')
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert message in orjson.loads(response.data)["message"]
+    assert time.monotonic() - started < 0.5
+
+
+@pytest.fixture
+def stuck_queue() -> Iterator[type[MemoryQueue]]:
+    """A queue whose publish blocks its thread (like a hung backend) until the test ends or releases it."""
+    release = threading.Event()
+
+    class StuckQueue(MemoryQueue):
+        released = release
+
+        def publish(self, payload: bytes, hits: int) -> None:
+            release.wait(10)
+            super().publish(payload, hits)
+
+    yield StuckQueue
+    release.set()
+
+
+def test_a_queue_that_does_not_answer_gives_503_within_the_timeout_and_late_hits_are_never_written(
+    make_app: AppFactory, stuck_queue: type[MemoryQueue]
+) -> None:
+    app = make_app(
+        queues={"stuck": stuck_queue}, HITCOUNT_QUEUE="stuck", HITCOUNT_API_BLOCKING_BACKENDS="stuck"
+    )
+
+    def post(id: str) -> tuple[int, str | None, float]:
+        started = time.monotonic()
+        response = app.test_client().post("/analytics", json={"id": id})
+        return response.status_code, response.headers.get("Retry-After"), time.monotonic() - started
+
+    first = gevent.spawn(post, "in-flight")
+    gevent.sleep(0.1)  # its write is now blocked in the queue
+    second = gevent.spawn(post, "waiting")
+    gevent.joinall([first, second], timeout=5)
+    for status, retry_after, elapsed in (first.value, second.value):
+        assert status == 503
+        assert retry_after == "1"
+        assert 0.9 <= elapsed < 1.5
+    stuck_queue.released.set()  # type: ignore[attr-defined]
+    # Once the queue answers, the group that outlived its deadline is dropped, not written late.
+    after, _, _ = post("after")
+    assert after == 204
+    assert [hit.id for hit in queued_hits(app)] == ["in-flight", "after"]
+
+
+def test_hits_are_accepted_again_when_the_queue_recovers(make_app: AppFactory) -> None:
+    class FlakyQueue(MemoryQueue):
+        down = True
+
+        def publish(self, payload: bytes, hits: int) -> None:
+            if FlakyQueue.down:
+                raise QueueUnavailable("restarting")
+            super().publish(payload, hits)
+
+    app = make_app(queues={"flaky": FlakyQueue}, HITCOUNT_QUEUE="flaky")
+    client = app.test_client()
+    assert client.post("/analytics", json={"id": "lost"}).status_code == 503
+    FlakyQueue.down = False
+    assert client.post("/analytics", json={"id": "kept"}).status_code == 204
+    assert [hit.id for hit in queued_hits(app)] == ["kept"]
+
+
+def test_a_queue_that_cannot_be_opened_gives_503(make_app: AppFactory) -> None:
+    def unreachable(config: Config) -> MemoryQueue:
+        raise QueueUnavailable("no route to the queue")
+
+    app = make_app(queues={"unreachable": unreachable}, HITCOUNT_QUEUE="unreachable")
+    response = app.test_client().post("/analytics", json={"id": "x"})
+    assert response.status_code == 503
+    assert "no route to the queue" in orjson.loads(response.data)["message"]

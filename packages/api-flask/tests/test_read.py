@@ -1,0 +1,101 @@
+"""GET /analytics/<id>: the spec's answer, for any valid id written URL-encoded."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import orjson
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from conftest import AppFactory
+from hitcount.api_flask.state import api_state
+from hitcount.core import Counts, Health, Hit, StoreUnavailable, now_ns
+from hitcount.core.backends.memory import MemoryStore
+from hitcount.core.windows import NS_PER_SECOND
+
+
+def write(app: Flask, *hits: Hit) -> None:
+    api_state(app).backends.store.write(hits)
+
+
+def test_counts_are_the_spec_answer_longest_window_first(client: FlaskClient, app: Flask) -> None:
+    now = now_ns()
+    write(
+        app,
+        *(Hit("page", now - 60 * NS_PER_SECOND) for _ in range(3)),
+        Hit("page", now - 2 * 3600 * NS_PER_SECOND),
+        Hit("page", now - 36 * 3600 * NS_PER_SECOND),
+        Hit("page", now - 60 * 3600 * NS_PER_SECOND),
+        Hit("other", now),
+    )
+    response = client.get("/analytics/page")
+    assert response.status_code == 200
+    assert response.content_type == "application/json"
+    assert orjson.loads(response.data) == {
+        "id": "page",
+        "counts": [
+            {"reference": "3 days ago", "count": 6},
+            {"reference": "2 days ago", "count": 5},
+            {"reference": "1 day ago", "count": 4},
+            {"reference": "1 hour ago", "count": 3},
+            {"reference": "5 minutes ago", "count": 3},
+        ],
+    }
+
+
+def test_an_id_never_hit_counts_zero_everywhere(client: FlaskClient) -> None:
+    body = orjson.loads(client.get("/analytics/never").data)
+    assert [window["count"] for window in body["counts"]] == [0, 0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("id", ["café/ünïcode ✓", "a//b", "with space", "100%", "?q=1#frag", "batch"])
+def test_any_valid_id_is_read_back_url_encoded(client: FlaskClient, app: Flask, id: str) -> None:
+    write(app, Hit.now(id))
+    response = client.get("/analytics/" + quote(id, safe=""))
+    assert response.status_code == 200
+    body = orjson.loads(response.data)
+    assert body["id"] == id
+    assert body["counts"][-1]["count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/analytics/" + "x" * 257, "at most 256"),
+        ("/analytics/" + quote("é" * 128 + "x"), "not 257"),
+        ("/analytics/a%00b", "control characters"),
+        ("/analytics/a%0Ab", "control characters"),
+    ],
+)
+def test_an_invalid_id_in_the_path_is_400(client: FlaskClient, path: str, message: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 400
+    assert message in orjson.loads(response.data)["message"]
+
+
+class DownStore(MemoryStore):
+    def counts(self, id: str, now: int) -> Counts:
+        raise StoreUnavailable("connection refused")
+
+    def health(self) -> Health:
+        return Health(False, "connection refused")
+
+
+def test_a_store_that_cannot_answer_gives_503_with_retry_after(make_app: AppFactory) -> None:
+    response = make_app(stores={"down": DownStore}, HITCOUNT_STORE="down").test_client().get("/analytics/page")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert "connection refused" in orjson.loads(response.data)["message"]
+
+
+def test_a_bug_in_the_store_is_a_logged_json_500(make_app: AppFactory, caplog: pytest.LogCaptureFixture) -> None:
+    class BuggyStore(MemoryStore):
+        def counts(self, id: str, now: int) -> Counts:
+            raise RuntimeError("a bug")
+
+    response = make_app(stores={"buggy": BuggyStore}, HITCOUNT_STORE="buggy").test_client().get("/analytics/page")
+    assert response.status_code == 500
+    assert orjson.loads(response.data) == {"message": "internal error; it was logged"}
+    assert "a bug" in caplog.text
