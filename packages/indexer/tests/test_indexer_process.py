@@ -32,9 +32,9 @@ class IndexerProcess:
                 [sys.executable, "-m", "hitcount.core.cli", "indexer"], env=environ, stderr=output
             )
 
-    def terminate(self) -> int:
-        """SIGTERM, then the exit code (killed and failed after a bounded wait)."""
-        self.process.send_signal(signal.SIGTERM)
+    def terminate(self, signum: int = signal.SIGTERM) -> int:
+        """Signal it (SIGTERM unless told), then the exit code; killed and failed after a bounded wait."""
+        self.process.send_signal(signum)
         try:
             return self.process.wait(timeout=DEADLINE)
         except subprocess.TimeoutExpired:
@@ -144,13 +144,14 @@ def counted(store: HitStore) -> int:
     return store.counts("page", now_ns()).values[-1]
 
 
-def test_sigterm_mid_run_exits_0_with_every_consumed_batch_acknowledged(
-    spawn: Callable[..., IndexerProcess], queue: Queue, store: HitStore, environ: dict[str, str]
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stop_signal_mid_run_exits_0_with_every_consumed_batch_acknowledged(
+    spawn: Callable[..., IndexerProcess], queue: Queue, store: HitStore, environ: dict[str, str], signum: int
 ) -> None:
     published = publish(queue, 600, 200)
     indexer = spawn(HITCOUNT_INDEXER_MAX_BATCHES="5")
     wait_for(lambda: counted(store) > 0, "the indexer to write its first batches")
-    assert indexer.terminate() == 0
+    assert indexer.terminate(signum) == 0
     indexed = counted(store)
     # Whatever is left was never delivered: nothing the indexer took is still leased to it.
     waiting = queue.backlog()
