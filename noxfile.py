@@ -65,6 +65,18 @@ def indexer(session: nox.Session) -> None:
     pytest(session, "packages/indexer/tests")
 
 
+@nox.session(python=DEFAULT_PYTHON)
+@nox.parametrize("parser", ["python", "hiredis"])
+def queue_redis(session: nox.Session, parser: str) -> None:
+    """hitcount-queue-redis against the Redis of services.sh, plus redis-servers of its own that it kills."""
+    extras = "testing,hiredis" if parser == "hiredis" else "testing"
+    session.install("./packages/core[testing]", f"./packages/queue-redis[{extras}]")
+    url = services().get("HITCOUNT_REDIS_URL")
+    if url is None:
+        session.error(f"HITCOUNT_REDIS_URL is missing from {SERVICES_ENV}: run `scripts/services.sh up redis`")
+    pytest(session, "packages/queue-redis/tests", env={"HITCOUNT_REDIS_URL": url})
+
+
 # (HITCOUNT_QUEUE, HITCOUNT_STORE) combinations the end-to-end tests run on.
 E2E_BACKENDS = [("sqlite", "sqlite"), ("redis", "sqlite"), ("redis", "elastic")]
 # What each non-embedded backend needs installed, and the variable of its URL in var/services.env.
@@ -102,7 +114,14 @@ def e2e(session: nox.Session, queue: str, store: str) -> None:
 @nox.session(python=DEFAULT_PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff and mypy over every package, both clean."""
-    session.install("ruff==0.17.5", "mypy==2.4.1", "types-protobuf", "./packages/core[testing]", "./packages/indexer")
+    session.install(
+        "ruff==0.17.5",
+        "mypy==2.4.1",
+        "types-protobuf",
+        "./packages/core[testing]",
+        "./packages/indexer",
+        "./packages/queue-redis",
+    )
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")

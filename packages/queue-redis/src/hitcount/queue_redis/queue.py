@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -35,7 +35,7 @@ from hitcount.core.health import Health
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
 from hitcount.queue_redis import scripts
 from hitcount.queue_redis.keys import Partition, partitions
-from hitcount.queue_redis.settings import MAX_BACKLOG, PARTITIONS, PREFIX, REDIS_URL, TIMEOUT
+from hitcount.queue_redis.settings import MAX_BACKLOG, MAX_CONNECTIONS, PARTITIONS, PREFIX, REDIS_URL, TIMEOUT
 
 T = TypeVar("T")
 # The shapes of two replies: the TAKE script's, and redis-py's parsed XREADGROUP.
@@ -62,6 +62,22 @@ def _published_at(entry_id: str) -> float:
     return int(entry_id.split("-", 1)[0]) / 1000
 
 
+def _client(url: str, socket_timeout: float, timeout: float, max_connections: int) -> redis.Redis:
+    """A client whose every wait is bounded: connecting, answering, and waiting for a free connection.
+
+    No retries: a failed publish must reach the API within a second, as a 503.
+    """
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+    return redis.Redis(connection_pool=pool)
+
+
 class RedisQueue(Queue):
     """A :class:`~hitcount.core.Queue` on Redis Streams; safe to share between threads and greenlets.
 
@@ -76,10 +92,9 @@ class RedisQueue(Queue):
         self._partitions = partitions(config.get(PREFIX), config.get(PARTITIONS))
         self._share = math.ceil(config.get(MAX_BACKLOG) / len(self._partitions))
         self._visibility_ms = max(1, round(config.get(VISIBILITY_TIMEOUT) * 1000))
-        options: dict[str, Any] = {"socket_connect_timeout": timeout, "retry": Retry(NoBackoff(), 0)}
-        self._redis = redis.Redis.from_url(url, socket_timeout=timeout, **options)
+        self._redis = _client(url, timeout, timeout, config.get(MAX_CONNECTIONS))
         # Blocking reads wait up to BLOCK_SLICE in Redis, so their socket must wait longer.
-        self._blocking = redis.Redis.from_url(url, socket_timeout=BLOCK_SLICE + timeout, **options)
+        self._blocking = _client(url, BLOCK_SLICE + timeout, timeout, config.get(MAX_CONNECTIONS))
         self._publish = self._redis.register_script(scripts.PUBLISH)
         self._take = self._redis.register_script(scripts.TAKE)
         self._ack = self._redis.register_script(scripts.ACK)
@@ -282,9 +297,26 @@ class RedisQueue(Queue):
         try:
             with self._unavailable("health check"):
                 self._ensure_groups()
+                policy = self._eviction_policy()
         except QueueUnavailable as error:
             return Health(False, str(error))
+        if policy.startswith("allkeys-"):
+            return Health(
+                False,
+                f"redis queue {self._where}: maxmemory-policy is {policy}, so Redis may evict"
+                " unprocessed batches; set it to noeviction",
+            )
         return Health(True, f"redis queue {self._where}: {len(self._partitions)} partition(s), group {GROUP!r}")
+
+    def _eviction_policy(self) -> str:
+        """Redis's ``maxmemory-policy``, or "" where ``INFO`` is not allowed (some managed services).
+
+        ``volatile-*`` policies only evict keys with a time to live, which the queue never sets.
+        """
+        try:
+            return str(self._redis.info("memory").get("maxmemory_policy", ""))
+        except redis.ResponseError:
+            return ""
 
     def close(self) -> None:
         self._redis.close()

@@ -69,4 +69,11 @@ TIMEOUT = Setting(
     "How long one Redis command may take (connect or answer) before the queue reports itself unavailable.",
     parse_timeout,
 )
-SETTINGS = (REDIS_URL, PREFIX, PARTITIONS, MAX_BACKLOG, TIMEOUT)
+MAX_CONNECTIONS = Setting(
+    "HITCOUNT_REDIS_MAX_CONNECTIONS",
+    "50",
+    "Connections a process opens at most for each of publishing and blocking reads;"
+    " a caller beyond waits up to HITCOUNT_REDIS_TIMEOUT for a free one.",
+    parse_positive_int,
+)
+SETTINGS = (REDIS_URL, PREFIX, PARTITIONS, MAX_BACKLOG, TIMEOUT, MAX_CONNECTIONS)

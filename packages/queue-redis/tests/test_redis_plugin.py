@@ -1,0 +1,59 @@
+"""The plugin: installing the package and setting HITCOUNT_QUEUE=redis is all it takes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from hitcount.core import ConfigError, Runtime
+from hitcount.queue_redis.queue import RedisQueue
+
+
+def test_hitcount_queue_redis_selects_this_queue_through_the_entry_point(redis_url: str, prefix: str) -> None:
+    runtime = Runtime.load(
+        {"HITCOUNT_QUEUE": "redis", "HITCOUNT_REDIS_URL": redis_url, "HITCOUNT_REDIS_PREFIX": prefix}
+    )
+    assert runtime.registry.queues["redis"].provider.package == "hitcount-queue-redis"
+    queue = runtime.open_queue()
+    try:
+        assert isinstance(queue, RedisQueue)
+        queue.publish(b"through the plugin", 1)
+        assert [delivery.payload for delivery in queue.consume("c1", 10, 1.0)] == [b"through the plugin"]
+    finally:
+        queue.close()
+
+
+def test_loading_the_plugins_does_not_import_the_redis_client() -> None:
+    check = (
+        "import sys; from hitcount.core import Runtime; Runtime.load({});"
+        " sys.exit('redis was imported' if 'redis' in sys.modules else 0)"
+    )
+    subprocess.run([sys.executable, "-c", check], check=True, timeout=60)
+
+
+def test_hitcount_config_lists_the_redis_settings_with_the_password_masked() -> None:
+    runtime = Runtime.load({"HITCOUNT_REDIS_URL": "rediss://indexer:s3cret@redis.internal:6380/2"})
+    settings = [registered.value for registered in runtime.registry.settings.values()]
+    values = {entry.name: entry.value for entry in runtime.config.entries(settings)}
+    assert values["HITCOUNT_REDIS_URL"] == "rediss://indexer:****@redis.internal:6380/2"
+    assert {"HITCOUNT_REDIS_PREFIX", "HITCOUNT_REDIS_PARTITIONS", "HITCOUNT_REDIS_MAX_BACKLOG"} <= values.keys()
+    assert "s3cret" not in " ".join(values.values())
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HITCOUNT_REDIS_URL", "http://127.0.0.1:6379"),
+        ("HITCOUNT_REDIS_URL", "redis://"),
+        ("HITCOUNT_REDIS_PREFIX", "a{b}"),
+        ("HITCOUNT_REDIS_PARTITIONS", "0"),
+        ("HITCOUNT_REDIS_MAX_BACKLOG", "many"),
+        ("HITCOUNT_REDIS_TIMEOUT", "0s"),
+    ],
+)
+def test_a_malformed_setting_is_refused_naming_the_variable(name: str, value: str) -> None:
+    runtime = Runtime.load({"HITCOUNT_QUEUE": "redis", name: value})
+    with pytest.raises(ConfigError, match=name):
+        runtime.open_queue()
