@@ -15,8 +15,10 @@ $(TOOLS):
 	touch $@
 
 # The whole pipeline (API + indexer) on the embedded sqlite backends, in the foreground.
+# Editable installs, so that `make run` always serves the code of the checkout.
 $(RUN_ENV): $(TOOLS) $(wildcard packages/*/pyproject.toml)
-	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python ./packages/core ./packages/api-flask ./packages/indexer
+	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python \
+		-e ./packages/core -e ./packages/api-flask -e ./packages/indexer
 	touch $@
 
 run: $(RUN_ENV)
