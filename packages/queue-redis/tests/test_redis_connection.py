@@ -73,3 +73,16 @@ def test_health_is_not_ok_when_redis_may_evict_the_queues_keys(
     health = open_queue(url=server.url).health()
     assert not health.ok
     assert "allkeys-lru" in health.detail
+
+
+def test_closing_the_queue_closes_its_connections(
+    start_redis: Callable[..., RedisServer], open_queue: QueueOpener
+) -> None:
+    server = start_redis()
+    queue = open_queue(url=server.url)
+    assert queue.consume("c1", 10, 0.1) == []  # waits on a blocking-pool connection
+    queue.publish(b"on a publishing-pool connection", 1)
+    with redis.Redis(port=server.port) as observer:
+        assert int(observer.info("clients")["connected_clients"]) >= 3
+        queue.close()
+        assert int(observer.info("clients")["connected_clients"]) == 1

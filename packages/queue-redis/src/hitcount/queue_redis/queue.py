@@ -57,8 +57,8 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _published_at(entry_id: str) -> float:
-    """The time Redis gave the entry: its id is ``<milliseconds>-<sequence>``."""
+def _entry_time(entry_id: str) -> float:
+    """When Redis added the entry (published it, or dead-lettered it): its id is ``<milliseconds>-<sequence>``."""
     return int(entry_id.split("-", 1)[0]) / 1000
 
 
@@ -75,7 +75,7 @@ def _client(url: str, socket_timeout: float, timeout: float, max_connections: in
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
     )
-    return redis.Redis(connection_pool=pool)
+    return redis.Redis.from_pool(pool)  # owns the pool: close() closes its connections
 
 
 class RedisQueue(Queue):
@@ -186,7 +186,7 @@ class RedisQueue(Queue):
             f"{partition.index}:{entry}",
             fields.get(b"payload", b""),
             int(fields.get(b"hits", 0)),
-            _published_at(entry),
+            _entry_time(entry),
             int(attempts),
         )
 
@@ -259,7 +259,7 @@ class RedisQueue(Queue):
                 fields[b"payload"],
                 int(fields[b"hits"]),
                 _text(fields[b"reason"]),
-                _published_at(_text(letter_id)),
+                _entry_time(_text(letter_id)),
             )
             for partition, letters in zip(self._partitions, answers, strict=True)
             for letter_id, fields in letters
@@ -286,7 +286,7 @@ class RedisQueue(Queue):
             for partition in self._partitions:
                 self._backlog(keys=[partition.stream, partition.hits], client=pipe)
             answers = pipe.execute()
-        oldest = [_published_at(_text(first)) for _, _, first in answers if first]
+        oldest = [_entry_time(_text(first)) for _, _, first in answers if first]
         return Backlog(
             sum(int(entries) for entries, _, _ in answers),
             sum(int(hits) for _, hits, _ in answers),
