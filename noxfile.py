@@ -77,6 +77,22 @@ def queue_redis(session: nox.Session, parser: str) -> None:
     pytest(session, "packages/queue-redis/tests", env={"HITCOUNT_REDIS_URL": url})
 
 
+@nox.session(python=DEFAULT_PYTHON)
+@nox.parametrize("es", ["8", "9"])
+def store_elastic(session: nox.Session, es: str) -> None:
+    """hitcount-store-elastic against the Elasticsearch <es> of services.sh, with the client of the same major.
+
+    The tests fail at once, saying so, when the client's major is not the server's.
+    """
+    major = int(es)
+    session.install("./packages/core[testing]", "./packages/store-elastic", f"elasticsearch>={major},<{major + 1}")
+    variable = f"HITCOUNT_ELASTIC{es}_URL"
+    url = services().get(variable)
+    if url is None:
+        session.error(f"{variable} is missing from {SERVICES_ENV}: run `scripts/services.sh up elastic{es}`")
+    pytest(session, "packages/store-elastic/tests", env={"HITCOUNT_ELASTIC_URL": url})
+
+
 # (HITCOUNT_QUEUE, HITCOUNT_STORE) combinations the end-to-end tests run on.
 E2E_BACKENDS = [("sqlite", "sqlite"), ("redis", "sqlite"), ("redis", "elastic")]
 # What each non-embedded backend needs installed, and the variable of its URL in var/services.env.
@@ -121,6 +137,7 @@ def lint(session: nox.Session) -> None:
         "./packages/core[testing]",
         "./packages/indexer",
         "./packages/queue-redis",
+        "./packages/store-elastic",
     )
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")

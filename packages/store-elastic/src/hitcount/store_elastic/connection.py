@@ -1,0 +1,67 @@
+"""The Elasticsearch client of a store, opened from settings, and its errors in core's terms.
+
+Callers of a store (the indexer, the API) only know core's two errors:
+:class:`StoreUnavailable` (keep the batch and retry later, answer 503) and
+:class:`StoreError` (this request itself is wrong; the indexer dead-letters the batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+
+from hitcount.core.config import Config, mask_url
+from hitcount.core.errors import ConfigError, StoreError, StoreUnavailable
+from hitcount.store_elastic.settings import API_KEY, CA_CERTS, PASSWORD, TIMEOUT, URL, USERNAME
+
+# Statuses of a whole request that blame the request, not the cluster: a malformed
+# body, or a body larger than http.max_content_length. Every other status (auth,
+# overload, a failing node) says nothing against the request, which may succeed later.
+REQUEST_FAULTS = (400, 413)
+
+
+def open_client(config: Config) -> Elasticsearch:
+    """A client for ``HITCOUNT_ELASTIC_URL`` with the configured credentials and CA.
+
+    No request is made here: the client connects on first use.
+    """
+    api_key, username, password = config.get(API_KEY), config.get(USERNAME), config.get(PASSWORD)
+    if api_key and username:
+        raise ConfigError(f"set either {API_KEY.name} or {USERNAME.name}/{PASSWORD.name}, not both")
+    if bool(username) != bool(password):
+        raise ConfigError(f"{USERNAME.name} and {PASSWORD.name} must be set together")
+    options: dict[str, Any] = {}
+    if api_key:
+        options["api_key"] = api_key
+    if username:
+        options["basic_auth"] = (username, password)
+    ca_certs = config.get(CA_CERTS)
+    if ca_certs is not None:
+        options["ca_certs"] = str(ca_certs)
+    urls = config.get(URL)
+    return Elasticsearch(list(urls), request_timeout=config.get(TIMEOUT), **options)
+
+
+def describe_nodes(config: Config) -> str:
+    """The configured node URLs as they may be logged (passwords masked)."""
+    return ", ".join(mask_url(url) for url in config.get(URL))
+
+
+@contextmanager
+def translated_errors(what: str) -> Iterator[None]:
+    """Raise the client's errors inside the block as :class:`StoreError` or :class:`StoreUnavailable`.
+
+    ``what`` opens the message: which cluster, doing what.
+    """
+    try:
+        yield
+    except ApiError as error:
+        message = f"{what} failed: {error}"
+        if error.meta.status in REQUEST_FAULTS:
+            raise StoreError(message) from error
+        raise StoreUnavailable(message) from error
+    except TransportError as error:
+        raise StoreUnavailable(f"{what} failed: {error}") from error

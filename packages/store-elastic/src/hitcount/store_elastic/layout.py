@@ -1,0 +1,168 @@
+"""How hits are laid out in Elasticsearch: one index per UTC day, its template, its mapping.
+
+The workload is append-only and time-ordered, read only over the last three days and
+deleted by age, so each UTC day gets its own index, ``<prefix>-YYYY.MM.DD``:
+
+- a hit's index follows from its own timestamp, so a redelivered copy always lands in
+  the index holding the first one and its ``create`` meets the same ``_id`` (a data
+  stream would route by arrival time, and after a rollover the copy would be a second
+  document in a new backing index);
+- counting searches the four daily indices that can hold the last three days, whatever
+  the retention; retention deletes whole indices, which costs nothing compared with
+  deleting documents.
+
+The index template, which the store installs itself, gives every daily index its
+settings and mapping before the first hit arrives, so no index is ever created with
+dynamic (wrong) field types.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import hashlib
+import json
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from hitcount.core.windows import LONGEST, NS_PER_SECOND
+
+NS_PER_DAY = 24 * 3600 * NS_PER_SECOND
+ID_FIELD = "id"
+TIMESTAMP_FIELD = "@timestamp"
+# How timestamps are written and queried: ISO 8601 with all nine fractional digits, UTC.
+TIMESTAMP_FORMAT = "strict_date_optional_time_nanos"
+MANAGED_BY = "hitcount-store-elastic"
+_EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
+
+
+@functools.lru_cache(maxsize=64)
+def day_text(day: int) -> str:
+    """``YYYY.MM.DD`` of the UTC day ``day`` (days since 1970-01-01)."""
+    return time.strftime("%Y.%m.%d", time.gmtime(day * 86400))
+
+
+def second_text(second: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` of a UTC second since the epoch."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
+def timestamp_text(timestamp: int) -> str:
+    """A nanosecond timestamp as ``date_nanos`` reads it exactly: ``2024-01-31T23:59:59.123456789Z``."""
+    second, nanosecond = divmod(timestamp, NS_PER_SECOND)
+    return f"{second_text(second)}.{nanosecond:09d}Z"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The daily indices of one prefix and the template that shapes them."""
+
+    prefix: str
+    shards: int = 1
+    replicas: int | str = "0-1"
+    refresh_interval: float = 30.0
+
+    @property
+    def template_name(self) -> str:
+        return self.prefix
+
+    @property
+    def pattern(self) -> str:
+        """The wildcard matching every daily index of this prefix."""
+        return f"{self.prefix}-*"
+
+    def index(self, day: int) -> str:
+        """The index of UTC day ``day`` (days since 1970-01-01)."""
+        return f"{self.prefix}-{day_text(day)}"
+
+    def index_of(self, timestamp: int) -> str:
+        """The index a hit at ``timestamp`` (ns) is written to."""
+        return self.index(timestamp // NS_PER_DAY)
+
+    def counted_indices(self, now: int) -> list[str]:
+        """The daily indices that can hold hits of the longest window at ``now``: four, oldest first."""
+        first, last = (now - LONGEST.length) // NS_PER_DAY, now // NS_PER_DAY
+        return [self.index(day) for day in range(first, last + 1)]
+
+    @functools.cached_property
+    def _daily_name(self) -> re.Pattern[str]:
+        return re.compile(rf"^{re.escape(self.prefix)}-(\d{{4}})\.(\d{{2}})\.(\d{{2}})$")
+
+    def day_of(self, index: str) -> int | None:
+        """The UTC day an index of this layout holds, or None for any other name."""
+        match = self._daily_name.match(index)
+        if match is None:
+            return None
+        try:
+            date = datetime.date(*(int(part) for part in match.groups()))
+        except ValueError:
+            return None
+        return date.toordinal() - _EPOCH_ORDINAL
+
+    def expired(self, indices: Iterable[str], before: int) -> list[str]:
+        """The daily indices whose whole day ends at or before ``before`` (ns), oldest first.
+
+        An index holds hits in [its midnight, the next midnight); only when that next
+        midnight is not after ``before`` can none of its hits be at or after ``before``.
+        """
+        days = {index: self.day_of(index) for index in indices}
+        return sorted(index for index, day in days.items() if day is not None and (day + 1) * NS_PER_DAY <= before)
+
+    def template(self) -> dict[str, Any]:
+        """The composable index template, with a digest of itself in ``_meta`` to skip needless updates.
+
+        Why each setting:
+
+        - ``dynamic: strict`` and an explicit mapping: a malformed document is refused
+          instead of silently adding fields; ``id`` is a ``keyword`` (exact match, no
+          analysis, no norms, no positions) and the timestamp a ``date_nanos`` because
+          windows are exact to the nanosecond.
+        - ``_source`` stays (about 60 bytes a hit before compression): without it an index
+          could never be reindexed into a new mapping, sort or shard count.
+        - index sorting by (id, timestamp): every segment keeps one id's hits together in
+          time order, so the term query of a count reads one contiguous run of documents
+          and the range filters read adjacent, delta-compressible doc values; both sort
+          fields need doc values, which is why they are kept.
+        - ``refresh_interval`` (default 30 s): refreshing makes small segments that must be
+          merged again; the product allows minutes between a write and its count.
+        - ``translog.durability: request``: a bulk write is fsynced before it is
+          acknowledged, which is what :meth:`HitStore.write` promises.
+        - replicas: by default ``auto_expand_replicas: 0-1``, one replica as soon as a
+          second data node exists (a node's loss loses no hit) and none on a single node,
+          where a replica could never be assigned and the indices would stay yellow.
+        - priority grows with the prefix's length, so that of two overlapping prefixes
+          (``hitcount-hits`` and ``hitcount-hits-staging``) the longer, more specific one
+          wins instead of Elasticsearch refusing two templates of equal priority.
+        """
+        replicas = (
+            {"number_of_replicas": self.replicas}
+            if isinstance(self.replicas, int)
+            else {"auto_expand_replicas": self.replicas}
+        )
+        body: dict[str, Any] = {
+            "index_patterns": [self.pattern],
+            "priority": 200 + len(self.prefix),
+            "template": {
+                "settings": {
+                    "index": {
+                        "number_of_shards": self.shards,
+                        **replicas,
+                        "refresh_interval": f"{round(self.refresh_interval * 1000)}ms",
+                        "translog": {"durability": "request"},
+                        "sort": {"field": [ID_FIELD, TIMESTAMP_FIELD], "order": ["asc", "asc"]},
+                    }
+                },
+                "mappings": {
+                    "dynamic": "strict",
+                    "properties": {
+                        ID_FIELD: {"type": "keyword"},
+                        TIMESTAMP_FIELD: {"type": "date_nanos", "format": TIMESTAMP_FORMAT},
+                    },
+                },
+            },
+        }
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+        return {**body, "_meta": {"managed_by": MANAGED_BY, "digest": digest}}

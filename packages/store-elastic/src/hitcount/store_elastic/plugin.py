@@ -1,0 +1,26 @@
+"""The ``elastic`` store's hooks: its settings and its backend, registered without importing the client."""
+
+from __future__ import annotations
+
+from hitcount.core import Config, HitStore, Registry, hookimpl
+from hitcount.store_elastic import settings
+
+
+def open_store(config: Config) -> HitStore:
+    """Open the store ``HITCOUNT_STORE=elastic`` selects; the client library is imported only now."""
+    from hitcount.store_elastic.store import ElasticStore
+
+    return ElasticStore(config)
+
+
+@hookimpl
+def hitcount_register_settings(registry: Registry) -> None:
+    """Every ``HITCOUNT_ELASTIC_*`` setting."""
+    for setting in settings.ALL:
+        registry.add_setting(setting)
+
+
+@hookimpl
+def hitcount_register_backends(registry: Registry) -> None:
+    """The ``elastic`` store."""
+    registry.add_store("elastic", open_store)

@@ -1,0 +1,166 @@
+"""The ``elastic`` HitStore: hits as documents in daily Elasticsearch indices."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, cast
+
+from elasticsearch import NotFoundError
+
+from hitcount.core.config import Config
+from hitcount.core.errors import StoreError, StoreUnavailable
+from hitcount.core.health import Health
+from hitcount.core.hit import Hit
+from hitcount.core.store import HitStore
+from hitcount.core.windows import Counts
+from hitcount.store_elastic import bulk, query
+from hitcount.store_elastic.bulk import Outcome
+from hitcount.store_elastic.connection import describe_nodes, open_client, translated_errors
+from hitcount.store_elastic.layout import Layout
+from hitcount.store_elastic.settings import INDEX_PREFIX, REFRESH_INTERVAL, REPLICAS, SHARDS, TIMEOUT
+
+log = logging.getLogger(__name__)
+
+# Pauses before re-sending the items a busy cluster refused (429/5xx): about 2 s in
+# all, after which the indexer's own retry of the whole batch takes over.
+RETRY_DELAYS = (0.1, 0.3, 0.6, 1.0)
+
+
+class ElasticStore(HitStore):
+    """Hits in ``<prefix>-YYYY.MM.DD`` indices shaped by the ``<prefix>`` index template.
+
+    Opening installs the template (or notices it is current); when the cluster is
+    unreachable then, the store opens anyway and installs it before the first write,
+    because an index auto-created without it would get dynamic, wrong field types.
+    """
+
+    def __init__(self, config: Config) -> None:
+        self._layout = Layout(
+            config.get(INDEX_PREFIX), config.get(SHARDS), config.get(REPLICAS), config.get(REFRESH_INTERVAL)
+        )
+        self._client = open_client(config)
+        self._nodes = describe_nodes(config)
+        # How long each bulk item may wait for its shard (or its index's creation):
+        # half the request timeout, so that Elasticsearch answers a retryable 503 for
+        # the items of an unavailable shard before the client gives up on the request.
+        self._bulk_timeout = f"{round(config.get(TIMEOUT) * 500)}ms"
+        self._template_installed = False
+        try:
+            self._install_template()
+        except StoreUnavailable as error:
+            log.warning("%s; installing it again before the first write", error)
+
+    def _errors(self, action: str) -> AbstractContextManager[None]:
+        return translated_errors(f"elasticsearch at {self._nodes}: {action}")
+
+    def _install_template(self) -> None:
+        """Put the index template unless the cluster already holds this very version of it."""
+        template = self._layout.template()
+        name = self._layout.template_name
+        with self._errors(f"installing index template {name!r}"):
+            try:
+                found = self._client.indices.get_index_template(name=name)["index_templates"]
+            except NotFoundError:
+                found = []
+            if not found or found[0]["index_template"].get("_meta") != template["_meta"]:
+                self._client.indices.put_index_template(name=name, body=template)
+                log.info("installed index template %r (%s)", name, template["_meta"]["digest"])
+        self._template_installed = True
+
+    def write(self, hits: Sequence[Hit]) -> None:
+        """Bulk-``create`` the hits; re-send only the items a busy cluster refused.
+
+        A 409 on ``create`` means a document with the hit's ``_id`` is already in the
+        index of the hit's day: an earlier copy of this very hit, so it is stored.
+        """
+        if not hits:
+            return
+        if not self._template_installed:
+            self._install_template()
+        entries = bulk.encode(hits, self._layout)
+        pending = list(range(len(entries)))
+        for delay in (0.0, *RETRY_DELAYS):
+            if delay:
+                time.sleep(delay)
+            items = self._bulk([entries[position] for position in pending])
+            if not items:
+                return
+            triage = bulk.triage(items)
+            summary = f"{len(hits)} hits: {triage.summary()}"
+            if triage.positions(Outcome.REFUSED):
+                raise StoreError(f"elasticsearch at {self._nodes} refused a batch of {summary}")
+            if triage.positions(Outcome.DENIED):
+                raise StoreUnavailable(
+                    f"elasticsearch at {self._nodes} denied writing a batch of {summary} (check the credentials)"
+                )
+            pending = [pending[position] for position in triage.positions(Outcome.RETRY)]
+            if not pending:
+                return
+            log.warning("re-sending %d of %d hits: %s", len(pending), len(hits), triage.summary())
+        attempts = len(RETRY_DELAYS) + 1
+        raise StoreUnavailable(
+            f"elasticsearch at {self._nodes} stayed busy for a batch of {summary} ({attempts} attempts)"
+        )
+
+    def _bulk(self, entries: list[str]) -> list[Mapping[str, Any]]:
+        """Send pre-encoded actions; return the response's items if any failed, else nothing."""
+        body = "".join(entries).encode("utf-8")
+        with self._errors(f"bulk write of {len(entries)} hits"):
+            # The NDJSON serializer forwards pre-encoded bytes as they are; building the
+            # body ourselves skips a json.dumps per line.
+            operations = cast("Sequence[Mapping[str, Any]]", [body])
+            response = self._client.bulk(
+                operations=operations, timeout=self._bulk_timeout, filter_path=bulk.RESPONSE_FILTER
+            )
+        if not response["errors"]:
+            return []
+        items: list[Mapping[str, Any]] = response["items"]
+        if len(items) != len(entries):
+            raise StoreError(f"elasticsearch at {self._nodes} answered {len(items)} items to {len(entries)} actions")
+        return items
+
+    def counts(self, id: str, now: int) -> Counts:
+        """One search over the four daily indices that can hold the last three days."""
+        with self._errors(f"counting {id!r}"):
+            response = self._client.search(
+                index=self._layout.counted_indices(now),
+                ignore_unavailable=True,
+                allow_no_indices=True,
+                **query.search_arguments(id, now),
+            )
+        return query.counts_from(response.body, id, now)
+
+    def purge(self, before: int) -> int:
+        """Delete every daily index whose day ends at or before ``before``; return how many."""
+        with self._errors("retention"):
+            resolved = self._client.indices.resolve_index(name=self._layout.pattern, expand_wildcards="open,closed")
+            expired = self._layout.expired((entry["name"] for entry in resolved["indices"]), before)
+            for index in expired:
+                self._client.indices.delete(index=index)
+                log.info("retention deleted index %s", index)
+        return len(expired)
+
+    def health(self) -> Health:
+        """Reachable, the prefix's indices not red, and the template in place (reinstalled if missing)."""
+        name = self._layout.template_name
+        try:
+            with self._errors("health check"):
+                status = self._client.cluster.health(index=self._layout.pattern)["status"]
+                if not self._client.indices.exists_index_template(name=name):
+                    self._template_installed = False
+            if not self._template_installed:
+                self._install_template()
+        except (StoreError, StoreUnavailable) as error:
+            return Health(False, str(error))
+        detail = f"elasticsearch at {self._nodes}: indices {self._layout.pattern} {status}, template {name!r} installed"
+        return Health(status != "red", detail)
+
+    def refresh(self) -> None:
+        with self._errors("refresh"):
+            self._client.indices.refresh(index=self._layout.pattern, ignore_unavailable=True, allow_no_indices=True)
+
+    def close(self) -> None:
+        self._client.close()

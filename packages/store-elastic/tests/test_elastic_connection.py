@@ -1,0 +1,83 @@
+"""Settings, credentials and an unreachable cluster: what the store says and what it never reveals."""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import time
+
+import pytest
+
+from hitcount.core.config import Config
+from hitcount.core.errors import ConfigError, StoreUnavailable
+from hitcount.core.hit import Hit, now_ns
+from hitcount.store_elastic.store import ElasticStore
+
+
+@pytest.fixture
+def closed_url() -> str:
+    """The URL of a loopback port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_an_unreachable_cluster_makes_every_call_raise_store_unavailable_quickly(closed_url: str) -> None:
+    store = ElasticStore(Config({"HITCOUNT_ELASTIC_URL": closed_url}))  # opening does not need the cluster
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match=re.escape(closed_url)):
+            store.write([Hit.now("down")])
+        with pytest.raises(StoreUnavailable):
+            store.counts("down", now_ns())
+        with pytest.raises(StoreUnavailable):
+            store.purge(now_ns())
+        assert time.monotonic() - started < 5
+        health = store.health()
+        assert not health.ok
+        assert closed_url in health.detail
+    finally:
+        store.close()
+
+
+def test_secrets_appear_in_no_error_health_or_log_message(closed_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    with_password = closed_url.replace("http://", "http://ops:url-secret@")
+    environ = {
+        "HITCOUNT_ELASTIC_URL": with_password,
+        "HITCOUNT_ELASTIC_API_KEY": "key-secret",
+    }
+    with caplog.at_level(logging.DEBUG):
+        store = ElasticStore(Config(environ))
+        with pytest.raises(StoreUnavailable) as unavailable:
+            store.write([Hit.now("x")])
+        detail = store.health().detail
+        store.close()
+    said = [str(unavailable.value), detail, *(record.getMessage() for record in caplog.records)]
+    assert any("ops:****@" in text for text in said)
+    assert not [text for text in said if "url-secret" in text or "key-secret" in text]
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"HITCOUNT_ELASTIC_API_KEY": "k", "HITCOUNT_ELASTIC_USERNAME": "u", "HITCOUNT_ELASTIC_PASSWORD": "p"},
+            "set either HITCOUNT_ELASTIC_API_KEY or HITCOUNT_ELASTIC_USERNAME/HITCOUNT_ELASTIC_PASSWORD, not both",
+        ),
+        ({"HITCOUNT_ELASTIC_USERNAME": "u"}, "must be set together"),
+        ({"HITCOUNT_ELASTIC_URL": "127.0.0.1:9200"}, "HITCOUNT_ELASTIC_URL='127.0.0.1:9200' is invalid"),
+        ({"HITCOUNT_ELASTIC_INDEX_PREFIX": "Hits"}, "HITCOUNT_ELASTIC_INDEX_PREFIX='Hits' is invalid"),
+        ({"HITCOUNT_ELASTIC_INDEX_PREFIX": "_hits"}, "HITCOUNT_ELASTIC_INDEX_PREFIX='_hits' is invalid"),
+        ({"HITCOUNT_ELASTIC_REPLICAS": "some"}, "HITCOUNT_ELASTIC_REPLICAS='some' is invalid"),
+        ({"HITCOUNT_ELASTIC_SHARDS": "0"}, "HITCOUNT_ELASTIC_SHARDS='0' is invalid"),
+        (
+            {"HITCOUNT_ELASTIC_CA_CERTS": "/no/such/ca.pem"},
+            "HITCOUNT_ELASTIC_CA_CERTS='/no/such/ca.pem' is invalid: no such",
+        ),
+    ],
+)
+def test_a_bad_setting_fails_opening_with_a_message_naming_it(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        ElasticStore(Config(environ))
