@@ -66,6 +66,13 @@ def indexer(session: nox.Session) -> None:
 
 
 @nox.session(python=DEFAULT_PYTHON)
+def api_flask(session: nox.Session) -> None:
+    """hitcount-api-flask: the app over core's memory backends, schemathesis, and real `hitcount api` processes."""
+    session.install("./packages/core[testing]", "./packages/api-flask[test]")
+    pytest(session, "packages/api-flask/tests")
+
+
+@nox.session(python=DEFAULT_PYTHON)
 @nox.parametrize("parser", ["python", "hiredis"])
 def queue_redis(session: nox.Session, parser: str) -> None:
     """hitcount-queue-redis against the Redis of services.sh, plus redis-servers of its own that it kills."""
@@ -138,6 +145,7 @@ def lint(session: nox.Session) -> None:
         "./packages/indexer",
         "./packages/queue-redis",
         "./packages/store-elastic",
+        "./packages/api-flask[test]",
     )
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")

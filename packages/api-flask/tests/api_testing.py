@@ -1,4 +1,8 @@
-"""Fixtures: the app over core's in-process ``memory`` queue and store, and helpers to look inside them."""
+"""Fixtures and helpers: the app over core's in-process ``memory`` queue and store, and a look inside them.
+
+They live here rather than in ``conftest.py`` so that tests can import the helpers under a
+module name no other package's tests use; ``conftest.py`` re-exports the fixtures.
+"""
 
 from __future__ import annotations
 

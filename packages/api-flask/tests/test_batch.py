@@ -7,10 +7,10 @@ import tracemalloc
 
 import orjson
 import pytest
+from api_testing import AppFactory, CountingQueue, queued_hits
 from flask import Flask
 from flask.testing import FlaskClient
 
-from conftest import AppFactory, CountingQueue, queued_hits
 from hitcount.api_flask.state import api_state
 from hitcount.core import now_ns
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from conftest import AppFactory
+from api_testing import AppFactory
 
 PREFLIGHT = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
 

@@ -26,7 +26,9 @@ def test_an_unknown_path_is_a_json_404(client: FlaskClient, path: str) -> None:
         ("POST", "/healthz", {"GET", "HEAD", "OPTIONS"}),
     ],
 )
-def test_a_wrong_method_is_a_json_405_with_allow(client: FlaskClient, method: str, path: str, allowed: set[str]) -> None:
+def test_a_wrong_method_is_a_json_405_with_allow(
+    client: FlaskClient, method: str, path: str, allowed: set[str]
+) -> None:
     response = client.open(path, method=method)
     assert response.status_code == 405
     assert response.content_type == "application/json"

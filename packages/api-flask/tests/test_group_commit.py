@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gevent
 import pytest
+from api_testing import AppFactory, CountingQueue, queued_batches, queued_hits
 from flask import Flask
 
-from conftest import AppFactory, CountingQueue, queued_batches, queued_hits
 from hitcount.api_flask.state import api_state
 
 

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
+from api_testing import AppFactory
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import AppFactory
 from hitcount.core import Health
 from hitcount.core.backends.memory import MemoryQueue, MemoryStore
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import gevent
 import orjson
 import pytest
+from api_testing import AppFactory, queued_hits
 
-from conftest import AppFactory, queued_hits
 from hitcount.core import Config, QueueFull, QueueUnavailable
 from hitcount.core.backends.memory import MemoryQueue
 
@@ -67,9 +67,7 @@ def stuck_queue() -> Iterator[type[MemoryQueue]]:
 def test_a_queue_that_does_not_answer_gives_503_within_the_timeout_and_late_hits_are_never_written(
     make_app: AppFactory, stuck_queue: type[MemoryQueue]
 ) -> None:
-    app = make_app(
-        queues={"stuck": stuck_queue}, HITCOUNT_QUEUE="stuck", HITCOUNT_API_BLOCKING_BACKENDS="stuck"
-    )
+    app = make_app(queues={"stuck": stuck_queue}, HITCOUNT_QUEUE="stuck", HITCOUNT_API_BLOCKING_BACKENDS="stuck")
 
     def post(id: str) -> tuple[int, str | None, float]:
         started = time.monotonic()

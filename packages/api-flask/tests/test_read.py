@@ -6,10 +6,10 @@ from urllib.parse import quote
 
 import orjson
 import pytest
+from api_testing import AppFactory
 from flask import Flask
 from flask.testing import FlaskClient
 
-from conftest import AppFactory
 from hitcount.api_flask.state import api_state
 from hitcount.core import Counts, Health, Hit, StoreUnavailable, now_ns
 from hitcount.core.backends.memory import MemoryStore

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
+from api_testing import queued_hits
 from flask import Flask
 from flask.testing import FlaskClient
 
-from conftest import queued_hits
 from hitcount.core import now_ns
 from hitcount.core.windows import NS_PER_SECOND
 
@@ -19,7 +19,7 @@ NS_PER_MS = 1_000_000
 
 def post(client: FlaskClient, body: object, **kwargs: object) -> tuple[int, dict[str, object]]:
     data = body if isinstance(body, bytes) else orjson.dumps(body)
-    response = client.post("/analytics", data=data, **kwargs)  # type: ignore[arg-type]
+    response = client.post("/analytics", data=data, **kwargs)
     return response.status_code, (orjson.loads(response.data) if response.data else {})
 
 

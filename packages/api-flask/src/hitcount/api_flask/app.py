@@ -7,6 +7,7 @@ import logging
 import orjson
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from hitcount.api_flask.backends import Backends
 from hitcount.api_flask.blueprints.ops import ops
@@ -43,7 +44,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     return app
 
 
-def http_error(error: HTTPException) -> Response:
+def http_error(error: HTTPException) -> BaseResponse:
     """Routing and protocol errors (404, 405, ...) as ``{"message": ...}``, keeping their headers (``Allow``)."""
     response = error.get_response()
     response.set_data(orjson.dumps({"message": error.description or error.name}))

@@ -69,9 +69,7 @@ class Backends:
     @property
     def batcher(self) -> GroupCommit:
         if self._batcher is None:
-            self._batcher = GroupCommit(
-                self._publish, self._settings.commit_interval, self._settings.enqueue_timeout
-            )
+            self._batcher = GroupCommit(self._publish, self._settings.commit_interval, self._settings.enqueue_timeout)
         return self._batcher
 
     def _publish(self, payload: bytes, hits: int) -> None:

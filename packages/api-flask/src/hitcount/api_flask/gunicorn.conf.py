@@ -28,11 +28,23 @@ workers = _config.get(WORKERS)
 worker_class = "gevent"
 worker_connections = 1000
 proc_name = "hitcount-api"
+# gunicorn's control socket has one default path per user, which several API servers
+# (tests, `hitcount serve`) would fight over; hitcount does not use it.
+control_socket_disable = True
 loglevel = _config.get(LOG_LEVEL).lower()
 
 # Every worker writes its metrics to files here and /metrics merges them; a fresh
 # directory per server, so that no dead process's counts from an earlier run leak in.
 os.environ[METRICS_DIR_VARIABLE] = tempfile.mkdtemp(prefix="hitcount-api-metrics-")
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    """Say when a worker is ready: its app is loaded and it reacts to signals from now on.
+
+    gunicorn ignores a SIGTERM that reaches a worker while it is still booting, so tools
+    that start and stop the API quickly wait for these lines.
+    """
+    worker.log.info("Worker ready (pid: %s)", worker.pid)
 
 
 def worker_exit(server, worker):  # type: ignore[no-untyped-def]
@@ -46,7 +58,7 @@ def child_exit(server, worker):  # type: ignore[no-untyped-def]
     """Fold a dead worker's gauges as prometheus_client asks (in the master)."""
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def on_exit(server):  # type: ignore[no-untyped-def]

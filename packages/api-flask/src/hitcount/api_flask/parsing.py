@@ -56,9 +56,7 @@ def parse_timestamp(value: object, now: int) -> int:
     elif type(value) is int:
         timestamp = value * NS_PER_MILLISECOND
     else:
-        raise InvalidHit(
-            f"timestamp must be an RFC 3339 string or integer epoch milliseconds, not {_json_type(value)}"
-        )
+        raise InvalidHit(f"timestamp must be an RFC 3339 string or integer epoch milliseconds, not {_json_type(value)}")
     if timestamp < now - MAX_AGE_NS:
         raise InvalidHit(f"timestamp {value!r} is more than {LONGEST.reference.removesuffix(' ago')} in the past")
     if timestamp > now + MAX_AHEAD_NS:

@@ -1,21 +1,14 @@
 """The API's plugin: its settings and the ``hitcount api`` command.
 
-Kept free of Flask, gevent and gunicorn imports: every ``hitcount`` command loads it.
+Kept free of Flask, gevent, gunicorn and prometheus_client imports: every ``hitcount``
+command loads it.
 """
 
 from __future__ import annotations
 
-import argparse
-
+from hitcount.api_flask.server import serve
 from hitcount.api_flask.settings import SETTINGS
-from hitcount.core import Command, Registry, Runtime, hookimpl
-
-
-def run_api(arguments: argparse.Namespace, runtime: Runtime) -> int:
-    """Import gunicorn and Flask only when the API is actually served."""
-    from hitcount.api_flask.server import serve
-
-    return serve(arguments, runtime)
+from hitcount.core import Command, Registry, hookimpl
 
 
 @hookimpl
@@ -28,6 +21,4 @@ def hitcount_register_settings(registry: Registry) -> None:
 @hookimpl
 def hitcount_register_commands(registry: Registry) -> None:
     """``hitcount api``."""
-    registry.add_command(
-        Command("api", "Serve the HTTP API (gunicorn, gevent workers) on HITCOUNT_BIND.", run_api)
-    )
+    registry.add_command(Command("api", "Serve the HTTP API (gunicorn, gevent workers) on HITCOUNT_BIND.", serve))

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
-
-from flask import Flask
-from gunicorn.app.base import Application
 
 from hitcount.api_flask.settings import BIND, WORKERS, ApiSettings
 from hitcount.core import Runtime
@@ -15,29 +14,26 @@ from hitcount.core.settings import QUEUE, STORE
 GUNICORN_CONF = Path(__file__).with_name("gunicorn.conf.py")
 
 
-class ApiServer(Application):  # type: ignore[misc]
-    """gunicorn's arbiter with the shipped configuration and no command line of its own."""
-
-    def __init__(self) -> None:
-        super().__init__(prog="hitcount api")
-
-    def load_config(self) -> None:
-        self.load_config_from_file(str(GUNICORN_CONF))
-
-    def load(self) -> Flask:
-        """Called in each worker after the fork: the app, and so its backends, belong to the worker."""
-        from hitcount.api_flask.wsgi import app
-
-        return app
+def gunicorn_command() -> list[str]:
+    """gunicorn's command line; the configuration file names the app (``wsgi_app``)."""
+    return [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF)]
 
 
 def serve(arguments: argparse.Namespace, runtime: Runtime) -> int:
-    """Serve the API until SIGTERM or SIGINT; configuration errors stop it before any worker starts."""
+    """Check the configuration, then become gunicorn's master until SIGTERM or SIGINT.
+
+    gunicorn runs in a fresh interpreter (``exec``, same process id, so signals sent to
+    ``hitcount api`` reach it): this process has loaded every plugin, and a plugin that
+    imports prometheus_client here would fix its value class before ``gunicorn.conf.py``
+    chooses the multi-process metrics directory.
+    """
     config = runtime.config
     ApiSettings.from_config(config)
     config.get(BIND)
     config.get(WORKERS)
     runtime.registry.queue(config.get(QUEUE))
     runtime.registry.store(config.get(STORE))
-    ApiServer().run()
-    return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    command = gunicorn_command()
+    os.execv(command[0], command)

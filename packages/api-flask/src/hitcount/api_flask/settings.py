@@ -27,7 +27,9 @@ def _bind(text: str) -> str:
 
 
 BIND = Setting("HITCOUNT_BIND", "127.0.0.1:8000", "Address the API listens on (HOST:PORT or unix:PATH).", _bind)
-WORKERS = Setting("HITCOUNT_WORKERS", "2", "Number of API worker processes (gevent, one core each).", parse_positive_int)
+WORKERS = Setting(
+    "HITCOUNT_WORKERS", "2", "Number of API worker processes (gevent, one core each).", parse_positive_int
+)
 MAX_BODY = Setting(
     "HITCOUNT_MAX_BODY",
     "64KiB",
@@ -74,10 +76,11 @@ class ApiSettings:
     @classmethod
     def from_config(cls, config: Config) -> ApiSettings:
         """Parse every API setting; a malformed one raises :class:`~hitcount.core.ConfigError` naming it."""
+        blocking: tuple[str, ...] = config.get(BLOCKING_BACKENDS)
         return cls(
             max_body=config.get(MAX_BODY),
             cors_origins=config.get(CORS_ORIGINS),
             enqueue_timeout=config.get(ENQUEUE_TIMEOUT),
             commit_interval=config.get(COMMIT_INTERVAL),
-            blocking_backends=frozenset(config.get(BLOCKING_BACKENDS)),
+            blocking_backends=frozenset(blocking),
         )

@@ -9,9 +9,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from hitcount.api_flask import metrics
-from hitcount.api_flask.responses import no_content, rejection_response
 from hitcount.api_flask.errors import Rejected
 from hitcount.api_flask.ingest import batch_hits, track_hits
+from hitcount.api_flask.responses import no_content, rejection_response
 from hitcount.api_flask.state import api_state
 from hitcount.core import now_ns
 

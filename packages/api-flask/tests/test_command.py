@@ -1,0 +1,63 @@
+"""The plugin: ``hitcount api`` and the API's settings, registered without importing the server stack."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hitcount.api_flask.settings import SETTINGS, parse_size
+from hitcount.core import Runtime
+
+HITCOUNT = Path(sys.executable).with_name("hitcount")
+HEAVY = ("flask", "gevent", "gunicorn", "prometheus_client", "orjson")
+
+
+def test_loading_the_plugin_imports_none_of_the_server_stack() -> None:
+    # Every `hitcount` command loads the plugin; the gunicorn master must not hold prometheus_client.
+    code = f"import sys, hitcount.api_flask.plugin; print([m for m in {HEAVY!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_api_command_and_settings_are_registered_by_hitcount_api_flask() -> None:
+    registry = Runtime.load({}).registry
+    assert registry.commands["api"].provider.package == "hitcount-api-flask"
+    for setting in SETTINGS:
+        assert registry.settings[setting.name].provider.package == "hitcount-api-flask"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("HITCOUNT_WORKERS", "0", "HITCOUNT_WORKERS='0' is invalid"),
+        ("HITCOUNT_MAX_BODY", "lots", "HITCOUNT_MAX_BODY='lots' is invalid"),
+        ("HITCOUNT_API_ENQUEUE_TIMEOUT", "soon", "HITCOUNT_API_ENQUEUE_TIMEOUT='soon' is invalid"),
+        ("HITCOUNT_QUEUE", "carrier-pigeon", "no installed plugin provides a queue called 'carrier-pigeon'"),
+    ],
+)
+def test_hitcount_api_refuses_a_bad_setting_before_starting_gunicorn(
+    variable: str, value: str, message: str, tmp_path: Path
+) -> None:
+    environ = {key: text for key, text in os.environ.items() if not key.startswith("HITCOUNT_")}
+    environ.update({"HITCOUNT_DATA_DIR": str(tmp_path), variable: value})
+    result = subprocess.run(
+        [str(HITCOUNT), "api"], env=environ, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "gunicorn" not in result.stderr
+
+
+@pytest.mark.parametrize(("text", "size"), [("65536", 65536), ("64KiB", 65536), ("1MiB", 1048576), (" 10 B ", 10)])
+def test_sizes_are_bytes_kib_or_mib(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "64KB", "1.5MiB", ""])
+def test_other_sizes_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="at least 1 byte"):
+        parse_size(text)

@@ -1,0 +1,120 @@
+"""``hitcount api`` for real: gunicorn with gevent workers, the sqlite queue, over HTTP on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hitcount.core import Config
+from hitcount.core.backends.sqlite_queue import SqliteQueue
+from hitcount.core.wire import decode_batch
+
+HITCOUNT = Path(sys.executable).with_name("hitcount")
+START_TIMEOUT = 30.0
+WORKERS = 2
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def request(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data, headers or {}), timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@dataclass
+class Server:
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    url = f"http://127.0.0.1:{free_port()}"
+    environ = {key: value for key, value in os.environ.items() if not key.startswith(("HITCOUNT_", "PROMETHEUS_"))}
+    environ.update(
+        HITCOUNT_BIND=url.removeprefix("http://"),
+        HITCOUNT_WORKERS=str(WORKERS),
+        HITCOUNT_DATA_DIR=str(tmp_path),
+        HITCOUNT_QUEUE="sqlite",
+        HITCOUNT_STORE="sqlite",
+    )
+    log_path = tmp_path / "server.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen([str(HITCOUNT), "api"], env=environ, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        # Every worker ready (a worker still booting would miss the SIGTERM that ends the test).
+        deadline = time.monotonic() + START_TIMEOUT
+        while log_path.read_text().count("Worker ready") < WORKERS:
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, f"hitcount api did not start in time:\n{log_path.read_text()}"
+            time.sleep(0.1)
+        assert request(url + "/healthz")[0] == 200
+        yield Server(url, tmp_path, process)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            log.close()
+
+
+def queued_ids(data_dir: Path) -> list[str]:
+    queue = SqliteQueue(Config({"HITCOUNT_DATA_DIR": str(data_dir)}))
+    try:
+        return [hit.id for delivery in queue.consume("test", 100_000, 0) for hit in decode_batch(delivery.payload)]
+    finally:
+        queue.close()
+
+
+def test_hitcount_api_serves_with_gevent_workers_and_a_204_hit_is_in_the_sqlite_queue(server: Server) -> None:
+    status, _ = request(server.url + "/analytics", b'{"id": "served"}', {"Content-Type": "text/plain"})
+    assert status == 204
+    assert queued_ids(server.data_dir) == ["served"]
+    assert "Using worker: gevent" in (server.data_dir / "server.log").read_text()
+
+
+def test_concurrent_hits_through_the_thread_pooled_sqlite_queue_are_all_queued(server: Server) -> None:
+    ids = [f"page-{index}" for index in range(100)]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(lambda id: request(server.url + "/analytics", f'{{"id": "{id}"}}'.encode())[0], ids))
+    assert statuses == [204] * len(ids)
+    assert sorted(queued_ids(server.data_dir)) == sorted(ids)
+
+
+def test_metrics_add_up_every_worker(server: Server) -> None:
+    # Enough connections that both workers take some.
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        list(pool.map(lambda _: request(server.url + "/analytics", b'{"id": "m"}'), range(40)))
+    status, body = request(server.url + "/metrics")
+    assert status == 200
+    assert "hitcount_api_hits_accepted_total 40.0" in body.decode()
+
+
+def test_hitcount_api_stops_cleanly_on_sigterm(server: Server) -> None:
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=30) == 0
