@@ -74,7 +74,9 @@ class ElasticStore(HitStore):
         """Bulk-``create`` the hits; re-send only the items a busy cluster refused.
 
         A 409 on ``create`` means a document with the hit's ``_id`` is already in the
-        index of the hit's day: an earlier copy of this very hit, so it is stored.
+        index of the hit's day: an earlier copy of this very hit, so it is stored. Five
+        attempts at most take five half-timeouts plus the pauses (27 s with the default
+        10 s timeout), less than the queue's default 30 s visibility timeout.
         """
         if not hits:
             return
@@ -159,6 +161,7 @@ class ElasticStore(HitStore):
         return Health(status != "red", detail)
 
     def refresh(self) -> None:
+        """Refresh every daily index of the prefix, so counts see every completed write."""
         with self._errors("refresh"):
             self._client.indices.refresh(index=self._layout.pattern, ignore_unavailable=True, allow_no_indices=True)
 
