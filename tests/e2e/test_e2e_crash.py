@@ -16,15 +16,22 @@ def send(stack: Stack, id: str, requests: int, hits: int = 1000) -> int:
 
 
 def test_indexer_killed_mid_stream_then_replaced_leaves_counts_exact(stack: Stack, id: str) -> None:
-    sent = send(stack, id, 20)
-    end = time.monotonic() + DEADLINE
-    while stack.counts(id)[-1] == 0:
-        assert time.monotonic() < end, "the indexer indexed nothing"
-        time.sleep(0.02)
-    killed = stack.indexer
-    killed.kill()
-    assert killed.process.returncode == -signal.SIGKILL
-    assert stack.counts(id)[-1] < sent, "the indexer finished before it was killed: send more"
+    # Fill the queue while no indexer runs, so that the one killed below is surely mid-stream.
+    assert stack.indexer.stop() == 0
+    queue = stack.runtime.open_queue()
+    try:
+        sent = send(stack, id, 60)
+        queued = queue.backlog().batches
+        doomed = stack.start_indexer()
+        end = time.monotonic() + DEADLINE
+        while queue.backlog().batches == queued:  # until it has stored and acknowledged something
+            assert time.monotonic() < end, "the indexer acknowledged nothing"
+            time.sleep(0.005)
+        doomed.kill()
+        assert doomed.process.returncode == -signal.SIGKILL
+        assert queue.backlog().batches > 0, "the indexer finished before it was killed: send more"
+    finally:
+        queue.close()
     sent += send(stack, id, 10)
     stack.start_indexer()
     sent += send(stack, id, 10)
