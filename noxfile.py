@@ -141,6 +141,7 @@ def lint(session: nox.Session) -> None:
         "ruff==0.17.5",
         "mypy==2.4.1",
         "types-protobuf",
+        "nox==2026.10.20",
         "./packages/core[testing]",
         "./packages/indexer",
         "./packages/queue-redis",
