@@ -1,8 +1,9 @@
 """Group commit: the hits of concurrent requests go to the queue in one write.
 
 Each worker has one batcher greenlet. A Track request adds its hits to the open group
-and waits; the batcher gathers for ``interval`` seconds, then encodes the group as one
-``HitBatch`` and publishes it, and wakes every waiting request with the outcome. While
+and waits; the batcher gathers until the worker is idle or for ``interval`` seconds at
+most, then encodes the group as one ``HitBatch`` and publishes it, and wakes every
+waiting request with the outcome. While
 a write is in flight the next group fills, so under load groups grow by themselves and
 the queue sees a few writes per second per worker however many requests there are.
 
@@ -90,7 +91,10 @@ class GroupCommit:
             self._wake.wait()
             self._wake.clear()
             if self._interval > 0:
-                gevent.sleep(self._interval)
+                # Gather until the worker has nothing else to do (every request that
+                # arrived is parsed and waiting), for at most ``interval``.
+                with gevent.Timeout(self._interval, False):
+                    gevent.idle()
             while self._pending:
                 self._commit(self._pending.popleft())
 

@@ -9,6 +9,7 @@ batcher on first use in each worker (see ``hitcount.api_flask.backends``), after
 gevent worker has monkey-patched the standard library.
 """
 
+import logging
 import os
 import shutil
 import tempfile
@@ -32,6 +33,12 @@ proc_name = "hitcount-api"
 # (tests, `hitcount serve`) would fight over; hitcount does not use it.
 control_socket_disable = True
 loglevel = _config.get(LOG_LEVEL).lower()
+# hitcount's own loggers (the app's, the backends') write beside gunicorn's lines, alike.
+logging.basicConfig(
+    level=_config.get(LOG_LEVEL),
+    format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+    datefmt="%Y-%m-%d %H:%M:%S %z",
+)
 
 # Every worker writes its metrics to files here and /metrics merges them; a fresh
 # directory per server, so that no dead process's counts from an earlier run leak in.
