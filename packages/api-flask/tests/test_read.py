@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from urllib.parse import quote
 
 import orjson
@@ -11,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from hitcount.api_flask.state import api_state
-from hitcount.core import Counts, Health, Hit, StoreUnavailable, now_ns
+from hitcount.core import Config, Counts, Health, Hit, HitStore, StoreUnavailable, now_ns
 from hitcount.core.backends.memory import MemoryStore
 from hitcount.core.windows import NS_PER_SECOND
 
@@ -99,3 +100,20 @@ def test_a_bug_in_the_store_is_a_logged_json_500(make_app: AppFactory, caplog: p
     assert response.status_code == 500
     assert orjson.loads(response.data) == {"message": "internal error; it was logged"}
     assert "a bug" in caplog.text
+
+
+def test_a_store_that_cannot_be_opened_gives_503_and_is_tried_again(make_app: AppFactory) -> None:
+    attempts = []
+
+    def locked(config: Config) -> HitStore:
+        attempts.append(config)
+        if len(attempts) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return MemoryStore(config)
+
+    client = make_app(stores={"locked": locked}, HITCOUNT_STORE="locked").test_client()
+    first = client.get("/analytics/page")
+    assert first.status_code == 503
+    assert first.headers["Retry-After"] == "1"
+    assert "cannot open the store: database is locked" in orjson.loads(first.data)["message"]
+    assert client.get("/analytics/page").status_code == 200

@@ -14,6 +14,7 @@ are cooperative under gevent's monkey-patching and are called directly.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -21,10 +22,20 @@ import gevent
 
 from hitcount.api_flask.batcher import GroupCommit
 from hitcount.api_flask.settings import ApiSettings
-from hitcount.core import Counts, Health, HitStore, Queue, Runtime
+from hitcount.core import (
+    Counts,
+    Health,
+    HitcountError,
+    HitStore,
+    Queue,
+    QueueUnavailable,
+    Runtime,
+    StoreUnavailable,
+)
 from hitcount.core.settings import QUEUE, STORE
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def call_directly(function: Callable[[], T]) -> T:
@@ -35,6 +46,16 @@ def call_in_thread(function: Callable[[], T]) -> T:
     """Run ``function`` in gevent's thread pool; this greenlet waits, the others keep running."""
     result: T = gevent.get_hub().threadpool.apply(function)
     return result
+
+
+def _open(opener: Callable[[], T], unavailable: type[HitcountError], kind: str) -> T:
+    """Open a backend; whatever goes wrong (server down, a file locked by another process)
+    means it cannot be used now, and the next request tries again."""
+    try:
+        return opener()
+    except Exception as error:
+        log.warning("cannot open the %s: %s", kind, error)
+        raise unavailable(f"cannot open the {kind}: {error}") from error
 
 
 class Backends:
@@ -56,14 +77,16 @@ class Backends:
 
     @property
     def queue(self) -> Queue:
+        """The queue, opened now if need be; failing to open raises :class:`QueueUnavailable`."""
         if self._queue is None:
-            self._queue = self._runtime.open_queue()
+            self._queue = _open(self._runtime.open_queue, QueueUnavailable, "queue")
         return self._queue
 
     @property
     def store(self) -> HitStore:
+        """The store, opened now if need be; failing to open raises :class:`StoreUnavailable`."""
         if self._store is None:
-            self._store = self._runtime.open_store()
+            self._store = _open(self._runtime.open_store, StoreUnavailable, "store")
         return self._store
 
     @property
@@ -96,8 +119,8 @@ class Backends:
                 return call(backend.health)
         except gevent.Timeout:
             return Health(False, f"no answer within {timeout:g} s")
-        except Exception as error:
-            return Health(False, f"cannot open: {error}")
+        except HitcountError as error:
+            return Health(False, str(error))
 
     def close(self) -> None:
         """Stop the batcher and release the backends' connections (when a worker exits)."""
