@@ -55,18 +55,21 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
 
 
 def worker_exit(server, worker):  # type: ignore[no-untyped-def]
-    """Release the exiting worker's queue and store connections."""
+    """Release the exiting worker's queue and store connections (if it got as far as loading the app)."""
     from hitcount.api_flask.state import api_state
 
-    api_state(worker.wsgi).backends.close()
+    app = getattr(worker, "wsgi", None)
+    if app is not None:
+        api_state(app).backends.close()
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]
-    """Fold a dead worker's gauges as prometheus_client asks (in the master)."""
+    """Drop a dead worker's live-gauge files, as prometheus_client's multi-process mode asks (in the master)."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def on_exit(server):  # type: ignore[no-untyped-def]
+    """Remove this server's metrics directory."""
     shutil.rmtree(os.environ[METRICS_DIR_VARIABLE], ignore_errors=True)
