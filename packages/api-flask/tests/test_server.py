@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -115,6 +117,21 @@ def test_metrics_add_up_every_worker(server: Server) -> None:
     assert "hitcount_api_hits_accepted_total 40.0" in body.decode()
 
 
-def test_hitcount_api_stops_cleanly_on_sigterm(server: Server) -> None:
+@pytest.fixture
+def dead_servers_metrics() -> Iterator[Path]:
+    """The metrics directory a killed server would have left behind."""
+    probe = subprocess.Popen(["true"])
+    probe.wait()
+    path = Path(tempfile.gettempdir()) / f"hitcount-api-metrics-{probe.pid}-left"
+    path.mkdir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_hitcount_api_keeps_its_metrics_files_for_its_lifetime_only(dead_servers_metrics: Path, server: Server) -> None:
+    # `hitcount api` execs gunicorn, so the master keeps the command's process id.
+    [metrics] = Path(tempfile.gettempdir()).glob(f"hitcount-api-metrics-{server.process.pid}-*")
+    assert not dead_servers_metrics.exists()
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=30) == 0
+    assert not metrics.exists()

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 from hitcount.api_flask.settings import BIND, WORKERS
 from hitcount.core import Config
@@ -40,9 +41,31 @@ logging.basicConfig(
     datefmt="%Y-%m-%d %H:%M:%S %z",
 )
 
+METRICS_DIR_PREFIX = "hitcount-api-metrics-"
+
+
+def _remove_dead_servers_metrics() -> None:
+    """Remove the metrics directories of servers that were killed before their ``on_exit``."""
+    for path in Path(tempfile.gettempdir()).glob(f"{METRICS_DIR_PREFIX}*-*"):
+        pid = path.name.removeprefix(METRICS_DIR_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, and another user's
+    return True
+
+
 # Every worker writes its metrics to files here and /metrics merges them; a fresh
 # directory per server, so that no dead process's counts from an earlier run leak in.
-os.environ[METRICS_DIR_VARIABLE] = tempfile.mkdtemp(prefix="hitcount-api-metrics-")
+_remove_dead_servers_metrics()
+os.environ[METRICS_DIR_VARIABLE] = tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
 
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
