@@ -29,6 +29,12 @@ test: $(TOOLS)
 	scripts/services.sh up
 	$(VENV)/bin/nox
 
+# The performance targets, against real Redis and Elasticsearch 9; prints one table (minutes).
+bench: $(TOOLS)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	scripts/services.sh up redis elastic9
+	$(VENV)/bin/nox -s bench
+
 lint: $(TOOLS)
 	$(VENV)/bin/nox -s lint
 

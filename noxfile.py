@@ -151,3 +151,19 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+
+
+@nox.session(python=DEFAULT_PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """The performance targets of the spec, printed as one table (`make bench`; never part of `make test`)."""
+    if not shutil.which("wrk"):
+        session.error("wrk is missing: `apt-get install wrk` (make bench does it)")
+    session.install(
+        "./packages/core",
+        "./packages/api-flask",
+        "./packages/indexer",
+        "./packages/queue-redis[hiredis]",
+        "./packages/store-elastic",
+        "elasticsearch>=9,<10",
+    )
+    session.run("python", "bench/run.py", env={"PYTHONPATH": str(ROOT / "bench")})

@@ -1,0 +1,332 @@
+"""``make bench``: the spec's performance targets, measured on this machine, printed as one table.
+
+Every figure comes with a baseline measured in the same run on the same settings, so that
+ratios hold on a noisy shared machine. Needs the services of ``scripts/services.sh`` (Redis,
+Elasticsearch 9) and wrk. Shorter runs for a quick look: BENCH_TRACK_SECONDS (default 60),
+BENCH_SOAK_SECONDS (default 300), BENCH_HOT_HITS (default 1,000,000).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from loads import CONNECTIONS, Load, Wrk
+from processes import Process, free_port, rss_mib, wait_http
+
+from hitcount.core import Hit, Runtime, now_ns
+from hitcount.core.windows import NS_PER_SECOND
+from hitcount.core.wire import encode_batch
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN_CONF = ROOT / "packages" / "api-flask" / "src" / "hitcount" / "api_flask" / "gunicorn.conf.py"
+TRACK_SECONDS = float(os.environ.get("BENCH_TRACK_SECONDS", "60"))
+SOAK_SECONDS = float(os.environ.get("BENCH_SOAK_SECONDS", "300"))
+HOT_HITS = int(os.environ.get("BENCH_HOT_HITS", "1000000"))
+INDEXER_HITS = 500_000
+THREE_DAYS = 3 * 86400 * NS_PER_SECOND
+HITCOUNT = [sys.executable, "-m", "hitcount.core.cli"]
+
+
+@dataclass
+class Row:
+    what: str
+    measured: str
+    baseline: str
+    target: str
+    met: bool | None
+
+
+class Bench:
+    """One run: a private key prefix and data directory, the service URLs, and the rows so far."""
+
+    def __init__(self) -> None:
+        self.run = uuid.uuid4().hex[:8]
+        self.directory = ROOT / "var" / "bench" / self.run
+        self.directory.mkdir(parents=True)
+        lines = (ROOT / "var" / "services.env").read_text().splitlines()
+        urls = dict(line.split("=", 1) for line in lines if "=" in line)
+        self.base = {
+            **os.environ,
+            "HITCOUNT_QUEUE": "redis",
+            "HITCOUNT_STORE": "elastic",
+            "HITCOUNT_REDIS_URL": urls["HITCOUNT_REDIS_URL"],
+            "HITCOUNT_ELASTIC_URL": urls["HITCOUNT_ELASTIC9_URL"],
+            "HITCOUNT_REDIS_PREFIX": f"bench-{self.run}",
+            "HITCOUNT_ELASTIC_INDEX_PREFIX": f"bench-{self.run}",
+            "HITCOUNT_DATA_DIR": str(self.directory / "data"),
+            "HITCOUNT_WORKERS": "2",
+            "HITCOUNT_LOG_LEVEL": "WARNING",
+        }
+        self.rows: list[Row] = []
+        self.exact: list[bool] = []
+
+    def env(self, **settings: str) -> dict[str, str]:
+        """The run's environment with ``HITCOUNT_<KEY>`` overrides."""
+        return {**self.base, **{f"HITCOUNT_{key.upper()}": value for key, value in settings.items()}}
+
+    def add(self, what: str, measured: str, baseline: str, target: str, met: bool | None) -> None:
+        self.rows.append(Row(what, measured, baseline, target, met))
+        print(f"  => {what}: {measured} | baseline {baseline} | target {target} | {_verdict(met)}", flush=True)
+
+    @contextmanager
+    def api(self, environ: dict[str, str], app: str | None = None) -> Iterator[tuple[str, Process]]:
+        """``hitcount api`` (or ``app`` under the same gunicorn configuration) on a free port."""
+        port = free_port()
+        environ = {**environ, "HITCOUNT_BIND": f"127.0.0.1:{port}"}
+        command = [*HITCOUNT, "api"]
+        if app:
+            command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--chdir", str(ROOT / "bench"), app]
+        process = Process(f"api-{port}", command, environ, self.directory)
+        try:
+            wait_http(port)
+            yield f"http://127.0.0.1:{port}", process
+        finally:
+            process.stop()
+
+    @contextmanager
+    def indexer(self, environ: dict[str, str]) -> Iterator[Process]:
+        process = Process(f"indexer-{uuid.uuid4().hex[:4]}", [*HITCOUNT, "indexer"], environ, self.directory)
+        try:
+            yield process
+        finally:
+            process.stop()
+
+
+def _verdict(met: bool | None) -> str:
+    return {True: "met", False: "NOT met", None: "-"}[met]
+
+
+def wait_counted(url: str, id: str, expected: int, timeout: float = 180.0) -> int:
+    """Poll the id's one-hour count until it reaches ``expected`` (then once more), or ``timeout``."""
+    end = time.monotonic() + timeout
+    while hour_count(url, id) < expected and time.monotonic() < end:
+        time.sleep(1.0)
+    time.sleep(2.0)
+    return hour_count(url, id)
+
+
+def hour_count(url: str, id: str) -> int:
+    connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=10)
+    connection.request("GET", f"/analytics/{id}")
+    counts = json.loads(connection.getresponse().read())["counts"]
+    connection.close()
+    return int(counts[3]["count"])
+
+
+def get_latencies(url: str, path: str, requests: int) -> list[float]:
+    """Milliseconds of ``requests`` sequential GETs on one keep-alive connection."""
+    connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=30)
+    latencies = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        connection.request("GET", path)
+        answer = connection.getresponse()
+        answer.read()
+        assert answer.status == 200, answer.status
+        latencies.append((time.perf_counter() - started) * 1000)
+    connection.close()
+    return sorted(latencies)
+
+
+def p99(latencies: list[float]) -> float:
+    return latencies[int(0.99 * (len(latencies) - 1))]
+
+
+def track(bench: Bench) -> None:
+    """Single-hit Track against the bare-Flask baseline, then open-loop at the spec's rate."""
+    print(f"Track, single hits, {TRACK_SECONDS:.0f}s each", flush=True)
+    with bench.api(bench.base, app="baseline_app:app") as (url, _):
+        Wrk.run(f"{url}/analytics", "warmup", 3, bench.directory)
+        baseline = Wrk.run(f"{url}/analytics", "baseline", TRACK_SECONDS, bench.directory)
+    with bench.indexer(bench.base), bench.api(bench.base) as (url, _):
+        Wrk.run(f"{url}/analytics", "warmup", 3, bench.directory)
+        id = f"wrk-{bench.run}"
+        measured = Wrk.run(f"{url}/analytics", id, TRACK_SECONDS, bench.directory)
+        answered = measured.requests - measured.errors
+        counted = wait_counted(url, id, answered)
+        # wrk drops the answers still in flight when it stops, up to one per connection: its
+        # runs bound the count (the exact checks are hitcount bench's, which waits for them).
+        bounded = answered <= counted <= answered + CONNECTIONS
+        ratio = measured.per_second / baseline.per_second
+        bench.add(
+            "Track single, wrk -c64 (redis, indexer on)",
+            f"{measured.per_second:,.0f} req/s, p90 {measured.p90:.0f} ms, p99 {measured.p99:.0f} ms, "
+            f"{measured.errors} errors, {counted} counted of {answered} answered",
+            f"bare Flask {baseline.per_second:,.0f} req/s, p90 {baseline.p90:.0f} ms",
+            ">= 10,000 req/s and >= 0.8 x baseline",
+            measured.per_second >= 10_000 and ratio >= 0.8 and bounded,
+        )
+        bench.add("  ratio to bare Flask", f"{ratio:.2f}", "1.00", ">= 0.8", ratio >= 0.8)
+        load = Load.run(url, "--rate", "10000", "--duration", f"{TRACK_SECONDS}s", "-w", "2", "-c", "64")
+        bench.exact.append(load.exact)
+        bench.add(
+            "Track single, open loop at 10,000 req/s",
+            f"{load.hits_per_second:,.0f} hits/s, p50 {load.p50:.0f} / p90 {load.p90:.0f} / p99 {load.p99:.0f} ms, "
+            f"{load.errors} errors, missing {load.missing}, extra {load.extra}",
+            "-",
+            "p90 < 100 ms, p99 < 250 ms",
+            load.p90 < 100 and load.p99 < 250 and load.hits_per_second >= 9_500 and load.errors == 0,
+        )
+        batch = Load.run(url, "--batch", "1000", "--duration", "20s", "-w", "1", "-c", "8")
+        bench.exact.append(batch.exact)
+        bench.add(
+            "Track batch endpoint, 1,000 hits a request",
+            f"{batch.hits_per_second:,.0f} hits/s, p99 {batch.p99:.0f} ms, "
+            f"missing {batch.missing}, extra {batch.extra}",
+            f"single hits {measured.per_second:,.0f} hits/s",
+            ">= 100,000 hits/s",
+            batch.hits_per_second >= 100_000,
+        )
+
+
+def fill(environ: dict[str, str], hits: int, per_batch: int = 1000) -> str:
+    """Publish ``hits`` hits of one new id onto the configured queue; return the id."""
+    id = f"fill-{uuid.uuid4().hex[:8]}"
+    queue = Runtime.load(environ).open_queue()
+    now = now_ns()
+    for _ in range(hits // per_batch):
+        batch = [Hit(id, now - random.randrange(3600 * NS_PER_SECOND)) for _ in range(per_batch)]
+        queue.publish(encode_batch(batch), len(batch))
+    queue.close()
+    return id
+
+
+def indexer(bench: Bench, label: str, environ: dict[str, str], target: float) -> None:
+    """Hits/s of one indexer draining a full queue, against the store's own write speed."""
+    runtime = Runtime.load(environ)
+    store = runtime.open_store()
+    now = now_ns()
+    direct = [[Hit("direct", now - n) for n in range(5000)] for _ in range(INDEXER_HITS // 5000)]
+    started = time.perf_counter()
+    for batch in direct:
+        store.write(batch)
+    ceiling = INDEXER_HITS / (time.perf_counter() - started)
+    fill(environ, INDEXER_HITS)
+    queue = runtime.open_queue()
+    with bench.indexer(environ):
+        started = time.perf_counter()
+        end = time.monotonic() + 600
+        while queue.backlog().batches and time.monotonic() < end:
+            time.sleep(0.02)
+        rate = INDEXER_HITS / (time.perf_counter() - started)
+    queue.close()
+    store.close()
+    bench.add(
+        f"Indexer, {label}, one process",
+        f"{rate:,.0f} hits/s",
+        f"store.write alone {ceiling:,.0f} hits/s",
+        f">= {target:,.0f} hits/s",
+        rate >= target,
+    )
+
+
+def retrieve(bench: Bench, label: str, environ: dict[str, str], target_ms: float) -> None:
+    """p99 of GET /analytics/<id> for an id with many hits among 10,000 others, against GET /healthz."""
+    store = Runtime.load(environ).open_store()
+    now = now_ns()
+    hot = f"hot-{uuid.uuid4().hex[:8]}"
+    for _ in range(HOT_HITS // 10_000):
+        store.write([Hit(hot, now - random.randrange(THREE_DAYS)) for _ in range(10_000)])
+    others = [Hit(f"other-{n}", now - random.randrange(THREE_DAYS)) for n in range(10_000) for _ in range(10)]
+    for start in range(0, len(others), 10_000):
+        store.write(others[start : start + 10_000])
+    store.refresh()
+    store.close()
+    with bench.api(environ) as (url, _):
+        get_latencies(url, f"/analytics/{hot}", 50)  # warm caches as production traffic would
+        reads = get_latencies(url, f"/analytics/{hot}", 500)
+        health = get_latencies(url, "/healthz", 500)
+        assert hour_count(url, hot) > 0
+    bench.add(
+        f"Retrieve, {label}, {HOT_HITS:,} hits among 10,000 ids",
+        f"p50 {statistics.median(reads):.1f} ms, p99 {p99(reads):.1f} ms",
+        f"GET /healthz p99 {p99(health):.1f} ms",
+        f"p99 < {target_ms:.0f} ms",
+        p99(reads) < target_ms,
+    )
+
+
+def memory(bench: Bench) -> None:
+    """RSS of API workers and indexer over a long run at 5,000 hits/s."""
+    print(f"Memory, {SOAK_SECONDS:.0f}s at 5,000 hits/s", flush=True)
+    with bench.indexer(bench.base) as indexer_process, bench.api(bench.base) as (url, api):
+        samples: dict[int, list[float]] = {}
+
+        def sample() -> None:
+            time.sleep(min(30.0, SOAK_SECONDS / 5))  # warm-up: imports, pools, first allocations
+            while load_thread.is_alive():
+                for pid in [indexer_process.pid, *api.children()]:
+                    with contextlib.suppress(ProcessLookupError, FileNotFoundError):
+                        samples.setdefault(pid, []).append(rss_mib(pid))
+                time.sleep(5.0)
+
+        result: list[Load] = []
+        load_thread = threading.Thread(
+            target=lambda: result.append(
+                Load.run(url, "--rate", "5000", "--duration", f"{SOAK_SECONDS}s", "-w", "1", "-c", "32")
+            )
+        )
+        load_thread.start()
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        load_thread.join()
+        sampler.join()
+    bench.exact.append(result[0].exact)
+    growth = {pid: (values[-1] - values[0]) / values[0] for pid, values in samples.items() if len(values) > 1}
+    worst = max(growth.values(), default=float("nan"))
+    described = ", ".join(
+        f"{'indexer' if pid == indexer_process.pid else 'worker'} {samples[pid][0]:.0f}->{samples[pid][-1]:.0f} MiB"
+        for pid in growth
+    )
+    bench.add(
+        "Memory, RSS after warm-up vs at the end",
+        f"{described}; worst {worst:+.1%}",
+        "-",
+        "within 10 %",
+        worst <= 0.10,
+    )
+
+
+def table(bench: Bench) -> str:
+    rows = [("what", "measured", "baseline (same run)", "target", "met")]
+    rows += [(row.what, row.measured, row.baseline, row.target, _verdict(row.met)) for row in bench.rows]
+    lines = ["| " + " | ".join(row) + " |" for row in rows]
+    lines.insert(1, "|" + "---|" * len(rows[0]))
+    return "\n".join(lines)
+
+
+def main() -> int:
+    bench = Bench()
+    print(f"hitcount benchmarks, run {bench.run}, {os.cpu_count()} cores, logs in {bench.directory}", flush=True)
+    track(bench)
+    print("Indexer", flush=True)
+    indexer(bench, "Redis -> Elasticsearch", bench.base, 20_000)
+    indexer(bench, "embedded sqlite", bench.env(queue="sqlite", store="sqlite"), 50_000)
+    print("Retrieve", flush=True)
+    retrieve(bench, "Elasticsearch", bench.base, 50)
+    retrieve(bench, "sqlite", bench.env(queue="sqlite", store="sqlite"), 20)
+    memory(bench)
+    exact = all(bench.exact)
+    bench.add("End to end, hits answered 2xx = hits counted", f"{len(bench.exact)} runs verified", "-", "exact", exact)
+    print()
+    print(table(bench))
+    (bench.directory / "table.md").write_text(table(bench) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
