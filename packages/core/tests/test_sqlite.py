@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -67,3 +68,39 @@ def test_the_data_directory_is_created_when_missing(tmp_path: Path) -> None:
     store = SqliteStore(Config({"HITCOUNT_DATA_DIR": str(tmp_path / "a" / "b")}))
     assert (tmp_path / "a" / "b" / "store.sqlite3").exists()
     store.close()
+
+
+def _config(data_dir: str) -> Config:
+    return Config({"HITCOUNT_DATA_DIR": data_dir, "HITCOUNT_SQLITE_BUSY_TIMEOUT": "1s"})
+
+
+def _publish_until(data_dir: str, stop: Any) -> None:
+    queue = SqliteQueue(_config(data_dir))
+    while not stop.is_set():
+        queue.publish(b"busy", 1)
+    queue.close()
+
+
+def _open_publish_consume(data_dir: str) -> None:
+    for _ in range(20):
+        queue = SqliteQueue(_config(data_dir))
+        queue.publish(b"mine", 1)
+        queue.ack(queue.consume("c", 10, 0.0))
+        queue.close()
+
+
+def test_writers_get_their_turn_while_others_commit_back_to_back(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    busy = [context.Process(target=_publish_until, args=(str(tmp_path), stop)) for _ in range(2)]
+    for process in busy:
+        process.start()
+    others = [context.Process(target=_open_publish_consume, args=(str(tmp_path),)) for _ in range(4)]
+    for process in others:
+        process.start()
+    for process in others:
+        process.join(120)
+    stop.set()
+    for process in busy:
+        process.join(30)
+    assert [process.exitcode for process in others] == [0] * 4

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,6 +45,10 @@ def run_script(connection: sqlite3.Connection, script: str) -> None:
             connection.execute(statement)
 
 
+# How long SQLite itself waits for a lock before `Database` takes over (see `_retrying`).
+SQLITE_BUSY_WAIT = 0.005
+
+
 class Database:
     """One WAL-mode SQLite file used by several threads and processes.
 
@@ -56,22 +62,44 @@ class Database:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / filename
         self._lock = threading.Lock()
+        self._busy_timeout = config.get(BUSY_TIMEOUT)
+        # SQLite's own busy handler only covers the brief waits of reads; writers wait in
+        # `_begin`, which retries more eagerly than SQLite's backing-off sleeps.
         self._connection = sqlite3.connect(
-            self.path,
-            timeout=config.get(BUSY_TIMEOUT),
-            isolation_level=None,
-            check_same_thread=False,
+            self.path, timeout=SQLITE_BUSY_WAIT, isolation_level=None, check_same_thread=False
         )
-        self._connection.execute("pragma journal_mode=wal")
+        self._use_wal()
         self._connection.execute(f"pragma synchronous={config.get(SYNCHRONOUS)}")
         with self.transaction() as connection:
             run_script(connection, schema)
+
+    def _use_wal(self) -> None:
+        """Switch the file to WAL once; the mode is persistent, so later openers only read it."""
+        if self._connection.execute("pragma journal_mode").fetchone()[0] != "wal":
+            self._retrying(lambda: self._connection.execute("pragma journal_mode=wal"))
+
+    def _retrying(self, statement: Callable[[], object]) -> None:
+        """Run ``statement`` until it gets its lock, or the busy timeout passes.
+
+        SQLite's busy handler sleeps longer and longer between tries, so a writer waiting
+        behind processes that commit back to back (API workers under load) can starve until
+        it fails; short, jittered retries get their turn.
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                statement()
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(random.uniform(0.0002, 0.002))
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Hold the write lock (``begin immediate``) for the block; commit on success, roll back on error."""
         with self._lock:
-            self._connection.execute("begin immediate")
+            self._retrying(lambda: self._connection.execute("begin immediate"))
             try:
                 yield self._connection
             except BaseException:
