@@ -45,10 +45,6 @@ def run_script(connection: sqlite3.Connection, script: str) -> None:
             connection.execute(statement)
 
 
-# How long SQLite itself waits for a lock before `Database` takes over (see `_retrying`).
-SQLITE_BUSY_WAIT = 0.005
-
-
 class Database:
     """One WAL-mode SQLite file used by several threads and processes.
 
@@ -63,10 +59,8 @@ class Database:
         self.path = directory / filename
         self._lock = threading.Lock()
         self._busy_timeout = config.get(BUSY_TIMEOUT)
-        # SQLite's own busy handler only covers the brief waits of reads; writers wait in
-        # `_begin`, which retries more eagerly than SQLite's backing-off sleeps.
         self._connection = sqlite3.connect(
-            self.path, timeout=SQLITE_BUSY_WAIT, isolation_level=None, check_same_thread=False
+            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
         )
         self._use_wal()
         self._connection.execute(f"pragma synchronous={config.get(SYNCHRONOUS)}")
@@ -74,9 +68,25 @@ class Database:
             run_script(connection, schema)
 
     def _use_wal(self) -> None:
-        """Switch the file to WAL once; the mode is persistent, so later openers only read it."""
-        if self._connection.execute("pragma journal_mode").fetchone()[0] != "wal":
-            self._retrying(lambda: self._connection.execute("pragma journal_mode=wal"))
+        """Switch the file to WAL once; the mode is persistent, so later openers only read it.
+
+        While another process is creating or converting the file, even reading the mode
+        meets a lock, so the whole check is retried.
+        """
+
+        def switch() -> None:
+            if self._connection.execute("pragma journal_mode").fetchone()[0] != "wal":
+                self._connection.execute("pragma journal_mode=wal")
+
+        self._retrying(switch)
+
+    def _begin(self) -> None:
+        """``begin immediate`` (take the write lock), waiting for it in :meth:`_retrying`, not in SQLite."""
+        self._connection.execute("pragma busy_timeout = 0")
+        try:
+            self._retrying(lambda: self._connection.execute("begin immediate"))
+        finally:
+            self._connection.execute(f"pragma busy_timeout = {round(self._busy_timeout * 1000)}")
 
     def _retrying(self, statement: Callable[[], object]) -> None:
         """Run ``statement`` until it gets its lock, or the busy timeout passes.
@@ -99,7 +109,7 @@ class Database:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Hold the write lock (``begin immediate``) for the block; commit on success, roll back on error."""
         with self._lock:
-            self._retrying(lambda: self._connection.execute("begin immediate"))
+            self._begin()
             try:
                 yield self._connection
             except BaseException:
