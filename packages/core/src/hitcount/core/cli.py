@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
 from hitcount.core.errors import HitcountError
+from hitcount.core.logs import configure_logging
 from hitcount.core.runtime import Runtime
 from hitcount.core.settings import LOG_LEVEL
 
@@ -28,10 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``hitcount``; errors hitcount raises on purpose print one line and exit 2."""
     try:
         runtime = Runtime.load()
-        logging.basicConfig(
-            level=runtime.config.get(LOG_LEVEL),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        configure_logging(runtime.config.get(LOG_LEVEL))
         arguments = build_parser(runtime).parse_args(argv)
         return int(arguments.run(arguments, runtime))
     except HitcountError as error:
