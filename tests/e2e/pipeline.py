@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,7 +85,7 @@ class Service:
 class Stack:
     """The API and an indexer on a private set of backends, with a client for the API."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, overrides: Mapping[str, str] | None = None) -> None:
         run = uuid.uuid4().hex[:12]
         self.port = free_port()
         self.directory = directory
@@ -102,6 +102,7 @@ class Stack:
             "HITCOUNT_REDIS_PREFIX": f"e2e-{run}",
             "HITCOUNT_ELASTIC_INDEX_PREFIX": f"e2e-{run}",
             "HITCOUNT_ELASTIC_REFRESH_INTERVAL": "1s",
+            **(overrides or {}),
         }
         self.runtime = Runtime.load(self.environ)
         self.indexers: list[Service] = []
@@ -138,7 +139,8 @@ class Stack:
             headers = {} if body is None else {"Content-Type": "application/json"}
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
-            return Answer(response.status, response.getheader("Content-Type", ""), response.read())
+            headers = {name.lower(): value for name, value in response.getheaders()}
+            return Answer(response.status, headers.get("content-type", ""), response.read(), headers)
         finally:
             connection.close()
 
@@ -195,6 +197,7 @@ class Answer:
     status: int
     content_type: str
     body: bytes
+    headers: dict[str, str]
 
     def json(self) -> Any:
         return json.loads(self.body)

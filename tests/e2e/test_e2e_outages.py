@@ -1,0 +1,102 @@
+"""Backends going away and coming back: the API says so at once, nothing answered 204 is lost.
+
+Each test runs only where its backend is the configured one (``HITCOUNT_QUEUE=redis``,
+``HITCOUNT_STORE=elastic``); they stop real servers, never stand-ins.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.e2e.pipeline import Stack, wait_until
+
+if TYPE_CHECKING:
+    from hitcount.queue_redis.testing import RedisServer
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES_ENV = ROOT / "var" / "services.env"
+
+
+def send(stack: Stack, id: str, requests: int, hits: int = 100) -> int:
+    """Send batches that must all be answered 204; return the hits sent."""
+    for _ in range(requests):
+        assert stack.post("/analytics/batch", [{"id": id}] * hits).status == 204
+    return requests * hits
+
+
+@pytest.fixture
+def redis_stack(tmp_path: Path) -> Iterator[tuple[Stack, RedisServer]]:
+    """A pipeline whose queue is a redis-server of its own, which the test may kill."""
+    if os.environ.get("HITCOUNT_QUEUE") != "redis":
+        pytest.skip("the queue is not Redis")
+    from hitcount.queue_redis.testing import DURABLE, RedisServer
+
+    redis = RedisServer(tmp_path, *DURABLE)
+    redis.start()
+    (tmp_path / "stack").mkdir()
+    stack = Stack(tmp_path / "stack", {"HITCOUNT_REDIS_URL": redis.url})
+    try:
+        yield stack, redis
+    finally:
+        codes = stack.stop()
+        redis.kill()
+        assert set(codes.values()) <= {0}, f"exit codes {codes}; logs in {stack.directory}"
+
+
+def test_redis_down_gets_503_within_a_second_and_both_recover_without_restart(
+    redis_stack: tuple[Stack, RedisServer], id: str
+) -> None:
+    stack, redis = redis_stack
+    sent = send(stack, id, 3)
+    redis.kill()
+    started = time.monotonic()
+    answer = stack.request("POST", "/analytics", b'{"id": "%s"}' % id.encode())
+    elapsed = time.monotonic() - started
+    assert answer.status == 503
+    assert answer.headers.get("retry-after")
+    assert elapsed < 1.5, f"503 came after {elapsed:.2f}s"
+    assert stack.request("GET", "/readyz").status == 503
+    redis.start()
+    wait_until(lambda: stack.request("GET", "/readyz").status == 200, "/readyz to recover")
+    wait_until(lambda: stack.post("/analytics", {"id": id}).status == 204, "Track to recover")
+    sent += 1 + send(stack, id, 3)
+    stack.wait_for_counts(id, [sent] * 5)
+
+
+def _elastic_service(url: str) -> str | None:
+    """The scripts/services.sh name of the Elasticsearch at ``url`` (elastic8 / elastic9), if it is one."""
+    if not SERVICES_ENV.exists():
+        return None
+    for line in SERVICES_ENV.read_text().splitlines():
+        name, _, value = line.partition("=")
+        if value.strip() == url and name.startswith("HITCOUNT_ELASTIC") and name.endswith("_URL"):
+            return "elastic" + name.removeprefix("HITCOUNT_ELASTIC").removesuffix("_URL")
+    return None
+
+
+def services(*arguments: str) -> None:
+    subprocess.run([str(ROOT / "scripts" / "services.sh"), *arguments], check=True, timeout=300)
+
+
+def test_elasticsearch_stopped_while_the_indexer_runs_loses_nothing(stack: Stack, id: str) -> None:
+    if os.environ.get("HITCOUNT_STORE") != "elastic":
+        pytest.skip("the store is not Elasticsearch")
+    service = _elastic_service(os.environ["HITCOUNT_ELASTIC_URL"])
+    if service is None:
+        pytest.fail("HITCOUNT_ELASTIC_URL is not an Elasticsearch of scripts/services.sh, which this test restarts")
+    sent = send(stack, id, 5)
+    services("down", service)
+    try:
+        sent += send(stack, id, 5)  # the queue takes them; the indexer retries its writes
+        time.sleep(2)
+        assert stack.indexer.running(), "the indexer gave up while Elasticsearch was down"
+    finally:
+        services("up", service)
+    stack.wait_for_counts(id, [sent] * 5)
