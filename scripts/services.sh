@@ -195,7 +195,7 @@ redis_up() {
     mkdir -p "$REDIS_DIR"
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --protected-mode yes \
       --daemonize yes --pidfile "$REDIS_PIDFILE" --logfile "$REDIS_LOG" \
-      --dir "$REDIS_DIR" --appendonly yes --save '' \
+      --dir "$REDIS_DIR" --appendonly yes --appendfsync always --save '' \
       </dev/null >"$REDIS_DIR/start.out" 2>&1 9>&- || {
       log_tail "$REDIS_DIR/start.out" "$REDIS_LOG"
       die "redis: redis-server failed to start (log: $REDIS_LOG)"
