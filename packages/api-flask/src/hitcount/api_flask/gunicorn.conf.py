@@ -9,7 +9,6 @@ batcher on first use in each worker (see ``hitcount.api_flask.backends``), after
 gevent worker has monkey-patched the standard library.
 """
 
-import logging
 import os
 import shutil
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from hitcount.api_flask.settings import BIND, WORKERS
 from hitcount.core import Config
+from hitcount.core.logs import configure_logging
 from hitcount.core.settings import LOG_LEVEL
 
 # prometheus_client's variable; read when a worker first imports prometheus_client.
@@ -35,8 +35,8 @@ proc_name = "hitcount-api"
 control_socket_disable = True
 loglevel = _config.get(LOG_LEVEL).lower()
 # hitcount's own loggers (the app's, the backends') write beside gunicorn's lines, alike.
-logging.basicConfig(
-    level=_config.get(LOG_LEVEL),
+configure_logging(
+    _config.get(LOG_LEVEL),
     format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
     datefmt="%Y-%m-%d %H:%M:%S %z",
 )
