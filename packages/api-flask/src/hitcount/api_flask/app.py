@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-
 import orjson
-from flask import Flask, Response
+from flask import Flask
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -15,12 +13,11 @@ from hitcount.api_flask.blueprints.read import read
 from hitcount.api_flask.blueprints.track import track
 from hitcount.api_flask.cors import CorsPolicy
 from hitcount.api_flask.errors import Rejected
-from hitcount.api_flask.responses import JSON, json_response, rejection_response
+from hitcount.api_flask.front import TrackFront
+from hitcount.api_flask.responses import JSON, rejection_response, unexpected_error
 from hitcount.api_flask.settings import ApiSettings
 from hitcount.api_flask.state import ApiState
 from hitcount.core import Runtime
-
-log = logging.getLogger(__name__)
 
 
 def create_app(runtime: Runtime | None = None) -> Flask:
@@ -35,12 +32,15 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     app = Flask(__name__)
     # An id may hold "//"; werkzeug would otherwise redirect to a path without it.
     app.url_map.merge_slashes = False
-    ApiState(settings, CorsPolicy.of(settings.cors_origins), Backends(runtime, settings)).init_app(app)
+    state = ApiState(settings, CorsPolicy.of(settings.cors_origins), Backends(runtime, settings))
+    state.init_app(app)
     for blueprint in (track, read, ops):
         app.register_blueprint(blueprint)
     app.register_error_handler(Rejected, rejection_response)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, unexpected_error)
+    # Track POSTs are answered before Flask sees them (see hitcount.api_flask.front).
+    app.wsgi_app = TrackFront(app.wsgi_app, state)  # type: ignore[method-assign]
     return app
 
 
@@ -50,9 +50,3 @@ def http_error(error: HTTPException) -> BaseResponse:
     response.set_data(orjson.dumps({"message": error.description or error.name}))
     response.content_type = JSON
     return response
-
-
-def unexpected_error(error: Exception) -> Response:
-    """A bug: log it with its traceback and answer a JSON 500 without details."""
-    log.exception("unhandled error")
-    return json_response({"message": "internal error; it was logged"}, 500)

@@ -1,7 +1,6 @@
 """From a Track request's WSGI environ to validated hits, independent of any web framework.
 
-The Flask views call these; a bare WSGI fast path in front of Flask can call the same
-functions and answer the same way.
+:class:`~hitcount.api_flask.front.TrackFront` calls these before Flask sees the request.
 """
 
 from __future__ import annotations

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import orjson
 from flask import Response
 
 from hitcount.api_flask.errors import Rejected
 
 JSON = "application/json"
+log = logging.getLogger(__name__)
 
 
 class _Empty(Response):
@@ -30,3 +33,9 @@ def rejection_response(error: Rejected) -> Response:
     response = Response(error.body(), status=error.status, content_type=JSON)
     response.headers.extend(error.headers())
     return response
+
+
+def unexpected_error(error: Exception) -> Response:
+    """A bug: log it with its traceback and answer a JSON 500 without details."""
+    log.exception("unhandled error")
+    return json_response({"message": "internal error; it was logged"}, 500)

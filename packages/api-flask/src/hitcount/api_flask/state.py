@@ -1,4 +1,4 @@
-"""What the views of one app share: its settings, CORS policy and per-worker backends."""
+"""What the views and the Track front of one app share: its settings, CORS policy and per-worker backends."""
 
 from __future__ import annotations
 
