@@ -33,7 +33,8 @@ class Wrk:
     per_second: float
     p90: float
     p99: float
-    errors: int
+    non_2xx: int
+    socket_errors: int
 
     @classmethod
     def run(cls, url: str, id: str, seconds: float, script_dir: Path) -> Wrk:
@@ -54,7 +55,8 @@ class Wrk:
             per_second=float(_find(r"Requests/sec:\s+([\d.]+)", output).group(1)),
             p90=_ms(latency["90"]),
             p99=_ms(latency["99"]),
-            errors=(int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, sockets.groups())) if sockets else 0),
+            non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+            socket_errors=sum(map(int, sockets.groups())) if sockets else 0,
         )
 
 
