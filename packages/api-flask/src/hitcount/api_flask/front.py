@@ -57,7 +57,7 @@ class TrackFront:
         self._endpoints = {endpoint.path: endpoint.hits for endpoint in TRACK_ENDPOINTS}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        # Matched the way werkzeug's routing does: method in any case, leading slashes merged.
+        # Matched as werkzeug routes: the method in any case, leading slashes taken as one.
         path = environ.get("PATH_INFO")
         hits = self._endpoints.get("/" + path.lstrip("/")) if path else None
         if hits is None or environ["REQUEST_METHOD"].upper() != "POST":

@@ -3,8 +3,8 @@
 ``POST /analytics`` and ``POST /analytics/batch`` are answered by
 :class:`~hitcount.api_flask.front.TrackFront` before Flask sees them; their rules are
 here without views so that Flask's routing knows them: a preflight is answered below,
-another method gets a 405 whose ``Allow`` lists POST, and the OpenAPI document's test
-finds every route.
+another method gets a 405 whose ``Allow`` lists POST, and the URL map still holds every
+route the OpenAPI document describes.
 """
 
 from __future__ import annotations
