@@ -65,7 +65,7 @@ def test_hook_hitcount_register_settings_lists_a_plugins_settings(fake_distribut
 
         @hookimpl
         def hitcount_register_settings(registry):
-            registry.add_setting(Setting("HITCOUNT_FAKE_TOKEN", "", "token", str, secret=True))
+            registry.add_settings(Setting("HITCOUNT_FAKE_TOKEN", "", "token", str, secret=True))
     """)
     registry = PluginManager().registry()
     assert registry.settings["HITCOUNT_FAKE_TOKEN"].provider.package == "fake-plugin"

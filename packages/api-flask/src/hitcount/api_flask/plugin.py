@@ -14,8 +14,7 @@ from hitcount.core import Command, Registry, hookimpl
 @hookimpl
 def hitcount_register_settings(registry: Registry) -> None:
     """HITCOUNT_BIND, HITCOUNT_WORKERS, HITCOUNT_MAX_BODY, HITCOUNT_CORS_ORIGINS and the HITCOUNT_API_* tuning."""
-    for setting in SETTINGS:
-        registry.add_setting(setting)
+    registry.add_settings(*SETTINGS)
 
 
 @hookimpl

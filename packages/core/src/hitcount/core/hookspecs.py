@@ -22,7 +22,7 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 
 @hookspec
 def hitcount_register_settings(registry: Registry) -> None:
-    """Declare the ``HITCOUNT_*`` variables the plugin reads, with ``registry.add_setting(setting)``.
+    """Declare the ``HITCOUNT_*`` variables the plugin reads, with ``registry.add_settings(*settings)``.
 
     Called first, once per process, so that ``hitcount config`` lists and masks them.
     """

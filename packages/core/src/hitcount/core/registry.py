@@ -89,10 +89,11 @@ class Registry:
         self._claim(self.commands, "command", command.name)
         self.commands[command.name] = Registered(command, self.provider)
 
-    def add_setting(self, setting: Setting[Any]) -> None:
-        """Declare an environment variable this plugin reads (listed by ``hitcount config``)."""
-        self._claim(self.settings, "setting", setting.name)
-        self.settings[setting.name] = Registered(setting, self.provider)
+    def add_settings(self, *settings: Setting[Any]) -> None:
+        """Declare the environment variables this plugin reads (listed by ``hitcount config``)."""
+        for setting in settings:
+            self._claim(self.settings, "setting", setting.name)
+            self.settings[setting.name] = Registered(setting, self.provider)
 
     def queue(self, name: str) -> Backend[Queue]:
         """The queue backend called ``name``, or :class:`UnknownBackend` listing the installed ones."""

@@ -35,5 +35,4 @@ LOG_LEVEL = Setting("HITCOUNT_LOG_LEVEL", "INFO", "Logging level of every hitcou
 @hookimpl
 def hitcount_register_settings(registry: Registry) -> None:
     """Core's settings."""
-    for setting in (QUEUE, STORE, DATA_DIR, RETENTION, LOG_LEVEL, VISIBILITY_TIMEOUT, DISABLE_PLUGINS):
-        registry.add_setting(setting)
+    registry.add_settings(QUEUE, STORE, DATA_DIR, RETENTION, LOG_LEVEL, VISIBILITY_TIMEOUT, DISABLE_PLUGINS)

@@ -10,8 +10,7 @@ from hitcount.indexer.settings import SETTINGS
 @hookimpl
 def hitcount_register_settings(registry: Registry) -> None:
     """The ``HITCOUNT_INDEXER_*`` settings."""
-    for setting in SETTINGS:
-        registry.add_setting(setting)
+    registry.add_settings(*SETTINGS)
 
 
 @hookimpl

@@ -9,8 +9,7 @@ from hitcount.queue_redis.settings import SETTINGS
 @hookimpl
 def hitcount_register_settings(registry: Registry) -> None:
     """The ``HITCOUNT_REDIS_*`` settings."""
-    for setting in SETTINGS:
-        registry.add_setting(setting)
+    registry.add_settings(*SETTINGS)
 
 
 def open_queue(config: Config) -> Queue:

@@ -16,8 +16,7 @@ def open_store(config: Config) -> HitStore:
 @hookimpl
 def hitcount_register_settings(registry: Registry) -> None:
     """Every ``HITCOUNT_ELASTIC_*`` setting."""
-    for setting in settings.ALL:
-        registry.add_setting(setting)
+    registry.add_settings(*settings.ALL)
 
 
 @hookimpl

@@ -164,7 +164,7 @@ class MemoryStore(HitStore):
 @hookimpl
 def hitcount_register_settings(registry: Registry) -> None:
     """The namespace setting."""
-    registry.add_setting(NAMESPACE)
+    registry.add_settings(NAMESPACE)
 
 
 @hookimpl

@@ -130,8 +130,7 @@ class SqliteQueue(Queue):
 @hookimpl
 def hitcount_register_settings(registry: Registry) -> None:
     """The settings both sqlite backends read (registered once, here)."""
-    registry.add_setting(SYNCHRONOUS)
-    registry.add_setting(BUSY_TIMEOUT)
+    registry.add_settings(SYNCHRONOUS, BUSY_TIMEOUT)
 
 
 @hookimpl
