@@ -37,13 +37,13 @@ class Wrk:
     socket_errors: int
 
     @classmethod
-    def run(cls, url: str, id: str, seconds: float, script_dir: Path) -> Wrk:
-        """64 keep-alive connections posting ``{"id": id}`` to ``url`` for ``seconds``."""
+    def run(cls, url: str, id: str, seconds: float, script_dir: Path, connections: int = CONNECTIONS) -> Wrk:
+        """``connections`` keep-alive connections posting ``{"id": id}`` to ``url`` for ``seconds``."""
         script = script_dir / f"track-{id}.lua"
         script.write_text(
             f'wrk.method = "POST"\nwrk.body = \'{{"id": "{id}"}}\'\nwrk.headers["Content-Type"] = "application/json"\n'
         )
-        command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{round(seconds)}s", "--latency", "-s", str(script), url]
+        command = ["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", "--latency", "-s", str(script), url]
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         latency = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", output, re.MULTILINE))
         if "99" not in latency:

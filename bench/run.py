@@ -18,96 +18,29 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
-from loads import CONNECTIONS, Load, Wrk
-from processes import Process, free_port, rss_mib, wait_http
+from harness import (
+    PRODUCTION_CONNECTIONS,
+    Bench,
+    metered_wrk,
+    pipeline_shape,
+    production_shape,
+    stored,
+    verdict,
+)
+from loads import Load, Wrk
+from processes import rss_mib
 
 from hitcount.core import Hit, Runtime, now_ns
 from hitcount.core.windows import NS_PER_SECOND
 from hitcount.core.wire import encode_batch
 
-ROOT = Path(__file__).resolve().parent.parent
-GUNICORN_CONF = ROOT / "packages" / "api-flask" / "src" / "hitcount" / "api_flask" / "gunicorn.conf.py"
 TRACK_SECONDS = float(os.environ.get("BENCH_TRACK_SECONDS", "60"))
 SOAK_SECONDS = float(os.environ.get("BENCH_SOAK_SECONDS", "300"))
 HOT_HITS = int(os.environ.get("BENCH_HOT_HITS", "1000000"))
 INDEXER_HITS = 500_000
 THREE_DAYS = 3 * 86400 * NS_PER_SECOND
-HITCOUNT = [sys.executable, "-m", "hitcount.core.cli"]
-
-
-@dataclass
-class Row:
-    what: str
-    measured: str
-    baseline: str
-    target: str
-    met: bool | None
-
-
-class Bench:
-    """One run: a private key prefix and data directory, the service URLs, and the rows so far."""
-
-    def __init__(self) -> None:
-        self.run = uuid.uuid4().hex[:8]
-        self.directory = ROOT / "var" / "bench" / self.run
-        self.directory.mkdir(parents=True)
-        lines = (ROOT / "var" / "services.env").read_text().splitlines()
-        urls = dict(line.split("=", 1) for line in lines if "=" in line)
-        self.base = {
-            **os.environ,
-            "HITCOUNT_QUEUE": "redis",
-            "HITCOUNT_STORE": "elastic",
-            "HITCOUNT_REDIS_URL": urls["HITCOUNT_REDIS_URL"],
-            "HITCOUNT_ELASTIC_URL": urls["HITCOUNT_ELASTIC9_URL"],
-            "HITCOUNT_REDIS_PREFIX": f"bench-{self.run}",
-            "HITCOUNT_ELASTIC_INDEX_PREFIX": f"bench-{self.run}",
-            "HITCOUNT_DATA_DIR": str(self.directory / "data"),
-            "HITCOUNT_WORKERS": "2",
-            "HITCOUNT_LOG_LEVEL": "WARNING",
-        }
-        self.rows: list[Row] = []
-        self.exact: list[bool] = []
-
-    def env(self, **settings: str) -> dict[str, str]:
-        """The run's environment with ``HITCOUNT_<KEY>`` overrides."""
-        return {**self.base, **{f"HITCOUNT_{key.upper()}": value for key, value in settings.items()}}
-
-    def add(self, what: str, measured: str, baseline: str, target: str, met: bool | None) -> None:
-        self.rows.append(Row(what, measured, baseline, target, met))
-        print(f"  => {what}: {measured} | baseline {baseline} | target {target} | {_verdict(met)}", flush=True)
-
-    @contextmanager
-    def api(self, environ: dict[str, str], app: str | None = None) -> Iterator[tuple[str, Process]]:
-        """``hitcount api`` (or ``app`` under the same gunicorn configuration) on a free port."""
-        port = free_port()
-        environ = {**environ, "HITCOUNT_BIND": f"127.0.0.1:{port}"}
-        command = [*HITCOUNT, "api"]
-        if app:
-            command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--chdir", str(ROOT / "bench"), app]
-        process = Process(f"api-{port}", command, environ, self.directory)
-        try:
-            wait_http(port)
-            yield f"http://127.0.0.1:{port}", process
-        finally:
-            process.stop()
-
-    @contextmanager
-    def indexer(self, environ: dict[str, str]) -> Iterator[Process]:
-        process = Process(f"indexer-{uuid.uuid4().hex[:4]}", [*HITCOUNT, "indexer"], environ, self.directory)
-        try:
-            yield process
-        finally:
-            process.stop()
-
-
-def _verdict(met: bool | None) -> str:
-    return {True: "met", False: "NOT met", None: "-"}[met]
 
 
 def wait_counted(url: str, id: str, expected: int, timeout: float = 180.0) -> int:
@@ -147,30 +80,47 @@ def p99(latencies: list[float]) -> float:
 
 
 def track(bench: Bench) -> None:
-    """Single-hit Track against the bare-Flask baseline, then open-loop at the spec's rate."""
+    """Single-hit Track in the production and the sqlite shapes against bare Flask; then open loop and batches."""
     print(f"Track, single hits, {TRACK_SECONDS:.0f}s each", flush=True)
-    with bench.api(bench.base, app="baseline_app:app") as (url, _):
-        Wrk.run(f"{url}/analytics", "warmup", 3, bench.directory)
-        baseline = Wrk.run(f"{url}/analytics", "baseline", TRACK_SECONDS, bench.directory)
+    with bench.api(bench.base, app="baseline_app:app") as (url, api):
+        Wrk.run(f"{url}/analytics", "warmup", 3, bench.directory, PRODUCTION_CONNECTIONS)
+        flask = metered_wrk(bench, url, "baseline", TRACK_SECONDS, parts={"api": lambda: [api.pid, *api.children()]})
+    baseline = f"bare Flask {flask.wrk.per_second:,.0f} req/s, p90 {flask.wrk.p90:.0f} ms"
+    id = f"wrk-{bench.run}"
+    shape = production_shape(bench, TRACK_SECONDS, id)
+    # wrk drops the answers still in flight when it stops, up to one per connection: its
+    # runs bound the count (the exact checks are hitcount bench's, which waits for them).
+    counted = stored(bench.base, id)
+    bounded = shape.answered <= counted <= shape.answered + PRODUCTION_CONNECTIONS
+    bench.add(
+        f"Track single, production shape (Redis, indexer, Elasticsearch 9), wrk -c{PRODUCTION_CONNECTIONS}",
+        f"{shape.wrk.per_second:,.0f} req/s, p90 {shape.wrk.p90:.0f} ms, p99 {shape.wrk.p99:.0f} ms, "
+        f"{shape.wrk.non_2xx} non-2xx, {counted} counted of {shape.answered} 2xx",
+        baseline,
+        ">= 10,000 req/s, p90 < 100 ms, p99 < 250 ms",
+        shape.wrk.per_second >= 10_000 and shape.wrk.p90 < 100 and shape.wrk.p99 < 250 and bounded,
+    )
+    machine = shape.cpu.per_hit(shape.answered)["machine"]
+    bench.add(
+        "  machine CPU per answered hit, split (µs)",
+        shape.cpu.describe(shape.answered),
+        f"bare Flask {flask.cpu.describe(flask.answered)}",
+        "<= 150 µs",
+        machine <= 150,
+    )
+    sqlite = bench.env(queue="sqlite", store="sqlite")
+    embedded = pipeline_shape(bench, sqlite, TRACK_SECONDS, id)
+    counted = stored(sqlite, id)
+    bounded = embedded.answered <= counted <= embedded.answered + PRODUCTION_CONNECTIONS
+    bench.add(
+        f"Track single, sqlite shape (indexer on), wrk -c{PRODUCTION_CONNECTIONS}",
+        f"{embedded.wrk.per_second:,.0f} req/s, p90 {embedded.wrk.p90:.0f} ms, "
+        f"{counted} counted of {embedded.answered} 2xx; {embedded.cpu.describe(embedded.answered)}",
+        baseline,
+        ">= 12,000 req/s",
+        embedded.wrk.per_second >= 12_000 and bounded,
+    )
     with bench.indexer(bench.base), bench.api(bench.base) as (url, _):
-        Wrk.run(f"{url}/analytics", "warmup", 3, bench.directory)
-        id = f"wrk-{bench.run}"
-        measured = Wrk.run(f"{url}/analytics", id, TRACK_SECONDS, bench.directory)
-        answered = measured.requests - measured.non_2xx
-        counted = wait_counted(url, id, answered)
-        # wrk drops the answers still in flight when it stops, up to one per connection: its
-        # runs bound the count (the exact checks are hitcount bench's, which waits for them).
-        bounded = answered <= counted <= answered + CONNECTIONS
-        ratio = measured.per_second / baseline.per_second
-        bench.add(
-            "Track single, wrk -c64 (redis, indexer on)",
-            f"{measured.per_second:,.0f} req/s, p90 {measured.p90:.0f} ms, p99 {measured.p99:.0f} ms, "
-            f"{measured.non_2xx} non-2xx, {measured.socket_errors} socket errors, {counted} counted of {answered} 2xx",
-            f"bare Flask {baseline.per_second:,.0f} req/s, p90 {baseline.p90:.0f} ms",
-            ">= 10,000 req/s and >= 0.8 x baseline",
-            measured.per_second >= 10_000 and ratio >= 0.8 and bounded,
-        )
-        bench.add("  ratio to bare Flask", f"{ratio:.2f}", "1.00", ">= 0.8", ratio >= 0.8)
         load = Load.run(url, "--rate", "10000", "--duration", f"{TRACK_SECONDS}s", "-w", "2", "-c", "64")
         bench.exact.append(load.exact)
         bench.add(
@@ -188,7 +138,7 @@ def track(bench: Bench) -> None:
             "Track batch endpoint, 1,000 hits a request",
             f"{batch.hits_per_second:,.0f} hits/s, p99 {batch.p99:.0f} ms, "
             f"missing {batch.missing}, extra {batch.extra}",
-            f"single hits {measured.per_second:,.0f} hits/s",
+            f"single hits {shape.wrk.per_second:,.0f} hits/s",
             ">= 100,000 hits/s",
             batch.hits_per_second >= 100_000,
         )
@@ -304,7 +254,7 @@ def memory(bench: Bench) -> None:
 
 def table(bench: Bench) -> str:
     rows = [("what", "measured", "baseline (same run)", "target", "met")]
-    rows += [(row.what, row.measured, row.baseline, row.target, _verdict(row.met)) for row in bench.rows]
+    rows += [(row.what, row.measured, row.baseline, row.target, verdict(row.met)) for row in bench.rows]
     lines = ["| " + " | ".join(row) + " |" for row in rows]
     lines.insert(1, "|" + "---|" * len(rows[0]))
     return "\n".join(lines)

@@ -67,3 +67,12 @@ def test_options_come_from_the_indexer_settings_and_core_retention() -> None:
     )
     assert (options.max_batches, options.retry_cap, options.retention) == (7, 120.0, 4 * 86400.0)
     assert (options.consume_wait, options.retry_base, options.purge_interval) == (1.0, 0.1, 3600.0)
+    assert (options.bulk_hits, options.linger) == (10_000, 1.0)
+
+
+def test_linger_longer_than_half_the_visibility_timeout_is_an_error_naming_both() -> None:
+    # Batches gathered for longer would be handed to another consumer while still in hand.
+    settings = {"HITCOUNT_INDEXER_LINGER": "3s", "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "5s"}
+    with pytest.raises(ConfigError, match=r"HITCOUNT_INDEXER_LINGER=3s .* HITCOUNT_QUEUE_VISIBILITY_TIMEOUT=5s"):
+        Options.from_config(Config(settings))
+    assert Options.from_config(Config({**settings, "HITCOUNT_INDEXER_LINGER": "2.5s"})).linger == 2.5

@@ -5,6 +5,7 @@ Store failures come from :class:`ScriptedStore`, a real store behind a script of
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +37,7 @@ FAST = {
     "HITCOUNT_INDEXER_RETRY_BASE": "10ms",
     "HITCOUNT_INDEXER_RETRY_CAP": "50ms",
     "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "300ms",
+    "HITCOUNT_INDEXER_LINGER": "0s",
     "HITCOUNT_SQLITE_SYNCHRONOUS": "NORMAL",
 }
 GARBAGE = b"\xff\xff\xff not a HitBatch"
@@ -148,6 +150,40 @@ def test_batches_consumed_together_are_written_in_one_store_write(
     assert indexer.step() == 4
     assert store.attempts == [published]
     assert queue.backlog().batches == 0
+
+
+def lingering(queue: Queue, store: ScriptedStore, config: Config, **settings: str) -> Indexer:
+    """An indexer that gathers its store writes for a while (``HITCOUNT_INDEXER_<KEY>`` settings)."""
+    overrides = {f"HITCOUNT_INDEXER_{key.upper()}": value for key, value in settings.items()}
+    return Indexer(queue, store, "test-indexer", Options.from_config(config.with_overrides(overrides)))
+
+
+def test_batches_published_while_the_indexer_lingers_go_into_the_same_store_write(
+    queue: Queue, store: ScriptedStore, config: Config
+) -> None:
+    indexer = lingering(queue, store, config, linger="150ms")
+    first = publish(queue, "page", 2)
+    later = threading.Timer(0.03, lambda: publish(queue, "page", 3))
+    later.start()
+    started = time.monotonic()
+    assert indexer.step() == 2
+    later.join()
+    assert time.monotonic() - started >= 0.15
+    assert len(store.attempts) == 1
+    assert store.attempts[0][:2] == first
+    assert len(store.attempts[0]) == 5
+    assert queue.backlog().batches == 0
+
+
+def test_gathering_stops_once_the_write_holds_bulk_hits(queue: Queue, store: ScriptedStore, config: Config) -> None:
+    indexer = lingering(queue, store, config, linger="150ms", bulk_hits="5", max_batches="1")
+    batches = [publish(queue, "page", 3) for _ in range(3)]
+    started = time.monotonic()
+    assert indexer.step() == 2
+    assert time.monotonic() - started < 0.15, "it lingered although the write was full"
+    assert store.attempts == [batches[0] + batches[1]]
+    assert indexer.step() == 1
+    assert store.attempts[1] == batches[2]
 
 
 @pytest.mark.parametrize("failure", [StoreUnavailable("store is down"), ConnectionResetError("unexpected")])

@@ -8,6 +8,7 @@ second delivery changes no count. That is what makes a hit neither lost nor doub
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from hitcount.indexer.settings import Options
 log = logging.getLogger(__name__)
 # The longest a pause keeps a stop request waiting: signal handlers only set a flag.
 PAUSE_SLICE = 0.1
+# How often an indexer gathering a store write looks at a queue it found empty.
+LINGER_POLL = 0.1
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,38 @@ class Indexer:
             return 0
         self._queue_backoff.reset()
         if deliveries:
+            self._gather(deliveries)
             self.index(deliveries)
         return len(deliveries)
+
+    def _gather(self, deliveries: list[Delivery]) -> None:
+        """Add queued batches to ``deliveries`` until they hold ``bulk_hits`` hits or ``linger`` has passed.
+
+        Stores charge per write far more than per hit (Elasticsearch spent ~230 µs a hit in
+        the 36-hit bulks of single-hit traffic, ~20 in 5,000-hit ones), so, like a producer's
+        linger, the indexer lets a write fill while the queue does. A queue that still holds
+        batches is drained at once; an empty one is looked at again every ``LINGER_POLL``.
+        Each call asks for about as many batches as the hits still wanted need, judging by
+        the batches so far, so a write overshoots ``bulk_hits`` by little.
+        """
+        options = self.options
+        hits = sum(delivery.hits for delivery in deliveries)
+        deadline = time.monotonic() + options.linger
+        drained = len(deliveries) < options.max_batches
+        while hits < options.bulk_hits and not self._stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (drained and not self._pause(min(remaining, LINGER_POLL))):
+                return
+            per_batch = max(1.0, hits / len(deliveries))
+            wanted = min(options.max_batches, math.ceil((options.bulk_hits - hits) / per_batch))
+            try:
+                more = self.queue.consume(self.consumer, wanted, 0)
+            except QueueUnavailable as error:
+                log.warning("queue unavailable while gathering, writing the batches in hand: %s", error)
+                return
+            deliveries += more
+            hits += sum(delivery.hits for delivery in more)
+            drained = len(more) < wanted
 
     def index(self, deliveries: Sequence[Delivery]) -> None:
         """Write the hits of every decodable delivery in one store write, then acknowledge them.

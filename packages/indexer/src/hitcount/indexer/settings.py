@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hitcount.core import Config, Setting
+from hitcount.core import Config, ConfigError, Setting
 from hitcount.core.config import parse_duration, parse_positive_int
+from hitcount.core.queue import VISIBILITY_TIMEOUT
 from hitcount.core.settings import RETENTION
 
 
@@ -22,8 +23,22 @@ def parse_bind(text: str) -> tuple[str, int] | None:
 MAX_BATCHES = Setting(
     "HITCOUNT_INDEXER_MAX_BATCHES",
     "100",
-    "Most queue batches taken at once; their hits go to the store in one bulk write.",
+    "Most queue batches one consume call takes; a store write gathers the batches of several calls.",
     parse_positive_int,
+)
+BULK_HITS = Setting(
+    "HITCOUNT_INDEXER_BULK_HITS",
+    "10000",
+    "Hits after which the indexer stops gathering queued batches and writes them to the store in one bulk"
+    " (batches are never split, so a write may hold a little more).",
+    parse_positive_int,
+)
+LINGER = Setting(
+    "HITCOUNT_INDEXER_LINGER",
+    "1s",
+    "Longest the indexer gathers queued batches for one store write that has fewer than"
+    " HITCOUNT_INDEXER_BULK_HITS hits; stores charge per write, so fuller writes cost far less per hit.",
+    parse_duration,
 )
 CONSUME_WAIT = Setting(
     "HITCOUNT_INDEXER_CONSUME_WAIT",
@@ -61,7 +76,17 @@ METRICS_BIND = Setting(
     "host:port of the indexer's Prometheus /metrics endpoint; empty serves none.",
     parse_bind,
 )
-SETTINGS = (MAX_BATCHES, CONSUME_WAIT, RETRY_BASE, RETRY_CAP, PURGE_INTERVAL, BACKLOG_INTERVAL, METRICS_BIND)
+SETTINGS = (
+    MAX_BATCHES,
+    BULK_HITS,
+    LINGER,
+    CONSUME_WAIT,
+    RETRY_BASE,
+    RETRY_CAP,
+    PURGE_INTERVAL,
+    BACKLOG_INTERVAL,
+    METRICS_BIND,
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +94,8 @@ class Options:
     """How an :class:`~hitcount.indexer.indexer.Indexer` consumes, retries and keeps house (durations in s)."""
 
     max_batches: int
+    bulk_hits: int
+    linger: float
     consume_wait: float
     retry_base: float
     retry_cap: float
@@ -79,8 +106,16 @@ class Options:
     @classmethod
     def from_config(cls, config: Config) -> Options:
         """The options the ``HITCOUNT_INDEXER_*`` settings and ``HITCOUNT_RETENTION`` give."""
+        linger, visibility = config.get(LINGER), config.get(VISIBILITY_TIMEOUT)
+        if linger * 2 > visibility:
+            # Batches gathered longer would be handed to another consumer while still in hand.
+            raise ConfigError(
+                f"{LINGER.name}={linger:g}s must be at most half of {VISIBILITY_TIMEOUT.name}={visibility:g}s"
+            )
         return cls(
             max_batches=config.get(MAX_BATCHES),
+            bulk_hits=config.get(BULK_HITS),
+            linger=linger,
             consume_wait=config.get(CONSUME_WAIT),
             retry_base=config.get(RETRY_BASE),
             retry_cap=config.get(RETRY_CAP),

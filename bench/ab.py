@@ -1,0 +1,54 @@
+"""Same-run A/B of production-shape variants: each variant's environment, rounds alternated.
+
+    python bench/ab.py --seconds 15 --rounds 3 \\
+        gevent:GUNICORN_CMD_ARGS=-kgevent pywsgi:GUNICORN_CMD_ARGS=-kgevent_pywsgi
+
+A variant is ``name:VAR=value,VAR=value`` (``name:`` alone runs the defaults). Each round
+runs every variant once, in turn, so that a noisy neighbour hits them alike; every run
+prints its throughput, latency and CPU per hit split by process, and the end a median
+per variant. Needs the services of ``scripts/services.sh up redis elastic9`` and wrk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+
+from harness import Bench, Shape, pipeline_shape
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    name, _, assignments = text.partition(":")
+    pairs = (item.split("=", 1) for item in assignments.split(",") if item)
+    return name, {key: value for key, value in pairs}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("variants", nargs="+", type=parse_variant)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    arguments = parser.parse_args()
+    bench = Bench()
+    print(f"A/B run {bench.run}, logs in {bench.directory}", flush=True)
+    services = {"redis": bench.redis_pid(), "elasticsearch": bench.elastic_pid()}
+    results: dict[str, list[Shape]] = {}
+    for round_number in range(1, arguments.rounds + 1):
+        for name, overrides in arguments.variants:
+            shape = pipeline_shape(bench, {**bench.base, **overrides}, arguments.seconds, f"ab-{name}", services)
+            results.setdefault(name, []).append(shape)
+            print(f"round {round_number} {name:>12}: {shape.describe()}, settled in {shape.settled:.1f}s", flush=True)
+    print("\nmedians per variant")
+    for name, shapes in results.items():
+        per_hit = [shape.cpu.per_hit(shape.answered) for shape in shapes]
+        figures = {key: statistics.median(run[key] for run in per_hit) for key in per_hit[0]}
+        rate = statistics.median(shape.wrk.per_second for shape in shapes)
+        p90 = statistics.median(shape.wrk.p90 for shape in shapes)
+        split = ", ".join(f"{key} {value:.0f}" for key, value in figures.items())
+        print(f"{name:>12}: {rate:,.0f} req/s, p90 {p90:.0f} ms, µs/hit {split}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

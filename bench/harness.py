@@ -1,0 +1,211 @@
+"""One benchmark run's setting (services, key prefixes, processes) and the production-shape measurement.
+
+The production shape is what users deploy: the API (``hitcount api``, gevent workers)
+publishing to Redis, the indexer bulk-writing to Elasticsearch. :func:`production_shape`
+drives it with wrk and reports, beside throughput and latency, the machine CPU each
+answered hit cost and how it splits over the API, the indexer, Redis and Elasticsearch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+from cpu import CpuMeter, CpuUsage, children_seconds
+from loads import Wrk
+from processes import Process, free_port, wait_http
+
+from hitcount.core import Queue, Runtime, now_ns
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN_CONF = ROOT / "packages" / "api-flask" / "src" / "hitcount" / "api_flask" / "gunicorn.conf.py"
+HITCOUNT = [sys.executable, "-m", "hitcount.core.cli"]
+# wrk's connections in the production shape: the issue's and CALIBRATION.md's setting.
+PRODUCTION_CONNECTIONS = 32
+
+
+@dataclass
+class Row:
+    what: str
+    measured: str
+    baseline: str
+    target: str
+    met: bool | None
+
+
+def verdict(met: bool | None) -> str:
+    return {True: "met", False: "NOT met", None: "-"}[met]
+
+
+class Bench:
+    """One run: a private key prefix and data directory, the service URLs, and the rows so far."""
+
+    def __init__(self) -> None:
+        self.run = uuid.uuid4().hex[:8]
+        self.directory = ROOT / "var" / "bench" / self.run
+        self.directory.mkdir(parents=True)
+        lines = (ROOT / "var" / "services.env").read_text().splitlines()
+        urls = dict(line.split("=", 1) for line in lines if "=" in line)
+        self.redis_url = urls["HITCOUNT_REDIS_URL"]
+        self.elastic_url = urls["HITCOUNT_ELASTIC9_URL"]
+        self.base = {
+            **os.environ,
+            "HITCOUNT_QUEUE": "redis",
+            "HITCOUNT_STORE": "elastic",
+            "HITCOUNT_REDIS_URL": self.redis_url,
+            "HITCOUNT_ELASTIC_URL": self.elastic_url,
+            "HITCOUNT_REDIS_PREFIX": f"bench-{self.run}",
+            "HITCOUNT_ELASTIC_INDEX_PREFIX": f"bench-{self.run}",
+            "HITCOUNT_DATA_DIR": str(self.directory / "data"),
+            "HITCOUNT_WORKERS": "2",
+            "HITCOUNT_LOG_LEVEL": "WARNING",
+        }
+        self.rows: list[Row] = []
+        self.exact: list[bool] = []
+
+    def env(self, **settings: str) -> dict[str, str]:
+        """The run's environment with ``HITCOUNT_<KEY>`` overrides."""
+        return {**self.base, **{f"HITCOUNT_{key.upper()}": value for key, value in settings.items()}}
+
+    def add(self, what: str, measured: str, baseline: str, target: str, met: bool | None) -> None:
+        self.rows.append(Row(what, measured, baseline, target, met))
+        print(f"  => {what}: {measured} | baseline {baseline} | target {target} | {verdict(met)}", flush=True)
+
+    @contextmanager
+    def api(self, environ: dict[str, str], app: str | None = None) -> Iterator[tuple[str, Process]]:
+        """``hitcount api`` (or ``app`` under the same gunicorn configuration) on a free port."""
+        port = free_port()
+        environ = {**environ, "HITCOUNT_BIND": f"127.0.0.1:{port}"}
+        command = [*HITCOUNT, "api"]
+        if app:
+            command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--chdir", str(ROOT / "bench"), app]
+        process = Process(f"api-{port}", command, environ, self.directory)
+        try:
+            wait_http(port)
+            yield f"http://127.0.0.1:{port}", process
+        finally:
+            process.stop()
+
+    @contextmanager
+    def indexer(self, environ: dict[str, str]) -> Iterator[Process]:
+        process = Process(f"indexer-{uuid.uuid4().hex[:4]}", [*HITCOUNT, "indexer"], environ, self.directory)
+        try:
+            yield process
+        finally:
+            process.stop()
+
+    def redis_pid(self) -> int:
+        """The Redis server's process id, as it reports it."""
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            return int(client.info("server")["process_id"])
+        finally:
+            client.close()
+
+    def elastic_pid(self) -> int:
+        """The (single) Elasticsearch node's process id, as it reports it."""
+        url = f"{self.elastic_url}/_nodes/_local/process?filter_path=nodes.*.process.id"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            nodes = json.load(answer)["nodes"]
+        return int(next(iter(nodes.values()))["process"]["id"])
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One production-shape run: what wrk saw and what the machine spent until every answered hit was stored."""
+
+    wrk: Wrk
+    cpu: CpuUsage
+    settled: float  # seconds from wrk's end until the end of the metering (the queue drained)
+
+    @property
+    def answered(self) -> int:
+        return self.wrk.requests - self.wrk.non_2xx
+
+    def describe(self) -> str:
+        return (
+            f"{self.wrk.per_second:,.0f} req/s, p90 {self.wrk.p90:.0f} ms, p99 {self.wrk.p99:.0f} ms, "
+            f"{self.cpu.describe(self.answered)}"
+        )
+
+
+def metered_wrk(
+    bench: Bench,
+    url: str,
+    id: str,
+    seconds: float,
+    *,
+    parts: dict[str, Callable[[], list[int]]],
+    settle: Callable[[], None] = lambda: None,
+) -> Shape:
+    """wrk posting ``id`` to ``url``, CPU metered for ``parts`` from wrk's start until ``settle`` returned."""
+    meter = CpuMeter(parts)
+    meter.start()
+    load = children_seconds()
+    measured = Wrk.run(f"{url}/analytics", id, seconds, bench.directory, PRODUCTION_CONNECTIONS)
+    load = children_seconds() - load
+    ended = time.monotonic()
+    settle()
+    settled = time.monotonic() - ended
+    return Shape(measured, meter.stop(load), settled)
+
+
+def pipeline_shape(
+    bench: Bench, environ: dict[str, str], seconds: float, id: str, services: dict[str, int] | None = None
+) -> Shape:
+    """wrk against the API with the indexer on, CPU metered from wrk's start until the queue is drained.
+
+    Metering until the queue is empty charges each answered hit with its whole way into
+    the store (an acknowledged batch is stored and durable), not only with what the API
+    spent while wrk ran. ``services`` names the pids of the servers to meter besides the
+    API and the indexer (none for the embedded backends).
+    """
+    queue = Runtime.load(environ).open_queue()
+    try:
+        with bench.indexer(environ) as indexer, bench.api(environ) as (url, api):
+            Wrk.run(f"{url}/analytics", "warmup", 3, bench.directory, PRODUCTION_CONNECTIONS)
+            wait_drained(queue)
+            parts: dict[str, Callable[[], list[int]]] = {
+                "api": lambda: [api.pid, *api.children()],
+                "indexer": lambda: [indexer.pid],
+            }
+            parts.update({name: _always([pid]) for name, pid in (services or {}).items()})
+            return metered_wrk(bench, url, id, seconds, parts=parts, settle=lambda: wait_drained(queue))
+    finally:
+        queue.close()
+
+
+def production_shape(bench: Bench, seconds: float, id: str, **settings: str) -> Shape:
+    """:func:`pipeline_shape` on Redis and Elasticsearch 9, metering both servers too."""
+    services = {"redis": bench.redis_pid(), "elasticsearch": bench.elastic_pid()}
+    return pipeline_shape(bench, bench.env(**settings), seconds, id, services)
+
+
+def stored(environ: dict[str, str], id: str) -> int:
+    """Hits of ``id`` in the store's one-hour window, once the store has made every write countable."""
+    store = Runtime.load(environ).open_store()
+    try:
+        store.refresh()
+        return store.counts(id, now_ns()).values[3]
+    finally:
+        store.close()
+
+
+def _always(pids: list[int]) -> Callable[[], list[int]]:
+    return lambda: pids
+
+
+def wait_drained(queue: Queue, timeout: float = 300.0) -> None:
+    """Until the queue holds no unacknowledged hit."""
+    end = time.monotonic() + timeout
+    while queue.backlog().hits and time.monotonic() < end:
+        time.sleep(0.05)
