@@ -3,7 +3,10 @@
     python bench/ab.py --seconds 15 --rounds 3 \\
         gevent:GUNICORN_CMD_ARGS=-kgevent pywsgi:GUNICORN_CMD_ARGS=-kgevent_pywsgi
 
-A variant is ``name:VAR=value,VAR=value`` (``name:`` alone runs the defaults). Each round
+A variant is ``name:VAR=value,VAR=value`` (``name:`` alone runs the defaults): environment
+variables of the API and the indexer, ``BENCH_PYTHON=<interpreter>`` to run them from another
+checkout's environment (a before/after), or ``redis.<parameter>=<value>`` to set a Redis
+parameter for that variant's runs (``redis.appendfsync=everysec``). Each round
 runs every variant once, in turn, so that a noisy neighbour hits them alike; every run
 prints its throughput, latency and CPU per hit split by process, and the end a median
 per variant. Needs the services of ``scripts/services.sh up redis elastic9`` and wrk.
@@ -14,8 +17,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from harness import Bench, Shape, pipeline_shape
+import redis
+from harness import PRODUCTION_CONNECTIONS, Bench, Shape, pipeline_shape
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, str]]:
@@ -24,11 +30,28 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     return name, {key: value for key, value in pairs}
 
 
+@contextmanager
+def redis_configured(url: str, overrides: dict[str, str]) -> Iterator[None]:
+    """Redis with the ``redis.<parameter>`` overrides of a variant set, and set back afterwards."""
+    parameters = {key.removeprefix("redis."): value for key, value in overrides.items() if key.startswith("redis.")}
+    client = redis.Redis.from_url(url, decode_responses=True)
+    before = {name: str(client.config_get(name)[name]) for name in parameters}
+    try:
+        for name, value in parameters.items():
+            client.config_set(name, value)
+        yield
+    finally:
+        for name, previous in before.items():
+            client.config_set(name, previous)
+        client.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("variants", nargs="+", type=parse_variant)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=PRODUCTION_CONNECTIONS, help="wrk's -c")
     arguments = parser.parse_args()
     bench = Bench()
     print(f"A/B run {bench.run}, logs in {bench.directory}", flush=True)
@@ -36,7 +59,16 @@ def main() -> int:
     results: dict[str, list[Shape]] = {}
     for round_number in range(1, arguments.rounds + 1):
         for name, overrides in arguments.variants:
-            shape = pipeline_shape(bench, {**bench.base, **overrides}, arguments.seconds, f"ab-{name}", services)
+            environ = {**bench.base, **overrides}
+            with redis_configured(bench.redis_url, overrides):
+                shape = pipeline_shape(
+                    bench,
+                    environ,
+                    arguments.seconds,
+                    f"ab-{name}",
+                    services=services,
+                    connections=arguments.connections,
+                )
             results.setdefault(name, []).append(shape)
             print(f"round {round_number} {name:>12}: {shape.describe()}, settled in {shape.settled:.1f}s", flush=True)
     print("\nmedians per variant")

@@ -28,7 +28,9 @@ from hitcount.core import Queue, Runtime, now_ns
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = ROOT / "packages" / "api-flask" / "src" / "hitcount" / "api_flask" / "gunicorn.conf.py"
-HITCOUNT = [sys.executable, "-m", "hitcount.core.cli"]
+# The interpreter that runs the measured processes: this one, or that of another checkout's
+# environment (BENCH_PYTHON in their environment) for a same-run before/after.
+PYTHON_VARIABLE = "BENCH_PYTHON"
 # wrk's connections in the production shape: the issue's and CALIBRATION.md's setting.
 PRODUCTION_CONNECTIONS = 32
 
@@ -40,6 +42,11 @@ class Row:
     baseline: str
     target: str
     met: bool | None
+
+
+def _hitcount(environ: dict[str, str]) -> list[str]:
+    """The ``hitcount`` command line of the interpreter the environment names, by default this one."""
+    return [environ.get(PYTHON_VARIABLE, sys.executable), "-m", "hitcount.core.cli"]
 
 
 def verdict(met: bool | None) -> str:
@@ -85,7 +92,7 @@ class Bench:
         """``hitcount api`` (or ``app`` under the same gunicorn configuration) on a free port."""
         port = free_port()
         environ = {**environ, "HITCOUNT_BIND": f"127.0.0.1:{port}"}
-        command = [*HITCOUNT, "api"]
+        command = [*_hitcount(environ), "api"]
         if app:
             command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--chdir", str(ROOT / "bench"), app]
         process = Process(f"api-{port}", command, environ, self.directory)
@@ -97,7 +104,8 @@ class Bench:
 
     @contextmanager
     def indexer(self, environ: dict[str, str]) -> Iterator[Process]:
-        process = Process(f"indexer-{uuid.uuid4().hex[:4]}", [*HITCOUNT, "indexer"], environ, self.directory)
+        command = [*_hitcount(environ), "indexer"]
+        process = Process(f"indexer-{uuid.uuid4().hex[:4]}", command, environ, self.directory)
         try:
             yield process
         finally:
@@ -146,12 +154,13 @@ def metered_wrk(
     *,
     parts: dict[str, Callable[[], list[int]]],
     settle: Callable[[], None] = lambda: None,
+    connections: int = PRODUCTION_CONNECTIONS,
 ) -> Shape:
     """wrk posting ``id`` to ``url``, CPU metered for ``parts`` from wrk's start until ``settle`` returned."""
     meter = CpuMeter(parts)
     meter.start()
     load = children_seconds()
-    measured = Wrk.run(f"{url}/analytics", id, seconds, bench.directory, PRODUCTION_CONNECTIONS)
+    measured = Wrk.run(f"{url}/analytics", id, seconds, bench.directory, connections)
     load = children_seconds() - load
     ended = time.monotonic()
     settle()
@@ -160,7 +169,13 @@ def metered_wrk(
 
 
 def pipeline_shape(
-    bench: Bench, environ: dict[str, str], seconds: float, id: str, services: dict[str, int] | None = None
+    bench: Bench,
+    environ: dict[str, str],
+    seconds: float,
+    id: str,
+    *,
+    services: dict[str, int] | None = None,
+    connections: int = PRODUCTION_CONNECTIONS,
 ) -> Shape:
     """wrk against the API with the indexer on, CPU metered from wrk's start until the queue is drained.
 
@@ -172,14 +187,15 @@ def pipeline_shape(
     queue = Runtime.load(environ).open_queue()
     try:
         with bench.indexer(environ) as indexer, bench.api(environ) as (url, api):
-            Wrk.run(f"{url}/analytics", "warmup", 3, bench.directory, PRODUCTION_CONNECTIONS)
+            Wrk.run(f"{url}/analytics", "warmup", 3, bench.directory, connections)
             wait_drained(queue)
             parts: dict[str, Callable[[], list[int]]] = {
                 "api": lambda: [api.pid, *api.children()],
                 "indexer": lambda: [indexer.pid],
             }
             parts.update({name: _always([pid]) for name, pid in (services or {}).items()})
-            return metered_wrk(bench, url, id, seconds, parts=parts, settle=lambda: wait_drained(queue))
+            settle = lambda: wait_drained(queue)  # noqa: E731
+            return metered_wrk(bench, url, id, seconds, parts=parts, settle=settle, connections=connections)
     finally:
         queue.close()
 
@@ -187,7 +203,7 @@ def pipeline_shape(
 def production_shape(bench: Bench, seconds: float, id: str, **settings: str) -> Shape:
     """:func:`pipeline_shape` on Redis and Elasticsearch 9, metering both servers too."""
     services = {"redis": bench.redis_pid(), "elasticsearch": bench.elastic_pid()}
-    return pipeline_shape(bench, bench.env(**settings), seconds, id, services)
+    return pipeline_shape(bench, bench.env(**settings), seconds, id, services=services)
 
 
 def stored(environ: dict[str, str], id: str) -> int:

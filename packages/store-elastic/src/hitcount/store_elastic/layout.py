@@ -125,10 +125,10 @@ class Layout:
         - index sorting by (id, timestamp): every segment keeps one id's hits together in
           time order, so the term query of a count reads one contiguous run of documents
           and the range filters read adjacent, delta-compressible doc values; both sort
-          fields need doc values, which is why they are kept. ``bench/bulk_ids.py`` found
-          sorting to cost at most a few percent of indexing speed (within the noise) and
-          counts of 20,000-100,000 hits of one id to take 3-6 ms either way: cheap
-          insurance for daily indices far larger than a benchmark can build.
+          fields need doc values, which is why they are kept. Sorting costs nothing
+          measurable while indexing and a little when a segment is written
+          (``bench/layout_cpu.py``): cheap insurance for daily indices far larger than a
+          benchmark can build.
         - ``refresh_interval`` (default 30 s): refreshing makes small segments that must be
           merged again; the product allows minutes between a write and its count.
         - ``translog.durability: request``: a bulk write is fsynced before it is
