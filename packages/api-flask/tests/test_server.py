@@ -97,7 +97,27 @@ def test_hitcount_api_serves_with_gevent_workers_and_a_204_hit_is_in_the_sqlite_
     status, _ = request(server.url + "/analytics", b'{"id": "served"}', {"Content-Type": "text/plain"})
     assert status == 204
     assert queued_ids(server.data_dir) == ["served"]
-    assert "Using worker: gevent" in (server.data_dir / "server.log").read_text()
+    assert "Using worker: hitcount.api_flask.worker.Worker" in (server.data_dir / "server.log").read_text()
+
+
+def raw_request(url: str, head: str, body: bytes = b"") -> bytes:
+    """Send a request as written, on a connection of its own; return the status line the server answered."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(head.encode("iso-8859-1") + body)
+        return connection.makefile("rb").readline()
+
+
+@pytest.mark.parametrize(
+    "field", ["X-Folded: one\r\n two", "No colon here", "X-Space : before colon"], ids=["folded", "colon", "space"]
+)
+def test_malformed_request_heads_get_400_and_the_server_goes_on(server: Server, field: str) -> None:
+    body = b'{"id": "malformed"}'
+    head = f"POST /analytics HTTP/1.1\r\nHost: h\r\n{field}\r\nContent-Length: {len(body)}\r\n\r\n"
+    assert raw_request(server.url, head, body).startswith(b"HTTP/1.1 400")
+    good = f"POST /analytics HTTP/1.1\r\nHost: h\r\nX-Many: {'v' * 8000}\r\nContent-Length: {len(body)}\r\n\r\n"
+    assert raw_request(server.url, good, body).startswith(b"HTTP/1.1 204")
+    assert queued_ids(server.data_dir) == ["malformed"]
 
 
 def test_concurrent_hits_through_the_thread_pooled_sqlite_queue_are_all_queued(server: Server) -> None:

@@ -27,10 +27,10 @@ _config = Config(os.environ)
 wsgi_app = "hitcount.api_flask.wsgi:app"
 bind = [_config.get(BIND)]
 workers = _config.get(WORKERS)
-# gevent's own WSGI server (gunicorn's "gevent_pywsgi") rather than gunicorn's parser on
-# gevent ("gevent"): in the production shape (wrk -c32, Redis, indexer, Elasticsearch) it
-# served 37 % more hits a second at 28 % less API CPU per hit (BENCHMARKS.md).
-worker_class = "gevent_pywsgi"
+# gevent's own WSGI server (gunicorn's "gevent_pywsgi"), which served more hits at less CPU
+# than gunicorn's parser on gevent ("gevent"), reading request heads without the email
+# parser (see hitcount.api_flask.worker; figures in BENCHMARKS.md).
+worker_class = "hitcount.api_flask.worker.Worker"
 worker_connections = 1000
 proc_name = "hitcount-api"
 # gunicorn's control socket has one default path per user, which several API servers
