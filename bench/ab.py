@@ -56,21 +56,26 @@ def main() -> int:
     bench = Bench()
     print(f"A/B run {bench.run}, logs in {bench.directory}", flush=True)
     services = {"redis": bench.redis_pid(), "elasticsearch": bench.elastic_pid()}
-    results: dict[str, list[Shape]] = {}
-    for round_number in range(1, arguments.rounds + 1):
-        for name, overrides in arguments.variants:
-            environ = {**bench.base, **overrides}
-            with redis_configured(bench.redis_url, overrides):
-                shape = pipeline_shape(
-                    bench,
-                    environ,
-                    arguments.seconds,
-                    f"ab-{name}",
-                    services=services,
-                    connections=arguments.connections,
+    try:
+        results: dict[str, list[Shape]] = {}
+        for round_number in range(1, arguments.rounds + 1):
+            for name, overrides in arguments.variants:
+                environ = {**bench.base, **overrides}
+                with redis_configured(bench.redis_url, overrides):
+                    shape = pipeline_shape(
+                        bench,
+                        environ,
+                        arguments.seconds,
+                        f"ab-{name}",
+                        services=services,
+                        connections=arguments.connections,
+                    )
+                results.setdefault(name, []).append(shape)
+                print(
+                    f"round {round_number} {name:>12}: {shape.describe()}, settled in {shape.settled:.1f}s", flush=True
                 )
-            results.setdefault(name, []).append(shape)
-            print(f"round {round_number} {name:>12}: {shape.describe()}, settled in {shape.settled:.1f}s", flush=True)
+    finally:
+        bench.remove_data()
     print("\nmedians per variant")
     for name, shapes in results.items():
         per_hit = [shape.cpu.per_hit(shape.answered) for shape in shapes]

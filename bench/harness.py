@@ -31,6 +31,8 @@ GUNICORN_CONF = ROOT / "packages" / "api-flask" / "src" / "hitcount" / "api_flas
 # The interpreter that runs the measured processes: this one, or that of another checkout's
 # environment (BENCH_PYTHON in their environment) for a same-run before/after.
 PYTHON_VARIABLE = "BENCH_PYTHON"
+# A time after every hit's: purging before it deletes everything.
+FOREVER = 2**63 - 1
 # wrk's connections in the production shape: the issue's and CALIBRATION.md's setting.
 PRODUCTION_CONNECTIONS = 32
 
@@ -110,6 +112,23 @@ class Bench:
             yield process
         finally:
             process.stop()
+
+    def remove_data(self) -> None:
+        """Delete what the run left in the shared servers: its Redis keys, Elasticsearch indices and template."""
+        store = Runtime.load(self.base).open_store()
+        try:
+            store.purge(FOREVER)  # every daily index of the run's prefix
+        finally:
+            store.close()
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            keys = list(client.scan_iter(f"{self.base['HITCOUNT_REDIS_PREFIX']}:*"))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
+        template = f"{self.elastic_url}/_index_template/{self.base['HITCOUNT_ELASTIC_INDEX_PREFIX']}"
+        urllib.request.urlopen(urllib.request.Request(template, method="DELETE"), timeout=30).close()
 
     def redis_pid(self) -> int:
         """The Redis server's process id, as it reports it."""
