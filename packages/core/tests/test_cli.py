@@ -12,6 +12,7 @@ import pytest
 
 from hitcount.core import Hit, HitcountError, Runtime, now_ns
 from hitcount.core.commands import SERVED_COMMANDS, run_serve
+from hitcount.core.settings import QUEUE
 from hitcount.core.windows import NS_PER_SECOND
 from hitcount.core.wire import encode_batch
 
@@ -43,6 +44,15 @@ def test_config_masks_secrets_and_shows_the_source() -> None:
     assert "hunter2" not in result.stdout
     assert any(line.split()[:3] == ["HITCOUNT_QUEUE", "memory", "environment"] for line in result.stdout.splitlines())
     assert any(line.split()[:3] == ["HITCOUNT_STORE", "sqlite", "default"] for line in result.stdout.splitlines())
+
+
+def test_config_says_what_each_setting_means_and_flags_unknown_variables() -> None:
+    result = hitcount("config", env={"HITCOUNT_QUEUE": "memory", "HITCOUNT_QUEUEE": "typo"})
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert "unknown setting" in lines["HITCOUNT_QUEUEE"]
+    assert "typo" not in lines["HITCOUNT_QUEUEE"]
+    assert QUEUE.help in lines["HITCOUNT_QUEUE"]
 
 
 def test_an_unknown_backend_is_a_one_line_error_listing_the_installed_ones(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """hitcount's gunicorn worker: gunicorn's ``gevent_pywsgi`` worker reading request heads without the email parser.
 
 gevent's WSGI server reads header fields with :func:`http.client.parse_headers`, which
-runs each request head through :mod:`email`'s feed parser (MIME parts, defects, policies):
-a sixth of an API worker's CPU under single-hit Track traffic (py-spy). An HTTP/1.1 head
+runs each request head through :mod:`email`'s feed parser (MIME parts, defects, policies),
+the largest part of a worker's own CPU under single-hit Track traffic that hitcount could
+change (py-spy; the A/B is in BENCHMARKS.md). An HTTP/1.1 head
 is much simpler (RFC 9112 section 5): ``name: value`` lines up to an empty line, a name
 being a token. :func:`read_head` reads exactly that, with the same limits as
 :mod:`http.client` (line length, number of fields), and refuses what it does not accept

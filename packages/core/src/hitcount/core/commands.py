@@ -46,10 +46,10 @@ def run_plugins(arguments: argparse.Namespace, runtime: Runtime) -> int:
 
 
 def run_config(arguments: argparse.Namespace, runtime: Runtime) -> int:
-    """Print the effective configuration, secrets masked."""
+    """Print the effective configuration, secrets masked, with what each setting means (and unknown ones flagged)."""
     settings = [entry.value for entry in runtime.registry.settings.values()]
-    rows = [("SETTING", "VALUE", "SOURCE")]
-    rows += [(entry.name, entry.value, entry.source) for entry in runtime.config.entries(settings)]
+    rows = [("SETTING", "VALUE", "SOURCE", "MEANING")]
+    rows += [(entry.name, entry.value, entry.source, entry.help) for entry in runtime.config.entries(settings)]
     print(_table(rows))
     return 0
 

@@ -37,16 +37,6 @@ def parse_positive_int(text: str) -> int:
     return value
 
 
-def parse_bool(text: str) -> bool:
-    """``1/true/yes/on`` or ``0/false/no/off``, any case."""
-    lowered = text.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off", ""}:
-        return False
-    raise ValueError("expected true or false")
-
-
 def parse_csv(text: str) -> tuple[str, ...]:
     """A comma-separated list, blanks dropped."""
     return tuple(item.strip() for item in text.split(",") if item.strip())

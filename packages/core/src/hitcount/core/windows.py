@@ -7,7 +7,7 @@ Every answer is computed for one explicit ``now`` so that all windows agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 NS_PER_SECOND = 1_000_000_000
@@ -52,11 +52,6 @@ class Counts:
     def __post_init__(self) -> None:
         if len(self.values) != len(WINDOWS):
             raise ValueError(f"expected {len(WINDOWS)} counts, got {len(self.values)}")
-
-    @classmethod
-    def from_mapping(cls, id: str, now: int, counts: Mapping[Window, int]) -> Counts:
-        """Build from a per-window mapping; a window that is missing counts zero."""
-        return cls(id, now, tuple(counts.get(window, 0) for window in WINDOWS))
 
     @classmethod
     def of_timestamps(cls, id: str, now: int, timestamps: Iterable[int]) -> Counts:

@@ -53,11 +53,6 @@ class Indexer:
         self._next_purge = 0.0
         self._next_backlog = 0.0
 
-    @property
-    def stopping(self) -> bool:
-        """Whether :meth:`stop` was called."""
-        return self._stopping
-
     def stop(self) -> None:
         """End the loop once the batches in hand are acknowledged; safe to call from a signal handler."""
         self._stopping = True
@@ -98,9 +93,9 @@ class Indexer:
     def _gather(self, deliveries: list[Delivery]) -> None:
         """Add queued batches to ``deliveries`` until they hold ``bulk_hits`` hits or ``linger`` has passed.
 
-        Stores charge per write far more than per hit (Elasticsearch spent ~230 µs a hit in
-        the 36-hit bulks of single-hit traffic, ~20 in 5,000-hit ones), so, like a producer's
-        linger, the indexer lets a write fill while the queue does. A queue that still holds
+        Stores charge per write far more than per hit (Elasticsearch's translog fsync and
+        request handling: BENCHMARKS.md), so, like a producer's linger, the indexer lets a
+        write fill while the queue does. A queue that still holds
         batches is drained at once; an empty one is looked at again every ``LINGER_POLL``.
         Each call asks for about as many batches as the hits still wanted need, judging by
         the batches so far, so a write overshoots ``bulk_hits`` by little.

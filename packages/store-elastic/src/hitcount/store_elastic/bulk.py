@@ -46,7 +46,7 @@ def encode(hits: Sequence[Hit], layout: Layout) -> list[str]:
         day = timestamp // NS_PER_DAY
         index = indices.get(day)
         if index is None:
-            index = indices[day] = layout.index(day)
+            index = indices[day] = layout.index_of(timestamp)
         quoted_id = ids.get(hit.id)
         if quoted_id is None:
             quoted_id = ids[hit.id] = encode_basestring_ascii(hit.id)
