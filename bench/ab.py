@@ -21,7 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
-from harness import PRODUCTION_CONNECTIONS, Bench, Shape, pipeline_shape
+from harness import Bench, Shape, pipeline_shape
+from loads import CONNECTIONS
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, str]]:
@@ -51,7 +52,7 @@ def main() -> int:
     parser.add_argument("variants", nargs="+", type=parse_variant)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=PRODUCTION_CONNECTIONS, help="wrk's -c")
+    parser.add_argument("--connections", type=int, default=CONNECTIONS, help="wrk's -c")
     arguments = parser.parse_args()
     bench = Bench()
     print(f"A/B run {bench.run}, logs in {bench.directory}", flush=True)

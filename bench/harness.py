@@ -21,7 +21,7 @@ from pathlib import Path
 
 import redis
 from cpu import CpuMeter, CpuUsage, children_seconds
-from loads import Wrk
+from loads import CONNECTIONS, Wrk
 from processes import Process, free_port, wait_http
 
 from hitcount.core import Queue, Runtime, now_ns
@@ -33,8 +33,6 @@ GUNICORN_CONF = ROOT / "packages" / "api-flask" / "src" / "hitcount" / "api_flas
 PYTHON_VARIABLE = "BENCH_PYTHON"
 # A time after every hit's: purging before it deletes everything.
 FOREVER = 2**63 - 1
-# wrk's connections in the production shape: the issue's and CALIBRATION.md's setting.
-PRODUCTION_CONNECTIONS = 32
 
 
 @dataclass
@@ -173,7 +171,7 @@ def metered_wrk(
     *,
     parts: dict[str, Callable[[], list[int]]],
     settle: Callable[[], None] = lambda: None,
-    connections: int = PRODUCTION_CONNECTIONS,
+    connections: int = CONNECTIONS,
 ) -> Shape:
     """wrk posting ``id`` to ``url``, CPU metered for ``parts`` from wrk's start until ``settle`` returned."""
     meter = CpuMeter(parts)
@@ -194,7 +192,7 @@ def pipeline_shape(
     id: str,
     *,
     services: dict[str, int] | None = None,
-    connections: int = PRODUCTION_CONNECTIONS,
+    connections: int = CONNECTIONS,
 ) -> Shape:
     """wrk against the API with the indexer on, CPU metered from wrk's start until the queue is drained.
 
@@ -219,10 +217,10 @@ def pipeline_shape(
         queue.close()
 
 
-def production_shape(bench: Bench, seconds: float, id: str, **settings: str) -> Shape:
+def production_shape(bench: Bench, seconds: float, id: str) -> Shape:
     """:func:`pipeline_shape` on Redis and Elasticsearch 9, metering both servers too."""
     services = {"redis": bench.redis_pid(), "elasticsearch": bench.elastic_pid()}
-    return pipeline_shape(bench, bench.env(**settings), seconds, id, services=services)
+    return pipeline_shape(bench, bench.base, seconds, id, services=services)
 
 
 def stored(environ: dict[str, str], id: str) -> int:

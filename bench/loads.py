@@ -8,7 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-CONNECTIONS = 64
+# wrk's connections: the setting of the and CALIBRATION.md's production-shape figures.
+CONNECTIONS = 32
 
 
 def _ms(text: str) -> float:

@@ -21,7 +21,6 @@ import uuid
 from urllib.parse import urlsplit
 
 from harness import (
-    PRODUCTION_CONNECTIONS,
     Bench,
     metered_wrk,
     pipeline_shape,
@@ -29,7 +28,7 @@ from harness import (
     stored,
     verdict,
 )
-from loads import Load, Wrk
+from loads import CONNECTIONS, Load, Wrk
 from processes import rss_mib
 
 from hitcount.core import Hit, Runtime, now_ns
@@ -41,15 +40,6 @@ SOAK_SECONDS = float(os.environ.get("BENCH_SOAK_SECONDS", "300"))
 HOT_HITS = int(os.environ.get("BENCH_HOT_HITS", "1000000"))
 INDEXER_HITS = 500_000
 THREE_DAYS = 3 * 86400 * NS_PER_SECOND
-
-
-def wait_counted(url: str, id: str, expected: int, timeout: float = 180.0) -> int:
-    """Poll the id's one-hour count until it reaches ``expected`` (then once more), or ``timeout``."""
-    end = time.monotonic() + timeout
-    while hour_count(url, id) < expected and time.monotonic() < end:
-        time.sleep(1.0)
-    time.sleep(2.0)
-    return hour_count(url, id)
 
 
 def hour_count(url: str, id: str) -> int:
@@ -83,7 +73,7 @@ def track(bench: Bench) -> None:
     """Single-hit Track in the production and the sqlite shapes against bare Flask; then open loop and batches."""
     print(f"Track, single hits, {TRACK_SECONDS:.0f}s each", flush=True)
     with bench.api(bench.base, app="baseline_app:app") as (url, api):
-        Wrk.run(f"{url}/analytics", "warmup", 3, bench.directory, PRODUCTION_CONNECTIONS)
+        Wrk.run(f"{url}/analytics", "warmup", 3, bench.directory)
         flask = metered_wrk(bench, url, "baseline", TRACK_SECONDS, parts={"api": lambda: [api.pid, *api.children()]})
     baseline = f"bare Flask {flask.wrk.per_second:,.0f} req/s, p90 {flask.wrk.p90:.0f} ms"
     id = f"wrk-{bench.run}"
@@ -91,9 +81,9 @@ def track(bench: Bench) -> None:
     # wrk drops the answers still in flight when it stops, up to one per connection: its
     # runs bound the count (the exact checks are hitcount bench's, which waits for them).
     counted = stored(bench.base, id)
-    bounded = shape.answered <= counted <= shape.answered + PRODUCTION_CONNECTIONS
+    bounded = shape.answered <= counted <= shape.answered + CONNECTIONS
     bench.add(
-        f"Track single, production shape (Redis, indexer, Elasticsearch 9), wrk -c{PRODUCTION_CONNECTIONS}",
+        f"Track single, production shape (Redis, indexer, Elasticsearch 9), wrk -c{CONNECTIONS}",
         f"{shape.wrk.per_second:,.0f} req/s, p90 {shape.wrk.p90:.0f} ms, p99 {shape.wrk.p99:.0f} ms, "
         f"{shape.wrk.non_2xx} non-2xx, {counted} counted of {shape.answered} 2xx",
         baseline,
@@ -111,9 +101,9 @@ def track(bench: Bench) -> None:
     sqlite = bench.env(queue="sqlite", store="sqlite")
     embedded = pipeline_shape(bench, sqlite, TRACK_SECONDS, id)
     counted = stored(sqlite, id)
-    bounded = embedded.answered <= counted <= embedded.answered + PRODUCTION_CONNECTIONS
+    bounded = embedded.answered <= counted <= embedded.answered + CONNECTIONS
     bench.add(
-        f"Track single, sqlite shape (indexer on), wrk -c{PRODUCTION_CONNECTIONS}",
+        f"Track single, sqlite shape (indexer on), wrk -c{CONNECTIONS}",
         f"{embedded.wrk.per_second:,.0f} req/s, p90 {embedded.wrk.p90:.0f} ms, "
         f"{counted} counted of {embedded.answered} 2xx; {embedded.cpu.describe(embedded.answered)}",
         baseline,

@@ -86,3 +86,21 @@ def test_closing_the_queue_closes_its_connections(
         assert int(observer.info("clients")["connected_clients"]) >= 3
         queue.close()
         assert int(observer.info("clients")["connected_clients"]) == 1
+
+
+def test_acknowledging_and_the_backlog_work_after_redis_lost_its_scripts(
+    start_redis: Callable[..., RedisServer], open_queue: QueueOpener
+) -> None:
+    # Both run their scripts as bare EVALSHA in a pipeline: a Redis that lost the scripts
+    # (restarted, or SCRIPT FLUSH) must get them loaded again, not fail the call.
+    server = start_redis()
+    queue = open_queue(url=server.url)
+    queue.publish(b"first", 2)
+    queue.publish(b"second", 3)
+    deliveries = queue.consume("c1", 10, 1.0)
+    with redis.Redis(port=server.port) as observer:
+        observer.script_flush()
+        assert (queue.backlog().batches, queue.backlog().hits) == (2, 5)
+        observer.script_flush()
+        queue.ack(deliveries)
+    assert (queue.backlog().batches, queue.backlog().hits) == (0, 0)

@@ -95,10 +95,10 @@ class Indexer:
 
         Stores charge per write far more than per hit (Elasticsearch's translog fsync and
         request handling: BENCHMARKS.md), so, like a producer's linger, the indexer lets a
-        write fill while the queue does. A queue that still holds
-        batches is drained at once; an empty one is looked at again every ``LINGER_POLL``.
-        Each call asks for about as many batches as the hits still wanted need, judging by
-        the batches so far, so a write overshoots ``bulk_hits`` by little.
+        write fill while the queue does. A queue that still holds batches is drained at
+        once; an empty one is looked at again every ``LINGER_POLL``. Each call asks for
+        about as many batches as the hits still wanted need, judging by the batches so
+        far, so a write overshoots ``bulk_hits`` by little.
         """
         options = self.options
         hits = sum(delivery.hits for delivery in deliveries)

@@ -232,15 +232,15 @@ class RedisQueue(Queue):
     # -- acknowledging
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
-        by_partition: dict[int, list[str | int]] = {}
+        by_partition: dict[Partition, list[str | int]] = {}
         for delivery in deliveries:
             index, entry_id = self._locate(delivery.tag)
-            by_partition.setdefault(index, []).extend((entry_id, delivery.hits))
+            by_partition.setdefault(self._partitions[index], []).extend((entry_id, delivery.hits))
         if not by_partition:
             return
         calls = [
-            ScriptCall(self._ack, [self._partitions[index].stream, self._partitions[index].hits], [GROUP, *pairs])
-            for index, pairs in by_partition.items()
+            ScriptCall(self._ack, [partition.stream, partition.hits], [GROUP, *pairs])
+            for partition, pairs in by_partition.items()
         ]
         with self._unavailable("ack"):
             self._pipelined(calls)
@@ -333,7 +333,7 @@ class RedisQueue(Queue):
         """Run script calls in one round trip; only for scripts that may run twice harmlessly.
 
         redis-py's pipelines send ``SCRIPT EXISTS`` for their scripts before every execute,
-        a second round trip (a fifth of the indexer's time went to it). Here each call is a
+        a second round trip on every acknowledgement. Here each call is a
         plain ``EVALSHA``; when Redis has lost the scripts (it restarted), they are loaded
         and the whole pipeline runs again, which is why its scripts must be idempotent.
         """
