@@ -27,7 +27,7 @@ def test_the_api_command_and_settings_are_registered_by_hitcount_api_flask() -> 
     registry = Runtime.load({}).registry
     assert registry.commands["api"].provider.package == "hitcount-api-flask"
     for setting in SETTINGS:
-        assert registry.settings[setting.name].provider.package == "hitcount-api-flask"
+        assert registry.settings[setting.name] == setting
 
 
 @pytest.mark.parametrize(

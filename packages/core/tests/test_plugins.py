@@ -1,4 +1,4 @@
-"""Loading plugins: built-ins, entry points, block-list, provider credit and loud failures."""
+"""Loading plugins: core's and others' entry points through pluggy, block-list, provider credit, loud failures."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pluggy
 import pytest
 
 from hitcount.core import HitcountError, Runtime, UnknownBackend, hookspecs
-from hitcount.core.plugins import PluginManager
+from hitcount.core.plugins import Plugins
 
 HOOKS = [name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("hitcount_")]
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -38,23 +38,38 @@ PLUGIN = """
     from hitcount.core import hookimpl
     from hitcount.core.backends.memory import MemoryQueue, MemoryStore
 
+    def open_queue(config):
+        return MemoryQueue(config)
+
+    def open_store(config):
+        return MemoryStore(config)
+
     @hookimpl
     def hitcount_register_backends(registry):
-        registry.add_queue("fake", MemoryQueue)
-        registry.add_store("fake", MemoryStore)
+        registry.add_queue("fake", open_queue)
+        registry.add_store("fake", open_store)
 """
 
 
-def test_builtin_backends_are_registered_and_credited_to_core() -> None:
-    registry = PluginManager().registry()
+def test_cores_own_plugins_are_entry_points_credited_to_core() -> None:
+    registry = Plugins().registry()
     assert {"sqlite", "memory"} <= set(registry.queues) & set(registry.stores)
     assert registry.queues["sqlite"].provider.package == "hitcount-core"
+    assert registry.commands["retention"].provider.package == "hitcount-core"
     assert {"plugins", "config", "serve", "dead-letters", "retention"} <= set(registry.commands)
+    assert {"core", "memory", "sqlite-queue", "sqlite-store"} <= set(registry.plugins)
+
+
+def test_cores_own_backends_can_be_disabled_by_name() -> None:
+    runtime = Runtime.load({"HITCOUNT_DISABLE_PLUGINS": "memory"})
+    assert "memory" not in runtime.registry.queues
+    assert "memory" not in runtime.registry.plugins
+    assert "sqlite" in runtime.registry.queues
 
 
 def test_hook_hitcount_register_backends_adds_an_entry_point_plugins_backends(fake_distribution) -> None:  # type: ignore[no-untyped-def]
     fake_distribution(PLUGIN)
-    registry = PluginManager().registry()
+    registry = Plugins().registry()
     assert str(registry.queues["fake"].provider) == "fake-plugin 1.2.3"
     assert str(registry.stores["fake"].provider) == "fake-plugin 1.2.3"
 
@@ -67,8 +82,7 @@ def test_hook_hitcount_register_settings_lists_a_plugins_settings(fake_distribut
         def hitcount_register_settings(registry):
             registry.add_settings(Setting("HITCOUNT_FAKE_TOKEN", "", "token", str, secret=True))
     """)
-    registry = PluginManager().registry()
-    assert registry.settings["HITCOUNT_FAKE_TOKEN"].provider.package == "fake-plugin"
+    assert Plugins().registry().settings["HITCOUNT_FAKE_TOKEN"].secret
 
 
 def test_hook_hitcount_register_commands_adds_a_subcommand(fake_distribution) -> None:  # type: ignore[no-untyped-def]
@@ -79,7 +93,27 @@ def test_hook_hitcount_register_commands_adds_a_subcommand(fake_distribution) ->
         def hitcount_register_commands(registry):
             registry.add_command(Command("hello", "Say hello.", lambda arguments, runtime: 0))
     """)
-    assert "hello" in PluginManager().registry().commands
+    assert "hello" in Plugins().registry().commands
+
+
+def test_hooks_are_called_through_pluggy_so_wrappers_see_every_plugins_entries(fake_distribution) -> None:  # type: ignore[no-untyped-def]
+    fake_distribution("""
+        from hitcount.core import hookimpl
+
+        @hookimpl(wrapper=True)
+        def hitcount_register_backends(registry):
+            yield
+            # Runs after every other plugin's implementation, as pluggy promises wrappers.
+            registry.stores.pop("memory")
+    """)
+    registry = Plugins().registry()
+    assert "sqlite" in registry.stores
+    assert "memory" not in registry.stores
+
+
+def test_the_plugin_list_credits_each_entry_point_to_its_distribution(fake_distribution) -> None:  # type: ignore[no-untyped-def]
+    fake_distribution(PLUGIN)
+    assert str(Plugins().registry().plugins["fake"]) == "fake-plugin 1.2.3"
 
 
 def test_blocked_plugins_are_not_loaded(fake_distribution) -> None:  # type: ignore[no-untyped-def]
@@ -97,18 +131,18 @@ def test_a_misspelt_hook_fails_loudly(fake_distribution) -> None:  # type: ignor
             pass
     """)
     with pytest.raises(pluggy.PluginValidationError, match="hitcount_register_backend"):
-        PluginManager()
+        Plugins()
 
 
 def test_two_plugins_claiming_one_name_is_an_error(fake_distribution) -> None:  # type: ignore[no-untyped-def]
     fake_distribution(PLUGIN.replace('"fake"', '"sqlite"'))
-    with pytest.raises(HitcountError, match=r"registered twice: by hitcount-core .* and by fake-plugin 1\.2\.3"):
-        PluginManager().registry()
+    with pytest.raises(HitcountError, match=r"registered twice: by fake-plugin 1\.2\.3 and by hitcount-core "):
+        Plugins().registry()
 
 
 def test_an_unknown_backend_name_lists_the_installed_ones() -> None:
     runtime = Runtime.load({"HITCOUNT_QUEUE": "kafka"})
-    with pytest.raises(UnknownBackend, match=r"HITCOUNT_QUEUE='kafka'.*installed: memory, sqlite"):
+    with pytest.raises(UnknownBackend, match=r"HITCOUNT_QUEUE='kafka'.*installed: (.*, )?memory, (.*, )?sqlite"):
         runtime.open_queue()
 
 

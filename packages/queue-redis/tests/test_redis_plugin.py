@@ -35,8 +35,7 @@ def test_loading_the_plugins_does_not_import_the_redis_client() -> None:
 
 def test_hitcount_config_lists_the_redis_settings_with_the_password_masked() -> None:
     runtime = Runtime.load({"HITCOUNT_REDIS_URL": "rediss://indexer:s3cret@redis.internal:6380/2"})
-    settings = [registered.value for registered in runtime.registry.settings.values()]
-    values = {entry.name: entry.value for entry in runtime.config.entries(settings)}
+    values = {entry.name: entry.value for entry in runtime.config.entries(runtime.registry.settings.values())}
     assert values["HITCOUNT_REDIS_URL"] == "rediss://indexer:****@redis.internal:6380/2"
     assert {"HITCOUNT_REDIS_PREFIX", "HITCOUNT_REDIS_PARTITIONS", "HITCOUNT_REDIS_MAX_BACKLOG"} <= values.keys()
     assert "s3cret" not in " ".join(values.values())

@@ -1,10 +1,11 @@
 """hitcount-core: the hit model, count windows, wire format and the plugin contract.
 
-Everything a backend or front end needs is importable from here; nothing in this
-package imports a web framework or a database client beyond the standard library.
+Everything a backend or front end needs is importable from here (core's own settings
+included); nothing in this package imports a web framework or a database client beyond
+the standard library.
 """
 
-from hitcount.core.config import Config, Setting
+from hitcount.core.config import Config, Setting, parse_csv, parse_duration, parse_positive_int
 from hitcount.core.errors import (
     ConfigError,
     HitcountError,
@@ -18,14 +19,22 @@ from hitcount.core.errors import (
 )
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit, now_ns
-from hitcount.core.plugins import hookimpl
-from hitcount.core.queue import Backlog, DeadLetter, Delivery, Queue
+from hitcount.core.markers import hookimpl
+from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
 from hitcount.core.registry import Command, Registry
 from hitcount.core.runtime import Runtime
+from hitcount.core.settings import DATA_DIR, DISABLE_PLUGINS, LOG_LEVEL, QUEUE, RETENTION, STORE
 from hitcount.core.store import HitStore
 from hitcount.core.windows import WINDOWS, Counts, Window
 
 __all__ = [
+    "DATA_DIR",
+    "DISABLE_PLUGINS",
+    "LOG_LEVEL",
+    "QUEUE",
+    "RETENTION",
+    "STORE",
+    "VISIBILITY_TIMEOUT",
     "WINDOWS",
     "Backlog",
     "Command",
@@ -52,4 +61,7 @@ __all__ = [
     "Window",
     "hookimpl",
     "now_ns",
+    "parse_csv",
+    "parse_duration",
+    "parse_positive_int",
 ]

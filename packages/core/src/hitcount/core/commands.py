@@ -13,7 +13,7 @@ from types import FrameType
 from hitcount.core.bench.command import BENCH
 from hitcount.core.errors import HitcountError
 from hitcount.core.hit import now_ns
-from hitcount.core.plugins import hookimpl
+from hitcount.core.markers import hookimpl
 from hitcount.core.registry import Command, Registry
 from hitcount.core.runtime import Runtime
 from hitcount.core.settings import RETENTION
@@ -35,9 +35,13 @@ def _utc(seconds: float) -> str:
 
 
 def run_plugins(arguments: argparse.Namespace, runtime: Runtime) -> int:
-    """List every queue, store and command with the distribution that provides it."""
+    """List every plugin, queue, store and command with the distribution that provides it.
+
+    Plugins are listed by entry-point name, the name ``HITCOUNT_DISABLE_PLUGINS`` takes.
+    """
     registry = runtime.registry
     rows = [("KIND", "NAME", "PROVIDED BY")]
+    rows += [("plugin", name, str(provider)) for name, provider in sorted(registry.plugins.items())]
     rows += [("queue", name, str(backend.provider)) for name, backend in sorted(registry.queues.items())]
     rows += [("store", name, str(backend.provider)) for name, backend in sorted(registry.stores.items())]
     rows += [("command", name, str(entry.provider)) for name, entry in sorted(registry.commands.items())]
@@ -47,7 +51,7 @@ def run_plugins(arguments: argparse.Namespace, runtime: Runtime) -> int:
 
 def run_config(arguments: argparse.Namespace, runtime: Runtime) -> int:
     """Print the effective configuration, secrets masked, with what each setting means (and unknown ones flagged)."""
-    settings = [entry.value for entry in runtime.registry.settings.values()]
+    settings = runtime.registry.settings.values()
     rows = [("SETTING", "VALUE", "SOURCE", "MEANING")]
     rows += [(entry.name, entry.value, entry.source, entry.help) for entry in runtime.config.entries(settings)]
     print(_table(rows))

@@ -6,18 +6,20 @@ named after these specs, made known through the ``hitcount`` entry-point group::
     [project.entry-points.hitcount]
     redis = "hitcount.queue_redis.plugin"
 
-The hooks run in this order when a process starts: settings, backends, commands.
-Every hook receives the same :class:`~hitcount.core.registry.Registry` and returns nothing.
+The hooks are called through pluggy (so ``tryfirst``/``trylast``, hook wrappers and
+tracing work as pluggy documents) in this order when a process starts: settings,
+backends, commands. Every hook receives the same :class:`~hitcount.core.registry.Registry`
+and returns nothing; what a plugin adds is credited to the distribution of its module.
 """
 
 from __future__ import annotations
 
-import pluggy
+from typing import TYPE_CHECKING
 
-from hitcount.core.registry import Registry
+from hitcount.core.markers import hookspec
 
-PROJECT = "hitcount"
-hookspec = pluggy.HookspecMarker(PROJECT)
+if TYPE_CHECKING:
+    from hitcount.core.registry import Registry
 
 
 @hookspec

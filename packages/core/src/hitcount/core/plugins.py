@@ -1,80 +1,65 @@
-"""Loading plugins: core's built-ins and every ``hitcount`` entry point, the same way."""
+"""Loading plugins: every ``hitcount`` entry point, core's own included, through pluggy."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
-from importlib import metadata
 from types import ModuleType
 
 import pluggy
 
 from hitcount.core import hookspecs
-from hitcount.core.config import Setting, parse_csv
+from hitcount.core.markers import PROJECT
 from hitcount.core.registry import Provider, Registry
 
-hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT)
 
-CORE_DISTRIBUTION = "hitcount-core"
-# Core's own plugins, registered exactly as external ones are.
-BUILTIN_PLUGINS = (
-    "hitcount.core.settings",
-    "hitcount.core.backends.memory",
-    "hitcount.core.backends.sqlite_queue",
-    "hitcount.core.backends.sqlite_store",
-    "hitcount.core.commands",
-)
-DISABLE_PLUGINS = Setting(
-    "HITCOUNT_DISABLE_PLUGINS",
-    "",
-    "Comma-separated entry-point names of installed plugins not to load.",
-    parse_csv,
-)
+def _module(entry: object) -> str:
+    """The module that defines ``entry`` (a plugin module or object, a factory, a function)."""
+    if isinstance(entry, ModuleType):
+        return entry.__name__
+    return getattr(entry, "__module__", None) or type(entry).__module__
 
 
-def _version(distribution: str) -> str:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "unknown"
+def _package(plugin: object) -> str:
+    """The package a plugin's code lives in: what it registers is credited by this prefix."""
+    name = _module(plugin)
+    if hasattr(plugin, "__path__"):  # the plugin is a package itself
+        return name
+    return name.rpartition(".")[0] or name
 
 
-class PluginManager:
-    """Adds the hook specs, registers built-ins and entry points, and fills a :class:`Registry`."""
+class Plugins:
+    """A pluggy manager holding every installed plugin that is not blocked, and who provided it."""
 
     def __init__(self, disabled: Iterable[str] = ()) -> None:
-        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
-        self.pm.add_hookspecs(hookspecs)
+        self.manager = pluggy.PluginManager(PROJECT)
+        self.manager.add_hookspecs(hookspecs)
         for name in disabled:
-            self.pm.set_blocked(name)
-        self._providers: dict[str, Provider] = {}
-        core = Provider(CORE_DISTRIBUTION, _version(CORE_DISTRIBUTION))
-        for module_name in BUILTIN_PLUGINS:
-            self._add(importlib.import_module(module_name), module_name, core)
-        for entry_point in metadata.entry_points(group=hookspecs.PROJECT):
-            if self.pm.is_blocked(entry_point.name) or self.pm.get_plugin(entry_point.name) is not None:
-                continue
-            dist = entry_point.dist
-            provider = Provider(dist.name, dist.version) if dist else Provider(entry_point.value, "unknown")
-            self._add(entry_point.load(), entry_point.name, provider)
-        self.pm.check_pending()
+            self.manager.set_blocked(name)
+        self.manager.load_setuptools_entrypoints(PROJECT)
+        self.manager.check_pending()
+        # Longest package first, so that a plugin inside another's package is credited, not its parent.
+        distributions = self.manager.list_plugin_distinfo()
+        self._packages = sorted(
+            ((_package(plugin), Provider(dist.project_name, dist.version)) for plugin, dist in distributions),
+            key=lambda pair: len(pair[0]),
+            reverse=True,
+        )
 
-    def _add(self, plugin: ModuleType | object, name: str, provider: Provider) -> None:
-        self.pm.register(plugin, name=name)
-        self._providers[name] = provider
+    def credit(self, entry: object) -> Provider:
+        """The distribution whose plugin package holds ``entry`` (a factory, a command's function)."""
+        module = _module(entry)
+        for package, provider in self._packages:
+            if module == package or module.startswith(f"{package}."):
+                return provider
+        return Provider(module, "unknown")
 
     def registry(self) -> Registry:
-        """Run the registration hooks in order, crediting each entry to its plugin's distribution."""
-        registry = Registry()
-        for hook in (
-            self.pm.hook.hitcount_register_settings,
-            self.pm.hook.hitcount_register_backends,
-            self.pm.hook.hitcount_register_commands,
-        ):
-            # One implementation at a time, in registration order (built-ins first), so
-            # the registry knows whose entries it is adding.
-            for impl in hook.get_hookimpls():
-                name = self.pm.get_name(impl.plugin) or "unknown"
-                registry.provider = self._providers.get(name, Provider(name, "unknown"))
-                impl.function(registry=registry)
+        """Call the registration hooks, in order, on a fresh :class:`Registry`."""
+        registry = Registry(credit=self.credit)
+        registry.plugins = {
+            name: self.credit(plugin) for name, plugin in self.manager.list_name_plugin() if plugin is not None
+        }
+        self.manager.hook.hitcount_register_settings(registry=registry)
+        self.manager.hook.hitcount_register_backends(registry=registry)
+        self.manager.hook.hitcount_register_commands(registry=registry)
         return registry

@@ -1,8 +1,8 @@
 """What plugins register: settings, queue and store backends, and CLI commands.
 
 Plugins receive the :class:`Registry` in their ``hitcount_register_*`` hooks and call
-its ``add_*`` methods; the registry records which distribution provided each entry so
-that ``hitcount plugins`` can say where a backend comes from.
+its ``add_*`` methods; the registry credits each backend and command to the distribution
+whose plugin package holds its code, so that ``hitcount plugins`` can say where it comes from.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from hitcount.core.config import Config, Setting
 from hitcount.core.errors import HitcountError, UnknownBackend
@@ -21,6 +21,14 @@ if TYPE_CHECKING:
     from hitcount.core.runtime import Runtime
 
 T = TypeVar("T")
+
+
+class _Credited(Protocol):
+    @property
+    def provider(self) -> Provider: ...
+
+
+E = TypeVar("E", bound=_Credited)
 
 
 @dataclass(frozen=True)
@@ -71,29 +79,29 @@ class Registry:
     queues: dict[str, Backend[Queue]] = field(default_factory=dict)
     stores: dict[str, Backend[HitStore]] = field(default_factory=dict)
     commands: dict[str, Registered[Command]] = field(default_factory=dict)
-    settings: dict[str, Registered[Setting[Any]]] = field(default_factory=dict)
-    provider: Provider = field(default_factory=lambda: Provider("unknown", "0"))
+    settings: dict[str, Setting[Any]] = field(default_factory=dict)
+    plugins: dict[str, Provider] = field(default_factory=dict)
+    credit: Callable[[object], Provider] = lambda entry: Provider(getattr(entry, "__module__", "unknown"), "unknown")
 
     def add_queue(self, name: str, factory: Callable[[Config], Queue]) -> None:
         """Offer a queue backend selectable with ``HITCOUNT_QUEUE=name``."""
-        self._claim(self.queues, "queue", name)
-        self.queues[name] = Backend(name, factory, self.provider)
+        self.queues[name] = self._claim(self.queues, "queue", name, Backend(name, factory, self.credit(factory)))
 
     def add_store(self, name: str, factory: Callable[[Config], HitStore]) -> None:
         """Offer a store backend selectable with ``HITCOUNT_STORE=name``."""
-        self._claim(self.stores, "store", name)
-        self.stores[name] = Backend(name, factory, self.provider)
+        self.stores[name] = self._claim(self.stores, "store", name, Backend(name, factory, self.credit(factory)))
 
     def add_command(self, command: Command) -> None:
         """Offer ``hitcount <command.name>``."""
-        self._claim(self.commands, "command", command.name)
-        self.commands[command.name] = Registered(command, self.provider)
+        entry = Registered(command, self.credit(command.run))
+        self.commands[command.name] = self._claim(self.commands, "command", command.name, entry)
 
     def add_settings(self, *settings: Setting[Any]) -> None:
         """Declare the environment variables this plugin reads (listed by ``hitcount config``)."""
         for setting in settings:
-            self._claim(self.settings, "setting", setting.name)
-            self.settings[setting.name] = Registered(setting, self.provider)
+            if self.settings.get(setting.name, setting) != setting:
+                raise HitcountError(f"setting {setting.name} is declared twice, differently")
+            self.settings[setting.name] = setting
 
     def queue(self, name: str) -> Backend[Queue]:
         """The queue backend called ``name``, or :class:`UnknownBackend` listing the installed ones."""
@@ -103,10 +111,13 @@ class Registry:
         """The store backend called ``name``, or :class:`UnknownBackend` listing the installed ones."""
         return _lookup(self.stores, "store", "HITCOUNT_STORE", name)
 
-    def _claim(self, entries: Mapping[str, Backend[Any] | Registered[Any]], kind: str, name: str) -> None:
+    @staticmethod
+    def _claim(entries: Mapping[str, E], kind: str, name: str, entry: E) -> E:
         existing = entries.get(name)
         if existing is not None:
-            raise HitcountError(f"{kind} {name!r} is registered twice: by {existing.provider} and by {self.provider}")
+            first, second = sorted((str(existing.provider), str(entry.provider)))
+            raise HitcountError(f"{kind} {name!r} is registered twice: by {first} and by {second}")
+        return entry
 
 
 def _lookup(entries: dict[str, Backend[T]], kind: str, variable: str, name: str) -> Backend[T]:

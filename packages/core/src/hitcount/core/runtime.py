@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hitcount.core.config import Config
-from hitcount.core.plugins import DISABLE_PLUGINS, PluginManager
+from hitcount.core.plugins import Plugins
 from hitcount.core.queue import Queue
 from hitcount.core.registry import Registry
-from hitcount.core.settings import QUEUE, STORE
+from hitcount.core.settings import DISABLE_PLUGINS, QUEUE, STORE
 from hitcount.core.store import HitStore
 
 
@@ -26,8 +26,7 @@ class Runtime:
         """Read configuration from ``environ`` (default ``os.environ``) and load every plugin."""
         config = Config(os.environ if environ is None else environ)
         disabled: tuple[str, ...] = config.get(DISABLE_PLUGINS)
-        manager = PluginManager(disabled)
-        return cls(config, manager.registry())
+        return cls(config, Plugins(disabled).registry())
 
     def open_queue(self) -> Queue:
         """Open the queue ``HITCOUNT_QUEUE`` names."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hitcount.core.config import Setting, parse_duration
-from hitcount.core.plugins import DISABLE_PLUGINS, hookimpl
+from hitcount.core.config import Setting, parse_csv, parse_duration
+from hitcount.core.markers import hookimpl
 from hitcount.core.queue import VISIBILITY_TIMEOUT
 from hitcount.core.registry import Registry
 from hitcount.core.windows import LONGEST, NS_PER_SECOND
@@ -29,6 +29,12 @@ QUEUE = Setting("HITCOUNT_QUEUE", "sqlite", "Name of the queue backend (see `hit
 STORE = Setting("HITCOUNT_STORE", "sqlite", "Name of the store backend (see `hitcount plugins`).", _name)
 DATA_DIR = Setting("HITCOUNT_DATA_DIR", "./var", "Directory of the embedded backends' files.", Path)
 RETENTION = Setting("HITCOUNT_RETENTION", "7d", "Hits older than this are deleted; at least 3 days.", _retention)
+DISABLE_PLUGINS = Setting(
+    "HITCOUNT_DISABLE_PLUGINS",
+    "",
+    "Comma-separated entry-point names of installed plugins not to load (see `hitcount plugins`).",
+    parse_csv,
+)
 LOG_LEVEL = Setting("HITCOUNT_LOG_LEVEL", "INFO", "Logging level of every hitcount process.", str.upper)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from hitcount.core.config import Config, Setting
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit
-from hitcount.core.plugins import hookimpl
+from hitcount.core.markers import hookimpl
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
 from hitcount.core.registry import Registry
 from hitcount.core.store import HitStore

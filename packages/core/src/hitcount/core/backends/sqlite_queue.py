@@ -10,7 +10,7 @@ from hitcount.core.backends.sqlite import BUSY_TIMEOUT, SYNCHRONOUS, Database
 from hitcount.core.config import Config
 from hitcount.core.errors import QueueUnavailable
 from hitcount.core.health import Health
-from hitcount.core.plugins import hookimpl
+from hitcount.core.markers import hookimpl
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
 from hitcount.core.registry import Registry
 

@@ -16,7 +16,7 @@ from hitcount.core.config import Config
 from hitcount.core.errors import StoreUnavailable
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit
-from hitcount.core.plugins import hookimpl
+from hitcount.core.markers import hookimpl
 from hitcount.core.registry import Registry
 from hitcount.core.store import HitStore
 from hitcount.core.windows import NS_PER_MINUTE, WINDOWS, Counts
