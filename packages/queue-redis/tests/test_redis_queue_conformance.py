@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 
 import pytest
 
-from hitcount.core.queue import Queue
-from hitcount.core.testing.conformance import QueueConformance, QueueFactory
-from hitcount.queue_redis.queue import RedisQueue
+from hitcount.core.testing import QueueConformance
+from hitcount.core.testing.conformance import QueueFactory
+
+FOUR_PARTITIONS = {"HITCOUNT_REDIS_PARTITIONS": "4"}
 
 
 class TestRedisQueue(QueueConformance):
+    backend = "redis"
+
     @pytest.fixture
-    def make_queue(self, open_queue: Callable[..., RedisQueue]) -> QueueFactory:
-        def make(visibility_timeout: float = 30.0) -> Queue:
-            return open_queue(queue_visibility_timeout=visibility_timeout)
-
-        return make
+    def isolation(self, prefix: str) -> Mapping[str, str]:
+        """The shared server of ``HITCOUNT_REDIS_URL``, under keys of this test alone."""
+        return {"HITCOUNT_REDIS_PREFIX": prefix}
 
 
-class TestPartitionedRedisQueue(QueueConformance):
-    @pytest.fixture
-    def make_queue(self, open_queue: Callable[..., RedisQueue]) -> QueueFactory:
-        def make(visibility_timeout: float = 30.0) -> Queue:
-            return open_queue(queue_visibility_timeout=visibility_timeout, redis_partitions=4)
-
-        return make
+class TestPartitionedRedisQueue(TestRedisQueue):
+    environment = FOUR_PARTITIONS
 
     @pytest.mark.skip(reason="with several partitions, order holds per partition (see test_redis_partitions.py)")
     def test_batches_come_out_in_publish_order(self, make_queue: QueueFactory) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
-from elastic_testing import StoreOpener
+from collections.abc import Mapping
 
-from hitcount.core.testing.conformance import HitStoreConformance, StoreFactory
+import pytest
+
+from hitcount.core.testing import HitStoreConformance
 
 
 class TestElasticStore(HitStoreConformance):
+    backend = "elastic"
+
     @pytest.fixture
-    def make_store(self, open_store: StoreOpener) -> StoreFactory:
-        return open_store
+    def isolation(self, prefix: str) -> Mapping[str, str]:
+        """The cluster of ``HITCOUNT_ELASTIC_URL``, under indices of this test alone."""
+        return {"HITCOUNT_ELASTIC_INDEX_PREFIX": prefix}

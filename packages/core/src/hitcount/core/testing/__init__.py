@@ -4,3 +4,7 @@ import pytest
 
 # Plain asserts in the shipped suites get pytest's detailed failure messages too.
 pytest.register_assert_rewrite("hitcount.core.testing.conformance")
+
+from hitcount.core.testing.conformance import HitStoreConformance, QueueConformance  # noqa: E402
+
+__all__ = ["HitStoreConformance", "QueueConformance"]

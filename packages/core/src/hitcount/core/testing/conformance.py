@@ -1,27 +1,41 @@
 """The conformance suites every Queue and HitStore backend runs against itself.
 
-A backend package subclasses the suite in its tests and provides one fixture::
+A backend's whole test is a subclass naming the backend as ``HITCOUNT_QUEUE`` or
+``HITCOUNT_STORE`` would::
 
-    class TestRedisQueue(QueueConformance):
-        @pytest.fixture
-        def make_queue(self, redis_url): ...   # returns QueueFactory
+    from hitcount.core.testing import HitStoreConformance
 
-The factory's every call opens a new connection to the *same* queue (or store),
-fresh for each test, as a second process would; the fixture closes them afterwards.
+    class TestMyStore(HitStoreConformance):
+        backend = "mystore"
+
+Each test gets a fresh environment: the ``HITCOUNT_*`` variables of the process (where
+a server's URL comes from), the backend's name, a fresh ``HITCOUNT_DATA_DIR``, the
+class's ``environment`` mapping and the ``isolation`` fixture's settings. Instances are
+opened through the plugin registry, as ``hitcount`` opens them (so registration is
+tested too), each a new connection to the *same* queue or store, as a second process
+would; the suite closes them afterwards. A backend whose data outlives the test's
+directory (a server) overrides ``isolation`` with a fixture giving the test a namespace
+of its own (a key prefix, an index prefix) and deleting it afterwards.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from typing import Protocol
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import ClassVar, Protocol
 
 import pytest
 
+from hitcount.core.config import PREFIX
 from hitcount.core.hit import Hit, now_ns
-from hitcount.core.queue import Delivery, Queue
+from hitcount.core.queue import VISIBILITY_TIMEOUT, Delivery, Queue
+from hitcount.core.runtime import Runtime
+from hitcount.core.settings import DATA_DIR, QUEUE, STORE
 from hitcount.core.store import HitStore
 from hitcount.core.windows import NS_PER_SECOND, WINDOWS, Counts
 from hitcount.core.wire import decode_batch, encode_batch
@@ -34,9 +48,34 @@ class QueueFactory(Protocol):
     def __call__(self, visibility_timeout: float = 30.0) -> Queue: ...
 
 
-StoreFactory = Callable[[], HitStore]
+class StoreFactory(Protocol):
+    def __call__(self) -> HitStore: ...
 
 
+class _Suite:
+    """What both suites share: the backend's name, its environment, and a runtime per test."""
+
+    backend: ClassVar[str]
+    environment: ClassVar[Mapping[str, str]] = {}
+    variable: ClassVar[str]
+
+    @pytest.fixture
+    def isolation(self) -> Mapping[str, str]:
+        """Settings that give one test a namespace of its own; embedded backends need none."""
+        return {}
+
+    @pytest.fixture
+    def runtime(self, tmp_path: Path, isolation: Mapping[str, str]) -> Runtime:
+        """The runtime a ``hitcount`` process of this test would have."""
+        if not getattr(self, "backend", None):
+            raise TypeError(f"{type(self).__name__} must name its backend: backend = '...'")
+        environ = {name: value for name, value in os.environ.items() if name.startswith(PREFIX)}
+        environ |= {self.variable: self.backend, DATA_DIR.name: str(tmp_path / "data")}
+        return Runtime.load({**environ, **self.environment, **isolation})
+
+    def test_the_backend_is_registered_under_its_name(self, runtime: Runtime) -> None:
+        registered = runtime.registry.queues if self.variable == QUEUE.name else runtime.registry.stores
+        assert self.backend in registered, f"no installed plugin registers {self.variable}={self.backend}"
 def _payload(number: int) -> bytes:
     return encode_batch([Hit(f"batch-{number}", now_ns())])
 
@@ -52,12 +91,24 @@ def _drain(queue: Queue, consumer: str, until: int, wait: float = 10.0) -> list[
     return got
 
 
-class QueueConformance:
+class QueueConformance(_Suite):
     """The rules of :class:`hitcount.core.Queue`."""
 
+    variable = QUEUE.name
+
     @pytest.fixture
-    def make_queue(self) -> Iterator[QueueFactory]:
-        raise NotImplementedError("a backend's test class must provide the make_queue fixture")
+    def make_queue(self, runtime: Runtime) -> Iterator[QueueFactory]:
+        """Opens the queue, with a visibility timeout of the test's choosing."""
+        opened: list[Queue] = []
+
+        def make(visibility_timeout: float = 30.0) -> Queue:
+            config = runtime.config.with_overrides({VISIBILITY_TIMEOUT.name: f"{visibility_timeout}s"})
+            opened.append(dataclasses.replace(runtime, config=config).open_queue())
+            return opened[-1]
+
+        yield make
+        for queue in opened:
+            queue.close()
 
     def test_published_batch_is_consumed_with_its_payload_and_hit_count(self, make_queue: QueueFactory) -> None:
         queue = make_queue()
@@ -210,12 +261,23 @@ def _written(store: HitStore, hits: list[Hit]) -> HitStore:
     return store
 
 
-class HitStoreConformance:
+class HitStoreConformance(_Suite):
     """The rules of :class:`hitcount.core.HitStore`."""
 
+    variable = STORE.name
+
     @pytest.fixture
-    def make_store(self) -> Iterator[StoreFactory]:
-        raise NotImplementedError("a backend's test class must provide the make_store fixture")
+    def make_store(self, runtime: Runtime) -> Iterator[StoreFactory]:
+        """Opens the store."""
+        opened: list[HitStore] = []
+
+        def make() -> HitStore:
+            opened.append(runtime.open_store())
+            return opened[-1]
+
+        yield make
+        for store in opened:
+            store.close()
 
     def test_unknown_id_counts_zero_everywhere(self, make_store: StoreFactory) -> None:
         now = now_ns()
