@@ -25,6 +25,7 @@ from loads import CONNECTIONS, Wrk
 from processes import Process, free_port, wait_http
 
 from hitcount.core import Queue, Runtime, now_ns
+from hitcount.core.windows import LONGEST
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = ROOT / "packages" / "api-flask" / "src" / "hitcount" / "api_flask" / "gunicorn.conf.py"
@@ -224,11 +225,11 @@ def production_shape(bench: Bench, seconds: float, id: str) -> Shape:
 
 
 def stored(environ: dict[str, str], id: str) -> int:
-    """Hits of ``id`` in the store's one-hour window, once the store has made every write countable."""
+    """Hits of ``id`` (a run's own) in the store's longest window, once the store has made every write countable."""
     store = Runtime.load(environ).open_store()
     try:
         store.refresh()
-        return store.counts(id, now_ns()).values[3]
+        return store.counts(id, now_ns()).by_reference()[LONGEST.reference]
     finally:
         store.close()
 

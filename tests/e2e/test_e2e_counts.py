@@ -5,10 +5,14 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
+from hitcount.core import WINDOWS
+from hitcount.core.testing.windows import expected_counts, one_age_per_window
+from hitcount.core.windows import LONGEST, NS_PER_SECOND
 from tests.e2e.pipeline import Stack
 
 MINUTE = 60
 HOUR = 3600
+LONGEST_SECONDS = LONGEST.length // NS_PER_SECOND
 
 
 def rfc3339(seconds_ago: float) -> str:
@@ -22,7 +26,8 @@ def epoch_ms(seconds_ago: float) -> int:
 
 def test_hits_count_in_every_window_that_holds_their_timestamp(stack: Stack, id: str) -> None:
     # seconds ago -> hits placed there: one as a single RFC 3339 hit, the rest in a batch of epoch ms.
-    placed = {2 * MINUTE: 1, 30 * MINUTE: 2, 5 * HOUR: 3, 30 * HOUR: 4, 60 * HOUR: 5, 71.9 * HOUR: 6}
+    placed = {age: number for number, age in enumerate(one_age_per_window(), start=1)}
+    placed[LONGEST_SECONDS - 10 * MINUTE] = len(placed) + 1  # near the longest window's far edge
     for seconds_ago, hits in placed.items():
         assert stack.post("/analytics", {"id": id, "timestamp": rfc3339(seconds_ago)}).status == 204
         if hits > 1:
@@ -30,19 +35,19 @@ def test_hits_count_in_every_window_that_holds_their_timestamp(stack: Stack, id:
             assert stack.post("/analytics/batch", batch).status == 204
     assert stack.post("/analytics", {"id": id}).status == 204
     assert stack.post("/analytics/batch", [{"id": id}, {"id": id}]).status == 204
-    # 3 days, 2 days, 1 day, 1 hour, 5 minutes; the three hits without a timestamp are in all.
-    stack.wait_for_counts(id, [21 + 3, 10 + 3, 6 + 3, 3 + 3, 1 + 3])
+    # The three hits without a timestamp are in every window.
+    stack.wait_for_counts(id, [count + 3 for count in expected_counts(placed)])
 
 
 def test_hits_older_than_the_longest_window_are_refused_and_not_counted(stack: Stack, id: str) -> None:
-    too_old = 73 * HOUR
+    too_old = LONGEST_SECONDS + HOUR
     assert stack.post("/analytics", {"id": id, "timestamp": rfc3339(too_old)}).status == 400
     assert stack.post("/analytics", {"id": id, "timestamp": epoch_ms(too_old)}).status == 400
     refused = stack.post("/analytics/batch", [{"id": id}, {"id": id, "timestamp": epoch_ms(too_old)}])
     assert refused.status == 400
     assert [error["index"] for error in refused.json()["errors"]] == [1]
     assert stack.post("/analytics", {"id": id, "timestamp": epoch_ms(HOUR * 2)}).status == 204
-    stack.wait_for_counts(id, [1, 1, 1, 0, 0])
+    stack.wait_for_counts(id, expected_counts({2 * HOUR: 1}))
 
 
 def test_an_id_never_hit_counts_zero_everywhere(stack: Stack, id: str) -> None:
@@ -50,8 +55,5 @@ def test_an_id_never_hit_counts_zero_everywhere(stack: Stack, id: str) -> None:
     assert answer.status == 200
     assert answer.json() == {
         "id": id,
-        "counts": [
-            {"reference": reference, "count": 0}
-            for reference in ("3 days ago", "2 days ago", "1 day ago", "1 hour ago", "5 minutes ago")
-        ],
+        "counts": [{"reference": window.reference, "count": 0} for window in WINDOWS],
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 
+from hitcount.core import WINDOWS
 from tests.e2e.pipeline import DEADLINE, Stack
 
 
@@ -35,4 +36,4 @@ def test_indexer_killed_mid_stream_then_replaced_leaves_counts_exact(stack: Stac
     sent += send(stack, id, 10)
     stack.start_indexer()
     sent += send(stack, id, 10)
-    stack.wait_for_counts(id, [sent] * 5)
+    stack.wait_for_counts(id, [sent] * len(WINDOWS))

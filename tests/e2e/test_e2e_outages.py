@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from hitcount.core import WINDOWS
 from tests.e2e.pipeline import Stack, wait_until
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def test_redis_down_gets_503_within_a_second_and_both_recover_without_restart(
     wait_until(lambda: stack.request("GET", "/readyz").status == 200, "/readyz to recover")
     wait_until(lambda: stack.post("/analytics", {"id": id}).status == 204, "Track to recover")
     sent += 1 + send(stack, id, 3)
-    stack.wait_for_counts(id, [sent] * 5)
+    stack.wait_for_counts(id, [sent] * len(WINDOWS))
 
 
 def _elastic_service(url: str) -> str | None:
@@ -99,4 +100,4 @@ def test_elasticsearch_stopped_while_the_indexer_runs_loses_nothing(stack: Stack
         assert stack.indexer.running(), "the indexer gave up while Elasticsearch was down"
     finally:
         services("up", service)
-    stack.wait_for_counts(id, [sent] * 5)
+    stack.wait_for_counts(id, [sent] * len(WINDOWS))

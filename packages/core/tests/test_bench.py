@@ -11,6 +11,7 @@ from typing import ClassVar
 import pytest
 
 from hitcount.core.cli import main
+from hitcount.core.windows import LONGEST
 
 
 class StandIn(BaseHTTPRequestHandler):
@@ -37,7 +38,7 @@ class StandIn(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         id = self.path.rsplit("/", 1)[1]
-        counts = [{"reference": "1 hour ago", "count": self.hits.get(id, 0)}]
+        counts = [{"reference": LONGEST.reference, "count": self.hits.get(id, 0)}]
         payload = json.dumps({"id": id, "counts": counts}).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(payload)))

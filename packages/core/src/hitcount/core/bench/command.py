@@ -17,6 +17,7 @@ from hitcount.core.bench.load import Outcome, Plan, run
 from hitcount.core.config import parse_duration
 from hitcount.core.registry import Command
 from hitcount.core.runtime import Runtime
+from hitcount.core.windows import LONGEST
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,10 +37,10 @@ def _percentile(ordered: list[float], fraction: float) -> float:
 
 
 def count_of(url: str, id: str) -> int:
-    """The id's count in the one-hour window, read from the API."""
+    """The id's count in the longest window, read from the API (the run's hits never leave it)."""
     with urllib.request.urlopen(f"{url}/analytics/{urllib.parse.quote(id, safe='')}", timeout=10) as answer:
         counts = json.load(answer)["counts"]
-    return int(next(entry["count"] for entry in counts if entry["reference"] == "1 hour ago"))
+    return int(next(entry["count"] for entry in counts if entry["reference"] == LONGEST.reference))
 
 
 def verify(url: str, id: str, expected: int, timeout: float) -> tuple[int, float]:

@@ -37,7 +37,8 @@ from hitcount.core.queue import VISIBILITY_TIMEOUT, Delivery, Queue
 from hitcount.core.runtime import Runtime
 from hitcount.core.settings import DATA_DIR, QUEUE, STORE
 from hitcount.core.store import HitStore
-from hitcount.core.windows import NS_PER_SECOND, WINDOWS, Counts
+from hitcount.core.testing.windows import expected_counts, one_age_per_window
+from hitcount.core.windows import LONGEST, NS_PER_SECOND, WINDOWS, Counts
 from hitcount.core.wire import decode_batch, encode_batch
 
 # Ids that a careless backend would parse as query syntax or mangle.
@@ -76,6 +77,8 @@ class _Suite:
     def test_the_backend_is_registered_under_its_name(self, runtime: Runtime) -> None:
         registered = runtime.registry.queues if self.variable == QUEUE.name else runtime.registry.stores
         assert self.backend in registered, f"no installed plugin registers {self.variable}={self.backend}"
+
+
 def _payload(number: int) -> bytes:
     return encode_batch([Hit(f"batch-{number}", now_ns())])
 
@@ -281,19 +284,18 @@ class HitStoreConformance(_Suite):
 
     def test_unknown_id_counts_zero_everywhere(self, make_store: StoreFactory) -> None:
         now = now_ns()
-        assert make_store().counts("never-seen", now) == Counts("never-seen", now, (0, 0, 0, 0, 0))
+        assert make_store().counts("never-seen", now) == Counts("never-seen", now, (0,) * len(WINDOWS))
 
     def test_counts_are_cumulative_windows_ending_now(self, make_store: StoreFactory) -> None:
         now = now_ns()
-        ages = [10, 600, 7200, 90_000, 180_000, 250_000, 400_000]  # seconds before now
-        store = _written(make_store(), [Hit("page", now - age * NS_PER_SECOND) for age in ages])
-        assert store.counts("page", now).by_reference() == {
-            "3 days ago": 6,
-            "2 days ago": 4,
-            "1 day ago": 3,
-            "1 hour ago": 2,
-            "5 minutes ago": 1,
-        }
+        # A different number of hits in each window, plus some older than the longest.
+        hits_by_age = {age: number for number, age in enumerate(one_age_per_window(), start=2)}
+        hits_by_age[1.5 * LONGEST.length / NS_PER_SECOND] = 1
+        hits = [
+            Hit("page", now - int(age * NS_PER_SECOND)) for age, number in hits_by_age.items() for _ in range(number)
+        ]
+        store = _written(make_store(), hits)
+        assert list(store.counts("page", now).values) == expected_counts(hits_by_age)
 
     @pytest.mark.parametrize("window", WINDOWS, ids=lambda window: window.reference)
     def test_window_includes_its_upper_edge_and_excludes_its_lower_edge(self, make_store: StoreFactory, window) -> None:  # type: ignore[no-untyped-def]
@@ -318,20 +320,20 @@ class HitStoreConformance(_Suite):
         once = store.counts("twice", now)
         _written(make_store(), hits)
         assert store.counts("twice", now) == once
-        assert once.values == (100, 100, 100, 100, 100)
+        assert once.values == (100,) * len(WINDOWS)
 
     def test_a_hit_repeated_inside_one_batch_counts_once(self, make_store: StoreFactory) -> None:
         now = now_ns()
         hit = Hit("dup", now - NS_PER_SECOND)
         store = _written(make_store(), [hit, hit, hit])
-        assert store.counts("dup", now).values == (1, 1, 1, 1, 1)
+        assert store.counts("dup", now).values == (1,) * len(WINDOWS)
 
     def test_a_batch_overlapping_an_earlier_one_adds_only_the_new_hits(self, make_store: StoreFactory) -> None:
         now = now_ns()
         hits = [Hit("overlap", now - n * NS_PER_SECOND) for n in range(10)]
         store = _written(make_store(), hits[:6])
         _written(store, hits[4:])
-        assert store.counts("overlap", now).values == (10, 10, 10, 10, 10)
+        assert store.counts("overlap", now).values == (10,) * len(WINDOWS)
 
     def test_ids_match_exactly_whatever_their_characters(self, make_store: StoreFactory) -> None:
         now = now_ns()
@@ -339,9 +341,9 @@ class HitStoreConformance(_Suite):
         hits += [Hit(id, now) for id in ("A", "a", "ab", "id", "OR")]
         store = _written(make_store(), hits)
         for position, id in enumerate(TRICKY_IDS):
-            assert store.counts(id, now).values == (position + 1,) * 5, id
+            assert store.counts(id, now).values == (position + 1,) * len(WINDOWS), id
         for id in ("A", "a", "ab", "id", "OR"):
-            assert store.counts(id, now).values == (1,) * 5, id
+            assert store.counts(id, now).values == (1,) * len(WINDOWS), id
 
     def test_batch_of_10000_hits_is_counted_exactly(self, make_store: StoreFactory) -> None:
         now = now_ns()
