@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hitcount.core import Config, ConfigError, Setting
-from hitcount.core.config import mask_url, parse_duration
+from hitcount.core.config import (
+    mask_url,
+    parse_duration,
+    parse_optional_address,
+    parse_optional_file,
+    parse_positive_duration,
+    parse_size,
+)
 from hitcount.core.settings import RETENTION
 
 URL = Setting("HITCOUNT_TEST_URL", "redis://localhost:6379/0", "a URL", str)
@@ -18,6 +27,45 @@ COUNT = Setting("HITCOUNT_TEST_COUNT", "3", "a number", int)
 )
 def test_durations_take_a_unit(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "0s", "0ms"])
+def test_a_timeout_of_zero_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="above zero"):
+        parse_positive_duration(text)
+    assert parse_positive_duration("1ms") == 0.001
+
+
+@pytest.mark.parametrize(("text", "size"), [("65536", 65536), ("64KiB", 65536), ("1MiB", 1048576), (" 10 B ", 10)])
+def test_sizes_are_bytes_kib_or_mib(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "64KB", "1.5MiB", ""])
+def test_other_sizes_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="at least 1 byte"):
+        parse_size(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "address"), [("", None), (" ", None), ("127.0.0.1:9108", ("127.0.0.1", 9108)), ("[::1]:80", ("::1", 80))]
+)
+def test_an_optional_address_is_host_and_port_or_nothing(text: str, address: tuple[str, int] | None) -> None:
+    assert parse_optional_address(text) == address
+
+
+@pytest.mark.parametrize("text", ["9108", "host:", ":9108", "host:port", "host:70000"])
+def test_an_address_without_host_or_port_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="expected host:port"):
+        parse_optional_address(text)
+
+
+def test_an_optional_file_must_exist(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("x")
+    assert parse_optional_file("") is None
+    assert parse_optional_file(str(tmp_path / "ca.pem")) == tmp_path / "ca.pem"
+    with pytest.raises(ValueError, match="no such file"):
+        parse_optional_file(str(tmp_path / "missing.pem"))
 
 
 def test_a_setting_defaults_and_can_be_overridden() -> None:

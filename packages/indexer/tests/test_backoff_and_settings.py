@@ -6,7 +6,7 @@ import pytest
 
 from hitcount.core import Config, ConfigError
 from hitcount.indexer.backoff import Backoff
-from hitcount.indexer.settings import METRICS_BIND, Options
+from hitcount.indexer.settings import METRICS_BIND, IndexerSettings
 
 
 def test_backoff_doubles_from_base_up_to_cap() -> None:
@@ -61,18 +61,18 @@ def test_malformed_metrics_bind_is_an_error_naming_the_setting_and_value(text: s
         Config({METRICS_BIND.name: text}).get(METRICS_BIND)
 
 
-def test_options_come_from_the_indexer_settings_and_core_retention() -> None:
-    options = Options.from_config(
+def test_indexer_settings_come_from_the_indexer_variables_and_core_retention() -> None:
+    settings = IndexerSettings.from_config(
         Config({"HITCOUNT_INDEXER_MAX_BATCHES": "7", "HITCOUNT_INDEXER_RETRY_CAP": "2m", "HITCOUNT_RETENTION": "4d"})
     )
-    assert (options.max_batches, options.retry_cap, options.retention) == (7, 120.0, 4 * 86400.0)
-    assert (options.consume_wait, options.retry_base, options.purge_interval) == (1.0, 0.1, 3600.0)
-    assert (options.bulk_hits, options.linger) == (10_000, 1.0)
+    assert (settings.max_batches, settings.retry_cap, settings.retention) == (7, 120.0, 4 * 86400.0)
+    assert (settings.consume_wait, settings.retry_base, settings.purge_interval) == (1.0, 0.1, 3600.0)
+    assert (settings.bulk_hits, settings.linger) == (10_000, 1.0)
 
 
 def test_linger_longer_than_half_the_visibility_timeout_is_an_error_naming_both() -> None:
     # Batches gathered for longer would be handed to another consumer while still in hand.
     settings = {"HITCOUNT_INDEXER_LINGER": "3s", "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "5s"}
     with pytest.raises(ConfigError, match=r"HITCOUNT_INDEXER_LINGER=3s .* HITCOUNT_QUEUE_VISIBILITY_TIMEOUT=5s"):
-        Options.from_config(Config(settings))
-    assert Options.from_config(Config({**settings, "HITCOUNT_INDEXER_LINGER": "2.5s"})).linger == 2.5
+        IndexerSettings.from_config(Config(settings))
+    assert IndexerSettings.from_config(Config({**settings, "HITCOUNT_INDEXER_LINGER": "2.5s"})).linger == 2.5

@@ -29,7 +29,7 @@ from hitcount.core import (
 from hitcount.core.backends.memory import MemoryQueue
 from hitcount.core.windows import NS_PER_SECOND, Counts
 from hitcount.core.wire import decode_batch, encode_batch
-from hitcount.indexer import Indexer, Options
+from hitcount.indexer import Indexer, IndexerSettings
 
 # Fast enough that no test waits long on a retry, an empty queue or a lease.
 FAST = {
@@ -116,7 +116,7 @@ def store(runtime: Runtime) -> Iterator[ScriptedStore]:
 
 @pytest.fixture
 def indexer(queue: Queue, store: ScriptedStore, config: Config) -> Indexer:
-    return Indexer(queue, store, "test-indexer", Options.from_config(config))
+    return Indexer(queue, store, "test-indexer", IndexerSettings.from_config(config))
 
 
 def publish(queue: Queue, id: str, hits: int) -> list[Hit]:
@@ -155,7 +155,7 @@ def test_batches_consumed_together_are_written_in_one_store_write(
 def lingering(queue: Queue, store: ScriptedStore, config: Config, **settings: str) -> Indexer:
     """An indexer that gathers its store writes for a while (``HITCOUNT_INDEXER_<KEY>`` settings)."""
     overrides = {f"HITCOUNT_INDEXER_{key.upper()}": value for key, value in settings.items()}
-    return Indexer(queue, store, "test-indexer", Options.from_config(config.with_overrides(overrides)))
+    return Indexer(queue, store, "test-indexer", IndexerSettings.from_config(config.with_overrides(overrides)))
 
 
 def test_batches_published_while_the_indexer_lingers_go_into_the_same_store_write(
@@ -274,19 +274,19 @@ def test_unavailable_queue_is_waited_out_with_backoff_and_consumed_again(config:
             return super().consume(consumer, max_batches, wait)
 
     queue = RecoveringQueue(config)
-    options = Options.from_config(config)
-    indexer = Indexer(queue, store, "test-indexer", options)
+    settings = IndexerSettings.from_config(config)
+    indexer = Indexer(queue, store, "test-indexer", settings)
     publish(queue, "page", 2)
     started = time.monotonic()
     assert [indexer.step() for _ in range(3)] == [0, 0, 1]
     # Two pauses of at least half the first two delays of the backoff.
-    assert time.monotonic() - started >= options.retry_base / 2 + options.retry_base
+    assert time.monotonic() - started >= settings.retry_base / 2 + settings.retry_base
     assert count(store, "page") == 2
 
 
 def test_retention_purges_at_start_then_once_per_interval(queue: Queue, store: ScriptedStore, config: Config) -> None:
-    options = Options.from_config(config.with_overrides({"HITCOUNT_RETENTION": "4d"}))
-    indexer = Indexer(queue, store, "test-indexer", options)
+    settings = IndexerSettings.from_config(config.with_overrides({"HITCOUNT_RETENTION": "4d"}))
+    indexer = Indexer(queue, store, "test-indexer", settings)
     indexer.housekeeping()
     indexer.housekeeping()
     [cutoff] = store.purges
@@ -294,8 +294,8 @@ def test_retention_purges_at_start_then_once_per_interval(queue: Queue, store: S
 
 
 def test_retention_purges_again_once_the_interval_passed(queue: Queue, store: ScriptedStore, config: Config) -> None:
-    options = Options.from_config(config.with_overrides({"HITCOUNT_INDEXER_PURGE_INTERVAL": "50ms"}))
-    indexer = Indexer(queue, store, "test-indexer", options)
+    settings = IndexerSettings.from_config(config.with_overrides({"HITCOUNT_INDEXER_PURGE_INTERVAL": "50ms"}))
+    indexer = Indexer(queue, store, "test-indexer", settings)
     indexer.housekeeping()
     time.sleep(0.06)
     indexer.housekeeping()
@@ -306,9 +306,9 @@ def test_failed_purge_is_tried_again_after_the_retry_cap_not_the_interval(
     queue: Queue, store: ScriptedStore, config: Config
 ) -> None:
     store.purge_failures = [StoreUnavailable("store is down")]
-    indexer = Indexer(queue, store, "test-indexer", Options.from_config(config))
+    indexer = Indexer(queue, store, "test-indexer", IndexerSettings.from_config(config))
     indexer.housekeeping()
-    time.sleep(indexer.options.retry_cap + 0.01)
+    time.sleep(indexer.settings.retry_cap + 0.01)
     indexer.housekeeping()
     assert len(store.purges) == 2
 
@@ -324,8 +324,8 @@ def test_purge_removes_hits_older_than_the_retention_and_keeps_the_rest(indexer:
 def test_backlog_gauges_show_waiting_batches_hits_and_the_ingestion_lag(
     queue: Queue, store: ScriptedStore, config: Config
 ) -> None:
-    options = Options.from_config(config.with_overrides({"HITCOUNT_INDEXER_BACKLOG_INTERVAL": "0s"}))
-    indexer = Indexer(queue, store, "test-indexer", options)
+    settings = IndexerSettings.from_config(config.with_overrides({"HITCOUNT_INDEXER_BACKLOG_INTERVAL": "0s"}))
+    indexer = Indexer(queue, store, "test-indexer", settings)
     sample = indexer.metrics.registry.get_sample_value
     publish(queue, "page", 2)
     publish(queue, "page", 3)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,6 +20,8 @@ T = TypeVar("T")
 PREFIX = "HITCOUNT_"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB)?\s*$")
+_SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024 * 1024}
 
 
 def parse_duration(text: str) -> float:
@@ -27,6 +30,42 @@ def parse_duration(text: str) -> float:
     if not match:
         raise ValueError("expected a duration such as 500ms, 30s, 5m, 2h or 7d")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_positive_duration(text: str) -> float:
+    """A duration above zero, for timeouts: zero means "wait forever" to most clients."""
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError("expected a duration above zero, such as 500ms")
+    return seconds
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``"65536"``, ``"64KiB"`` or ``"1MiB"``; at least one byte."""
+    match = _SIZE.match(text)
+    if not match or int(match.group(1)) < 1:
+        raise ValueError("expected a size of at least 1 byte, such as 65536, 64KiB or 1MiB")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+
+
+def parse_optional_address(text: str) -> tuple[str, int] | None:
+    """``host:port`` as a pair (brackets of an IPv6 host removed), or None for an empty value."""
+    if not text.strip():
+        return None
+    host, separator, port = text.strip().rpartition(":")
+    if not separator or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("expected host:port, e.g. 127.0.0.1:9108, or nothing")
+    return host.strip("[]"), int(port)
+
+
+def parse_optional_file(text: str) -> Path | None:
+    """Nothing, or the path of a file that exists."""
+    if not text.strip():
+        return None
+    path = Path(text.strip())
+    if not path.is_file():
+        raise ValueError("no such file")
+    return path
 
 
 def parse_positive_int(text: str) -> int:

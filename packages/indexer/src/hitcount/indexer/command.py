@@ -13,7 +13,7 @@ from types import FrameType
 from hitcount.core import Runtime
 from hitcount.indexer.indexer import Indexer
 from hitcount.indexer.metrics import Metrics
-from hitcount.indexer.settings import METRICS_BIND, Options
+from hitcount.indexer.settings import METRICS_BIND, IndexerSettings
 
 
 def consumer_name() -> str:
@@ -23,7 +23,7 @@ def consumer_name() -> str:
 
 def run_indexer(arguments: argparse.Namespace, runtime: Runtime) -> int:
     """Index until a signal asks to stop; the batch in hand is finished and acknowledged first."""
-    options = Options.from_config(runtime.config)
+    settings = IndexerSettings.from_config(runtime.config)
     bind = runtime.config.get(METRICS_BIND)
     with ExitStack() as resources:
         queue = runtime.open_queue()
@@ -31,7 +31,7 @@ def run_indexer(arguments: argparse.Namespace, runtime: Runtime) -> int:
         store = runtime.open_store()
         resources.callback(store.close)
         metrics = Metrics()
-        indexer = Indexer(queue, store, consumer_name(), options, metrics)
+        indexer = Indexer(queue, store, consumer_name(), settings, metrics)
 
         def stop(signum: int, frame: FrameType | None) -> None:
             indexer.stop()

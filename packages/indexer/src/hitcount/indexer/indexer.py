@@ -18,7 +18,7 @@ from hitcount.core.windows import NS_PER_SECOND
 from hitcount.core.wire import decode_batch
 from hitcount.indexer.backoff import Backoff
 from hitcount.indexer.metrics import Metrics
-from hitcount.indexer.settings import Options
+from hitcount.indexer.settings import IndexerSettings
 
 log = logging.getLogger(__name__)
 # The longest a pause keeps a stop request waiting: signal handlers only set a flag.
@@ -39,15 +39,15 @@ class Indexer:
     """Moves batches from ``queue`` to ``store`` as consumer ``consumer`` until :meth:`stop` is called."""
 
     def __init__(
-        self, queue: Queue, store: HitStore, consumer: str, options: Options, metrics: Metrics | None = None
+        self, queue: Queue, store: HitStore, consumer: str, settings: IndexerSettings, metrics: Metrics | None = None
     ) -> None:
         self.queue = queue
         self.store = store
         self.consumer = consumer
-        self.options = options
+        self.settings = settings
         self.metrics = metrics or Metrics()
-        self._store_backoff = Backoff(options.retry_base, options.retry_cap)
-        self._queue_backoff = Backoff(options.retry_base, options.retry_cap)
+        self._store_backoff = Backoff(settings.retry_base, settings.retry_cap)
+        self._queue_backoff = Backoff(settings.retry_base, settings.retry_cap)
         self._stopping = False
         # Monotonic times the periodic duties are next due; 0 runs them on the first pass.
         self._next_purge = 0.0
@@ -59,7 +59,7 @@ class Indexer:
 
     def run(self) -> None:
         """Index until stopped, purging old hits and refreshing the backlog gauges on their intervals."""
-        log.info("indexer %s consuming up to %d batches at a time", self.consumer, self.options.max_batches)
+        log.info("indexer %s consuming up to %d batches at a time", self.consumer, self.settings.max_batches)
         while not self._stopping:
             self.housekeeping()
             self.step()
@@ -78,7 +78,7 @@ class Indexer:
         An unavailable queue is waited out with backoff here, so a caller's loop just calls again.
         """
         try:
-            deliveries = self.queue.consume(self.consumer, self.options.max_batches, self.options.consume_wait)
+            deliveries = self.queue.consume(self.consumer, self.settings.max_batches, self.settings.consume_wait)
         except QueueUnavailable as error:
             delay = self._queue_backoff.next_delay()
             log.warning("queue unavailable, consuming again in %.1fs: %s", delay, error)
@@ -100,16 +100,16 @@ class Indexer:
         about as many batches as the hits still wanted need, judging by the batches so
         far, so a write overshoots ``bulk_hits`` by little.
         """
-        options = self.options
+        settings = self.settings
         hits = sum(delivery.hits for delivery in deliveries)
-        deadline = time.monotonic() + options.linger
-        drained = len(deliveries) < options.max_batches
-        while hits < options.bulk_hits and not self._stopping:
+        deadline = time.monotonic() + settings.linger
+        drained = len(deliveries) < settings.max_batches
+        while hits < settings.bulk_hits and not self._stopping:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or (drained and not self._pause(min(remaining, LINGER_POLL))):
                 return
             per_batch = max(1.0, hits / len(deliveries))
-            wanted = min(options.max_batches, math.ceil((options.bulk_hits - hits) / per_batch))
+            wanted = min(settings.max_batches, math.ceil((settings.bulk_hits - hits) / per_batch))
             try:
                 more = self.queue.consume(self.consumer, wanted, 0)
             except QueueUnavailable as error:
@@ -147,7 +147,7 @@ class Indexer:
             self._next_purge = now + self._purge()
         if now >= self._next_backlog:
             self._refresh_backlog()
-            self._next_backlog = now + self.options.backlog_interval
+            self._next_backlog = now + self.settings.backlog_interval
 
     def _isolate(self, decoded: Sequence[Decoded]) -> None:
         written = []
@@ -213,15 +213,15 @@ class Indexer:
 
     def _purge(self) -> float:
         """Delete hits older than the retention; return the seconds until the next purge."""
-        cutoff = now_ns() - int(self.options.retention * NS_PER_SECOND)
+        cutoff = now_ns() - int(self.settings.retention * NS_PER_SECOND)
         try:
             removed = self.store.purge(cutoff)
         except Exception as error:
-            delay = min(self.options.purge_interval, self.options.retry_cap)
+            delay = min(self.settings.purge_interval, self.settings.retry_cap)
             log.warning("retention purge failed, trying again in %.0fs: %r", delay, error)
             return delay
-        log.info("retention: removed %d (hits or indices) older than %.0fs", removed, self.options.retention)
-        return self.options.purge_interval
+        log.info("retention: removed %d (hits or indices) older than %.0fs", removed, self.settings.retention)
+        return self.settings.purge_interval
 
     def _refresh_backlog(self) -> None:
         try:

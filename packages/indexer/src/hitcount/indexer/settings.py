@@ -1,24 +1,13 @@
-"""The indexer's settings, and :class:`Options`, the values one indexer runs with."""
+"""The indexer's settings, and :class:`IndexerSettings`, the values one indexer runs with."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from hitcount.core import Config, ConfigError, Setting
-from hitcount.core.config import parse_duration, parse_positive_int
+from hitcount.core.config import parse_duration, parse_optional_address, parse_positive_int
 from hitcount.core.queue import VISIBILITY_TIMEOUT
 from hitcount.core.settings import RETENTION
-
-
-def parse_bind(text: str) -> tuple[str, int] | None:
-    """``host:port`` as a pair, or None for an empty value (metrics off)."""
-    if not text.strip():
-        return None
-    host, separator, port = text.strip().rpartition(":")
-    if not separator or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError("expected host:port, e.g. 127.0.0.1:9108, or nothing to serve no metrics")
-    return host.strip("[]"), int(port)
-
 
 MAX_BATCHES = Setting(
     "HITCOUNT_INDEXER_MAX_BATCHES",
@@ -74,7 +63,7 @@ METRICS_BIND = Setting(
     "HITCOUNT_INDEXER_METRICS_BIND",
     "",
     "host:port of the indexer's Prometheus /metrics endpoint; empty serves none.",
-    parse_bind,
+    parse_optional_address,
 )
 SETTINGS = (
     MAX_BATCHES,
@@ -90,7 +79,7 @@ SETTINGS = (
 
 
 @dataclass(frozen=True)
-class Options:
+class IndexerSettings:
     """How an :class:`~hitcount.indexer.indexer.Indexer` consumes, retries and keeps house (durations in s)."""
 
     max_batches: int
@@ -104,8 +93,8 @@ class Options:
     backlog_interval: float
 
     @classmethod
-    def from_config(cls, config: Config) -> Options:
-        """The options the ``HITCOUNT_INDEXER_*`` settings and ``HITCOUNT_RETENTION`` give."""
+    def from_config(cls, config: Config) -> IndexerSettings:
+        """The values the ``HITCOUNT_INDEXER_*`` settings and ``HITCOUNT_RETENTION`` give."""
         linger, visibility = config.get(LINGER), config.get(VISIBILITY_TIMEOUT)
         if linger * 2 > visibility:
             # Batches gathered longer would be handed to another consumer while still in hand.

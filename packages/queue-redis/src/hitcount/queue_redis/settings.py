@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from hitcount.core.config import Setting, parse_duration, parse_positive_int
+from hitcount.core.config import Setting, parse_positive_duration, parse_positive_int
 
 SCHEMES = ("redis", "rediss", "unix")
 
@@ -29,14 +29,6 @@ def parse_prefix(text: str) -> str:
     if not prefix or "{" in prefix or "}" in prefix:
         raise ValueError("expected a non-empty prefix without { or }")
     return prefix
-
-
-def parse_timeout(text: str) -> float:
-    """A duration above zero: zero would make redis-py wait forever."""
-    seconds = parse_duration(text)
-    if seconds <= 0:
-        raise ValueError("expected a duration above zero, such as 500ms")
-    return seconds
 
 
 REDIS_URL = Setting(
@@ -67,7 +59,7 @@ TIMEOUT = Setting(
     "HITCOUNT_REDIS_TIMEOUT",
     "500ms",
     "How long one Redis command may take (connect or answer) before the queue reports itself unavailable.",
-    parse_timeout,
+    parse_positive_duration,
 )
 MAX_CONNECTIONS = Setting(
     "HITCOUNT_REDIS_MAX_CONNECTIONS",

@@ -16,7 +16,7 @@ def open_store(config: Config) -> HitStore:
 @hookimpl
 def hitcount_register_settings(registry: Registry) -> None:
     """Every ``HITCOUNT_ELASTIC_*`` setting."""
-    registry.add_settings(*settings.ALL)
+    registry.add_settings(*settings.SETTINGS)
 
 
 @hookimpl

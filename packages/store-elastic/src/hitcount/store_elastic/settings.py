@@ -7,9 +7,15 @@ settings costs nothing when another store is configured.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from hitcount.core.config import Setting, parse_csv, parse_duration, parse_positive_int
+from hitcount.core.config import (
+    Setting,
+    parse_csv,
+    parse_duration,
+    parse_optional_file,
+    parse_positive_duration,
+    parse_positive_int,
+)
 
 # Elasticsearch's own rules for index names, minus uppercase (which it rejects too).
 _INDEX_PREFIX = re.compile(r"^[a-z0-9][a-z0-9._-]{0,199}$")
@@ -47,16 +53,6 @@ def parse_replicas(text: str) -> int | str:
     raise ValueError("expected a number of replicas (e.g. 1) or a range such as 0-1 or 0-all")
 
 
-def parse_optional_file(text: str) -> Path | None:
-    """Nothing, or the path of a file that exists."""
-    if not text.strip():
-        return None
-    path = Path(text.strip())
-    if not path.is_file():
-        raise ValueError("no such file")
-    return path
-
-
 URL = Setting(
     "HITCOUNT_ELASTIC_URL",
     "http://127.0.0.1:9200",
@@ -83,7 +79,7 @@ TIMEOUT = Setting(
     "HITCOUNT_ELASTIC_TIMEOUT",
     "10s",
     "How long one request to Elasticsearch may take before the store reports it unavailable.",
-    parse_duration,
+    parse_positive_duration,
 )
 INDEX_PREFIX = Setting(
     "HITCOUNT_ELASTIC_INDEX_PREFIX",
@@ -110,4 +106,4 @@ REFRESH_INTERVAL = Setting(
     parse_duration,
 )
 
-ALL = (URL, API_KEY, USERNAME, PASSWORD, CA_CERTS, TIMEOUT, INDEX_PREFIX, SHARDS, REPLICAS, REFRESH_INTERVAL)
+SETTINGS = (URL, API_KEY, USERNAME, PASSWORD, CA_CERTS, TIMEOUT, INDEX_PREFIX, SHARDS, REPLICAS, REFRESH_INTERVAL)
