@@ -7,7 +7,7 @@ deleted by age, so each UTC day gets its own index, ``<prefix>-YYYY.MM.DD``:
   the index holding the first one and its ``create`` meets the same ``_id`` (a data
   stream would route by arrival time, and after a rollover the copy would be a second
   document in a new backing index);
-- counting searches the four daily indices that can hold the last three days, whatever
+- counting searches only the daily indices that can hold the longest window, whatever
   the retention; retention deletes whole indices, which costs nothing compared with
   deleting documents.
 

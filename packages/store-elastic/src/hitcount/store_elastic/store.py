@@ -125,7 +125,7 @@ class ElasticStore(HitStore):
         return items
 
     def counts(self, id: str, now: int) -> Counts:
-        """One search over the four daily indices that can hold the last three days."""
+        """One search over the daily indices that can hold the longest window."""
         with self._errors(f"counting {id!r}"):
             response = self._client.search(
                 index=self._layout.counted_indices(now),
