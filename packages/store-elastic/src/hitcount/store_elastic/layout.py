@@ -83,7 +83,7 @@ class Layout:
         return self.index(timestamp // NS_PER_DAY)
 
     def counted_indices(self, now: int) -> list[str]:
-        """The daily indices that can hold hits of the longest window at ``now``: four, oldest first."""
+        """The daily indices that can hold hits of the longest window at ``now``, oldest first."""
         first, last = (now - LONGEST.length) // NS_PER_DAY, now // NS_PER_DAY
         return [self.index(day) for day in range(first, last + 1)]
 
