@@ -74,6 +74,14 @@ class _Suite:
         environ |= {self.variable: self.backend, DATA_DIR.name: str(tmp_path / "data")}
         return Runtime.load({**environ, **self.environment, **isolation})
 
+    @pytest.fixture
+    def opened(self) -> Iterator[list[Queue | HitStore]]:
+        """The instances a test opened, closed after it."""
+        instances: list[Queue | HitStore] = []
+        yield instances
+        for instance in instances:
+            instance.close()
+
     def test_the_backend_is_registered_under_its_name(self, runtime: Runtime) -> None:
         registered = runtime.registry.queues if self.variable == QUEUE.name else runtime.registry.stores
         assert self.backend in registered, f"no installed plugin registers {self.variable}={self.backend}"
@@ -100,18 +108,16 @@ class QueueConformance(_Suite):
     variable = QUEUE.name
 
     @pytest.fixture
-    def make_queue(self, runtime: Runtime) -> Iterator[QueueFactory]:
+    def make_queue(self, runtime: Runtime, opened: list[Queue | HitStore]) -> QueueFactory:
         """Opens the queue, with a visibility timeout of the test's choosing."""
-        opened: list[Queue] = []
 
         def make(visibility_timeout: float = 30.0) -> Queue:
             config = runtime.config.with_overrides({VISIBILITY_TIMEOUT.name: f"{visibility_timeout}s"})
-            opened.append(dataclasses.replace(runtime, config=config).open_queue())
-            return opened[-1]
+            queue = dataclasses.replace(runtime, config=config).open_queue()
+            opened.append(queue)
+            return queue
 
-        yield make
-        for queue in opened:
-            queue.close()
+        return make
 
     def test_published_batch_is_consumed_with_its_payload_and_hit_count(self, make_queue: QueueFactory) -> None:
         queue = make_queue()
@@ -270,17 +276,15 @@ class HitStoreConformance(_Suite):
     variable = STORE.name
 
     @pytest.fixture
-    def make_store(self, runtime: Runtime) -> Iterator[StoreFactory]:
+    def make_store(self, runtime: Runtime, opened: list[Queue | HitStore]) -> StoreFactory:
         """Opens the store."""
-        opened: list[HitStore] = []
 
         def make() -> HitStore:
-            opened.append(runtime.open_store())
-            return opened[-1]
+            store = runtime.open_store()
+            opened.append(store)
+            return store
 
-        yield make
-        for store in opened:
-            store.close()
+        return make
 
     def test_unknown_id_counts_zero_everywhere(self, make_store: StoreFactory) -> None:
         now = now_ns()
