@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from hitcount.core.testing import HitStoreConformance, QueueConformance
+from hitcount.core.testing import CountsCacheConformance, HitStoreConformance, QueueConformance
 
 # Durable against a crash of the process, which is all a test needs; much faster than FULL.
 FAST_SQLITE = {"HITCOUNT_SQLITE_SYNCHRONOUS": "NORMAL"}
@@ -19,6 +19,11 @@ class TestSqliteQueue(QueueConformance):
 
 
 class TestSqliteStore(HitStoreConformance):
+    backend = "sqlite"
+    environment = FAST_SQLITE
+
+
+class TestSqliteCache(CountsCacheConformance):
     backend = "sqlite"
     environment = FAST_SQLITE
 
@@ -36,4 +41,8 @@ class TestMemoryQueue(MemoryIsolation, QueueConformance):
 
 
 class TestMemoryStore(MemoryIsolation, HitStoreConformance):
+    backend = "memory"
+
+
+class TestMemoryCache(MemoryIsolation, CountsCacheConformance):
     backend = "memory"

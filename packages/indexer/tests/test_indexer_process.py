@@ -167,9 +167,9 @@ def test_two_indexers_on_one_sqlite_queue_count_every_hit_exactly_once(
     spawn: Callable[..., IndexerProcess], queue: Queue, store: HitStore
 ) -> None:
     ports = [free_port(), free_port()]
-    indexers = [
-        spawn(HITCOUNT_INDEXER_MAX_BATCHES="5", HITCOUNT_INDEXER_METRICS_BIND=f"127.0.0.1:{port}") for port in ports
-    ]
+    # Small store writes, so that neither indexer gathers the whole queue into one of its own.
+    settings = {"HITCOUNT_INDEXER_MAX_BATCHES": "5", "HITCOUNT_INDEXER_BULK_HITS": "50"}
+    indexers = [spawn(**settings, HITCOUNT_INDEXER_METRICS_BIND=f"127.0.0.1:{port}") for port in ports]
     for port in ports:
         wait_for(functools.partial(answers, port), f"the indexer metrics on port {port}")
     published = sum(publish(queue, 1, 10) for _ in range(400))

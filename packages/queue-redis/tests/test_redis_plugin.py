@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from hitcount.core import ConfigError, Runtime
+from hitcount.queue_redis.cache import RedisCache
 from hitcount.queue_redis.queue import RedisQueue
 
 
@@ -23,6 +24,18 @@ def test_hitcount_queue_redis_selects_this_queue_through_the_entry_point(redis_u
         assert [delivery.payload for delivery in queue.consume("c1", 10, 1.0)] == [b"through the plugin"]
     finally:
         queue.close()
+
+
+def test_with_the_redis_queue_the_counts_cache_is_redis_too(redis_url: str, prefix: str) -> None:
+    runtime = Runtime.load(
+        {"HITCOUNT_QUEUE": "redis", "HITCOUNT_REDIS_URL": redis_url, "HITCOUNT_REDIS_PREFIX": prefix}
+    )
+    assert runtime.registry.caches["redis"].provider.package == "hitcount-queue-redis"
+    cache = runtime.open_cache()
+    try:
+        assert isinstance(cache, RedisCache)
+    finally:
+        cache.close()
 
 
 def test_loading_the_plugins_does_not_import_the_redis_client() -> None:

@@ -5,8 +5,10 @@ included); nothing in this package imports a web framework or a database client 
 the standard library.
 """
 
+from hitcount.core.cache import CACHE_TTL, CountsCache
 from hitcount.core.config import Config, Setting, parse_csv, parse_duration, parse_positive_int
 from hitcount.core.errors import (
+    CacheUnavailable,
     ConfigError,
     HitcountError,
     InvalidBatch,
@@ -23,11 +25,13 @@ from hitcount.core.markers import hookimpl
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
 from hitcount.core.registry import Command, Registry
 from hitcount.core.runtime import Runtime
-from hitcount.core.settings import DATA_DIR, DISABLE_PLUGINS, LOG_LEVEL, QUEUE, RETENTION, STORE
+from hitcount.core.settings import CACHE, DATA_DIR, DISABLE_PLUGINS, LOG_LEVEL, QUEUE, RETENTION, STORE
 from hitcount.core.store import HitStore
 from hitcount.core.windows import WINDOWS, Counts, Window
 
 __all__ = [
+    "CACHE",
+    "CACHE_TTL",
     "DATA_DIR",
     "DISABLE_PLUGINS",
     "LOG_LEVEL",
@@ -37,10 +41,12 @@ __all__ = [
     "VISIBILITY_TIMEOUT",
     "WINDOWS",
     "Backlog",
+    "CacheUnavailable",
     "Command",
     "Config",
     "ConfigError",
     "Counts",
+    "CountsCache",
     "DeadLetter",
     "Delivery",
     "Health",

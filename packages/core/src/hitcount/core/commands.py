@@ -35,7 +35,7 @@ def _utc(seconds: float) -> str:
 
 
 def run_plugins(arguments: argparse.Namespace, runtime: Runtime) -> int:
-    """List every plugin, queue, store and command with the distribution that provides it.
+    """List every plugin, queue, store, cache and command with the distribution that provides it.
 
     Plugins are listed by entry-point name, the name ``HITCOUNT_DISABLE_PLUGINS`` takes.
     """
@@ -44,6 +44,7 @@ def run_plugins(arguments: argparse.Namespace, runtime: Runtime) -> int:
     rows += [("plugin", name, str(provider)) for name, provider in sorted(registry.plugins.items())]
     rows += [("queue", name, str(backend.provider)) for name, backend in sorted(registry.queues.items())]
     rows += [("store", name, str(backend.provider)) for name, backend in sorted(registry.stores.items())]
+    rows += [("cache", name, str(backend.provider)) for name, backend in sorted(registry.caches.items())]
     rows += [("command", name, str(entry.provider)) for name, entry in sorted(registry.commands.items())]
     print(_table(rows))
     return 0

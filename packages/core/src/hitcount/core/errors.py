@@ -39,3 +39,7 @@ class StoreError(HitcountError):
 
 class StoreUnavailable(HitcountError):
     """The store cannot be reached or is overloaded; the same call may succeed later."""
+
+
+class CacheUnavailable(HitcountError):
+    """The counts cache cannot answer right now; readers go on without it."""

@@ -32,7 +32,7 @@ def hitcount_register_settings(registry: Registry) -> None:
 
 @hookspec
 def hitcount_register_backends(registry: Registry) -> None:
-    """Offer queue and store backends, with ``registry.add_queue(name, factory)`` and ``add_store``.
+    """Offer backends with ``registry.add_queue(name, factory)``, ``add_store`` and ``add_cache``.
 
     ``factory(config)`` is only called when configuration selects that backend, so a plugin
     must import its client library inside the factory's module, not at registration.

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from hitcount.core.cache import CountsCache
 from hitcount.core.config import Config, Setting
 from hitcount.core.errors import HitcountError, UnknownBackend
 from hitcount.core.queue import Queue
@@ -78,6 +79,7 @@ class Registry:
 
     queues: dict[str, Backend[Queue]] = field(default_factory=dict)
     stores: dict[str, Backend[HitStore]] = field(default_factory=dict)
+    caches: dict[str, Backend[CountsCache]] = field(default_factory=dict)
     commands: dict[str, Registered[Command]] = field(default_factory=dict)
     settings: dict[str, Setting[Any]] = field(default_factory=dict)
     plugins: dict[str, Provider] = field(default_factory=dict)
@@ -90,6 +92,10 @@ class Registry:
     def add_store(self, name: str, factory: Callable[[Config], HitStore]) -> None:
         """Offer a store backend selectable with ``HITCOUNT_STORE=name``."""
         self.stores[name] = self._claim(self.stores, "store", name, Backend(name, factory, self.credit(factory)))
+
+    def add_cache(self, name: str, factory: Callable[[Config], CountsCache]) -> None:
+        """Offer a counts cache selectable with ``HITCOUNT_CACHE=name``."""
+        self.caches[name] = self._claim(self.caches, "cache", name, Backend(name, factory, self.credit(factory)))
 
     def add_command(self, command: Command) -> None:
         """Offer ``hitcount <command.name>``."""
@@ -110,6 +116,10 @@ class Registry:
     def store(self, name: str) -> Backend[HitStore]:
         """The store backend called ``name``, or :class:`UnknownBackend` listing the installed ones."""
         return _lookup(self.stores, "store", "HITCOUNT_STORE", name)
+
+    def cache(self, name: str) -> Backend[CountsCache]:
+        """The counts cache called ``name``, or :class:`UnknownBackend` listing the installed ones."""
+        return _lookup(self.caches, "cache", "HITCOUNT_CACHE", name)
 
     @staticmethod
     def _claim(entries: Mapping[str, E], kind: str, name: str, entry: E) -> E:

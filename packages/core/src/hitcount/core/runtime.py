@@ -6,11 +6,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from hitcount.core.cache import CountsCache
 from hitcount.core.config import Config
 from hitcount.core.plugins import Plugins
 from hitcount.core.queue import Queue
 from hitcount.core.registry import Registry
-from hitcount.core.settings import DISABLE_PLUGINS, QUEUE, STORE
+from hitcount.core.settings import CACHE, DISABLE_PLUGINS, QUEUE, STORE
 from hitcount.core.store import HitStore
 
 
@@ -35,3 +36,15 @@ class Runtime:
     def open_store(self) -> HitStore:
         """Open the store ``HITCOUNT_STORE`` names."""
         return self.registry.store(self.config.get(STORE)).factory(self.config)
+
+    def cache_name(self) -> str:
+        """``HITCOUNT_CACHE``, or when empty the cache named like the queue (shared as widely), else sqlite."""
+        name: str = self.config.get(CACHE)
+        if name:
+            return name
+        queue: str = self.config.get(QUEUE)
+        return queue if queue in self.registry.caches else "sqlite"
+
+    def open_cache(self) -> CountsCache:
+        """Open the counts cache :meth:`cache_name` names."""
+        return self.registry.cache(self.cache_name()).factory(self.config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hitcount.core.cache import CACHE_TTL
 from hitcount.core.config import Setting, parse_csv, parse_duration
 from hitcount.core.markers import hookimpl
 from hitcount.core.queue import VISIBILITY_TIMEOUT
@@ -27,6 +28,12 @@ def _retention(text: str) -> float:
 
 QUEUE = Setting("HITCOUNT_QUEUE", "sqlite", "Name of the queue backend (see `hitcount plugins`).", _name)
 STORE = Setting("HITCOUNT_STORE", "sqlite", "Name of the store backend (see `hitcount plugins`).", _name)
+CACHE = Setting(
+    "HITCOUNT_CACHE",
+    "",
+    "Name of the counts cache; empty: the one named like HITCOUNT_QUEUE if installed (redis), else sqlite.",
+    str.strip,
+)
 DATA_DIR = Setting("HITCOUNT_DATA_DIR", "./var", "Directory of the embedded backends' files.", Path)
 RETENTION = Setting("HITCOUNT_RETENTION", "7d", "Hits older than this are deleted; at least 3 days.", _retention)
 DISABLE_PLUGINS = Setting(
@@ -41,4 +48,6 @@ LOG_LEVEL = Setting("HITCOUNT_LOG_LEVEL", "INFO", "Logging level of every hitcou
 @hookimpl
 def hitcount_register_settings(registry: Registry) -> None:
     """Core's settings."""
-    registry.add_settings(QUEUE, STORE, DATA_DIR, RETENTION, LOG_LEVEL, VISIBILITY_TIMEOUT, DISABLE_PLUGINS)
+    registry.add_settings(
+        QUEUE, STORE, CACHE, CACHE_TTL, DATA_DIR, RETENTION, LOG_LEVEL, VISIBILITY_TIMEOUT, DISABLE_PLUGINS
+    )

@@ -1,8 +1,8 @@
-"""The ``redis`` queue's plugin: its settings and its backend, without importing redis-py."""
+"""The ``redis`` plugin: its settings, its queue and its counts cache, without importing redis-py."""
 
 from __future__ import annotations
 
-from hitcount.core import Config, Queue, Registry, hookimpl
+from hitcount.core import Config, CountsCache, Queue, Registry, hookimpl
 from hitcount.queue_redis.settings import SETTINGS
 
 
@@ -19,7 +19,15 @@ def open_queue(config: Config) -> Queue:
     return RedisQueue(config)
 
 
+def open_cache(config: Config) -> CountsCache:
+    """Open the counts cache; redis-py is imported only now, when the cache is Redis."""
+    from hitcount.queue_redis.cache import RedisCache
+
+    return RedisCache(config)
+
+
 @hookimpl
 def hitcount_register_backends(registry: Registry) -> None:
-    """The ``redis`` queue."""
+    """The ``redis`` queue and counts cache."""
     registry.add_queue("redis", open_queue)
+    registry.add_cache("redis", open_cache)

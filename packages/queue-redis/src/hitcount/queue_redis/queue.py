@@ -27,15 +27,14 @@ from functools import partial
 from typing import Any, TypeVar, cast
 
 import redis
-from redis.backoff import NoBackoff
 from redis.commands.core import Script
-from redis.retry import Retry
 
 from hitcount.core.config import Config, mask_url
 from hitcount.core.errors import QueueFull, QueueUnavailable
 from hitcount.core.health import Health
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
 from hitcount.queue_redis import scripts
+from hitcount.queue_redis.client import bounded_client
 from hitcount.queue_redis.keys import Partition, partitions
 from hitcount.queue_redis.settings import MAX_BACKLOG, MAX_CONNECTIONS, PARTITIONS, PREFIX, REDIS_URL, TIMEOUT
 
@@ -64,22 +63,6 @@ def _entry_time(entry_id: str) -> float:
     return int(entry_id.split("-", 1)[0]) / 1000
 
 
-def _client(url: str, socket_timeout: float, timeout: float, max_connections: int) -> redis.Redis:
-    """A client whose every wait is bounded: connecting, answering, and waiting for a free connection.
-
-    No retries: a failed publish must reach the API within a second, as a 503.
-    """
-    pool = redis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=timeout,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-    )
-    return redis.Redis.from_pool(pool)  # owns the pool: close() closes its connections
-
-
 @dataclass(frozen=True)
 class ScriptCall:
     """One call of a registered Lua script, to be pipelined."""
@@ -103,9 +86,9 @@ class RedisQueue(Queue):
         self._partitions = partitions(config.get(PREFIX), config.get(PARTITIONS))
         self._share = math.ceil(config.get(MAX_BACKLOG) / len(self._partitions))
         self._visibility_ms = max(1, round(config.get(VISIBILITY_TIMEOUT) * 1000))
-        self._redis = _client(url, timeout, timeout, config.get(MAX_CONNECTIONS))
+        self._redis = bounded_client(url, timeout, timeout, config.get(MAX_CONNECTIONS))
         # Blocking reads wait up to BLOCK_SLICE in Redis, so their socket must wait longer.
-        self._blocking = _client(url, BLOCK_SLICE + timeout, timeout, config.get(MAX_CONNECTIONS))
+        self._blocking = bounded_client(url, BLOCK_SLICE + timeout, timeout, config.get(MAX_CONNECTIONS))
         self._publish = self._redis.register_script(scripts.PUBLISH)
         self._take = self._redis.register_script(scripts.TAKE)
         self._ack = self._redis.register_script(scripts.ACK)

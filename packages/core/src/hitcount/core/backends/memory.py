@@ -1,4 +1,4 @@
-"""In-process ``memory`` queue and store, for tests and experiments.
+"""In-process ``memory`` queue, store and counts cache, for tests, experiments and the API's own copy.
 
 Instances opened with the same ``HITCOUNT_MEMORY_NAMESPACE`` in one process share
 their data, the way two connections to one server do; nothing survives the process.
@@ -9,11 +9,12 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hitcount.core.config import Config, Setting
+from hitcount.core.cache import CACHE_TTL, CountsCache, age
+from hitcount.core.config import Config, Setting, parse_positive_int
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit
 from hitcount.core.markers import hookimpl
@@ -27,6 +28,12 @@ NAMESPACE = Setting(
     "default",
     "Memory backends opened with the same namespace in one process share their data.",
     str,
+)
+CACHE_MEMORY_IDS = Setting(
+    "HITCOUNT_CACHE_MEMORY_IDS",
+    "10000",
+    "Most ids whose counts a memory cache keeps (each API process keeps one as its last fallback).",
+    parse_positive_int,
 )
 
 
@@ -58,8 +65,17 @@ class _Shelf:
         self.timestamps: dict[str, list[int]] = defaultdict(list)
 
 
+class _Drawer:
+    """The shared state behind every MemoryCache of one namespace: the most recently put ids last."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[str, Counts] = OrderedDict()
+
+
 _brokers: defaultdict[str, _Broker] = defaultdict(_Broker)
 _shelves: defaultdict[str, _Shelf] = defaultdict(_Shelf)
+_drawers: defaultdict[str, _Drawer] = defaultdict(_Drawer)
 
 
 class MemoryQueue(Queue):
@@ -161,14 +177,39 @@ class MemoryStore(HitStore):
         return Health(True, "in-process memory store")
 
 
+class MemoryCache(CountsCache):
+    """The latest counts of at most ``HITCOUNT_CACHE_MEMORY_IDS`` ids, least recently put dropped first."""
+
+    def __init__(self, config: Config) -> None:
+        self._drawer = _drawers[config.get(NAMESPACE)]
+        self._ttl = config.get(CACHE_TTL)
+        self._max_ids = config.get(CACHE_MEMORY_IDS)
+
+    def get(self, id: str) -> Counts | None:
+        with self._drawer.lock:
+            counts = self._drawer.entries.get(id)
+        return counts if counts is not None and age(counts) < self._ttl else None
+
+    def put(self, counts: Counts) -> None:
+        with self._drawer.lock:
+            self._drawer.entries[counts.id] = counts
+            self._drawer.entries.move_to_end(counts.id)
+            while len(self._drawer.entries) > self._max_ids:
+                self._drawer.entries.popitem(last=False)
+
+    def health(self) -> Health:
+        return Health(True, "in-process memory cache")
+
+
 @hookimpl
 def hitcount_register_settings(registry: Registry) -> None:
-    """The namespace setting."""
-    registry.add_settings(NAMESPACE)
+    """The namespace and the size of the memory cache."""
+    registry.add_settings(NAMESPACE, CACHE_MEMORY_IDS)
 
 
 @hookimpl
 def hitcount_register_backends(registry: Registry) -> None:
-    """``memory`` queue and store."""
+    """``memory`` queue, store and cache."""
     registry.add_queue("memory", MemoryQueue)
     registry.add_store("memory", MemoryStore)
+    registry.add_cache("memory", MemoryCache)

@@ -5,6 +5,10 @@ import pytest
 # Plain asserts in the shipped suites get pytest's detailed failure messages too.
 pytest.register_assert_rewrite("hitcount.core.testing.conformance")
 
-from hitcount.core.testing.conformance import HitStoreConformance, QueueConformance  # noqa: E402
+from hitcount.core.testing.conformance import (  # noqa: E402
+    CountsCacheConformance,
+    HitStoreConformance,
+    QueueConformance,
+)
 
-__all__ = ["HitStoreConformance", "QueueConformance"]
+__all__ = ["CountsCacheConformance", "HitStoreConformance", "QueueConformance"]

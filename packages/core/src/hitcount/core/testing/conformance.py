@@ -31,11 +31,12 @@ from typing import ClassVar, Protocol
 
 import pytest
 
+from hitcount.core.cache import CACHE_TTL, CountsCache
 from hitcount.core.config import PREFIX
 from hitcount.core.hit import Hit, now_ns
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Delivery, Queue
 from hitcount.core.runtime import Runtime
-from hitcount.core.settings import DATA_DIR, QUEUE, STORE
+from hitcount.core.settings import CACHE, DATA_DIR, QUEUE, STORE
 from hitcount.core.store import HitStore
 from hitcount.core.testing.windows import expected_counts, one_age_per_window
 from hitcount.core.windows import LONGEST, NS_PER_SECOND, WINDOWS, Counts
@@ -51,6 +52,10 @@ class QueueFactory(Protocol):
 
 class StoreFactory(Protocol):
     def __call__(self) -> HitStore: ...
+
+
+class CacheFactory(Protocol):
+    def __call__(self) -> CountsCache: ...
 
 
 class _Suite:
@@ -75,16 +80,21 @@ class _Suite:
         return Runtime.load({**environ, **self.environment, **isolation})
 
     @pytest.fixture
-    def opened(self) -> Iterator[list[Queue | HitStore]]:
+    def opened(self) -> Iterator[list[Queue | HitStore | CountsCache]]:
         """The instances a test opened, closed after it."""
-        instances: list[Queue | HitStore] = []
+        instances: list[Queue | HitStore | CountsCache] = []
         yield instances
         for instance in instances:
             instance.close()
 
     def test_the_backend_is_registered_under_its_name(self, runtime: Runtime) -> None:
-        registered = runtime.registry.queues if self.variable == QUEUE.name else runtime.registry.stores
-        assert self.backend in registered, f"no installed plugin registers {self.variable}={self.backend}"
+        registry = runtime.registry
+        registered: dict[str, Mapping[str, object]] = {
+            QUEUE.name: registry.queues,
+            STORE.name: registry.stores,
+            CACHE.name: registry.caches,
+        }
+        assert self.backend in registered[self.variable], f"no plugin registers {self.variable}={self.backend}"
 
 
 def _payload(number: int) -> bytes:
@@ -108,7 +118,7 @@ class QueueConformance(_Suite):
     variable = QUEUE.name
 
     @pytest.fixture
-    def make_queue(self, runtime: Runtime, opened: list[Queue | HitStore]) -> QueueFactory:
+    def make_queue(self, runtime: Runtime, opened: list[Queue | HitStore | CountsCache]) -> QueueFactory:
         """Opens the queue, with a visibility timeout of the test's choosing."""
 
         def make(visibility_timeout: float = 30.0) -> Queue:
@@ -276,7 +286,7 @@ class HitStoreConformance(_Suite):
     variable = STORE.name
 
     @pytest.fixture
-    def make_store(self, runtime: Runtime, opened: list[Queue | HitStore]) -> StoreFactory:
+    def make_store(self, runtime: Runtime, opened: list[Queue | HitStore | CountsCache]) -> StoreFactory:
         """Opens the store."""
 
         def make() -> HitStore:
@@ -369,3 +379,52 @@ class HitStoreConformance(_Suite):
 
     def test_health_is_ok_when_the_backend_is_reachable(self, make_store: StoreFactory) -> None:
         assert make_store().health().ok
+
+
+class CountsCacheConformance(_Suite):
+    """The rules of :class:`hitcount.core.CountsCache`."""
+
+    variable = CACHE.name
+
+    @pytest.fixture
+    def make_cache(self, runtime: Runtime, opened: list[Queue | HitStore | CountsCache]) -> CacheFactory:
+        """Opens the cache."""
+
+        def make() -> CountsCache:
+            cache = runtime.open_cache()
+            opened.append(cache)
+            return cache
+
+        return make
+
+    def test_an_id_never_put_is_a_miss(self, make_cache: CacheFactory) -> None:
+        assert make_cache().get("never-put") is None
+
+    def test_counts_put_by_one_instance_are_read_by_another(self, make_cache: CacheFactory) -> None:
+        counts = Counts("page", now_ns(), tuple(range(len(WINDOWS), 0, -1)))
+        make_cache().put(counts)
+        assert make_cache().get("page") == counts
+
+    def test_the_last_put_wins(self, make_cache: CacheFactory) -> None:
+        cache = make_cache()
+        first = Counts("page", now_ns(), (2,) * len(WINDOWS))
+        cache.put(first)
+        cache.put(second := Counts("page", first.now + 1, (3,) * len(WINDOWS)))
+        assert cache.get("page") == second
+
+    def test_ids_are_kept_apart_whatever_their_characters(self, make_cache: CacheFactory) -> None:
+        cache, now = make_cache(), now_ns()
+        for position, id in enumerate(TRICKY_IDS):
+            cache.put(Counts(id, now, (position,) * len(WINDOWS)))
+        for position, id in enumerate(TRICKY_IDS):
+            assert cache.get(id) == Counts(id, now, (position,) * len(WINDOWS)), id
+
+    def test_counts_older_than_the_ttl_are_not_served(self, runtime: Runtime, make_cache: CacheFactory) -> None:
+        cache, ttl = make_cache(), runtime.config.get(CACHE_TTL)
+        cache.put(Counts("old", now_ns() - int((ttl + 1) * NS_PER_SECOND), (1,) * len(WINDOWS)))
+        cache.put(Counts("young", now_ns() - int((ttl - 60) * NS_PER_SECOND), (1,) * len(WINDOWS)))
+        assert cache.get("old") is None
+        assert cache.get("young") is not None
+
+    def test_health_is_ok_when_the_backend_is_reachable(self, make_cache: CacheFactory) -> None:
+        assert make_cache().health().ok

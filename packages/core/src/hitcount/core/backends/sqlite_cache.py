@@ -1,0 +1,72 @@
+"""The embedded ``sqlite`` counts cache: one row per id in ``cache.sqlite3``, shared by the host's processes."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from hitcount.core.backends.sqlite import Database
+from hitcount.core.cache import CACHE_TTL, CountsCache, age, decode_counts, encode_counts
+from hitcount.core.config import Config
+from hitcount.core.errors import CacheUnavailable
+from hitcount.core.health import Health
+from hitcount.core.markers import hookimpl
+from hitcount.core.registry import Registry
+from hitcount.core.windows import NS_PER_SECOND, Counts
+
+SCHEMA = """
+create table if not exists counts (id text primary key, computed_ns integer not null, data blob not null) without rowid;
+create index if not exists counts_computed on counts (computed_ns);
+"""
+# Expired rows are deleted by a put now and then, so that the file stays as small as the ids read in one TTL.
+SWEEP_INTERVAL = 60.0
+
+
+class SqliteCache(CountsCache):
+    """Counts in a WAL file beside the embedded queue and store; every API worker of the host shares it."""
+
+    blocking = True
+
+    def __init__(self, config: Config) -> None:
+        self._ttl = config.get(CACHE_TTL)
+        self._database = Database(config, "cache.sqlite3", SCHEMA)
+        self._next_sweep = 0.0
+
+    def get(self, id: str) -> Counts | None:
+        try:
+            with self._database.reading() as connection:
+                row = connection.execute("select data from counts where id = ?", (id,)).fetchone()
+        except sqlite3.Error as error:
+            raise CacheUnavailable(f"sqlite cache: {error}") from error
+        counts = decode_counts(row[0]) if row else None
+        return counts if counts is not None and age(counts) < self._ttl else None
+
+    def put(self, counts: Counts) -> None:
+        try:
+            with self._database.transaction() as connection:
+                connection.execute(
+                    "insert or replace into counts values (?, ?, ?)", (counts.id, counts.now, encode_counts(counts))
+                )
+                if time.monotonic() >= self._next_sweep:
+                    self._next_sweep = time.monotonic() + SWEEP_INTERVAL
+                    expired = time.time_ns() - int(self._ttl * NS_PER_SECOND)
+                    connection.execute("delete from counts where computed_ns < ?", (expired,))
+        except sqlite3.Error as error:
+            raise CacheUnavailable(f"sqlite cache: {error}") from error
+
+    def health(self) -> Health:
+        try:
+            with self._database.reading() as connection:
+                connection.execute("select 1 from counts limit 1").fetchall()
+        except sqlite3.Error as error:
+            return Health(False, f"sqlite cache {self._database.path}: {error}")
+        return Health(True, f"sqlite cache {self._database.path}")
+
+    def close(self) -> None:
+        self._database.close()
+
+
+@hookimpl
+def hitcount_register_backends(registry: Registry) -> None:
+    """The ``sqlite`` cache."""
+    registry.add_cache("sqlite", SqliteCache)

@@ -1,0 +1,75 @@
+"""The CountsCache interface: the last counts the store gave for each id, shared by readers.
+
+The API keeps every answer of the store here, so that a hot id is counted by the store
+only once per ``HITCOUNT_READ_MAX_AGE`` whatever the number of readers, and so that when
+the store fails or is slow the last counts can still be served, stale, with their age.
+A cache is no source of truth: losing it loses nothing but speed and stale answers.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import time
+from typing import ClassVar
+
+from hitcount.core.config import Setting, parse_positive_duration
+from hitcount.core.health import Health
+from hitcount.core.windows import NS_PER_SECOND, WINDOWS, Counts
+
+CACHE_TTL = Setting(
+    "HITCOUNT_CACHE_TTL",
+    "1d",
+    "How long the last counts of an id are kept to be served, stale, while the store cannot answer.",
+    parse_positive_duration,
+)
+
+
+def encode_counts(counts: Counts) -> bytes:
+    """Counts as cache backends keep them: JSON naming every window, so a change of windows is a miss."""
+    return json.dumps({"id": counts.id, "now": counts.now, "counts": counts.by_reference()}).encode()
+
+
+def decode_counts(data: bytes) -> Counts | None:
+    """The counts :func:`encode_counts` wrote, or None for anything else (other windows, damage)."""
+    try:
+        entry = json.loads(data)
+        by_reference = entry["counts"]
+        if list(by_reference) != [window.reference for window in WINDOWS]:
+            return None
+        return Counts(str(entry["id"]), int(entry["now"]), tuple(int(value) for value in by_reference.values()))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def age(counts: Counts, now: float | None = None) -> float:
+    """Seconds since ``counts`` were computed (never below zero), at ``now`` (default: the clock)."""
+    return max(0.0, (time.time() if now is None else now) - counts.now / NS_PER_SECOND)
+
+
+class CountsCache(abc.ABC):
+    """The latest :class:`Counts` per id, kept for ``HITCOUNT_CACHE_TTL`` after they were computed."""
+
+    blocking: ClassVar[bool] = False
+    """Whether calls block the calling thread with no gevent-aware I/O (the API then runs them in threads)."""
+
+    @abc.abstractmethod
+    def get(self, id: str) -> Counts | None:
+        """The counts last put for ``id``, or None when there are none younger than the TTL.
+
+        Raises :class:`~hitcount.core.CacheUnavailable` when the backend cannot answer now.
+        """
+
+    @abc.abstractmethod
+    def put(self, counts: Counts) -> None:
+        """Keep ``counts`` as the latest of ``counts.id`` (the last put wins).
+
+        Raises :class:`~hitcount.core.CacheUnavailable` when the backend cannot take them now.
+        """
+
+    @abc.abstractmethod
+    def health(self) -> Health:
+        """Whether the cache can answer now; never raises."""
+
+    def close(self) -> None:  # noqa: B027 - optional for backends without resources
+        """Release connections; the default has nothing to release."""

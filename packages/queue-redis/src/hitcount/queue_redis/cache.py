@@ -1,0 +1,65 @@
+"""The ``redis`` counts cache: one key per id beside the queue's, expiring with ``HITCOUNT_CACHE_TTL``.
+
+Every API process of every host that shares the queue's Redis shares these counts, so a hot
+id is counted by the store about once per ``HITCOUNT_READ_MAX_AGE`` whatever the readers.
+Keys carry no hash tag: each command touches one key, so a Redis Cluster spreads them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+
+from hitcount.core import CACHE_TTL, CacheUnavailable, Config, Counts, CountsCache, Health
+from hitcount.core.cache import age, decode_counts, encode_counts
+from hitcount.core.config import mask_url
+from hitcount.queue_redis.client import bounded_client
+from hitcount.queue_redis.settings import MAX_CONNECTIONS, PREFIX, REDIS_URL, TIMEOUT
+
+
+class RedisCache(CountsCache):
+    """Counts under ``<prefix>:counts:<id>``; opening one does not connect."""
+
+    def __init__(self, config: Config) -> None:
+        url = config.get(REDIS_URL)
+        timeout = config.get(TIMEOUT)
+        self._where = mask_url(url)
+        self._prefix = f"{config.get(PREFIX)}:counts:"
+        self._ttl = config.get(CACHE_TTL)
+        self._redis = bounded_client(url, timeout, timeout, config.get(MAX_CONNECTIONS))
+
+    def get(self, id: str) -> Counts | None:
+        with self._unavailable("get"):
+            data = self._redis.get(self._prefix + id)
+        counts = decode_counts(data) if isinstance(data, bytes) else None
+        return counts if counts is not None and age(counts) < self._ttl else None
+
+    def put(self, counts: Counts) -> None:
+        # Expire when the counts reach the TTL's age, not a whole TTL after being put.
+        remaining_ms = math.ceil((self._ttl - age(counts)) * 1000)
+        if remaining_ms <= 0:
+            return
+        with self._unavailable("put"):
+            self._redis.set(self._prefix + counts.id, encode_counts(counts), px=remaining_ms)
+
+    def health(self) -> Health:
+        try:
+            with self._unavailable("health check"):
+                self._redis.ping()
+        except CacheUnavailable as error:
+            return Health(False, str(error))
+        return Health(True, f"redis cache {self._where}")
+
+    def close(self) -> None:
+        self._redis.close()
+
+    @contextmanager
+    def _unavailable(self, action: str) -> Iterator[None]:
+        """Turn the client's errors into :class:`CacheUnavailable` naming the server and the action."""
+        try:
+            yield
+        except redis.RedisError as error:
+            raise CacheUnavailable(f"redis cache {self._where}: {action} failed: {error}") from error

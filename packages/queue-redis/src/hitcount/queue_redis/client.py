@@ -1,0 +1,23 @@
+"""The Redis client every hitcount Redis backend uses: bounded waits, no retries."""
+
+from __future__ import annotations
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+
+def bounded_client(url: str, socket_timeout: float, timeout: float, max_connections: int) -> redis.Redis:
+    """A client whose every wait is bounded: connecting, answering, and waiting for a free connection.
+
+    No retries: a failed publish must reach the API within a second, as a 503.
+    """
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+    return redis.Redis.from_pool(pool)  # owns the pool: close() closes its connections
