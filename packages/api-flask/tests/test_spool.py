@@ -1,0 +1,91 @@
+"""The spool's bounds and forwarding, on real sqlite files (the queues beyond are core's memory queue)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from hitcount.api_flask.spool import Spool
+from hitcount.core import Config, QueueFull, QueueUnavailable
+from hitcount.core.backends.memory import MemoryQueue
+from hitcount.core.queue import Queue
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return Config({"HITCOUNT_DATA_DIR": str(tmp_path), "HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex})
+
+
+def drain(queue: Queue) -> list[bytes]:
+    deliveries = queue.consume("test", 1000, 0)
+    queue.ack(deliveries)
+    return [delivery.payload for delivery in deliveries]
+
+
+def test_spooled_batches_are_forwarded_oldest_first_and_then_gone(config: Config) -> None:
+    spool, queue = Spool(config), MemoryQueue(config)
+    for number in range(5):
+        spool.put(f"batch-{number}".encode(), 2)
+    assert (spool.backlog().batches, spool.backlog().hits) == (5, 10)
+    assert [spool.forward(queue, "w1") for _ in range(6)] == [2, 2, 2, 2, 2, 0]
+    assert drain(queue) == [f"batch-{number}".encode() for number in range(5)]
+    assert spool.backlog().batches == 0
+
+
+def test_beyond_its_maximum_the_spool_refuses_as_a_full_queue(config: Config) -> None:
+    spool = Spool(config.with_overrides({"HITCOUNT_SPOOL_MAX_HITS": "10"}))
+    spool.put(b"a", 6)
+    spool.put(b"b", 4)
+    with pytest.raises(QueueFull, match="HITCOUNT_SPOOL_MAX_HITS=10"):
+        spool.put(b"c", 1)
+    assert spool.backlog().hits == 10
+
+
+class Down(MemoryQueue):
+    def publish(self, payload: bytes, hits: int) -> None:
+        raise QueueUnavailable("down")
+
+
+def test_a_batch_the_queue_did_not_take_stays_spooled(config: Config) -> None:
+    spool = Spool(config)
+    spool.put(b"kept", 3)
+    with pytest.raises(QueueUnavailable):
+        spool.forward(Down(config), "w1")
+    assert spool.backlog().hits == 3
+
+
+def test_the_spool_outlives_its_process(config: Config) -> None:
+    Spool(config).put(b"before the crash", 1)  # never closed, as after kill -9
+    queue = MemoryQueue(config)
+    assert Spool(config).forward(queue, "next-start") == 1
+    assert drain(queue) == [b"before the crash"]
+
+
+def _forward_all(config: Config, consumer: str, sink: list[bytes]) -> None:
+    spool, queue = Spool(config), MemoryQueue(config)
+    while spool.forward(queue, consumer):
+        pass
+    sink.extend(drain(queue))
+
+
+def test_workers_forwarding_at_once_never_forward_a_batch_twice(config: Config) -> None:
+    spool = Spool(config)
+    for number in range(200):
+        spool.put(f"{number}".encode(), 1)
+    # Separate processes, as API workers are; each forwards into its own memory queue.
+    with multiprocessing.Manager() as manager:
+        sinks = [manager.list() for _ in range(3)]
+        workers = [
+            multiprocessing.Process(target=_forward_all, args=(config, f"w{n}", sink)) for n, sink in enumerate(sinks)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        forwarded = Counter(payload for sink in sinks for payload in sink)
+    assert len(forwarded) == 200
+    assert set(forwarded.values()) == {1}
