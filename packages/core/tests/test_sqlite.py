@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from hitcount.core import Config, Counts, Hit, QueueUnavailable, StoreUnavailable
 from hitcount.core.backends.sqlite_queue import SqliteQueue
-from hitcount.core.queue import Delivery
 from hitcount.core.backends.sqlite_store import SqliteStore
+from hitcount.core.queue import Delivery
 from hitcount.core.windows import NS_PER_MINUTE, WINDOWS
 from hitcount.core.wire import decode_batch, encode_batch
 
@@ -110,6 +110,7 @@ def test_writers_get_their_turn_while_others_commit_back_to_back(tmp_path: Path)
     assert [process.exitcode for process in others] == [0] * 4
 
 
+LEASED = Delivery("2", b"leased", 1, 0.0)
 # Every Queue method, called on a queue holding one leased batch and one dead letter.
 QUEUE_CALLS: dict[str, Callable[[SqliteQueue], object]] = {
     "publish": lambda queue: queue.publish(b"more", 1),
@@ -121,7 +122,6 @@ QUEUE_CALLS: dict[str, Callable[[SqliteQueue], object]] = {
     "backlog": lambda queue: queue.backlog(),
 }
 WRITING = ("publish", "consume", "ack", "dead_letter", "replay_dead_letter")
-LEASED = Delivery("2", b"leased", 1, 0.0)
 
 
 @pytest.fixture
@@ -148,9 +148,7 @@ def test_a_locked_sqlite_queue_raises_queue_unavailable(tmp_path: Path, queue: S
 
 
 @pytest.mark.parametrize("method", QUEUE_CALLS)
-def test_every_sqlite_queue_method_raises_queue_unavailable_for_a_sqlite_error(
-    queue: SqliteQueue, method: str
-) -> None:
+def test_every_sqlite_queue_method_raises_queue_unavailable_for_a_sqlite_error(queue: SqliteQueue, method: str) -> None:
     queue.close()
     with pytest.raises(QueueUnavailable, match="closed database"):
         QUEUE_CALLS[method](queue)
