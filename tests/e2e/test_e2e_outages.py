@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hitcount.core import WINDOWS
-from tests.e2e.pipeline import Stack, wait_until
+from tests.e2e.pipeline import Service, Stack, wait_until
 
 if TYPE_CHECKING:
     from hitcount.queue_redis.testing import RedisServer
@@ -69,6 +69,31 @@ def test_redis_down_gets_503_within_a_second_and_both_recover_without_restart(
     wait_until(lambda: stack.post("/analytics", {"id": id}).status == 204, "Track to recover")
     sent += 1 + send(stack, id, 3)
     stack.wait_for_counts(id, [sent] * len(WINDOWS))
+
+
+def test_the_api_started_while_redis_is_down_answers_503_then_works_once_redis_is_up(
+    redis_stack: tuple[Stack, RedisServer], id: str
+) -> None:
+    stack, redis = redis_stack
+    redis.kill()
+    assert stack.api.stop() == 0
+    stack.api = Service("api", stack.environ, stack.directory / "api-started-while-redis-is-down.log")
+    wait_until(lambda: _answers(stack, "/healthz"), "the API to serve while Redis is down")
+    answer = stack.request("POST", "/analytics", b'{"id": "%s"}' % id.encode())
+    assert answer.status == 503
+    assert answer.headers.get("retry-after")
+    assert stack.request("GET", "/readyz").status == 503
+    redis.start()
+    wait_until(lambda: stack.request("GET", "/readyz").status == 200, "/readyz once Redis is up")
+    assert stack.post("/analytics", {"id": id}).status == 204
+    stack.wait_for_counts(id, [1] * 5)
+
+
+def _answers(stack: Stack, path: str) -> bool:
+    try:
+        return stack.request("GET", path).status == 200
+    except OSError:
+        return False
 
 
 def _elastic_service(url: str) -> str | None:

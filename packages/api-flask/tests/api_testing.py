@@ -1,5 +1,9 @@
 """Fixtures and helpers: the app over core's in-process ``memory`` queue and store, and a look inside them.
 
+Every test that builds its app with :func:`make_app` runs twice: with the Track POSTs
+answered by the WSGI front (the default) and by Flask's views (``HITCOUNT_API_TRACK_FRONT=off``),
+which must answer alike.
+
 They live here rather than in ``conftest.py`` so that tests can import the helpers under a
 module name no other package's tests use; ``conftest.py`` re-exports the fixtures.
 """
@@ -32,17 +36,18 @@ def memory_environ(**overrides: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def make_app() -> Iterator[AppFactory]:
+@pytest.fixture(params=["on", "off"], ids=["front", "views"])
+def make_app(request: pytest.FixtureRequest) -> Iterator[AppFactory]:
     """Build an app from settings, optionally with extra queue and store backends registered by name."""
     apps: list[Flask] = []
+    track_front: str = request.param
 
     def make(
         queues: dict[str, Callable[[Config], Queue]] | None = None,
         stores: dict[str, Callable[[Config], HitStore]] | None = None,
         **settings: str,
     ) -> Flask:
-        runtime = Runtime.load(memory_environ(**settings))
+        runtime = Runtime.load(memory_environ(**{"HITCOUNT_API_TRACK_FRONT": track_front, **settings}))
         for name, queue in (queues or {}).items():
             runtime.registry.add_queue(name, queue)
         for name, store in (stores or {}).items():

@@ -36,6 +36,7 @@ def test_the_api_command_and_settings_are_registered_by_hitcount_api_flask() -> 
         ("HITCOUNT_WORKERS", "0", "HITCOUNT_WORKERS='0' is invalid"),
         ("HITCOUNT_MAX_BODY", "lots", "HITCOUNT_MAX_BODY='lots' is invalid"),
         ("HITCOUNT_API_ENQUEUE_TIMEOUT", "soon", "HITCOUNT_API_ENQUEUE_TIMEOUT='soon' is invalid"),
+        ("HITCOUNT_API_TRACK_FRONT", "maybe", "HITCOUNT_API_TRACK_FRONT='maybe' is invalid"),
         ("HITCOUNT_QUEUE", "carrier-pigeon", "no installed plugin provides a queue called 'carrier-pigeon'"),
     ],
 )

@@ -21,8 +21,14 @@ def post_concurrently(app: Flask, ids: list[str]) -> list[int]:
     return [greenlet.value for greenlet in greenlets]
 
 
-def counting_app(make_app: AppFactory, **settings: str) -> tuple[Flask, CountingQueue]:
-    app = make_app(queues={"counting": CountingQueue}, HITCOUNT_QUEUE="counting", **settings)
+class BlockingCountingQueue(CountingQueue):
+    blocking = True
+
+
+def counting_app(
+    make_app: AppFactory, queue_class: type[CountingQueue] = CountingQueue, **settings: str
+) -> tuple[Flask, CountingQueue]:
+    app = make_app(queues={"counting": queue_class}, HITCOUNT_QUEUE="counting", **settings)
     queue = api_state(app).backends.queue
     assert isinstance(queue, CountingQueue)
     return app, queue
@@ -45,9 +51,9 @@ def test_requests_arriving_during_a_write_share_the_next_one(make_app: AppFactor
     assert sorted(hit.id for hit in queued_hits(app)) == sorted(ids)
 
 
-@pytest.mark.parametrize("blocking", ["", "counting"], ids=["cooperative", "in-thread-pool"])
-def test_a_lone_request_is_written_and_answered(make_app: AppFactory, blocking: str) -> None:
-    app, queue = counting_app(make_app, HITCOUNT_API_BLOCKING_BACKENDS=blocking)
+@pytest.mark.parametrize("queue_class", [CountingQueue, BlockingCountingQueue], ids=["cooperative", "in-thread-pool"])
+def test_a_lone_request_is_written_and_answered(make_app: AppFactory, queue_class: type[CountingQueue]) -> None:
+    app, queue = counting_app(make_app, queue_class)
     assert app.test_client().post("/analytics", json={"id": "alone"}).status_code == 204
     assert queue.publishes == 1
     assert [hit.id for hit in queued_hits(app)] == ["alone"]

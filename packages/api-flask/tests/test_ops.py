@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from importlib import resources
+from typing import Any
 
 import orjson
 import pytest
@@ -13,8 +15,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from hitcount.core import Health
+from hitcount.api_flask.openapi import openapi_document
+from hitcount.core import WINDOWS, Health, Window
 from hitcount.core.backends.memory import MemoryQueue, MemoryStore
+from hitcount.core.windows import NS_PER_SECOND
 
 
 def test_healthz_answers_while_the_backends_are_down(make_app: AppFactory) -> None:
@@ -68,6 +72,8 @@ def hanging_queue() -> Iterator[type[MemoryQueue]]:
     release = threading.Event()
 
     class HangingQueue(MemoryQueue):
+        blocking = True  # called in the thread pool, like sqlite
+
         def health(self) -> Health:
             release.wait(10)
             return Health(True, "late")
@@ -79,9 +85,7 @@ def hanging_queue() -> Iterator[type[MemoryQueue]]:
 def test_readyz_is_503_within_the_timeout_when_a_health_check_hangs(
     make_app: AppFactory, hanging_queue: type[MemoryQueue]
 ) -> None:
-    app = make_app(
-        queues={"hanging": hanging_queue}, HITCOUNT_QUEUE="hanging", HITCOUNT_API_BLOCKING_BACKENDS="hanging"
-    )
+    app = make_app(queues={"hanging": hanging_queue}, HITCOUNT_QUEUE="hanging")
     started = time.monotonic()
     response = app.test_client().get("/readyz")
     assert time.monotonic() - started < 1.5
@@ -132,3 +136,28 @@ def test_the_openapi_document_covers_every_route(app: Flask, client: FlaskClient
         if method not in {"HEAD", "OPTIONS"} or rule.endpoint == "track.preflight"
     }
     assert routes == documented
+
+
+def counts_schema(document: dict[str, Any]) -> dict[str, Any]:
+    schema: dict[str, Any] = document["components"]["schemas"]["Counts"]
+    return schema
+
+
+def test_the_openapi_document_gives_the_windows_of_core(client: FlaskClient) -> None:
+    counts = counts_schema(orjson.loads(client.get("/openapi.json").data))
+    references = [window.reference for window in WINDOWS]
+    array = counts["properties"]["counts"]
+    assert array["items"]["properties"]["reference"]["enum"] == references
+    assert array["minItems"] == array["maxItems"] == len(WINDOWS)
+    assert [entry["reference"] for entry in counts["example"]["counts"]] == references
+
+
+def test_a_window_added_to_core_is_in_the_openapi_document_and_nowhere_else_to_edit() -> None:
+    windows = (Window("1 week ago", 7 * 24 * 3600 * NS_PER_SECOND), *WINDOWS)
+    document = orjson.loads(openapi_document(windows))
+    array = counts_schema(document)["properties"]["counts"]
+    assert array["items"]["properties"]["reference"]["enum"][0] == "1 week ago"
+    assert array["maxItems"] == len(WINDOWS) + 1
+    assert "from 1 week ago" in document["components"]["schemas"]["Hit"]["properties"]["timestamp"]["description"]
+    shipped = resources.files("hitcount.api_flask").joinpath("openapi.json").read_text()
+    assert not [window.reference for window in WINDOWS if window.reference in shipped]

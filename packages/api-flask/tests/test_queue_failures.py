@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import gevent
 import orjson
 import pytest
 from api_testing import AppFactory, queued_hits
+from prometheus_client import REGISTRY
 
 from hitcount.core import Config, QueueFull, QueueUnavailable
 from hitcount.core.backends.memory import MemoryQueue
@@ -30,22 +33,34 @@ class BrokenQueue(MemoryQueue):
         raise ConnectionResetError("a client library error the backend did not translate")
 
 
+def rejected(reason: str) -> float:
+    return REGISTRY.get_sample_value("hitcount_api_hits_rejected_total", {"reason": reason}) or 0.0
+
+
 @pytest.mark.parametrize(
-    ("queue", "message"),
-    [(DownQueue, "connection refused"), (FullQueue, "backlog at its maximum"), (BrokenQueue, "ConnectionResetError")],
+    ("queue", "message", "reason"),
+    [
+        (DownQueue, "connection refused", "queue_unavailable"),
+        (FullQueue, "backlog at its maximum", "queue_full"),
+        (BrokenQueue, "ConnectionResetError", "queue_unavailable"),
+    ],
     ids=["unavailable", "full", "untranslated-error"],
 )
 @pytest.mark.parametrize("path", ["/analytics", "/analytics/batch"])
 def test_a_queue_that_refuses_gives_503_with_retry_after_at_once(
-    make_app: AppFactory, queue: type[MemoryQueue], message: str, path: str
+    make_app: AppFactory, queue: type[MemoryQueue], message: str, reason: str, path: str
 ) -> None:
     app = make_app(queues={"failing": queue}, HITCOUNT_QUEUE="failing")
+    before = rejected(reason)
     started = time.monotonic()
     response = app.test_client().post(path, data=b'[{"id": "x"}]' if path.endswith("batch") else b'{"id": "x"}')
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
-    assert message in orjson.loads(response.data)["message"]
+    body = orjson.loads(response.data)["message"]
+    assert body.startswith("the queue cannot take hits now: ")
+    assert message in body
     assert time.monotonic() - started < 0.5
+    assert rejected(reason) - before == 1
 
 
 @pytest.fixture
@@ -54,6 +69,7 @@ def stuck_queue() -> Iterator[type[MemoryQueue]]:
     release = threading.Event()
 
     class StuckQueue(MemoryQueue):
+        blocking = True  # called in the thread pool, like sqlite
         released = release
 
         def publish(self, payload: bytes, hits: int) -> None:
@@ -67,7 +83,7 @@ def stuck_queue() -> Iterator[type[MemoryQueue]]:
 def test_a_queue_that_does_not_answer_gives_503_within_the_timeout_and_late_hits_are_never_written(
     make_app: AppFactory, stuck_queue: type[MemoryQueue]
 ) -> None:
-    app = make_app(queues={"stuck": stuck_queue}, HITCOUNT_QUEUE="stuck", HITCOUNT_API_BLOCKING_BACKENDS="stuck")
+    app = make_app(queues={"stuck": stuck_queue}, HITCOUNT_QUEUE="stuck")
 
     def post(id: str) -> tuple[int, str | None, float]:
         started = time.monotonic()
@@ -114,3 +130,20 @@ def test_a_queue_that_cannot_be_opened_gives_503(make_app: AppFactory) -> None:
     response = app.test_client().post("/analytics", json={"id": "x"})
     assert response.status_code == 503
     assert "no route to the queue" in orjson.loads(response.data)["message"]
+
+
+def test_a_locked_sqlite_queue_gives_503_and_takes_hits_once_the_lock_is_released(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    app = make_app(HITCOUNT_QUEUE="sqlite", HITCOUNT_DATA_DIR=str(tmp_path), HITCOUNT_SQLITE_BUSY_TIMEOUT="100ms")
+    client = app.test_client()
+    assert client.post("/analytics", json={"id": "first"}).status_code == 204
+    holder = sqlite3.connect(tmp_path / "queue.sqlite3", isolation_level=None)
+    holder.execute("begin immediate")  # another process writing, past the busy timeout
+    locked = client.post("/analytics", json={"id": "refused"})
+    holder.close()
+    assert locked.status_code == 503
+    assert locked.headers["Retry-After"] == "1"
+    assert "database is locked" in orjson.loads(locked.data)["message"]
+    assert client.post("/analytics", json={"id": "after"}).status_code == 204
+    assert [hit.id for hit in queued_hits(app)] == ["first", "after"]

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from hitcount.api_flask.state import api_state
-from hitcount.core import Config, Counts, Health, Hit, HitStore, StoreUnavailable, now_ns
+from hitcount.core import Config, Counts, Health, Hit, HitStore, StoreError, StoreUnavailable, now_ns
 from hitcount.core.backends.memory import MemoryStore
 from hitcount.core.windows import NS_PER_SECOND
 
@@ -89,6 +89,38 @@ def test_a_store_that_cannot_answer_gives_503_with_retry_after(make_app: AppFact
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
     assert "connection refused" in orjson.loads(response.data)["message"]
+
+
+class ClusterRed(StoreUnavailable):
+    """A backend's own kind of a core error."""
+
+
+class RedStore(MemoryStore):
+    def counts(self, id: str, now: int) -> Counts:
+        raise ClusterRed("cluster red")
+
+
+def test_a_backends_subclass_of_a_core_error_is_answered_as_that_error(make_app: AppFactory) -> None:
+    response = make_app(stores={"red": RedStore}, HITCOUNT_STORE="red").test_client().get("/analytics/page")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert orjson.loads(response.data) == {"message": "the store cannot answer now: cluster red"}
+
+
+def test_a_store_error_is_a_logged_502_saying_why(make_app: AppFactory, caplog: pytest.LogCaptureFixture) -> None:
+    class RefusingStore(MemoryStore):
+        def counts(self, id: str, now: int) -> Counts:
+            raise StoreError("elasticsearch at http://es:9200: counting 'page': 400 search_phase_execution_exception")
+
+    response = (
+        make_app(stores={"refusing": RefusingStore}, HITCOUNT_STORE="refusing").test_client().get("/analytics/page")
+    )
+    assert response.status_code == 502
+    assert "Retry-After" not in response.headers
+    message = orjson.loads(response.data)["message"]
+    assert message.startswith("the store failed: ")
+    assert "search_phase_execution_exception" in message
+    assert "search_phase_execution_exception" in caplog.text
 
 
 def test_a_bug_in_the_store_is_a_logged_json_500(make_app: AppFactory, caplog: pytest.LogCaptureFixture) -> None:

@@ -14,11 +14,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from hitcount.api_flask.server import GUNICORN_CONF
 from hitcount.core import Config
 from hitcount.core.backends.sqlite_queue import SqliteQueue
 from hitcount.core.wire import decode_batch
@@ -50,18 +52,20 @@ class Server:
     process: subprocess.Popen[bytes]
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+@contextmanager
+def running_server(data_dir: Path, **settings: str) -> Iterator[Server]:
+    """``hitcount api`` on the sqlite backends in ``data_dir``, once every worker said it is ready."""
     url = f"http://127.0.0.1:{free_port()}"
     environ = {key: value for key, value in os.environ.items() if not key.startswith(("HITCOUNT_", "PROMETHEUS_"))}
     environ.update(
         HITCOUNT_BIND=url.removeprefix("http://"),
         HITCOUNT_WORKERS=str(WORKERS),
-        HITCOUNT_DATA_DIR=str(tmp_path),
+        HITCOUNT_DATA_DIR=str(data_dir),
         HITCOUNT_QUEUE="sqlite",
         HITCOUNT_STORE="sqlite",
+        **settings,
     )
-    log_path = tmp_path / "server.log"
+    log_path = data_dir / "server.log"
     log = log_path.open("wb")
     process = subprocess.Popen([str(HITCOUNT), "api"], env=environ, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -72,7 +76,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
             assert time.monotonic() < deadline, f"hitcount api did not start in time:\n{log_path.read_text()}"
             time.sleep(0.1)
         assert request(url + "/healthz")[0] == 200
-        yield Server(url, tmp_path, process)
+        yield Server(url, data_dir, process)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -83,6 +87,12 @@ def server(tmp_path: Path) -> Iterator[Server]:
                 process.kill()
                 process.wait()
             log.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    with running_server(tmp_path) as server:
+        yield server
 
 
 def queued_ids(data_dir: Path) -> list[str]:
@@ -155,3 +165,38 @@ def test_hitcount_api_keeps_its_metrics_files_for_its_lifetime_only(dead_servers
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=30) == 0
     assert not metrics.exists()
+
+
+def test_workers_open_their_backends_before_the_first_request(server: Server) -> None:
+    # No request has needed the queue or the store yet; the workers opened (so created) both.
+    assert (server.data_dir / "queue.sqlite3").exists()
+    assert (server.data_dir / "store.sqlite3").exists()
+
+
+def test_a_backend_that_cannot_be_opened_at_start_gives_503_until_it_can(tmp_path: Path) -> None:
+    blocker = tmp_path / "store.sqlite3"
+    blocker.mkdir()  # SQLite cannot open a directory: the store is "down" when the workers start
+    with running_server(tmp_path) as server:
+        status, body = request(server.url + "/analytics/page")
+        assert status == 503
+        assert b"cannot open the store" in body
+        assert request(server.url + "/readyz")[0] == 503
+        assert request(server.url + "/analytics", b'{"id": "meanwhile"}')[0] == 204  # the queue opened
+        blocker.rmdir()
+        assert request(server.url + "/analytics/page")[0] == 200
+        assert request(server.url + "/readyz")[0] == 200
+        log = (server.data_dir / "server.log").read_text()
+    assert "cannot open the store" in log
+
+
+def test_reading_the_gunicorn_configuration_does_no_process_work(tmp_path: Path) -> None:
+    # gunicorn reads its configuration again on SIGHUP; the metrics directory belongs to on_starting.
+    code = (
+        f"import os, runpy; runpy.run_path({str(GUNICORN_CONF)!r});"
+        " print(os.getpid(), os.environ.get('PROMETHEUS_MULTIPROC_DIR'))"
+    )
+    environ = {key: value for key, value in os.environ.items() if not key.startswith(("HITCOUNT_", "PROMETHEUS_"))}
+    result = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True)
+    pid, metrics_dir = result.stdout.split()
+    assert metrics_dir == "None"
+    assert not list(Path(tempfile.gettempdir()).glob(f"hitcount-api-metrics-{pid}-*"))

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hitcount.core import Config, Counts, Hit
+from hitcount.core import Config, Counts, Hit, QueueUnavailable, StoreUnavailable
 from hitcount.core.backends.sqlite_queue import SqliteQueue
 from hitcount.core.backends.sqlite_store import SqliteStore
+from hitcount.core.queue import Delivery
 from hitcount.core.windows import NS_PER_MINUTE, WINDOWS
 from hitcount.core.wire import decode_batch, encode_batch
 
@@ -104,3 +108,63 @@ def test_writers_get_their_turn_while_others_commit_back_to_back(tmp_path: Path)
     for process in busy:
         process.join(30)
     assert [process.exitcode for process in others] == [0] * 4
+
+
+LEASED = Delivery("2", b"leased", 1, 0.0)
+# Every Queue method, called on a queue holding one leased batch and one dead letter.
+QUEUE_CALLS: dict[str, Callable[[SqliteQueue], object]] = {
+    "publish": lambda queue: queue.publish(b"more", 1),
+    "consume": lambda queue: queue.consume("c", 1, 0.0),
+    "ack": lambda queue: queue.ack([LEASED]),
+    "dead_letter": lambda queue: queue.dead_letter(LEASED, "bad"),
+    "dead_letters": lambda queue: queue.dead_letters(),
+    "replay_dead_letter": lambda queue: queue.replay_dead_letter("1"),
+    "backlog": lambda queue: queue.backlog(),
+}
+WRITING = ("publish", "consume", "ack", "dead_letter", "replay_dead_letter")
+
+
+@pytest.fixture
+def queue(tmp_path: Path) -> Iterator[SqliteQueue]:
+    queue = SqliteQueue(Config({"HITCOUNT_DATA_DIR": str(tmp_path), "HITCOUNT_SQLITE_BUSY_TIMEOUT": "100ms"}))
+    queue.publish(b"dead", 1)
+    queue.publish(b"leased", 1)
+    dead, leased = queue.consume("c", 2, 0.0)
+    assert leased.tag == LEASED.tag
+    queue.dead_letter(dead, "undecodable")
+    yield queue
+    queue.close()
+
+
+@pytest.mark.parametrize("method", WRITING)
+def test_a_locked_sqlite_queue_raises_queue_unavailable(tmp_path: Path, queue: SqliteQueue, method: str) -> None:
+    holder = sqlite3.connect(tmp_path / "queue.sqlite3", isolation_level=None)
+    holder.execute("begin immediate")  # another process's write lock, held past the busy timeout
+    try:
+        with pytest.raises(QueueUnavailable, match="database is locked"):
+            QUEUE_CALLS[method](queue)
+    finally:
+        holder.close()
+
+
+@pytest.mark.parametrize("method", QUEUE_CALLS)
+def test_every_sqlite_queue_method_raises_queue_unavailable_for_a_sqlite_error(queue: SqliteQueue, method: str) -> None:
+    queue.close()
+    with pytest.raises(QueueUnavailable, match="closed database"):
+        QUEUE_CALLS[method](queue)
+    assert not queue.health().ok
+
+
+@pytest.mark.parametrize(
+    "call",
+    [lambda store: store.write([Hit("x", NOW)]), lambda store: store.counts("x", NOW), lambda store: store.purge(NOW)],
+    ids=["write", "counts", "purge"],
+)
+def test_every_sqlite_store_method_raises_store_unavailable_for_a_sqlite_error(
+    tmp_path: Path, call: Callable[[SqliteStore], object]
+) -> None:
+    store = SqliteStore(Config({"HITCOUNT_DATA_DIR": str(tmp_path)}))
+    store.close()
+    with pytest.raises(StoreUnavailable, match="closed database"):
+        call(store)
+    assert not store.health().ok

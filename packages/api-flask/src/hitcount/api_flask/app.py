@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import orjson
 from flask import Flask
 from werkzeug.exceptions import HTTPException
-from werkzeug.wrappers import Response as BaseResponse
 
 from hitcount.api_flask.backends import Backends
 from hitcount.api_flask.blueprints.ops import ops
 from hitcount.api_flask.blueprints.read import read
 from hitcount.api_flask.blueprints.track import track
 from hitcount.api_flask.cors import CorsPolicy
-from hitcount.api_flask.errors import Rejected
+from hitcount.api_flask.errors import ANSWERS
 from hitcount.api_flask.front import TrackFront
-from hitcount.api_flask.responses import JSON, rejection_response, unexpected_error
+from hitcount.api_flask.responses import error_response, http_error, unexpected_error
 from hitcount.api_flask.settings import ApiSettings
 from hitcount.api_flask.state import ApiState
 from hitcount.core import Runtime
@@ -23,8 +21,8 @@ from hitcount.core import Runtime
 def create_app(runtime: Runtime | None = None) -> Flask:
     """The API as a WSGI app, configured from ``HITCOUNT_*`` (through ``runtime``, default :meth:`Runtime.load`).
 
-    Nothing that holds a socket or a thread is created here: the queue, the store and the
-    batcher open on first use in the process that serves requests (see
+    Nothing that holds a socket or a thread is created here: the queue and the store are
+    opened by each worker once it has loaded the app, the batcher on first use (see
     :mod:`hitcount.api_flask.backends`), so the app may be built before gunicorn forks.
     """
     runtime = runtime or Runtime.load()
@@ -36,17 +34,11 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     state.init_app(app)
     for blueprint in (track, read, ops):
         app.register_blueprint(blueprint)
-    app.register_error_handler(Rejected, rejection_response)
+    for error in ANSWERS:
+        app.register_error_handler(error, error_response)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, unexpected_error)
-    # Track POSTs are answered before Flask sees them (see hitcount.api_flask.front).
-    app.wsgi_app = TrackFront(app.wsgi_app, state)  # type: ignore[method-assign]
+    if settings.track_front:
+        # Track POSTs are answered before Flask sees them (see hitcount.api_flask.front).
+        app.wsgi_app = TrackFront(app.wsgi_app, state)  # type: ignore[method-assign]
     return app
-
-
-def http_error(error: HTTPException) -> BaseResponse:
-    """Routing and protocol errors (404, 405, ...) as ``{"message": ...}``, keeping their headers (``Allow``)."""
-    response = error.get_response()
-    response.set_data(orjson.dumps({"message": error.description or error.name}))
-    response.content_type = JSON
-    return response

@@ -1,28 +1,32 @@
-"""The queue, store and batcher of one worker process, opened on first use.
+"""The queue, store and batcher of one worker process.
 
 gunicorn forks its workers from a master that must hold no sockets or threads, so
-nothing here is opened by :func:`~hitcount.api_flask.app.create_app`: the first request
-that needs the queue or the store opens it, in the worker that serves it. A backend that
-fails to open is tried again by the next request, so the API starts while its backends
-are down and answers 503 until they come up.
+nothing here is opened by :func:`~hitcount.api_flask.app.create_app`: each worker opens
+its queue and store once it has loaded the app (:meth:`Backends.open`, from
+``gunicorn.conf.py``'s ``post_worker_init``). A backend that fails to open then is tried
+again by the next request that needs it, so the API starts while its backends are down,
+answers 503 and reports itself not ready until they come up.
 
-Backends named in ``HITCOUNT_API_BLOCKING_BACKENDS`` (the embedded ``sqlite`` ones)
-do blocking I/O that gevent cannot switch away from; their calls run in gevent's thread
-pool so that the worker keeps serving. The others (redis-py, the Elasticsearch client)
-are cooperative under gevent's monkey-patching and are called directly.
+A backend whose class says it blocks (:attr:`hitcount.core.Queue.blocking`, as the
+embedded ``sqlite`` ones do) is opened and called in gevent's thread pool, so that the
+worker keeps serving meanwhile. The others (redis-py, the Elasticsearch client) are
+cooperative under gevent's monkey-patching and are called directly.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from contextlib import suppress
+from typing import Generic, Protocol, TypeVar
 
 import gevent
+from gevent.lock import Semaphore
 
 from hitcount.api_flask.batcher import GroupCommit
 from hitcount.api_flask.settings import ApiSettings
 from hitcount.core import (
+    Config,
     Counts,
     Health,
     HitcountError,
@@ -35,6 +39,7 @@ from hitcount.core import (
 from hitcount.core.settings import QUEUE, STORE
 
 T = TypeVar("T")
+B = TypeVar("B", Queue, HitStore)
 log = logging.getLogger(__name__)
 
 
@@ -48,46 +53,95 @@ def call_in_thread(function: Callable[[], T]) -> T:
     return result
 
 
-def _open(opener: Callable[[], T], unavailable: type[HitcountError], kind: str) -> T:
-    """Open a backend; whatever goes wrong (server down, a file locked by another process)
-    means it cannot be used now, and the next request tries again."""
-    try:
-        return opener()
-    except Exception as error:
-        log.warning("cannot open the %s: %s", kind, error)
-        raise unavailable(f"cannot open the {kind}: {error}") from error
+class Caller(Protocol):
+    """Runs a backend call and returns its result: :func:`call_directly` or :func:`call_in_thread`."""
+
+    def __call__(self, function: Callable[[], T], /) -> T: ...
+
+
+def blocks(factory: Callable[[Config], Queue | HitStore]) -> bool:
+    """Whether the backend ``factory`` opens blocks the process, as its class says.
+
+    Plugins register their backend classes as factories; a factory that is not a class
+    says nothing, and its backend is called directly.
+    """
+    return isinstance(factory, type) and issubclass(factory, (Queue, HitStore)) and factory.blocking
+
+
+class _Backend(Generic[B]):
+    """One backend of the worker: opened once even when greenlets ask for it together, and
+    called the way its class asks (:attr:`call`)."""
+
+    def __init__(self, kind: str, factory: Callable[[Config], B], config: Config, unavailable: type[HitcountError]):
+        self._kind = kind
+        self._factory: Callable[[Config], B] = factory
+        self._config = config
+        self._unavailable = unavailable
+        self.call: Caller = call_in_thread if blocks(factory) else call_directly
+        self._opening = Semaphore()
+        self._backend: B | None = None
+
+    def get(self) -> B:
+        """The backend, opened now if need be; failing to open raises ``unavailable`` (and is logged)."""
+        if self._backend is None:
+            with self._opening:
+                if self._backend is None:
+                    self._backend = self._open()
+        return self._backend
+
+    def _open(self) -> B:
+        """Whatever goes wrong (server down, a file locked by another process) means the
+        backend cannot be used now; the next request tries again."""
+        try:
+            backend: B = self.call(lambda: self._factory(self._config))
+        except Exception as error:
+            log.warning("cannot open the %s: %s", self._kind, error)
+            raise self._unavailable(f"cannot open the {self._kind}: {error}") from error
+        return backend
+
+    def health(self, timeout: float) -> Health:
+        """Its health within ``timeout`` seconds; failing to open or to answer is unhealthy."""
+        try:
+            with gevent.Timeout(timeout):
+                backend = self.get()
+                return self.call(backend.health)
+        except gevent.Timeout:
+            return Health(False, f"no answer within {timeout:g} s")
+        except HitcountError as error:
+            return Health(False, str(error))
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
 
 
 class Backends:
     """What one worker's request handling talks to: the configured queue and store, and the batcher."""
 
     def __init__(self, runtime: Runtime, settings: ApiSettings) -> None:
-        self._runtime = runtime
         self._settings = settings
         config = runtime.config
         # Resolve the backend names now: an unknown one fails the start, not the first request.
-        runtime.registry.queue(config.get(QUEUE))
-        runtime.registry.store(config.get(STORE))
-        blocking = settings.blocking_backends
-        self._queue_call = call_in_thread if config.get(QUEUE) in blocking else call_directly
-        self._store_call = call_in_thread if config.get(STORE) in blocking else call_directly
-        self._queue: Queue | None = None
-        self._store: HitStore | None = None
+        self._queue = _Backend("queue", runtime.registry.queue(config.get(QUEUE)).factory, config, QueueUnavailable)
+        self._store = _Backend("store", runtime.registry.store(config.get(STORE)).factory, config, StoreUnavailable)
         self._batcher: GroupCommit | None = None
+
+    def open(self) -> None:
+        """Open the queue and the store now, as a worker does before it serves; one that cannot
+        be opened is logged and left for the next request that needs it."""
+        for backend in (self._queue, self._store):
+            with suppress(HitcountError):  # logged; requests get 503 until it opens
+                backend.get()
 
     @property
     def queue(self) -> Queue:
-        """The queue, opened now if need be; failing to open raises :class:`QueueUnavailable`."""
-        if self._queue is None:
-            self._queue = _open(self._runtime.open_queue, QueueUnavailable, "queue")
-        return self._queue
+        """The queue, opened now if need be; failing to open raises core's ``QueueUnavailable``."""
+        return self._queue.get()
 
     @property
     def store(self) -> HitStore:
-        """The store, opened now if need be; failing to open raises :class:`StoreUnavailable`."""
-        if self._store is None:
-            self._store = _open(self._runtime.open_store, StoreUnavailable, "store")
-        return self._store
+        """The store, opened now if need be; failing to open raises core's ``StoreUnavailable``."""
+        return self._store.get()
 
     @property
     def batcher(self) -> GroupCommit:
@@ -96,36 +150,23 @@ class Backends:
         return self._batcher
 
     def _publish(self, payload: bytes, hits: int) -> None:
-        queue = self.queue
-        self._queue_call(lambda: queue.publish(payload, hits))
+        queue = self._queue.get()
+        self._queue.call(lambda: queue.publish(payload, hits))
 
     def counts(self, id: str, now: int) -> Counts:
         """The counts of ``id`` at ``now`` from the store."""
-        store = self.store
-        return self._store_call(lambda: store.counts(id, now))
+        store = self._store.get()
+        return self._store.call(lambda: store.counts(id, now))
 
     def queue_health(self) -> Health:
-        return self._health(lambda: self.queue, self._queue_call)
+        return self._queue.health(self._settings.enqueue_timeout)
 
     def store_health(self) -> Health:
-        return self._health(lambda: self.store, self._store_call)
-
-    def _health(self, opened: Callable[[], Queue | HitStore], call: Callable[[Callable[[], Health]], Health]) -> Health:
-        """A backend's health, within the enqueue timeout; failing to open or to answer is unhealthy."""
-        timeout = self._settings.enqueue_timeout
-        try:
-            with gevent.Timeout(timeout):
-                backend = opened()
-                return call(backend.health)
-        except gevent.Timeout:
-            return Health(False, f"no answer within {timeout:g} s")
-        except HitcountError as error:
-            return Health(False, str(error))
+        return self._store.health(self._settings.enqueue_timeout)
 
     def close(self) -> None:
         """Stop the batcher and release the backends' connections (when a worker exits)."""
         if self._batcher is not None:
             self._batcher.close()
-        for backend in (self._queue, self._store):
-            if backend is not None:
-                backend.close()
+        self._queue.close()
+        self._store.close()

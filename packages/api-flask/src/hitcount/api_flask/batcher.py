@@ -7,8 +7,10 @@ waiting request with the outcome. While a write is in flight the next group fill
 under load groups grow by themselves and the queue sees far fewer writes than requests.
 
 A request is answered 204 only after the write holding its hits returned. When the
-queue fails, every request of the group is refused (503); a request that waits longer
-than ``timeout`` is refused too and withdraws its hits from a group not yet written.
+queue fails, every request of the group gets the queue's error (core's
+``QueueUnavailable`` or another of :mod:`hitcount.core.errors`); a request that waits
+longer than ``timeout`` gets :class:`~hitcount.api_flask.errors.QueueTimeout` and
+withdraws its hits from a group not yet written.
 Only hits whose write was already under way when their request gave up may reach the
 queue after a 503: the queue's answer came too late to tell the client.
 """
@@ -24,8 +26,8 @@ import gevent
 from gevent.event import Event
 
 from hitcount.api_flask import metrics
-from hitcount.api_flask.errors import QueueTimeout, QueueUnavailable
-from hitcount.core import Hit, HitcountError
+from hitcount.api_flask.errors import QueueTimeout
+from hitcount.core import Hit, HitcountError, QueueUnavailable
 from hitcount.core.wire import encode_batch
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ class _Group:
         self.parts: list[list[Hit]] = []
         self.size = 0
         self.done = Event()
-        self.error: str | None = None
+        self.error: HitcountError | None = None
 
 
 class GroupCommit:
@@ -58,7 +60,11 @@ class GroupCommit:
         self._greenlet: gevent.Greenlet | None = None
 
     def submit(self, hits: Sequence[Hit]) -> None:
-        """Return once the queue holds ``hits``, or raise :class:`QueueUnavailable` / :class:`QueueTimeout`."""
+        """Return once the queue holds ``hits``, or raise the queue's error or :class:`QueueTimeout`.
+
+        Every request of a failed group raises the same error instance, as
+        :meth:`concurrent.futures.Future.result` does.
+        """
         part = list(hits)
         group = self._pending[-1] if self._pending else None
         if group is None or group.size + len(part) > MAX_GROUP_HITS:
@@ -71,9 +77,9 @@ class GroupCommit:
             # Withdraw the hits: if the group is not written yet, they never will be, so a
             # client retrying after this 503 does not count them twice.
             part.clear()
-            raise QueueTimeout(f"the queue did not take the hits within {self._timeout:g} s", hits=len(hits))
+            raise QueueTimeout(f"no answer within {self._timeout:g} s")
         if group.error is not None:
-            raise QueueUnavailable(group.error, hits=len(hits))
+            raise group.error
 
     def close(self) -> None:
         """Stop the batcher greenlet; requests still waiting get their deadline's 503."""
@@ -116,9 +122,10 @@ class GroupCommit:
                 metrics.record_publish(len(hits), time.perf_counter() - started)
         except HitcountError as error:
             log.warning("queue refused %d hits: %s", len(hits), error)
-            group.error = f"the queue cannot take hits now: {error}"
+            group.error = error
         except Exception as error:
+            # A backend that let its client library's error through: still the queue failing.
             log.exception("queue write of %d hits failed", len(hits))
-            group.error = f"the queue write failed: {type(error).__name__}"
+            group.error = QueueUnavailable(f"unexpected {type(error).__name__}, logged")
         finally:
             group.done.set()

@@ -1,57 +1,42 @@
-"""Reading a request body from a WSGI environ within a size limit, and undoing gzip.
+"""A Track request's body: read within the size limit, then gzip undone within it too.
 
-A body over the limit is refused without reading it when ``Content-Length`` says so,
-and by reading at most one byte past the limit otherwise (chunked bodies); a gzip
-body is inflated at most one byte past the limit, so a zip bomb costs nothing.
+werkzeug's :func:`~werkzeug.wsgi.get_input_stream` refuses a ``Content-Length`` over the
+limit without reading the body and bounds a body that has none (chunked; the server
+terminates the stream). It is given a limit one byte past ours so that such a body that
+is too long shows itself by its length instead of being cut short. A gzip body is
+inflated at most one byte past the limit, so a zip bomb costs nothing.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
+
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wsgi import get_input_stream
 
 from hitcount.api_flask.errors import InvalidRequest, PayloadTooLarge, UnsupportedEncoding
 
-_READ_CHUNK = 16 * 1024
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
 # A gzip stream: zlib's window bits plus 16 selects the gzip header and trailer.
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 
 
-def read_body(environ: Mapping[str, Any], limit: int) -> bytes:
-    """The request body, or :class:`PayloadTooLarge` when it has more than ``limit`` bytes."""
-    stream = environ["wsgi.input"]
-    length_text = environ.get("CONTENT_LENGTH")
-    if length_text:
-        length = int(length_text) if length_text.isascii() and length_text.isdigit() else -1
-        if length < 0:
-            raise InvalidRequest(f"Content-Length {length_text!r} is not a number of bytes")
-        if length > limit:
-            raise PayloadTooLarge(f"body of {length} bytes is over the limit of {limit} bytes")
-        return _read_up_to(stream, length)
-    if not environ.get("wsgi.input_terminated"):
-        # Without a length the stream may block past the body: WSGI servers that do not
-        # terminate the input (PEP 3333) only allow reading what Content-Length announces.
-        return b""
-    body = _read_up_to(stream, limit + 1)
+def read_body(environ: WSGIEnvironment, limit: int) -> bytes:
+    """The request body with its ``Content-Encoding`` undone, whatever its Content-Type;
+    :class:`PayloadTooLarge` when it has more than ``limit`` bytes, as sent or inflated."""
+    try:
+        body = get_input_stream(environ, max_content_length=limit + 1).read()
+    except RequestEntityTooLarge:
+        raise PayloadTooLarge(f"body is over the limit of {limit} bytes") from None
     if len(body) > limit:
         raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
-    return body
+    return _decode(body, environ.get("HTTP_CONTENT_ENCODING"), limit)
 
 
-def _read_up_to(stream: Any, size: int) -> bytes:
-    chunks = []
-    remaining = size
-    while remaining > 0:
-        chunk = stream.read(min(remaining, _READ_CHUNK))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-def decode_content(body: bytes, encoding: str | None, limit: int) -> bytes:
+def _decode(body: bytes, encoding: str | None, limit: int) -> bytes:
     """``body`` with its ``Content-Encoding`` undone; the result is at most ``limit`` bytes."""
     coding = (encoding or "identity").strip().lower()
     if coding == "identity":

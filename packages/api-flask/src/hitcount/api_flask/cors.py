@@ -24,25 +24,20 @@ class CorsPolicy:
     def of(cls, origins: tuple[str, ...]) -> CorsPolicy:
         return cls(frozenset(origins))
 
-    @property
-    def any_origin(self) -> bool:
-        return "*" in self.origins
-
     def headers(self, origin: str | None) -> list[tuple[str, str]]:
-        """The headers of an actual (non-preflight) answer to a request from ``origin``."""
-        if self.any_origin:
+        """The headers of every Track answer to a request from ``origin``, preflights and errors included."""
+        if "*" in self.origins:
             return [("Access-Control-Allow-Origin", "*")]
         if origin is not None and origin in self.origins:
             return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
         return [("Vary", "Origin")]
 
     def preflight_headers(self, origin: str | None) -> list[tuple[str, str]]:
-        """The headers of the answer to an ``OPTIONS`` preflight; none that allow anything for a foreign origin."""
-        headers = self.headers(origin)
-        if any(name == "Access-Control-Allow-Origin" for name, _ in headers):
-            headers += [
-                ("Access-Control-Allow-Methods", ALLOWED_METHODS),
-                ("Access-Control-Allow-Headers", ALLOWED_HEADERS),
-                ("Access-Control-Max-Age", PREFLIGHT_MAX_AGE),
-            ]
-        return headers
+        """What a preflight's answer adds to :meth:`headers`: nothing that allows anything for a foreign origin."""
+        if "*" not in self.origins and origin not in self.origins:
+            return []
+        return [
+            ("Access-Control-Allow-Methods", ALLOWED_METHODS),
+            ("Access-Control-Allow-Headers", ALLOWED_HEADERS),
+            ("Access-Control-Max-Age", PREFLIGHT_MAX_AGE),
+        ]

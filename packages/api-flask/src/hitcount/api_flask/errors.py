@@ -1,52 +1,41 @@
-"""The refusals request handling raises, each carrying its HTTP answer.
+"""Every error a request can meet, and the one table that turns each into an HTTP answer.
 
-They are plain exceptions, not werkzeug ones, so that parsing and hand-off stay
-independent of Flask: any front (the Flask app, or a bare WSGI fast path) turns a
-:class:`Rejected` into the same JSON answer with :meth:`Rejected.body`.
+Backends raise core's errors (:mod:`hitcount.core.errors`); the API adds only what is
+its own: the refusals of a request's body (:class:`Rejected` and its subclasses) and the
+queue's deadline (:class:`QueueTimeout`, a kind of core's ``QueueUnavailable``).
+:data:`ANSWERS` gives each its status, the label of the rejection metric and the words
+that open its message; :func:`answer_of` looks an error up through its class hierarchy,
+so a backend's own subclass of a core error is answered like that error.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
 
-import orjson
+from hitcount.core import InvalidHit, QueueFull, QueueUnavailable, StoreError, StoreUnavailable
 
 # Seconds a client should wait before retrying after a 503.
 RETRY_AFTER = "1"
 
 
 class Rejected(Exception):
-    """A request refused with ``status``; ``reason`` labels it in the rejection metric.
-
-    ``hits`` is how many hits the refused request carried, when that is known.
-    """
-
-    status: ClassVar[int] = 400
-    reason: ClassVar[str] = "invalid"
+    """A request refused before any backend saw it; ``hits`` is how many hits it carried."""
 
     def __init__(self, message: str, hits: int = 1) -> None:
         super().__init__(message)
-        self.message = message
         self.hits = hits
 
     def details(self) -> dict[str, object]:
-        """The JSON answer's fields; every answer has a ``message``."""
-        return {"message": self.message}
-
-    def headers(self) -> list[tuple[str, str]]:
-        """Headers the answer needs besides ``Content-Type``."""
-        return []
-
-    def body(self) -> bytes:
-        return orjson.dumps(self.details())
+        """Fields of the JSON answer besides ``message``."""
+        return {}
 
 
 class InvalidRequest(Rejected):
-    """The body or the id breaks the API's rules (400)."""
+    """The body or the id breaks the API's rules."""
 
 
 class InvalidItems(InvalidRequest):
-    """Some items of a batch are invalid; none of the batch is taken (400 naming their indexes)."""
+    """Some items of a batch are invalid; none of the batch is taken, and the answer names their indexes."""
 
     def __init__(self, errors: dict[int, str], hits: int) -> None:
         indexes = ", ".join(str(index) for index in errors)
@@ -54,41 +43,60 @@ class InvalidItems(InvalidRequest):
         self.errors = errors
 
     def details(self) -> dict[str, object]:
-        errors = [{"index": index, "message": message} for index, message in self.errors.items()]
-        return {"message": self.message, "errors": errors}
+        return {"errors": [{"index": index, "message": message} for index, message in self.errors.items()]}
 
 
 class PayloadTooLarge(Rejected):
-    """The body, as sent or decompressed, is over ``HITCOUNT_MAX_BODY`` (413)."""
-
-    status = 413
-    reason = "too_large"
+    """The body, as sent or decompressed, is over ``HITCOUNT_MAX_BODY``."""
 
 
 class UnsupportedEncoding(Rejected):
-    """A ``Content-Encoding`` other than gzip or identity (415)."""
-
-    status = 415
-    reason = "unsupported_encoding"
+    """A ``Content-Encoding`` other than gzip or identity."""
 
 
-class Unavailable(Rejected):
-    """A backend cannot serve now; the client should retry after ``Retry-After`` seconds (503)."""
-
-    status = 503
-    reason = "unavailable"
-
-    def headers(self) -> list[tuple[str, str]]:
-        return [("Retry-After", RETRY_AFTER)]
-
-
-class QueueUnavailable(Unavailable):
-    """The queue refused the hits or failed (backend down, full)."""
-
-    reason = "queue_unavailable"
-
-
-class QueueTimeout(Unavailable):
+class QueueTimeout(QueueUnavailable):
     """The queue did not take the hits within ``HITCOUNT_API_ENQUEUE_TIMEOUT``."""
 
-    reason = "queue_timeout"
+
+@dataclass(frozen=True)
+class Answer:
+    """How the API answers one kind of error."""
+
+    status: int
+    # The label of hitcount_api_hits_rejected when a Track request meets it.
+    reason: str
+    # What the message says before the error's own words, for errors that come from a backend.
+    context: str | None = None
+    # Worth an operator's attention: logged with the error.
+    logged: bool = False
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        """A 503 tells the client when to try again."""
+        return [("Retry-After", RETRY_AFTER)] if self.status == 503 else []
+
+    def message(self, error: Exception) -> str:
+        return f"{self.context}: {error}" if self.context else str(error)
+
+
+ANSWERS: dict[type[Exception], Answer] = {
+    InvalidRequest: Answer(400, "invalid"),
+    InvalidHit: Answer(400, "invalid"),
+    PayloadTooLarge: Answer(413, "too_large"),
+    UnsupportedEncoding: Answer(415, "unsupported_encoding"),
+    QueueTimeout: Answer(503, "queue_timeout", "the queue cannot take hits now"),
+    QueueFull: Answer(503, "queue_full", "the queue cannot take hits now"),
+    QueueUnavailable: Answer(503, "queue_unavailable", "the queue cannot take hits now"),
+    StoreUnavailable: Answer(503, "store_unavailable", "the store cannot answer now"),
+    # The store failed the request in a way retrying will not fix.
+    StoreError: Answer(502, "store_error", "the store failed", logged=True),
+}
+
+
+def answer_of(error: BaseException) -> Answer | None:
+    """The answer to ``error`` (that of its nearest class in :data:`ANSWERS`), or None for a bug."""
+    for cls in type(error).__mro__:
+        answer = ANSWERS.get(cls)
+        if answer is not None:
+            return answer
+    return None

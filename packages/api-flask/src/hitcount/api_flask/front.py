@@ -1,30 +1,28 @@
-"""The Track POSTs, answered at the WSGI level in front of Flask; every other request goes on to Flask.
+"""The Track POSTs, answered at the WSGI level in front of Flask (``HITCOUNT_API_TRACK_FRONT``, on by default).
 
-At 10,000 hits/s a worker has a few dozen microseconds of its own per request, and
-Flask's request context, routing, response object and hooks took about a fifth of a
-worker's time under wrk (py-spy), more than parsing, validating and handing off the hit
-together. So ``POST /analytics`` and ``POST /analytics/batch`` never enter Flask: this
-front reads the environ with :mod:`~hitcount.api_flask.ingest`, hands the hits to the
-batcher, and answers with the very statuses, headers (CORS included), JSON bodies and
-metrics a Flask view would. Flask keeps the URL rules of these endpoints (see
-:mod:`~hitcount.api_flask.blueprints.track`), so that it answers their preflights and
-their other methods' 405s, with ``Allow``, as before.
+Under single-hit traffic a worker has a few dozen microseconds of its own per request,
+and Flask's request context, routing, response object and hooks cost more than the
+Track work itself: in the production shape the views took about twice the API's CPU per
+hit of this front (BENCHMARKS.md). So by default ``POST /analytics`` and
+``POST /analytics/batch`` never enter Flask: this front does the views' work
+(:func:`~hitcount.api_flask.ingest.ingest`) and answers from the same error table with the
+same statuses, headers (CORS included) and bodies, byte for byte. A request it does not
+recognise goes on to Flask, whose Track views answer it alike.
+
+The price: Flask's ``before_request`` hooks, extensions and instrumentation do not see the
+Track POSTs. ``HITCOUNT_API_TRACK_FRONT=off`` lets Flask answer them, at that CPU cost.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from werkzeug.http import HTTP_STATUS_CODES
 
-from hitcount.api_flask import metrics
-from hitcount.api_flask.errors import Rejected
-from hitcount.api_flask.ingest import batch_hits, track_hits
-from hitcount.api_flask.responses import rejection_response, unexpected_error
+from hitcount.api_flask.ingest import TRACK_ENDPOINTS, ingest
+from hitcount.api_flask.responses import error_response
 from hitcount.api_flask.state import ApiState
-from hitcount.core import Hit, now_ns
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -33,44 +31,25 @@ if TYPE_CHECKING:
 NO_CONTENT = f"204 {HTTP_STATUS_CODES[204].upper()}"
 
 
-@dataclass(frozen=True)
-class TrackEndpoint:
-    """One Track endpoint: its path, its Flask endpoint name and how its body becomes hits."""
-
-    path: str
-    endpoint: str
-    hits: Callable[[Mapping[str, Any], int, int], list[Hit]]
-
-
-TRACK_ENDPOINTS = (
-    TrackEndpoint("/analytics", "track_one", track_hits),
-    TrackEndpoint("/analytics/batch", "track_batch", batch_hits),
-)
-
-
 class TrackFront:
     """A WSGI app answering the Track POSTs itself and passing every other request to ``app`` (Flask's)."""
 
     def __init__(self, app: WSGIApplication, state: ApiState) -> None:
         self._app = app
         self._state = state
-        self._endpoints = {endpoint.path: endpoint.hits for endpoint in TRACK_ENDPOINTS}
+        self._parsers = {endpoint.path: endpoint.parse for endpoint in TRACK_ENDPOINTS}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         # Matched as werkzeug routes: the method in any case, leading slashes taken as one.
         path = environ.get("PATH_INFO")
-        hits = self._endpoints.get("/" + path.lstrip("/")) if path else None
-        if hits is None or environ["REQUEST_METHOD"].upper() != "POST":
+        parse = self._parsers.get("/" + path.lstrip("/")) if path else None
+        if parse is None or environ["REQUEST_METHOD"].upper() != "POST":
             return self._app(environ, start_response)
-        state = self._state
-        cors = state.cors.headers(environ.get("HTTP_ORIGIN"))
+        cors = self._state.cors.headers(environ.get("HTTP_ORIGIN"))
         try:
-            state.backends.batcher.submit(hits(environ, state.settings.max_body, now_ns()))
-        except Rejected as error:
-            metrics.record_rejection(error.reason, error.hits)
-            response = rejection_response(error)
+            ingest(self._state, parse, environ)
         except Exception as error:
-            response = unexpected_error(error)
+            response = error_response(error)
         else:
             start_response(NO_CONTENT, cors)
             return []

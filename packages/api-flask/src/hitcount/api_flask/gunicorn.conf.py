@@ -3,10 +3,12 @@
 Also usable directly: ``gunicorn -c <this file>``. Settings come from ``HITCOUNT_*``.
 
 Workers are gevent, one event loop per process: a Track request is mostly waiting for
-the queue, and group commit needs many requests in flight at once. The master forks the
-workers before anything holds a socket or a thread: the app opens its queue, store and
-batcher on first use in each worker (see ``hitcount.api_flask.backends``), after the
-gevent worker has monkey-patched the standard library.
+the queue, and group commit needs many requests in flight at once. Importing this file
+only reads settings; the work of processes happens in gunicorn's hooks: the master
+prepares the metrics directory when it starts (``on_starting``) and forks the workers
+before anything holds a socket or a thread; each worker opens its queue and store once it
+has loaded the app (``post_worker_init``), after the gevent worker has monkey-patched the
+standard library.
 """
 
 import os
@@ -65,28 +67,40 @@ def _alive(pid: int) -> bool:
     return True
 
 
-# Every worker writes its metrics to files here and /metrics merges them; a fresh
-# directory per server, so that no dead process's counts from an earlier run leak in.
-_remove_dead_servers_metrics()
-os.environ[METRICS_DIR_VARIABLE] = tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
+def on_starting(server):  # type: ignore[no-untyped-def]
+    """Give this server a fresh metrics directory, and remove those of servers killed before their ``on_exit``.
+
+    Every worker writes its metrics to files there and /metrics merges them; a fresh
+    directory per server, so that no dead process's counts from an earlier run leak in.
+    The workers inherit the variable; the master never imports prometheus_client before.
+    """
+    _remove_dead_servers_metrics()
+    os.environ[METRICS_DIR_VARIABLE] = tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
 
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
-    """Say when a worker is ready: its app is loaded and it reacts to signals from now on.
+    """Open the worker's queue and store, then say the worker is ready.
 
-    gunicorn ignores a SIGTERM that reaches a worker while it is still booting, so tools
-    that start and stop the API quickly wait for these lines.
+    A backend that cannot be opened (its server down) does not stop the worker: it serves,
+    answers 503 and /readyz not ready, and opens the backend when a request needs it once
+    the server is back. gunicorn ignores a SIGTERM that reaches a worker while it is still
+    booting, so tools that start and stop the API quickly wait for the "Worker ready" lines.
     """
+    from hitcount.api_flask.state import served_state
+
+    state = served_state(worker.wsgi)
+    if state is not None:
+        state.backends.open()
     worker.log.info("Worker ready (pid: %s)", worker.pid)
 
 
 def worker_exit(server, worker):  # type: ignore[no-untyped-def]
     """Release the exiting worker's queue and store connections (if it got as far as loading the app)."""
-    from hitcount.api_flask.state import api_state
+    from hitcount.api_flask.state import served_state
 
-    app = getattr(worker, "wsgi", None)
-    if app is not None:
-        api_state(app).backends.close()
+    state = served_state(getattr(worker, "wsgi", None))
+    if state is not None:
+        state.backends.close()
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]

@@ -1,28 +1,58 @@
-"""From a Track request's WSGI environ to validated hits, independent of any web framework.
+"""A Track request's work, the same whichever answers it (Flask's views or the WSGI front).
 
-:class:`~hitcount.api_flask.front.TrackFront` calls these before Flask sees the request.
+From the WSGI environ to hits in the queue: the body read within the limit, parsed by
+the endpoint's parser, handed to the worker's group commit; a refusal is counted in the
+rejection metric and raised for the caller to answer from the error table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from hitcount.api_flask.body import decode_content, read_body
+from hitcount.api_flask import metrics
+from hitcount.api_flask.body import read_body
+from hitcount.api_flask.errors import Rejected, answer_of
 from hitcount.api_flask.parsing import parse_batch, parse_track
-from hitcount.core import Hit
+from hitcount.api_flask.state import ApiState
+from hitcount.core import Hit, HitcountError, now_ns
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 
-def request_json(environ: Mapping[str, Any], limit: int) -> bytes:
-    """The body of a Track request, whatever its Content-Type, decompressed, at most ``limit`` bytes."""
-    return decode_content(read_body(environ, limit), environ.get("HTTP_CONTENT_ENCODING"), limit)
+@dataclass(frozen=True)
+class TrackEndpoint:
+    """One Track endpoint: its path, its Flask endpoint name and how its body becomes hits."""
+
+    path: str
+    endpoint: str
+    parse: Callable[[bytes, int], list[Hit]]
 
 
-def track_hits(environ: Mapping[str, Any], limit: int, now: int) -> list[Hit]:
-    """The hit of ``POST /analytics``."""
-    return parse_track(request_json(environ, limit), now)
+TRACK_ENDPOINTS = (
+    TrackEndpoint("/analytics", "track_one", parse_track),
+    TrackEndpoint("/analytics/batch", "track_batch", parse_batch),
+)
 
 
-def batch_hits(environ: Mapping[str, Any], limit: int, now: int) -> list[Hit]:
-    """The hits of ``POST /analytics/batch``."""
-    return parse_batch(request_json(environ, limit), now)
+def ingest(state: ApiState, parse: Callable[[bytes, int], list[Hit]], environ: WSGIEnvironment) -> None:
+    """Return once the queue holds the hits ``parse`` finds in the request's body."""
+    now = now_ns()
+    try:
+        hits = parse(read_body(environ, state.settings.max_body), now)
+    except Rejected as error:
+        _count_rejection(error, error.hits)
+        raise
+    try:
+        state.backends.batcher.submit(hits)
+    except HitcountError as error:
+        _count_rejection(error, len(hits))
+        raise
+
+
+def _count_rejection(error: Exception, hits: int) -> None:
+    answer = answer_of(error)
+    if answer is not None:
+        metrics.record_rejection(answer.reason, hits)

@@ -6,8 +6,10 @@ import logging
 
 import orjson
 from flask import Response
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
-from hitcount.api_flask.errors import Rejected
+from hitcount.api_flask.errors import Rejected, answer_of
 
 JSON = "application/json"
 log = logging.getLogger(__name__)
@@ -28,14 +30,30 @@ def json_response(data: object, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status=status, content_type=JSON)
 
 
-def rejection_response(error: Rejected) -> Response:
-    """``{"message": ...}`` (plus details) with the refusal's status and headers."""
-    response = Response(error.body(), status=error.status, content_type=JSON)
-    response.headers.extend(error.headers())
+def error_response(error: Exception) -> Response:
+    """The answer :data:`~hitcount.api_flask.errors.ANSWERS` gives ``error``: ``{"message": ...}``
+    (plus a batch's item errors) with its status and headers; an error it does not list is a bug."""
+    answer = answer_of(error)
+    if answer is None:
+        return unexpected_error(error)
+    message = answer.message(error)
+    if answer.logged:
+        log.error("answered %d: %s", answer.status, message, exc_info=error)
+    details = error.details() if isinstance(error, Rejected) else {}
+    response = json_response({"message": message, **details}, answer.status)
+    response.headers.extend(answer.headers)
+    return response
+
+
+def http_error(error: HTTPException) -> BaseResponse:
+    """Routing and protocol errors (404, 405, ...) as ``{"message": ...}``, keeping their headers (``Allow``)."""
+    response = error.get_response()
+    response.set_data(orjson.dumps({"message": error.description or error.name}))
+    response.content_type = JSON
     return response
 
 
 def unexpected_error(error: Exception) -> Response:
     """A bug: log it with its traceback and answer a JSON 500 without details."""
-    log.exception("unhandled error")
+    log.exception("unhandled error", exc_info=error)
     return json_response({"message": "internal error; it was logged"}, 500)

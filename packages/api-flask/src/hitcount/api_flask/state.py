@@ -1,4 +1,4 @@
-"""What the views and the Track front of one app share: its settings, CORS policy and per-worker backends."""
+"""What the views of one app share: its settings, CORS policy and per-worker backends."""
 
 from __future__ import annotations
 
@@ -26,4 +26,11 @@ class ApiState:
 def api_state(app: Flask | None = None) -> ApiState:
     """The state of ``app`` (default: the app handling the current request)."""
     state: ApiState = (app or current_app).extensions[EXTENSION]
+    return state
+
+
+def served_state(app: object) -> ApiState | None:
+    """The state of the app a gunicorn worker serves, or None when that is not hitcount's
+    (the benchmarks serve a bare Flask baseline under the same configuration)."""
+    state: ApiState | None = app.extensions.get(EXTENSION) if isinstance(app, Flask) else None
     return state

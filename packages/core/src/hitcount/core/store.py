@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from typing import ClassVar
 
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit
@@ -16,6 +17,9 @@ class HitStore(abc.ABC):
     ``write`` is idempotent by :attr:`Hit.uid`: writing a hit that is already stored
     (a redelivered batch, or a duplicate inside one batch) changes no count.
     """
+
+    #: Whether calls hold the process until they return; see :attr:`hitcount.core.Queue.blocking`.
+    blocking: ClassVar[bool] = False
 
     @abc.abstractmethod
     def write(self, hits: Sequence[Hit]) -> None:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 from flask import Blueprint, Response
 
 from hitcount.api_flask import metrics
+from hitcount.api_flask.openapi import openapi_document
 from hitcount.api_flask.responses import JSON, json_response
 from hitcount.api_flask.state import api_state
 
 ops = Blueprint("ops", __name__)
-OPENAPI = resources.files("hitcount.api_flask").joinpath("openapi.json").read_bytes()
+OPENAPI = openapi_document()
 
 
 @ops.get("/healthz")

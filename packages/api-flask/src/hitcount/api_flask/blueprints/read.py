@@ -1,4 +1,8 @@
-"""Read: ``GET /analytics/<id>``, the counts of one id in every window, longest first."""
+"""Read: ``GET /analytics/<id>``, the counts of one id in every window, longest first.
+
+An invalid id (core's ``InvalidHit``) and a store that cannot answer are answered by the
+app's error table (:mod:`hitcount.api_flask.errors`).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,9 @@ from flask import Blueprint, Response
 from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import PathConverter
 
-from hitcount.api_flask.errors import InvalidRequest, Unavailable
 from hitcount.api_flask.responses import json_response
 from hitcount.api_flask.state import api_state
-from hitcount.core import InvalidHit, StoreUnavailable, now_ns
+from hitcount.core import now_ns
 from hitcount.core.hit import validate_id
 
 read = Blueprint("read", __name__)
@@ -29,12 +32,5 @@ def add_converter(state: BlueprintSetupState) -> None:
 
 @read.get("/analytics/<id:id>")
 def counts(id: str) -> Response:
-    try:
-        validate_id(id)
-    except InvalidHit as error:
-        raise InvalidRequest(str(error)) from None
-    try:
-        answer = api_state().backends.counts(id, now_ns())
-    except StoreUnavailable as error:
-        raise Unavailable(f"the store cannot answer now: {error}") from None
-    return json_response(answer.to_json())
+    validate_id(id)
+    return json_response(api_state().backends.counts(id, now_ns()).to_json())

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hitcount.core.config import Config, Setting, parse_duration
+from hitcount.core.errors import HitcountError
+from hitcount.core.health import Health
 from hitcount.core.settings import DATA_DIR
 
 
@@ -51,21 +53,38 @@ class Database:
     WAL lets readers work while one writer commits, and the busy timeout makes writers
     from other processes wait their turn instead of failing; one connection per
     instance, serialized by a lock, is enough because each transaction is short.
+    Whatever SQLite raises, while opening or in :meth:`transaction` and :meth:`reading`,
+    comes out as the backend's ``unavailable`` error of :mod:`hitcount.core.errors`.
     """
 
-    def __init__(self, config: Config, filename: str, schema: str) -> None:
+    def __init__(self, config: Config, filename: str, schema: str, unavailable: type[HitcountError]) -> None:
         directory: Path = config.get(DATA_DIR)
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / filename
+        self._unavailable = unavailable
         self._lock = threading.Lock()
         self._busy_timeout = config.get(BUSY_TIMEOUT)
-        self._connection = sqlite3.connect(
-            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        self._use_wal()
-        self._connection.execute(f"pragma synchronous={config.get(SYNCHRONOUS)}")
+        with self._errors():
+            self._connection = sqlite3.connect(
+                self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            self._use_wal()
+            self._connection.execute(f"pragma synchronous={config.get(SYNCHRONOUS)}")
         with self.transaction() as connection:
             run_script(connection, schema)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite's errors as the backend's ``unavailable`` error (core's, which callers handle).
+
+        A locked, full, unreadable or damaged file is a state of the database, not of the
+        batch at hand: the API answers 503 and the indexer retries, and nothing is
+        dead-lettered for it.
+        """
+        try:
+            yield
+        except sqlite3.Error as error:
+            raise self._unavailable(f"sqlite {self.path}: {error}") from error
 
     def _use_wal(self) -> None:
         """Switch the file to WAL once; the mode is persistent, so later openers only read it.
@@ -108,7 +127,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Hold the write lock (``begin immediate``) for the block; commit on success, roll back on error."""
-        with self._lock:
+        with self._lock, self._errors():
             self._begin()
             try:
                 yield self._connection
@@ -120,8 +139,17 @@ class Database:
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
         """The connection for reads, which WAL serves from a consistent snapshot per statement."""
-        with self._lock:
+        with self._lock, self._errors():
             yield self._connection
+
+    def health(self, kind: str, table: str) -> Health:
+        """Whether ``table`` can be read now, as the health of the sqlite ``kind`` (queue, store...)."""
+        try:
+            with self.reading() as connection:
+                connection.execute(f"select 1 from {table} limit 1").fetchall()
+        except HitcountError as error:
+            return Health(False, str(error))
+        return Health(True, f"sqlite {kind} {self.path}")
 
     def close(self) -> None:
         with self._lock:

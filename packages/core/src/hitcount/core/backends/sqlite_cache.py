@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 from hitcount.core.backends.sqlite import Database
@@ -29,38 +28,27 @@ class SqliteCache(CountsCache):
 
     def __init__(self, config: Config) -> None:
         self._ttl = config.get(CACHE_TTL)
-        self._database = Database(config, "cache.sqlite3", SCHEMA)
+        self._database = Database(config, "cache.sqlite3", SCHEMA, CacheUnavailable)
         self._next_sweep = 0.0
 
     def get(self, id: str) -> Counts | None:
-        try:
-            with self._database.reading() as connection:
-                row = connection.execute("select data from counts where id = ?", (id,)).fetchone()
-        except sqlite3.Error as error:
-            raise CacheUnavailable(f"sqlite cache: {error}") from error
+        with self._database.reading() as connection:
+            row = connection.execute("select data from counts where id = ?", (id,)).fetchone()
         counts = decode_counts(row[0]) if row else None
         return counts if counts is not None and age(counts) < self._ttl else None
 
     def put(self, counts: Counts) -> None:
-        try:
-            with self._database.transaction() as connection:
-                connection.execute(
-                    "insert or replace into counts values (?, ?, ?)", (counts.id, counts.now, encode_counts(counts))
-                )
-                if time.monotonic() >= self._next_sweep:
-                    self._next_sweep = time.monotonic() + SWEEP_INTERVAL
-                    expired = time.time_ns() - int(self._ttl * NS_PER_SECOND)
-                    connection.execute("delete from counts where computed_ns < ?", (expired,))
-        except sqlite3.Error as error:
-            raise CacheUnavailable(f"sqlite cache: {error}") from error
+        with self._database.transaction() as connection:
+            connection.execute(
+                "insert or replace into counts values (?, ?, ?)", (counts.id, counts.now, encode_counts(counts))
+            )
+            if time.monotonic() >= self._next_sweep:
+                self._next_sweep = time.monotonic() + SWEEP_INTERVAL
+                expired = time.time_ns() - int(self._ttl * NS_PER_SECOND)
+                connection.execute("delete from counts where computed_ns < ?", (expired,))
 
     def health(self) -> Health:
-        try:
-            with self._database.reading() as connection:
-                connection.execute("select 1 from counts limit 1").fetchall()
-        except sqlite3.Error as error:
-            return Health(False, f"sqlite cache {self._database.path}: {error}")
-        return Health(True, f"sqlite cache {self._database.path}")
+        return self._database.health("cache", "counts")
 
     def close(self) -> None:
         self._database.close()

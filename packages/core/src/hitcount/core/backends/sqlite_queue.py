@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Sequence
 
@@ -39,19 +38,18 @@ POLL_INTERVAL = 0.05
 class SqliteQueue(Queue):
     """Batches are rows; consuming leases rows until ``visible_at``, acknowledging deletes them."""
 
+    # SQLite's C library holds the process while it waits for a lock or the disk.
+    blocking = True
+
     def __init__(self, config: Config) -> None:
-        self._database = Database(config, "queue.sqlite3", SCHEMA)
+        self._database = Database(config, "queue.sqlite3", SCHEMA, QueueUnavailable)
         self._visibility_timeout = config.get(VISIBILITY_TIMEOUT)
 
     def publish(self, payload: bytes, hits: int) -> None:
-        try:
-            with self._database.transaction() as connection:
-                connection.execute(
-                    "insert into batches (payload, hits, published_at) values (?, ?, ?)",
-                    (payload, hits, time.time()),
-                )
-        except sqlite3.Error as error:
-            raise QueueUnavailable(f"sqlite queue {self._database.path}: {error}") from error
+        with self._database.transaction() as connection:
+            connection.execute(
+                "insert into batches (payload, hits, published_at) values (?, ?, ?)", (payload, hits, time.time())
+            )
 
     def consume(self, consumer: str, max_batches: int, wait: float) -> list[Delivery]:
         deadline = time.monotonic() + wait
@@ -63,16 +61,13 @@ class SqliteQueue(Queue):
 
     def _lease(self, max_batches: int) -> list[Delivery]:
         now = time.time()
-        try:
-            with self._database.transaction() as connection:
-                rows = connection.execute(
-                    """update batches set visible_at = ?, attempts = attempts + 1
-                       where seq in (select seq from batches where visible_at <= ? order by seq limit ?)
-                       returning seq, payload, hits, published_at, attempts""",
-                    (now + self._visibility_timeout, now, max_batches),
-                ).fetchall()
-        except sqlite3.Error as error:
-            raise QueueUnavailable(f"sqlite queue {self._database.path}: {error}") from error
+        with self._database.transaction() as connection:
+            rows = connection.execute(
+                """update batches set visible_at = ?, attempts = attempts + 1
+                   where seq in (select seq from batches where visible_at <= ? order by seq limit ?)
+                   returning seq, payload, hits, published_at, attempts""",
+                (now + self._visibility_timeout, now, max_batches),
+            ).fetchall()
         rows.sort()
         return [
             Delivery(str(seq), payload, hits, published, attempts) for seq, payload, hits, published, attempts in rows
@@ -116,12 +111,7 @@ class SqliteQueue(Queue):
         return Backlog(batches, hits, oldest)
 
     def health(self) -> Health:
-        try:
-            with self._database.reading() as connection:
-                connection.execute("select 1 from batches limit 1").fetchall()
-        except sqlite3.Error as error:
-            return Health(False, f"sqlite queue {self._database.path}: {error}")
-        return Health(True, f"sqlite queue {self._database.path}")
+        return self._database.health("queue", "batches")
 
     def close(self) -> None:
         self._database.close()

@@ -8,7 +8,6 @@ that stores them, so redelivered batches leave every count exact.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 from hitcount.core.backends.sqlite import Database, run_script
@@ -49,20 +48,20 @@ COUNT_RAW = "select count(*) from hits where id = ? and ts > ? and ts <= ?"
 class SqliteStore(HitStore):
     """Hits in ``store.sqlite3`` under the data directory."""
 
+    # SQLite's C library holds the process while it waits for a lock or the disk.
+    blocking = True
+
     def __init__(self, config: Config) -> None:
-        self._database = Database(config, "store.sqlite3", SCHEMA)
+        self._database = Database(config, "store.sqlite3", SCHEMA, StoreUnavailable)
 
     def write(self, hits: Sequence[Hit]) -> None:
-        try:
-            with self._database.transaction() as connection:
-                run_script(connection, STAGE)
-                connection.executemany(
-                    "insert or ignore into staging values (?, ?, ?)", [(h.uid, h.id, h.timestamp) for h in hits]
-                )
-                connection.execute(COUNT_NEW_HITS)
-                connection.execute("insert or ignore into hits select uid, id, ts from staging")
-        except sqlite3.OperationalError as error:
-            raise StoreUnavailable(f"sqlite store {self._database.path}: {error}") from error
+        with self._database.transaction() as connection:
+            run_script(connection, STAGE)
+            connection.executemany(
+                "insert or ignore into staging values (?, ?, ?)", [(h.uid, h.id, h.timestamp) for h in hits]
+            )
+            connection.execute(COUNT_NEW_HITS)
+            connection.execute("insert or ignore into hits select uid, id, ts from staging")
 
     def counts(self, id: str, now: int) -> Counts:
         values = []
@@ -88,12 +87,7 @@ class SqliteStore(HitStore):
         return removed
 
     def health(self) -> Health:
-        try:
-            with self._database.reading() as connection:
-                connection.execute("select 1 from minute_counts limit 1").fetchall()
-        except sqlite3.Error as error:
-            return Health(False, f"sqlite store {self._database.path}: {error}")
-        return Health(True, f"sqlite store {self._database.path}")
+        return self._database.health("store", "minute_counts")
 
     def close(self) -> None:
         self._database.close()
