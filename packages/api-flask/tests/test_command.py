@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hitcount.api_flask.settings import SETTINGS, parse_size
+from hitcount.api_flask.settings import SETTINGS
 from hitcount.core import Runtime
 
 HITCOUNT = Path(sys.executable).with_name("hitcount")
@@ -51,14 +51,3 @@ def test_hitcount_api_refuses_a_bad_setting_before_starting_gunicorn(
     assert result.returncode == 2
     assert message in result.stderr
     assert "gunicorn" not in result.stderr
-
-
-@pytest.mark.parametrize(("text", "size"), [("65536", 65536), ("64KiB", 65536), ("1MiB", 1048576), (" 10 B ", 10)])
-def test_sizes_are_bytes_kib_or_mib(text: str, size: int) -> None:
-    assert parse_size(text) == size
-
-
-@pytest.mark.parametrize("text", ["0", "-1", "64KB", "1.5MiB", ""])
-def test_other_sizes_are_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="at least 1 byte"):
-        parse_size(text)

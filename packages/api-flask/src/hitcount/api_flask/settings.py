@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from hitcount.core import Config, Setting
-from hitcount.core.config import parse_csv, parse_duration, parse_positive_int
-
-_SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB)?\s*$")
-_SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024 * 1024}
-
-
-def parse_size(text: str) -> int:
-    """Bytes from ``"65536"``, ``"64KiB"`` or ``"1MiB"``; at least one byte."""
-    match = _SIZE.match(text)
-    if not match or int(match.group(1)) < 1:
-        raise ValueError("expected a size of at least 1 byte, such as 65536, 64KiB or 1MiB")
-    return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+from hitcount.core.config import parse_csv, parse_duration, parse_positive_int, parse_size
 
 
 def _bind(text: str) -> str:
