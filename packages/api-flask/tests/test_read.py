@@ -14,7 +14,8 @@ from flask.testing import FlaskClient
 from hitcount.api_flask.state import api_state
 from hitcount.core import Config, Counts, Health, Hit, HitStore, StoreError, StoreUnavailable, now_ns
 from hitcount.core.backends.memory import MemoryStore
-from hitcount.core.windows import NS_PER_SECOND
+from hitcount.core.testing.windows import expected_counts, one_age_per_window
+from hitcount.core.windows import NS_PER_SECOND, WINDOWS
 
 
 def write(app: Flask, *hits: Hit) -> None:
@@ -23,32 +24,24 @@ def write(app: Flask, *hits: Hit) -> None:
 
 def test_counts_are_the_spec_answer_longest_window_first(client: FlaskClient, app: Flask) -> None:
     now = now_ns()
-    write(
-        app,
-        *(Hit("page", now - 60 * NS_PER_SECOND) for _ in range(3)),
-        Hit("page", now - 2 * 3600 * NS_PER_SECOND),
-        Hit("page", now - 36 * 3600 * NS_PER_SECOND),
-        Hit("page", now - 60 * 3600 * NS_PER_SECOND),
-        Hit("other", now),
-    )
+    hits_by_age = {age: number for number, age in enumerate(one_age_per_window(), start=1)}
+    write(app, *(Hit("page", now - int(age * NS_PER_SECOND)) for age, n in hits_by_age.items() for _ in range(n)))
+    write(app, Hit("other", now))
     response = client.get("/analytics/page")
     assert response.status_code == 200
     assert response.content_type == "application/json"
     assert orjson.loads(response.data) == {
         "id": "page",
         "counts": [
-            {"reference": "3 days ago", "count": 6},
-            {"reference": "2 days ago", "count": 5},
-            {"reference": "1 day ago", "count": 4},
-            {"reference": "1 hour ago", "count": 3},
-            {"reference": "5 minutes ago", "count": 3},
+            {"reference": window.reference, "count": count}
+            for window, count in zip(WINDOWS, expected_counts(hits_by_age), strict=True)
         ],
     }
 
 
 def test_an_id_never_hit_counts_zero_everywhere(client: FlaskClient) -> None:
     body = orjson.loads(client.get("/analytics/never").data)
-    assert [window["count"] for window in body["counts"]] == [0, 0, 0, 0, 0]
+    assert [window["count"] for window in body["counts"]] == [0] * len(WINDOWS)
 
 
 @pytest.mark.parametrize("id", ["café/ünïcode ✓", "a//b", "with space", "100%", "?q=1#frag", "batch"])

@@ -105,8 +105,8 @@ class GroupCommit:
 
         Also after a write: the requests it answered send their next ones meanwhile, and
         the write goes out once the worker is idle, so its answer is read at once rather
-        than after a round of request handling. Under wrk that made groups 60 % larger
-        and queue writes three times quicker than writing the next group right away.
+        than after a round of request handling: under wrk, larger groups and quicker queue
+        writes than writing the next group right away (BENCHMARKS.md).
         """
         if self._interval > 0:
             with gevent.Timeout(self._interval, False):
