@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 
 from hitcount.api_flask.app import create_app
 from hitcount.api_flask.state import api_state
-from hitcount.core import Config, Hit, HitStore, Queue, Runtime
+from hitcount.core import Config, CountsCache, Hit, HitStore, Queue, Runtime
 from hitcount.core.backends.memory import MemoryQueue
 from hitcount.core.wire import decode_batch
 
@@ -38,13 +38,14 @@ def memory_environ(**overrides: str) -> dict[str, str]:
 
 @pytest.fixture(params=["on", "off"], ids=["front", "views"])
 def make_app(request: pytest.FixtureRequest) -> Iterator[AppFactory]:
-    """Build an app from settings, optionally with extra queue and store backends registered by name."""
+    """Build an app from settings, optionally with extra queue, store and cache backends registered by name."""
     apps: list[Flask] = []
     track_front: str = request.param
 
     def make(
         queues: dict[str, Callable[[Config], Queue]] | None = None,
         stores: dict[str, Callable[[Config], HitStore]] | None = None,
+        caches: dict[str, Callable[[Config], CountsCache]] | None = None,
         **settings: str,
     ) -> Flask:
         runtime = Runtime.load(memory_environ(**{"HITCOUNT_API_TRACK_FRONT": track_front, **settings}))
@@ -52,6 +53,8 @@ def make_app(request: pytest.FixtureRequest) -> Iterator[AppFactory]:
             runtime.registry.add_queue(name, queue)
         for name, store in (stores or {}).items():
             runtime.registry.add_store(name, store)
+        for name, cache in (caches or {}).items():
+            runtime.registry.add_cache(name, cache)
         app = create_app(runtime)
         apps.append(app)
         return app

@@ -12,10 +12,12 @@ from hitcount.api_flask.blueprints.track import track
 from hitcount.api_flask.cors import CorsPolicy
 from hitcount.api_flask.errors import ANSWERS
 from hitcount.api_flask.front import TrackFront
+from hitcount.api_flask.reader import Reader
 from hitcount.api_flask.responses import error_response, http_error, unexpected_error
 from hitcount.api_flask.settings import ApiSettings
 from hitcount.api_flask.state import ApiState
 from hitcount.core import Runtime
+from hitcount.core.backends.memory import NAMESPACE, MemoryCache
 
 
 def create_app(runtime: Runtime | None = None) -> Flask:
@@ -30,7 +32,12 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     app = Flask(__name__)
     # An id may hold "//"; werkzeug would otherwise redirect to a path without it.
     app.url_map.merge_slashes = False
-    state = ApiState(settings, CorsPolicy.of(settings.cors_origins), Backends(runtime, settings))
+    backends = Backends(runtime, settings)
+    # The worker's own copy of counts, apart from any memory backend of the same namespace.
+    namespace = f"{runtime.config.get(NAMESPACE)}-api-worker"
+    local = MemoryCache(runtime.config.with_overrides({NAMESPACE.name: namespace}))
+    reader = Reader(backends, local, settings.read_timeout, settings.read_max_age)
+    state = ApiState(settings, CorsPolicy.of(settings.cors_origins), backends, reader)
     state.init_app(app)
     for blueprint in (track, read, ops):
         app.register_blueprint(blueprint)

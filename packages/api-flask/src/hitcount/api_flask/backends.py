@@ -26,8 +26,10 @@ from gevent.lock import Semaphore
 from hitcount.api_flask.batcher import GroupCommit
 from hitcount.api_flask.settings import ApiSettings
 from hitcount.core import (
+    CacheUnavailable,
     Config,
     Counts,
+    CountsCache,
     Health,
     HitcountError,
     HitStore,
@@ -39,7 +41,7 @@ from hitcount.core import (
 from hitcount.core.settings import QUEUE, STORE
 
 T = TypeVar("T")
-B = TypeVar("B", Queue, HitStore)
+B = TypeVar("B", Queue, HitStore, CountsCache)
 log = logging.getLogger(__name__)
 
 
@@ -59,13 +61,13 @@ class Caller(Protocol):
     def __call__(self, function: Callable[[], T], /) -> T: ...
 
 
-def blocks(factory: Callable[[Config], Queue | HitStore]) -> bool:
+def blocks(factory: Callable[[Config], Queue | HitStore | CountsCache]) -> bool:
     """Whether the backend ``factory`` opens blocks the process, as its class says.
 
     Plugins register their backend classes as factories; a factory that is not a class
     says nothing, and its backend is called directly.
     """
-    return isinstance(factory, type) and issubclass(factory, (Queue, HitStore)) and factory.blocking
+    return isinstance(factory, type) and issubclass(factory, (Queue, HitStore, CountsCache)) and factory.blocking
 
 
 class _Backend(Generic[B]):
@@ -116,7 +118,7 @@ class _Backend(Generic[B]):
 
 
 class Backends:
-    """What one worker's request handling talks to: the configured queue and store, and the batcher."""
+    """What one worker's request handling talks to: the configured queue, store and counts cache, and the batcher."""
 
     def __init__(self, runtime: Runtime, settings: ApiSettings) -> None:
         self._settings = settings
@@ -124,12 +126,14 @@ class Backends:
         # Resolve the backend names now: an unknown one fails the start, not the first request.
         self._queue = _Backend("queue", runtime.registry.queue(config.get(QUEUE)).factory, config, QueueUnavailable)
         self._store = _Backend("store", runtime.registry.store(config.get(STORE)).factory, config, StoreUnavailable)
+        cache = runtime.registry.cache(runtime.cache_name()).factory
+        self._cache = _Backend("counts cache", cache, config, CacheUnavailable)
         self._batcher: GroupCommit | None = None
 
     def open(self) -> None:
         """Open the queue and the store now, as a worker does before it serves; one that cannot
         be opened is logged and left for the next request that needs it."""
-        for backend in (self._queue, self._store):
+        for backend in (self._queue, self._store, self._cache):
             with suppress(HitcountError):  # logged; requests get 503 until it opens
                 backend.get()
 
@@ -158,6 +162,16 @@ class Backends:
         store = self._store.get()
         return self._store.call(lambda: store.counts(id, now))
 
+    def cached(self, id: str) -> Counts | None:
+        """The counts of ``id`` the shared counts cache keeps, if any."""
+        cache = self._cache.get()
+        return self._cache.call(lambda: cache.get(id))
+
+    def keep(self, counts: Counts) -> None:
+        """Keep the store's answer in the shared counts cache."""
+        cache = self._cache.get()
+        self._cache.call(lambda: cache.put(counts))
+
     def queue_health(self) -> Health:
         return self._queue.health(self._settings.enqueue_timeout)
 
@@ -170,3 +184,4 @@ class Backends:
             self._batcher.close()
         self._queue.close()
         self._store.close()
+        self._cache.close()

@@ -42,6 +42,20 @@ PUBLISH_HITS = Histogram(
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000),
 )
 
+READ_CACHE = Counter(
+    "hitcount_api_read_cache",
+    "Reads by whether the counts cache held counts younger than HITCOUNT_READ_MAX_AGE (hit) or not (miss).",
+    ["result"],
+)
+READ_STALE = Counter(
+    "hitcount_api_read_stale", "Reads answered with kept counts because the store failed or was too slow."
+)
+STORE_READ_SECONDS = Histogram(
+    "hitcount_api_store_read_seconds",
+    "Latency of the store's answers to reads (one per id and worker at a time).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
 
 def record_publish(hits: int, seconds: float) -> None:
     """One successful queue write of ``hits`` hits that took ``seconds``."""

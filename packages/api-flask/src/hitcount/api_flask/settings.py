@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hitcount.core import Config, Setting
-from hitcount.core.config import parse_csv, parse_duration, parse_positive_int, parse_size
+from hitcount.core.config import parse_csv, parse_duration, parse_positive_duration, parse_positive_int, parse_size
 
 
 def _bind(text: str) -> str:
@@ -44,6 +44,28 @@ COMMIT_INTERVAL = Setting(
 )
 
 
+READ_TIMEOUT = Setting(
+    "HITCOUNT_READ_TIMEOUT",
+    "1s",
+    "Longest a read waits for the store; then it answers the last counts kept, stale, with their Age.",
+    parse_positive_duration,
+)
+READ_MAX_AGE = Setting(
+    "HITCOUNT_READ_MAX_AGE",
+    "2s",
+    "Counts younger than this are answered from the counts cache without asking the store"
+    " (and fresh answers say Cache-Control: max-age=this).",
+    parse_duration,
+)
+
+SPOOL_MAX_HITS = Setting(
+    "HITCOUNT_SPOOL_MAX_HITS",
+    "1000000",
+    "Hits a host keeps in its spool while the queue is down; beyond, Track answers 503.",
+    parse_positive_int,
+)
+
+
 def _on_off(text: str) -> bool:
     value = text.strip().lower()
     if value not in {"on", "off"}:
@@ -58,7 +80,18 @@ TRACK_FRONT = Setting(
     " Flask's hooks, extensions and instrumentation see them.",
     _on_off,
 )
-SETTINGS = (BIND, WORKERS, MAX_BODY, CORS_ORIGINS, ENQUEUE_TIMEOUT, COMMIT_INTERVAL, TRACK_FRONT)
+SETTINGS = (
+    BIND,
+    WORKERS,
+    MAX_BODY,
+    CORS_ORIGINS,
+    ENQUEUE_TIMEOUT,
+    COMMIT_INTERVAL,
+    TRACK_FRONT,
+    READ_TIMEOUT,
+    READ_MAX_AGE,
+    SPOOL_MAX_HITS,
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +103,8 @@ class ApiSettings:
     enqueue_timeout: float
     commit_interval: float
     track_front: bool
+    read_timeout: float
+    read_max_age: float
 
     @classmethod
     def from_config(cls, config: Config) -> ApiSettings:
@@ -80,4 +115,6 @@ class ApiSettings:
             enqueue_timeout=config.get(ENQUEUE_TIMEOUT),
             commit_interval=config.get(COMMIT_INTERVAL),
             track_front=config.get(TRACK_FRONT),
+            read_timeout=config.get(READ_TIMEOUT),
+            read_max_age=config.get(READ_MAX_AGE),
         )

@@ -14,17 +14,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hitcount.core import DATA_DIR, Backlog, Config, Queue, QueueFull, Setting, parse_positive_int
+from hitcount.api_flask.settings import SPOOL_MAX_HITS
+from hitcount.core import DATA_DIR, Backlog, Config, Queue, QueueFull
 from hitcount.core.backends.sqlite import SYNCHRONOUS
 from hitcount.core.backends.sqlite_queue import SqliteQueue
 from hitcount.core.queue import VISIBILITY_TIMEOUT
 
-SPOOL_MAX_HITS = Setting(
-    "HITCOUNT_SPOOL_MAX_HITS",
-    "1000000",
-    "Hits a host keeps in its spool while the queue is down; beyond, Track answers 503.",
-    parse_positive_int,
-)
 # Longer than one publish can take (it is bounded by the queue's own timeout), so that a
 # batch is never forwarded by two workers at once; short, so that one whose forwarder died
 # goes out soon.

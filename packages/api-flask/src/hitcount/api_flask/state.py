@@ -1,4 +1,4 @@
-"""What the views of one app share: its settings, CORS policy and per-worker backends."""
+"""What the views of one app share: its settings, CORS policy, per-worker backends and reader."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from flask import Flask, current_app
 
 from hitcount.api_flask.backends import Backends
 from hitcount.api_flask.cors import CorsPolicy
+from hitcount.api_flask.reader import Reader
 from hitcount.api_flask.settings import ApiSettings
 
 EXTENSION = "hitcount"
@@ -18,6 +19,7 @@ class ApiState:
     settings: ApiSettings
     cors: CorsPolicy
     backends: Backends
+    reader: Reader
 
     def init_app(self, app: Flask) -> None:
         app.extensions[EXTENSION] = self

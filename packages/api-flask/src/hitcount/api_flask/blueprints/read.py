@@ -1,7 +1,9 @@
 """Read: ``GET /analytics/<id>``, the counts of one id in every window, longest first.
 
-An invalid id (core's ``InvalidHit``) and a store that cannot answer are answered by the
-app's error table (:mod:`hitcount.api_flask.errors`).
+Counts come from :class:`~hitcount.api_flask.reader.Reader`: fresh ones say how long a
+client may keep them (``Cache-Control: max-age``), stale ones how old they are (``Age``).
+An invalid id (core's ``InvalidHit``) and a store that cannot answer with no counts kept
+are answered by the app's error table (:mod:`hitcount.api_flask.errors`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from werkzeug.routing import PathConverter
 
 from hitcount.api_flask.responses import json_response
 from hitcount.api_flask.state import api_state
-from hitcount.core import now_ns
 from hitcount.core.hit import validate_id
 
 read = Blueprint("read", __name__)
@@ -33,4 +34,12 @@ def add_converter(state: BlueprintSetupState) -> None:
 @read.get("/analytics/<id:id>")
 def counts(id: str) -> Response:
     validate_id(id)
-    return json_response(api_state().backends.counts(id, now_ns()).to_json())
+    state = api_state()
+    reading = state.reader.read(id)
+    response = json_response(reading.counts.to_json())
+    response.headers["Age"] = str(int(reading.age))
+    if reading.fresh:
+        response.headers["Cache-Control"] = f"max-age={int(state.settings.read_max_age)}"
+    else:
+        response.headers["Cache-Control"] = "no-cache"
+    return response

@@ -1,0 +1,173 @@
+"""Reads through the counts cache: fresh answers kept for HITCOUNT_READ_MAX_AGE, stale ones when the store fails."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import gevent
+import pytest
+from api_testing import AppFactory
+from flask import Flask
+from prometheus_client import REGISTRY
+
+from hitcount.api_flask.reader import Reader
+from hitcount.api_flask.state import api_state
+from hitcount.core import CacheUnavailable, Config, Counts, CountsCache, Hit, StoreUnavailable, now_ns
+from hitcount.core.backends.memory import MemoryCache, MemoryStore
+
+calls: list[str] = []
+
+
+class CountingStore(MemoryStore):
+    """Records every count the store is asked for."""
+
+    def counts(self, id: str, now: int) -> Counts:
+        calls.append(id)
+        return super().counts(id, now)
+
+
+class Outage:
+    """Makes every store of a test fail (``down``) or hang (``hung``) from the moment it is set."""
+
+    state = "up"
+
+
+class FlakyStore(CountingStore):
+    def counts(self, id: str, now: int) -> Counts:
+        if Outage.state == "down":
+            raise StoreUnavailable("connection refused")
+        if Outage.state == "hung":
+            gevent.sleep(30)
+        return super().counts(id, now)
+
+
+@pytest.fixture(autouse=True)
+def reset() -> None:
+    calls.clear()
+    Outage.state = "up"
+
+
+class DownCache(MemoryCache):
+    def get(self, id: str) -> Counts | None:
+        raise CacheUnavailable("cache down")
+
+    def put(self, counts: Counts) -> None:
+        raise CacheUnavailable("cache down")
+
+
+def app_with(make_app: AppFactory, store: type[MemoryStore], **settings: str) -> Flask:
+    app = make_app(stores={"test": store}, caches={"down": DownCache}, HITCOUNT_STORE="test", **settings)
+    api_state(app).backends.store.write([Hit("page", now_ns()), Hit("page", now_ns() - 1)])
+    return app
+
+
+def test_a_fresh_answer_says_how_long_it_may_be_kept(make_app: AppFactory) -> None:
+    response = app_with(make_app, CountingStore, HITCOUNT_READ_MAX_AGE="5s").test_client().get("/analytics/page")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "max-age=5"
+    assert response.headers["Age"] == "0"
+
+
+def test_counts_younger_than_the_max_age_are_answered_without_the_store(make_app: AppFactory) -> None:
+    client = app_with(make_app, CountingStore, HITCOUNT_READ_MAX_AGE="1h").test_client()
+    bodies = {client.get("/analytics/page").data for _ in range(50)}
+    assert len(bodies) == 1
+    assert calls == ["page"]
+
+
+def test_with_a_max_age_of_zero_every_read_asks_the_store(make_app: AppFactory) -> None:
+    client = app_with(make_app, CountingStore, HITCOUNT_READ_MAX_AGE="0s").test_client()
+    for _ in range(3):
+        client.get("/analytics/page")
+    assert calls == ["page"] * 3
+
+
+def test_when_the_store_fails_the_last_counts_are_answered_stale_with_their_age(make_app: AppFactory) -> None:
+    client = app_with(make_app, FlakyStore, HITCOUNT_READ_MAX_AGE="0s").test_client()
+    fresh = client.get("/analytics/page")
+    Outage.state = "down"
+    time.sleep(1.1)
+    stale = client.get("/analytics/page")
+    assert stale.status_code == 200
+    assert stale.data == fresh.data
+    assert int(stale.headers["Age"]) >= 1
+    assert stale.headers["Cache-Control"] == "no-cache"
+    assert client.get("/analytics/never-read").status_code == 503  # nothing kept: as before
+
+
+def test_when_the_store_hangs_stale_counts_come_within_the_read_timeout(make_app: AppFactory) -> None:
+    client = app_with(make_app, FlakyStore, HITCOUNT_READ_MAX_AGE="0s", HITCOUNT_READ_TIMEOUT="300ms").test_client()
+    fresh = client.get("/analytics/page")
+    Outage.state = "hung"
+    started = time.monotonic()
+    stale = client.get("/analytics/page")
+    assert time.monotonic() - started < 1.0
+    assert (stale.status_code, stale.data) == (200, fresh.data)
+    started = time.monotonic()
+    assert client.get("/analytics/never-read").status_code == 503
+    assert time.monotonic() - started < 1.0
+
+
+def test_with_the_shared_cache_down_the_workers_own_copy_serves(make_app: AppFactory) -> None:
+    client = app_with(make_app, FlakyStore, HITCOUNT_READ_MAX_AGE="1h", HITCOUNT_CACHE="down").test_client()
+    fresh = client.get("/analytics/page")
+    Outage.state = "down"
+    assert (client.get("/analytics/page").status_code, client.get("/analytics/page").data) == (200, fresh.data)
+    assert calls == ["page"]
+
+
+class Sources:
+    """A store that takes 50 ms to count, and no shared cache: the reader's own logic alone."""
+
+    def __init__(self) -> None:
+        self.store = MemoryStore(Config({"HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex}))
+
+    def counts(self, id: str, now: int) -> Counts:
+        calls.append(id)
+        gevent.sleep(0.05)
+        return self.store.counts(id, now)
+
+    def cached(self, id: str) -> Counts | None:
+        return None
+
+    def keep(self, counts: Counts) -> None:
+        pass
+
+
+def local_cache() -> CountsCache:
+    return MemoryCache(Config({"HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex}))
+
+
+def test_a_thousand_concurrent_reads_of_one_id_ask_the_store_once() -> None:
+    reader = Reader(Sources(), local_cache(), timeout=1.0, max_age=2.0)
+    readers = [gevent.spawn(reader.read, "hot") for _ in range(1000)]
+    gevent.joinall(readers, timeout=10, raise_error=True)
+    assert {greenlet.value.counts.id for greenlet in readers} == {"hot"}
+    assert calls == ["hot"]
+
+
+def test_reads_of_different_ids_are_counted_apart() -> None:
+    reader = Reader(Sources(), local_cache(), timeout=1.0, max_age=2.0)
+    readers = [gevent.spawn(reader.read, id) for id in ("a", "b", "a", "b")]
+    gevent.joinall(readers, timeout=10, raise_error=True)
+    assert sorted(calls) == ["a", "b"]
+
+
+def test_the_read_metrics_count_hits_misses_and_stale_answers(make_app: AppFactory) -> None:
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = [sample("hitcount_api_read_cache_total", result=result) for result in ("hit", "miss")]
+    stale, reads = sample("hitcount_api_read_stale_total"), sample("hitcount_api_store_read_seconds_count")
+    client = app_with(make_app, FlakyStore, HITCOUNT_READ_MAX_AGE="0s").test_client()
+    client.get("/analytics/page")  # miss, counted by the store
+    Outage.state = "down"
+    client.get("/analytics/page")  # miss, answered stale
+    assert [sample("hitcount_api_read_cache_total", result=result) for result in ("hit", "miss")] == [
+        before[0],
+        before[1] + 2,
+    ]
+    assert sample("hitcount_api_read_stale_total") == stale + 1
+    assert sample("hitcount_api_store_read_seconds_count") == reads + 1
+    assert "hitcount_api_read_stale_total" in client.get("/metrics").data.decode()
