@@ -61,7 +61,7 @@ def core(session: nox.Session) -> None:
 @nox.session(python=ALL_PYTHON)
 def indexer(session: nox.Session) -> None:
     """hitcount-indexer against core's embedded backends, in-process and as real `hitcount indexer` processes."""
-    session.install("./packages/core", "./packages/indexer[testing]")
+    session.install("./packages/core[testing]", "./packages/indexer[testing]")
     pytest(session, "packages/indexer/tests")
 
 
@@ -122,7 +122,7 @@ def e2e(session: nox.Session, queue: str, store: str) -> None:
     missing = [package for package in extras if package.startswith("./") and not (ROOT / package).is_dir()]
     if missing:
         session.skip(f"{', '.join(missing)} not in this checkout")
-    session.install("pytest>=8", "./packages/core", "./packages/api-flask", "./packages/indexer", *extras)
+    session.install("./packages/core[testing]", "./packages/api-flask", "./packages/indexer", *extras)
     env = {"HITCOUNT_QUEUE": queue, "HITCOUNT_STORE": store}
     urls = services() if any(backend in BACKEND_URLS for backend in backends) else {}
     for backend in backends:
@@ -159,7 +159,7 @@ def bench(session: nox.Session) -> None:
     if not shutil.which("wrk"):
         session.error("wrk is missing: `apt-get install wrk` (make bench does it)")
     session.install(
-        "./packages/core",
+        "./packages/core[testing]",
         "./packages/api-flask",
         "./packages/indexer",
         "./packages/queue-redis[hiredis]",

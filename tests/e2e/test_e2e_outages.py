@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.pipeline import Stack, wait_until
+from hitcount.core.testing.processes import wait_until
+from tests.e2e.pipeline import Stack
 
 if TYPE_CHECKING:
     from hitcount.queue_redis.testing import RedisServer
