@@ -1,6 +1,6 @@
 """Every check of the monorepo: one session per package, the backend matrix, and lint.
 
-``make test`` runs them all (after ``scripts/services.sh up`` has started Redis and
+``make test`` runs them all (after ``scripts/services.py up`` has started Redis and
 Elasticsearch and written their URLs to ``var/services.env``). Run one with, e.g.,
 ``.venv/bin/nox -s "core-3.12"``; ``nox -l`` lists them.
 """
@@ -10,12 +10,15 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import nox
 
 ROOT = Path(__file__).parent
-SERVICES_ENV = ROOT / "var" / "services.env"
+sys.path.insert(0, str(ROOT))  # nox does not put the noxfile's directory on the path
+from scripts.services import ServiceError, url_of  # noqa: E402 - the one reader of var/services.env
+
 # Interpreters installed under pyenv are found by version name, whatever pyenv's global is.
 os.environ["PATH"] = os.pathsep.join(
     [*sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin"))), os.environ.get("PATH", "")]
@@ -31,12 +34,12 @@ nox.options.error_on_missing_interpreters = True
 nox.options.reuse_venv = "yes"
 
 
-def services() -> dict[str, str]:
-    """The URLs ``scripts/services.sh`` wrote, or a clear failure when it has not run."""
-    if not SERVICES_ENV.exists():
-        raise SystemExit(f"{SERVICES_ENV} is missing: run `make services` (or `make test`) first")
-    pairs = (line.split("=", 1) for line in SERVICES_ENV.read_text().splitlines() if "=" in line)
-    return {key.strip(): value.strip() for key, value in pairs}
+def service_url(session: nox.Session, service: str) -> str:
+    """The URL of a service of scripts/services.py, or the session's failure saying how to start it."""
+    try:
+        return url_of(service)
+    except ServiceError as error:
+        session.error(str(error))
 
 
 def pytest(session: nox.Session, *paths: str, env: dict[str, str] | None = None) -> None:
@@ -75,41 +78,34 @@ def api_flask(session: nox.Session) -> None:
 @nox.session(python=DEFAULT_PYTHON)
 @nox.parametrize("parser", ["python", "hiredis"])
 def queue_redis(session: nox.Session, parser: str) -> None:
-    """hitcount-queue-redis against the Redis of services.sh, plus redis-servers of its own that it kills."""
+    """hitcount-queue-redis against the Redis of services.py, plus redis-servers of its own that it kills."""
     extras = "testing,hiredis" if parser == "hiredis" else "testing"
     session.install("./packages/core[testing]", f"./packages/queue-redis[{extras}]")
-    url = services().get("HITCOUNT_REDIS_URL")
-    if url is None:
-        session.error(f"HITCOUNT_REDIS_URL is missing from {SERVICES_ENV}: run `scripts/services.sh up redis`")
-    pytest(session, "packages/queue-redis/tests", env={"HITCOUNT_REDIS_URL": url})
+    pytest(session, "packages/queue-redis/tests", env={"HITCOUNT_REDIS_URL": service_url(session, "redis")})
 
 
 @nox.session(python=DEFAULT_PYTHON)
 @nox.parametrize("es", ["8", "9"])
 def store_elastic(session: nox.Session, es: str) -> None:
-    """hitcount-store-elastic against the Elasticsearch <es> of services.sh, with the client of the same major.
+    """hitcount-store-elastic against the Elasticsearch <es> of services.py, with the client of the same major.
 
     The tests fail at once, saying so, when the client's major is not the server's.
     """
     major = int(es)
     session.install("./packages/core[testing]", "./packages/store-elastic", f"elasticsearch>={major},<{major + 1}")
-    variable = f"HITCOUNT_ELASTIC{es}_URL"
-    url = services().get(variable)
-    if url is None:
-        session.error(f"{variable} is missing from {SERVICES_ENV}: run `scripts/services.sh up elastic{es}`")
-    pytest(session, "packages/store-elastic/tests", env={"HITCOUNT_ELASTIC_URL": url})
+    pytest(session, "packages/store-elastic/tests", env={"HITCOUNT_ELASTIC_URL": service_url(session, f"elastic{es}")})
 
 
 # (HITCOUNT_QUEUE, HITCOUNT_STORE) combinations the end-to-end tests run on.
 E2E_BACKENDS = [("sqlite", "sqlite"), ("redis", "sqlite"), ("redis", "elastic")]
-# What each non-embedded backend needs installed, and the variable of its URL in var/services.env.
+# What each non-embedded backend needs installed, its URL's variable and its service of scripts/services.py.
 BACKEND_PACKAGES = {
     "redis": ("./packages/queue-redis",),
     "elastic": ("./packages/store-elastic", "elasticsearch>=9,<10"),
 }
 BACKEND_URLS = {
-    "redis": ("HITCOUNT_REDIS_URL", "HITCOUNT_REDIS_URL"),
-    "elastic": ("HITCOUNT_ELASTIC_URL", "HITCOUNT_ELASTIC9_URL"),
+    "redis": ("HITCOUNT_REDIS_URL", "redis"),
+    "elastic": ("HITCOUNT_ELASTIC_URL", "elastic9"),
 }
 
 
@@ -124,14 +120,18 @@ def e2e(session: nox.Session, queue: str, store: str) -> None:
         session.skip(f"{', '.join(missing)} not in this checkout")
     session.install("./packages/core[testing]", "./packages/api-flask", "./packages/indexer", *extras)
     env = {"HITCOUNT_QUEUE": queue, "HITCOUNT_STORE": store}
-    urls = services() if any(backend in BACKEND_URLS for backend in backends) else {}
     for backend in backends:
         if backend in BACKEND_URLS:
-            variable, written_as = BACKEND_URLS[backend]
-            if written_as not in urls:
-                session.error(f"{written_as} is missing from {SERVICES_ENV}: run `scripts/services.sh up`")
-            env[variable] = urls[written_as]
+            variable, service = BACKEND_URLS[backend]
+            env[variable] = service_url(session, service)
     pytest(session, "tests/e2e", env=env)
+
+
+@nox.session(python=ALL_PYTHON)
+def services(session: nox.Session) -> None:
+    """scripts/services.py on every Python it must run on: its logic, and a Redis of its own started and stopped."""
+    session.install("./packages/core[testing]")
+    pytest(session, "tests/scripts")
 
 
 @nox.session(python=DEFAULT_PYTHON)
@@ -166,4 +166,4 @@ def bench(session: nox.Session) -> None:
         "./packages/store-elastic",
         "elasticsearch>=9,<10",
     )
-    session.run("python", "bench/run.py", env={"PYTHONPATH": str(ROOT / "bench")})
+    session.run("python", "bench/run.py", env={"PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(ROOT)])})

@@ -26,6 +26,7 @@ from processes import children, wait_http
 
 from hitcount.core import Queue, Runtime, now_ns
 from hitcount.core.testing.processes import Child, free_port
+from scripts.services import url_of
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = ROOT / "packages" / "api-flask" / "src" / "hitcount" / "api_flask" / "gunicorn.conf.py"
@@ -61,10 +62,8 @@ class Bench:
         self.run = uuid.uuid4().hex[:8]
         self.directory = ROOT / "var" / "bench" / self.run
         self.directory.mkdir(parents=True)
-        lines = (ROOT / "var" / "services.env").read_text().splitlines()
-        urls = dict(line.split("=", 1) for line in lines if "=" in line)
-        self.redis_url = urls["HITCOUNT_REDIS_URL"]
-        self.elastic_url = urls["HITCOUNT_ELASTIC9_URL"]
+        self.redis_url = url_of("redis")
+        self.elastic_url = url_of("elastic9")
         self.base = {
             **os.environ,
             "HITCOUNT_QUEUE": "redis",

@@ -1,7 +1,7 @@
 """``make bench``: the spec's performance targets, measured on this machine, printed as one table.
 
 Every figure comes with a baseline measured in the same run on the same settings, so that
-ratios hold on a noisy shared machine. Needs the services of ``scripts/services.sh`` (Redis,
+ratios hold on a noisy shared machine. Needs the services of ``scripts/services.py`` (Redis,
 Elasticsearch 9) and wrk. Shorter runs for a quick look: BENCH_TRACK_SECONDS (default 60),
 BENCH_SOAK_SECONDS (default 300), BENCH_HOT_HITS (default 1,000,000).
 """
