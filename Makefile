@@ -37,7 +37,7 @@ bench: $(TOOLS)
 	$(VENV)/bin/nox -s bench
 
 lint: $(TOOLS)
-	$(VENV)/bin/nox -s lint
+	$(VENV)/bin/nox -s lint mypy
 
 services:
 	$(SERVICES) up

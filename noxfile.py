@@ -1,7 +1,7 @@
-"""Every check of the monorepo: one session per package, the backend matrix, and lint.
+"""Every check of the monorepo: one session per package, the backend and Python matrix, lint and mypy.
 
-``make test`` runs them all (after ``scripts/services.py up`` has started Redis and
-Elasticsearch and written their URLs to ``var/services.env``). Run one with, e.g.,
+``make test`` runs them all, after ``scripts/services.py up`` has started Redis and
+Elasticsearch 8 and 9 and written their URLs to ``var/services.env``. Run one with, e.g.,
 ``.venv/bin/nox -s "core-3.12"``; ``nox -l`` lists them.
 """
 
@@ -26,6 +26,8 @@ os.environ["PATH"] = os.pathsep.join(
 SUPPORTED_PYTHON = ("3.10", "3.11", "3.12", "3.13")
 ALL_PYTHON = [version for version in SUPPORTED_PYTHON if shutil.which(f"python{version}")]
 DEFAULT_PYTHON = "3.11"
+# Elasticsearch majors the store supports; each runs against its own server with its own client.
+ELASTIC_MAJORS = ["8", "9"]
 # Packages that must stay out of an environment holding hitcount-core alone.
 SERVER_ONLY = ("flask", "redis", "elasticsearch", "gevent")
 
@@ -40,6 +42,11 @@ def service_url(session: nox.Session, service: str) -> str:
         return url_of(service)
     except ServiceError as error:
         session.error(str(error))
+
+
+def elastic_client(es: str) -> str:
+    """The requirement of the Python client of Elasticsearch ``es``: the server's major, as the store requires."""
+    return f"elasticsearch>={es},<{int(es) + 1}"
 
 
 def pytest(session: nox.Session, *paths: str, env: dict[str, str] | None = None) -> None:
@@ -68,62 +75,64 @@ def indexer(session: nox.Session) -> None:
     pytest(session, "packages/indexer/tests")
 
 
-@nox.session(python=DEFAULT_PYTHON)
+@nox.session(python=ALL_PYTHON)
 def api_flask(session: nox.Session) -> None:
     """hitcount-api-flask: the app over core's memory backends, schemathesis, and real `hitcount api` processes."""
     session.install("./packages/core[testing]", "./packages/api-flask[test]")
     pytest(session, "packages/api-flask/tests")
 
 
-@nox.session(python=DEFAULT_PYTHON)
-@nox.parametrize("parser", ["python", "hiredis"])
+@nox.session
+@nox.parametrize(
+    ("python", "parser"),
+    [*((python, "python") for python in ALL_PYTHON), (DEFAULT_PYTHON, "hiredis")],
+)
 def queue_redis(session: nox.Session, parser: str) -> None:
-    """hitcount-queue-redis against the Redis of services.py, plus redis-servers of its own that it kills."""
+    """hitcount-queue-redis against the Redis of services.py, plus redis-servers of its own that it kills.
+
+    Every Python with redis-py's own parser; hiredis (a C extension, the same code path above
+    it) on the default Python only.
+    """
     extras = "testing,hiredis" if parser == "hiredis" else "testing"
     session.install("./packages/core[testing]", f"./packages/queue-redis[{extras}]")
     pytest(session, "packages/queue-redis/tests", env={"HITCOUNT_REDIS_URL": service_url(session, "redis")})
 
 
-@nox.session(python=DEFAULT_PYTHON)
-@nox.parametrize("es", ["8", "9"])
+@nox.session(python=ALL_PYTHON)
+@nox.parametrize("es", ELASTIC_MAJORS)
 def store_elastic(session: nox.Session, es: str) -> None:
     """hitcount-store-elastic against the Elasticsearch <es> of services.py, with the client of the same major.
 
     The tests fail at once, saying so, when the client's major is not the server's.
     """
-    major = int(es)
-    session.install("./packages/core[testing]", "./packages/store-elastic", f"elasticsearch>={major},<{major + 1}")
+    session.install("./packages/core[testing]", "./packages/store-elastic", elastic_client(es))
     pytest(session, "packages/store-elastic/tests", env={"HITCOUNT_ELASTIC_URL": service_url(session, f"elastic{es}")})
 
 
-# (HITCOUNT_QUEUE, HITCOUNT_STORE) combinations the end-to-end tests run on.
-E2E_BACKENDS = [("sqlite", "sqlite"), ("redis", "sqlite"), ("redis", "elastic")]
-# What each non-embedded backend needs installed, its URL's variable and its service of scripts/services.py.
-BACKEND_PACKAGES = {
-    "redis": ("./packages/queue-redis",),
-    "elastic": ("./packages/store-elastic", "elasticsearch>=9,<10"),
-}
-BACKEND_URLS = {
-    "redis": ("HITCOUNT_REDIS_URL", "redis"),
-    "elastic": ("HITCOUNT_ELASTIC_URL", "elastic9"),
-}
+# (HITCOUNT_QUEUE, HITCOUNT_STORE, Elasticsearch major) of the end-to-end runs.
+E2E_BACKENDS = [
+    nox.param("sqlite", "sqlite", None, id="sqlite-sqlite"),
+    nox.param("redis", "sqlite", None, id="redis-sqlite"),
+    *(nox.param("redis", "elastic", es, id=f"redis-elastic{es}") for es in ELASTIC_MAJORS),
+]
 
 
 @nox.session(python=DEFAULT_PYTHON)
-@nox.parametrize(("queue", "store"), E2E_BACKENDS, ids=["-".join(backends) for backends in E2E_BACKENDS])
-def e2e(session: nox.Session, queue: str, store: str) -> None:
-    """The real `hitcount api` (gunicorn, gevent) and `hitcount indexer` over HTTP, per backend combination."""
-    backends = dict.fromkeys((queue, store))
-    extras = [package for backend in backends for package in BACKEND_PACKAGES.get(backend, ())]
-    missing = [package for package in extras if package.startswith("./") and not (ROOT / package).is_dir()]
-    if missing:
-        session.skip(f"{', '.join(missing)} not in this checkout")
-    session.install("./packages/core[testing]", "./packages/api-flask", "./packages/indexer", *extras)
+@nox.parametrize(("queue", "store", "es"), E2E_BACKENDS)
+def e2e(session: nox.Session, queue: str, store: str, es: str | None) -> None:
+    """The real `hitcount api` (gunicorn, gevent) and `hitcount indexer` over HTTP, per backend combination.
+
+    On Elasticsearch, one test stops and restarts its node through scripts/services.py.
+    """
+    packages = ["./packages/core[testing]", "./packages/api-flask", "./packages/indexer"]
     env = {"HITCOUNT_QUEUE": queue, "HITCOUNT_STORE": store}
-    for backend in backends:
-        if backend in BACKEND_URLS:
-            variable, service = BACKEND_URLS[backend]
-            env[variable] = service_url(session, service)
+    if queue == "redis":
+        packages.append("./packages/queue-redis")
+        env["HITCOUNT_REDIS_URL"] = service_url(session, "redis")
+    if es is not None:
+        packages += ["./packages/store-elastic", elastic_client(es)]
+        env["HITCOUNT_ELASTIC_URL"] = service_url(session, f"elastic{es}")
+    session.install(*packages)
     pytest(session, "tests/e2e", env=env)
 
 
@@ -136,20 +145,25 @@ def services(session: nox.Session) -> None:
 
 @nox.session(python=DEFAULT_PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff and mypy over every package, both clean."""
+    """ruff: the rules and the format."""
+    session.install("ruff==0.17.5")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def mypy(session: nox.Session) -> None:
+    """mypy --strict over every package, its tests, the scripts, the benchmarks and this file."""
     session.install(
-        "ruff==0.17.5",
         "mypy==2.4.1",
         "types-protobuf",
         "nox==2026.10.20",
         "./packages/core[testing]",
-        "./packages/indexer",
-        "./packages/queue-redis",
+        "./packages/indexer[testing]",
+        "./packages/queue-redis[testing]",
         "./packages/store-elastic",
         "./packages/api-flask[test]",
     )
-    session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", ".")
     session.run("mypy")
 
 
@@ -164,6 +178,6 @@ def bench(session: nox.Session) -> None:
         "./packages/indexer",
         "./packages/queue-redis[hiredis]",
         "./packages/store-elastic",
-        "elasticsearch>=9,<10",
+        elastic_client("9"),
     )
     session.run("python", "bench/run.py", env={"PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(ROOT)])})
