@@ -208,9 +208,11 @@ class Node(ABC):
                     " (choose others with the HITCOUNT_SERVICES_*_PORT variables)"
                 )
 
-    def wait(self, launcher: subprocess.Popen[bytes] | None) -> float:
-        """Wait until it answers and return the seconds it took; stop it and fail, with its logs, if it does not."""
-        started = time.monotonic()
+    def wait(self, launcher: subprocess.Popen[bytes] | None, started: float) -> float:
+        """Wait until it answers and return the seconds since ``started`` (its launch, by the monotonic clock).
+
+        Stops it and fails, with its logs, when it exits or is not ready ``timeout`` seconds after ``started``.
+        """
         detached = None  # when the launcher exited 0: the server must run from then on
         while not self.answers():
             now = time.monotonic()
@@ -554,9 +556,13 @@ class Service:
         """Where clients connect: the first node (a cluster's clients find the others)."""
         return self.nodes[0].url
 
+    def runs(self) -> bool:
+        """Whether every node runs and answers."""
+        return all(node.pid() is not None and node.answers() for node in self.nodes)
+
     def variables(self) -> dict[str, str]:
-        """Its lines of var/services.env when every node runs and answers, else none."""
-        if any(node.pid() is None or not node.answers() for node in self.nodes):
+        """Its lines of var/services.env when it runs, else none."""
+        if not self.runs():
             return {}
         variables = {url_variable(self.name): self.url}
         if version := self.nodes[0].version():
@@ -618,6 +624,10 @@ def url_of(service: str, var: Path = VAR) -> str:
     return url
 
 
+# A node's launcher (None for a node found starting) and when it was launched or found.
+Launch = tuple["subprocess.Popen[bytes] | None", float]
+
+
 class Services:
     """The services of one checkout: their files in var/services, their URLs in var/services.env."""
 
@@ -654,8 +664,9 @@ class Services:
         return [service for name, service in self.catalog.items() if not names or name in names]
 
     def service_at(self, url: str) -> str | None:
-        """The name of the service that runs at ``url`` with this environment's ports, if any."""
-        return next((name for name, service in self.catalog.items() if service.url == url), None)
+        """The name of the service this checkout runs at ``url`` (with this environment's ports), if any."""
+        running = (name for name, service in self.catalog.items() if service.url == url and service.runs())
+        return next(running, None)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -691,7 +702,7 @@ class Services:
         nodes = [node for service in self.select(names) for node in service.nodes]
         with self.lock():
             failures: list[str] = []
-            launchers: dict[Node, subprocess.Popen[bytes] | None] = {}
+            launchers: dict[Node, Launch] = {}
             for node in nodes:
                 pid = node.pid()
                 if pid is not None and node.answers():
@@ -700,11 +711,11 @@ class Services:
                         line(node.name, f"runs another version than the pinned {node.pinned}: down, then up, to switch")
                 elif pid is not None:
                     line(node.name, f"pid {pid} alive but not answering yet: waiting")
-                    launchers[node] = None
+                    launchers[node] = (None, time.monotonic())
             launchers |= self._launch([node for node in nodes if node.pid() is None], failures)
-            for node, launcher in launchers.items():
+            for node, (launcher, started) in launchers.items():
                 try:
-                    took = node.wait(launcher)
+                    took = node.wait(launcher, started)
                 except ServiceError as error:
                     failures.append(str(error))
                 else:
@@ -715,7 +726,7 @@ class Services:
             raise ServiceError("\n".join([*failures, f"{env_file(self.var)} lists the services that run"]))
 
     @staticmethod
-    def _launch(nodes: list[Node], failures: list[str]) -> dict[Node, subprocess.Popen[bytes] | None]:
+    def _launch(nodes: list[Node], failures: list[str]) -> dict[Node, Launch]:
         """Launch ``nodes`` once their ports are all free; what went wrong goes to ``failures``."""
         try:
             for node in nodes:
@@ -723,11 +734,11 @@ class Services:
         except ServiceError as error:
             failures.append(str(error))
             return {}
-        launchers: dict[Node, subprocess.Popen[bytes] | None] = {}
+        launchers: dict[Node, Launch] = {}
         for node in nodes:
             node.pid_file.unlink(missing_ok=True)
             try:
-                launchers[node] = node.launch()
+                launchers[node] = (node.launch(), time.monotonic())
             except ServiceError as error:
                 failures.append(str(error))
         return launchers

@@ -78,12 +78,6 @@ def test_a_malformed_setting_is_an_error_naming_it(tmp_path: Path, variable: str
         Services(tmp_path, {variable: value})
 
 
-def test_the_service_at_a_url_is_found_by_this_environments_ports(tmp_path: Path) -> None:
-    mine = Services(tmp_path, {"HITCOUNT_SERVICES_ELASTIC8_PORT": "39208"})
-    assert mine.service_at("http://127.0.0.1:39208") == "elastic8"
-    assert mine.service_at("http://127.0.0.1:19208") is None
-
-
 def test_selection_is_all_services_by_default_in_a_fixed_order_and_rejects_unknown_names(tmp_path: Path) -> None:
     catalog = Services(tmp_path, {})
     assert [service.name for service in catalog.select([])] == ["redis", "elastic8", "elastic9"]
@@ -140,10 +134,12 @@ def test_redis_up_is_idempotent_and_down_stops_it_and_rewrites_the_env_file(
         mine.up(["redis"])
         assert f"already running, pid {pid}" in capsys.readouterr().out
         assert mine.status(["redis"]) == 0
+        assert mine.service_at(url) == "redis"
     finally:
         mine.down(["redis"], purge=True)
     assert services.read_env(tmp_path) == {}
     assert mine.status(["redis"]) == services.NOT_RUNNING
+    assert mine.service_at(url) is None
     assert not (tmp_path / "services" / "redis").exists()
 
 
@@ -152,7 +148,9 @@ def test_up_refuses_a_port_taken_by_a_server_it_does_not_manage(tmp_path: Path) 
     other.up(["redis"])
     try:
         port = other.catalog["redis"].nodes[0].port
+        mine = Services(tmp_path / "mine", {"HITCOUNT_SERVICES_REDIS_PORT": str(port)})
+        assert mine.service_at(other.catalog["redis"].url) is None, "another checkout's server is not ours to restart"
         with pytest.raises(ServiceError, match=f"port {port} is in use by a process this tool does not manage"):
-            Services(tmp_path / "mine", {"HITCOUNT_SERVICES_REDIS_PORT": str(port)}).up(["redis"])
+            mine.up(["redis"])
     finally:
         other.down(["redis"])
