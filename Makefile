@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 TOOLS := $(VENV)/.tools-installed
 RUN_ENV := $(VENV)/.run-installed
+SERVICES := $(PYTHON) scripts/services.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test lint services services-down bench clean
@@ -24,25 +25,27 @@ $(RUN_ENV): $(TOOLS) $(wildcard packages/*/pyproject.toml)
 run: $(RUN_ENV)
 	$(VENV)/bin/hitcount serve
 
-# Every test, against real Redis and Elasticsearch started by scripts/services.sh.
+# Every test, against real Redis and Elasticsearch 8 and 9 started by scripts/services.py.
 test: $(TOOLS)
-	scripts/services.sh up
+	$(SERVICES) up
 	$(VENV)/bin/nox
 
 # The performance targets, against real Redis and Elasticsearch 9; prints one table (minutes).
 bench: $(TOOLS)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	scripts/services.sh up redis elastic9
+	$(SERVICES) up redis elastic9
 	$(VENV)/bin/nox -s bench
 
 lint: $(TOOLS)
-	$(VENV)/bin/nox -s lint
+	$(VENV)/bin/nox -s lint mypy
 
 services:
-	scripts/services.sh up
+	$(SERVICES) up
 
 services-down:
-	scripts/services.sh down
+	$(SERVICES) down
 
-clean: services-down
+# Also deletes Elasticsearch's files kept outside the checkout (when it is not traversable by their user).
+clean:
+	$(SERVICES) clean
 	rm -rf $(VENV) .nox var

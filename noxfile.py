@@ -1,7 +1,7 @@
-"""Every check of the monorepo: one session per package, the backend matrix, and lint.
+"""Every check of the monorepo: one session per package, the backend and Python matrix, lint and mypy.
 
-``make test`` runs them all (after ``scripts/services.sh up`` has started Redis and
-Elasticsearch and written their URLs to ``var/services.env``). Run one with, e.g.,
+``make test`` runs them all, after ``scripts/services.py up`` has started Redis and
+Elasticsearch 8 and 9 and written their URLs to ``var/services.env``. Run one with, e.g.,
 ``.venv/bin/nox -s "core-3.12"``; ``nox -l`` lists them.
 """
 
@@ -10,12 +10,15 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import nox
 
 ROOT = Path(__file__).parent
-SERVICES_ENV = ROOT / "var" / "services.env"
+sys.path.insert(0, str(ROOT))  # nox does not put the noxfile's directory on the path
+from scripts.services import ServiceError, url_of  # noqa: E402 - the one reader of var/services.env
+
 # Interpreters installed under pyenv are found by version name, whatever pyenv's global is.
 os.environ["PATH"] = os.pathsep.join(
     [*sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin"))), os.environ.get("PATH", "")]
@@ -23,6 +26,8 @@ os.environ["PATH"] = os.pathsep.join(
 SUPPORTED_PYTHON = ("3.10", "3.11", "3.12", "3.13")
 ALL_PYTHON = [version for version in SUPPORTED_PYTHON if shutil.which(f"python{version}")]
 DEFAULT_PYTHON = "3.11"
+# Elasticsearch majors the store supports; each runs against its own server with its own client.
+ELASTIC_MAJORS = ["8", "9"]
 # Packages that must stay out of an environment holding hitcount-core alone.
 SERVER_ONLY = ("flask", "redis", "elasticsearch", "gevent")
 
@@ -31,12 +36,17 @@ nox.options.error_on_missing_interpreters = True
 nox.options.reuse_venv = "yes"
 
 
-def services() -> dict[str, str]:
-    """The URLs ``scripts/services.sh`` wrote, or a clear failure when it has not run."""
-    if not SERVICES_ENV.exists():
-        raise SystemExit(f"{SERVICES_ENV} is missing: run `make services` (or `make test`) first")
-    pairs = (line.split("=", 1) for line in SERVICES_ENV.read_text().splitlines() if "=" in line)
-    return {key.strip(): value.strip() for key, value in pairs}
+def service_url(session: nox.Session, service: str) -> str:
+    """The URL of a service of scripts/services.py, or the session's failure saying how to start it."""
+    try:
+        return url_of(service)
+    except ServiceError as error:
+        session.error(str(error))
+
+
+def elastic_client(es: str) -> str:
+    """The requirement of the Python client of Elasticsearch ``es``: the server's major, as the store requires."""
+    return f"elasticsearch>={es},<{int(es) + 1}"
 
 
 def pytest(session: nox.Session, *paths: str, env: dict[str, str] | None = None) -> None:
@@ -61,95 +71,99 @@ def core(session: nox.Session) -> None:
 @nox.session(python=ALL_PYTHON)
 def indexer(session: nox.Session) -> None:
     """hitcount-indexer against core's embedded backends, in-process and as real `hitcount indexer` processes."""
-    session.install("./packages/core", "./packages/indexer[testing]")
+    session.install("./packages/core[testing]", "./packages/indexer[testing]")
     pytest(session, "packages/indexer/tests")
 
 
-@nox.session(python=DEFAULT_PYTHON)
+@nox.session(python=ALL_PYTHON)
 def api_flask(session: nox.Session) -> None:
     """hitcount-api-flask: the app over core's memory backends, schemathesis, and real `hitcount api` processes."""
     session.install("./packages/core[testing]", "./packages/api-flask[test]")
     pytest(session, "packages/api-flask/tests")
 
 
-@nox.session(python=DEFAULT_PYTHON)
-@nox.parametrize("parser", ["python", "hiredis"])
+@nox.session
+@nox.parametrize(
+    ("python", "parser"),
+    [*((python, "python") for python in ALL_PYTHON), (DEFAULT_PYTHON, "hiredis")],
+)
 def queue_redis(session: nox.Session, parser: str) -> None:
-    """hitcount-queue-redis against the Redis of services.sh, plus redis-servers of its own that it kills."""
+    """hitcount-queue-redis against the Redis of services.py, plus redis-servers of its own that it kills.
+
+    Every Python with redis-py's own parser; hiredis (a C extension, the same code path above
+    it) on the default Python only.
+    """
     extras = "testing,hiredis" if parser == "hiredis" else "testing"
     session.install("./packages/core[testing]", f"./packages/queue-redis[{extras}]")
-    url = services().get("HITCOUNT_REDIS_URL")
-    if url is None:
-        session.error(f"HITCOUNT_REDIS_URL is missing from {SERVICES_ENV}: run `scripts/services.sh up redis`")
-    pytest(session, "packages/queue-redis/tests", env={"HITCOUNT_REDIS_URL": url})
+    pytest(session, "packages/queue-redis/tests", env={"HITCOUNT_REDIS_URL": service_url(session, "redis")})
 
 
-@nox.session(python=DEFAULT_PYTHON)
-@nox.parametrize("es", ["8", "9"])
+@nox.session(python=ALL_PYTHON)
+@nox.parametrize("es", ELASTIC_MAJORS)
 def store_elastic(session: nox.Session, es: str) -> None:
-    """hitcount-store-elastic against the Elasticsearch <es> of services.sh, with the client of the same major.
+    """hitcount-store-elastic against the Elasticsearch <es> of services.py, with the client of the same major.
 
     The tests fail at once, saying so, when the client's major is not the server's.
     """
-    major = int(es)
-    session.install("./packages/core[testing]", "./packages/store-elastic", f"elasticsearch>={major},<{major + 1}")
-    variable = f"HITCOUNT_ELASTIC{es}_URL"
-    url = services().get(variable)
-    if url is None:
-        session.error(f"{variable} is missing from {SERVICES_ENV}: run `scripts/services.sh up elastic{es}`")
-    pytest(session, "packages/store-elastic/tests", env={"HITCOUNT_ELASTIC_URL": url})
+    session.install("./packages/core[testing]", "./packages/store-elastic", elastic_client(es))
+    pytest(session, "packages/store-elastic/tests", env={"HITCOUNT_ELASTIC_URL": service_url(session, f"elastic{es}")})
 
 
-# (HITCOUNT_QUEUE, HITCOUNT_STORE) combinations the end-to-end tests run on.
-E2E_BACKENDS = [("sqlite", "sqlite"), ("redis", "sqlite"), ("redis", "elastic")]
-# What each non-embedded backend needs installed, and the variable of its URL in var/services.env.
-BACKEND_PACKAGES = {
-    "redis": ("./packages/queue-redis",),
-    "elastic": ("./packages/store-elastic", "elasticsearch>=9,<10"),
-}
-BACKEND_URLS = {
-    "redis": ("HITCOUNT_REDIS_URL", "HITCOUNT_REDIS_URL"),
-    "elastic": ("HITCOUNT_ELASTIC_URL", "HITCOUNT_ELASTIC9_URL"),
-}
+# (HITCOUNT_QUEUE, HITCOUNT_STORE, Elasticsearch major) of the end-to-end runs.
+E2E_BACKENDS = [
+    nox.param("sqlite", "sqlite", None, id="sqlite-sqlite"),
+    nox.param("redis", "sqlite", None, id="redis-sqlite"),
+    *(nox.param("redis", "elastic", es, id=f"redis-elastic{es}") for es in ELASTIC_MAJORS),
+]
 
 
 @nox.session(python=DEFAULT_PYTHON)
-@nox.parametrize(("queue", "store"), E2E_BACKENDS, ids=["-".join(backends) for backends in E2E_BACKENDS])
-def e2e(session: nox.Session, queue: str, store: str) -> None:
-    """The real `hitcount api` (gunicorn, gevent) and `hitcount indexer` over HTTP, per backend combination."""
-    backends = dict.fromkeys((queue, store))
-    extras = [package for backend in backends for package in BACKEND_PACKAGES.get(backend, ())]
-    missing = [package for package in extras if package.startswith("./") and not (ROOT / package).is_dir()]
-    if missing:
-        session.skip(f"{', '.join(missing)} not in this checkout")
-    session.install("pytest>=8", "./packages/core", "./packages/api-flask", "./packages/indexer", *extras)
+@nox.parametrize(("queue", "store", "es"), E2E_BACKENDS)
+def e2e(session: nox.Session, queue: str, store: str, es: str | None) -> None:
+    """The real `hitcount api` (gunicorn, gevent) and `hitcount indexer` over HTTP, per backend combination.
+
+    On Elasticsearch, one test stops and restarts its node through scripts/services.py.
+    """
+    packages = ["./packages/core[testing]", "./packages/api-flask", "./packages/indexer"]
     env = {"HITCOUNT_QUEUE": queue, "HITCOUNT_STORE": store}
-    urls = services() if any(backend in BACKEND_URLS for backend in backends) else {}
-    for backend in backends:
-        if backend in BACKEND_URLS:
-            variable, written_as = BACKEND_URLS[backend]
-            if written_as not in urls:
-                session.error(f"{written_as} is missing from {SERVICES_ENV}: run `scripts/services.sh up`")
-            env[variable] = urls[written_as]
+    if queue == "redis":
+        packages.append("./packages/queue-redis")
+        env["HITCOUNT_REDIS_URL"] = service_url(session, "redis")
+    if es is not None:
+        packages += ["./packages/store-elastic", elastic_client(es)]
+        env["HITCOUNT_ELASTIC_URL"] = service_url(session, f"elastic{es}")
+    session.install(*packages)
     pytest(session, "tests/e2e", env=env)
+
+
+@nox.session(python=ALL_PYTHON)
+def services(session: nox.Session) -> None:
+    """scripts/services.py on every Python it must run on: its logic, and a Redis of its own started and stopped."""
+    session.install("./packages/core[testing]")
+    pytest(session, "tests/scripts")
 
 
 @nox.session(python=DEFAULT_PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff and mypy over every package, both clean."""
+    """ruff: the rules and the format."""
+    session.install("ruff==0.17.5")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def mypy(session: nox.Session) -> None:
+    """mypy --strict over every package, its tests, the scripts, the benchmarks and this file."""
     session.install(
-        "ruff==0.17.5",
         "mypy==2.4.1",
         "types-protobuf",
         "nox==2026.10.20",
         "./packages/core[testing]",
-        "./packages/indexer",
-        "./packages/queue-redis",
+        "./packages/indexer[testing]",
+        "./packages/queue-redis[testing]",
         "./packages/store-elastic",
         "./packages/api-flask[test]",
     )
-    session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", ".")
     session.run("mypy")
 
 
@@ -159,11 +173,11 @@ def bench(session: nox.Session) -> None:
     if not shutil.which("wrk"):
         session.error("wrk is missing: `apt-get install wrk` (make bench does it)")
     session.install(
-        "./packages/core",
+        "./packages/core[testing]",
         "./packages/api-flask",
         "./packages/indexer",
         "./packages/queue-redis[hiredis]",
         "./packages/store-elastic",
-        "elasticsearch>=9,<10",
+        elastic_client("9"),
     )
-    session.run("python", "bench/run.py", env={"PYTHONPATH": str(ROOT / "bench")})
+    session.run("python", "bench/run.py", env={"PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(ROOT)])})

@@ -9,7 +9,7 @@ checkout's environment (a before/after), or ``redis.<parameter>=<value>`` to set
 parameter for that variant's runs (``redis.appendfsync=everysec``). Each round
 runs every variant once, in turn, so that a noisy neighbour hits them alike; every run
 prints its throughput, latency and CPU per hit split by process, and the end a median
-per variant. Needs the services of ``scripts/services.sh up redis elastic9`` and wrk.
+per variant. Needs the services of ``scripts/services.py up redis elastic9`` and wrk.
 """
 
 from __future__ import annotations

@@ -22,10 +22,12 @@ from pathlib import Path
 import redis
 from cpu import CpuMeter, CpuUsage, children_seconds
 from loads import CONNECTIONS, Wrk
-from processes import Process, free_port, wait_http
+from processes import children, wait_http
 
 from hitcount.core import Queue, Runtime, now_ns
+from hitcount.core.testing.processes import Child, free_port
 from hitcount.core.windows import LONGEST
+from scripts.services import url_of
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = ROOT / "packages" / "api-flask" / "src" / "hitcount" / "api_flask" / "gunicorn.conf.py"
@@ -61,10 +63,8 @@ class Bench:
         self.run = uuid.uuid4().hex[:8]
         self.directory = ROOT / "var" / "bench" / self.run
         self.directory.mkdir(parents=True)
-        lines = (ROOT / "var" / "services.env").read_text().splitlines()
-        urls = dict(line.split("=", 1) for line in lines if "=" in line)
-        self.redis_url = urls["HITCOUNT_REDIS_URL"]
-        self.elastic_url = urls["HITCOUNT_ELASTIC9_URL"]
+        self.redis_url = url_of("redis")
+        self.elastic_url = url_of("elastic9")
         self.base = {
             **os.environ,
             "HITCOUNT_QUEUE": "redis",
@@ -89,14 +89,14 @@ class Bench:
         print(f"  => {what}: {measured} | baseline {baseline} | target {target} | {verdict(met)}", flush=True)
 
     @contextmanager
-    def api(self, environ: dict[str, str], app: str | None = None) -> Iterator[tuple[str, Process]]:
+    def api(self, environ: dict[str, str], app: str | None = None) -> Iterator[tuple[str, Child]]:
         """``hitcount api`` (or ``app`` under the same gunicorn configuration) on a free port."""
         port = free_port()
         environ = {**environ, "HITCOUNT_BIND": f"127.0.0.1:{port}"}
         command = [*_hitcount(environ), "api"]
         if app:
             command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--chdir", str(ROOT / "bench"), app]
-        process = Process(f"api-{port}", command, environ, self.directory)
+        process = Child(command, self.directory / f"api-{port}.log", environ, group=True)
         try:
             wait_http(port)
             yield f"http://127.0.0.1:{port}", process
@@ -104,9 +104,9 @@ class Bench:
             process.stop()
 
     @contextmanager
-    def indexer(self, environ: dict[str, str]) -> Iterator[Process]:
+    def indexer(self, environ: dict[str, str]) -> Iterator[Child]:
         command = [*_hitcount(environ), "indexer"]
-        process = Process(f"indexer-{uuid.uuid4().hex[:4]}", command, environ, self.directory)
+        process = Child(command, self.directory / f"indexer-{uuid.uuid4().hex[:4]}.log", environ, group=True)
         try:
             yield process
         finally:
@@ -208,7 +208,7 @@ def pipeline_shape(
             Wrk.run(f"{url}/analytics", "warmup", 3, bench.directory, connections)
             wait_drained(queue)
             parts: dict[str, Callable[[], list[int]]] = {
-                "api": lambda: [api.pid, *api.children()],
+                "api": lambda: [api.pid, *children(api.pid)],
                 "indexer": lambda: [indexer.pid],
             }
             parts.update({name: _always([pid]) for name, pid in (services or {}).items()})

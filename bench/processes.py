@@ -1,66 +1,35 @@
-"""Starting and watching the processes a benchmark measures."""
+"""Watching the processes a benchmark measures (started with :class:`hitcount.core.testing.processes.Child`)."""
 
 from __future__ import annotations
 
 import http.client
-import os
-import signal
-import socket
-import subprocess
-import time
 from pathlib import Path
 
+from hitcount.core.testing.processes import wait_until
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+
+def answers_http(port: int) -> bool:
+    """Whether something answers HTTP on ``port`` (any status)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        connection.request("GET", "/healthz")
+        connection.getresponse().read()
+        return True
+    except OSError:
+        return False
+    finally:
+        connection.close()
 
 
 def wait_http(port: int, timeout: float = 60.0) -> None:
-    """Until something answers HTTP on ``port`` (any status)."""
-    end = time.monotonic() + timeout
-    while True:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz")
-            connection.getresponse().read()
-            connection.close()
-            return
-        except OSError:
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.2)
+    """Until something answers HTTP on ``port``; TimeoutError after ``timeout`` seconds."""
+    wait_until(lambda: answers_http(port), f"HTTP on port {port}", timeout, interval=0.2)
 
 
-class Process:
-    """A child in its own process group, logging to a file, stopped with SIGTERM to the group."""
-
-    def __init__(self, name: str, command: list[str], environ: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.log = log_dir / f"{name}.log"
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(
-                command, env=environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def children(self) -> list[int]:
-        """Direct children (gunicorn's workers)."""
-        path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
-        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.pid, signal.SIGKILL)
-                self.process.wait(10)
+def children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (gunicorn's workers)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
 
 
 def rss_mib(pid: int) -> float:

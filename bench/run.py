@@ -1,7 +1,7 @@
 """``make bench``: the spec's performance targets, measured on this machine, printed as one table.
 
 Every figure comes with a baseline measured in the same run on the same settings, so that
-ratios hold on a noisy shared machine. Needs the services of ``scripts/services.sh`` (Redis,
+ratios hold on a noisy shared machine. Needs the services of ``scripts/services.py`` (Redis,
 Elasticsearch 9) and wrk. Shorter runs for a quick look: BENCH_TRACK_SECONDS (default 60),
 BENCH_SOAK_SECONDS (default 300), BENCH_HOT_HITS (default 1,000,000).
 """
@@ -29,7 +29,7 @@ from harness import (
     verdict,
 )
 from loads import CONNECTIONS, Load, Wrk
-from processes import rss_mib
+from processes import children, rss_mib
 
 from hitcount.core import Hit, Runtime, now_ns
 from hitcount.core.windows import LONGEST, NS_PER_SECOND
@@ -74,7 +74,7 @@ def track(bench: Bench) -> None:
     print(f"Track, single hits, {TRACK_SECONDS:.0f}s each", flush=True)
     with bench.api(bench.base, app="baseline_app:app") as (url, api):
         Wrk.run(f"{url}/analytics", "warmup", 3, bench.directory)
-        flask = metered_wrk(bench, url, "baseline", TRACK_SECONDS, parts={"api": lambda: [api.pid, *api.children()]})
+        flask = metered_wrk(bench, url, "baseline", TRACK_SECONDS, parts={"api": lambda: [api.pid, *children(api.pid)]})
     baseline = f"bare Flask {flask.wrk.per_second:,.0f} req/s, p90 {flask.wrk.p90:.0f} ms"
     id = f"wrk-{bench.run}"
     shape = production_shape(bench, TRACK_SECONDS, id)
@@ -210,7 +210,7 @@ def memory(bench: Bench) -> None:
         def sample() -> None:
             time.sleep(min(30.0, SOAK_SECONDS / 5))  # warm-up: imports, pools, first allocations
             while load_thread.is_alive():
-                for pid in [indexer_process.pid, *api.children()]:
+                for pid in [indexer_process.pid, *children(api.pid)]:
                     with contextlib.suppress(ProcessLookupError, FileNotFoundError):
                         samples.setdefault(pid, []).append(rss_mib(pid))
                 time.sleep(5.0)

@@ -10,13 +10,10 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,62 +21,13 @@ from typing import Any
 import pytest
 
 from hitcount.core import Runtime, now_ns
+from hitcount.core.testing.processes import DEADLINE, Child, free_port, wait_until
 from hitcount.core.windows import NS_PER_SECOND
 
-# Bound of every wait for a process or a count; polls end as soon as the answer is there.
-DEADLINE = 30.0
 
-
-def wait_until(condition: Callable[[], bool], what: str, deadline: float = DEADLINE) -> None:
-    """Poll ``condition`` until it holds, failing the test after ``deadline`` seconds."""
-    end = time.monotonic() + deadline
-    while not condition():
-        if time.monotonic() > end:
-            pytest.fail(f"timed out after {deadline:.0f}s waiting for {what}")
-        time.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class Service:
-    """One ``hitcount <command>`` child process, its output in a log file."""
-
-    def __init__(self, command: str, environ: dict[str, str], log: Path) -> None:
-        self.command = command
-        self.log = log
-        with log.open("a") as output:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "hitcount.core.cli", command],
-                env=environ,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-
-    def running(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> int:
-        """SIGTERM, then the exit code; killed (and the test failed) if it does not exit in time."""
-        if self.running():
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=DEADLINE)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            pytest.fail(f"`hitcount {self.command}` did not exit within {DEADLINE}s of SIGTERM:\n{self.output()}")
-
-    def kill(self) -> None:
-        """SIGKILL: the process gets no chance to finish anything."""
-        self.process.kill()
-        self.process.wait(timeout=DEADLINE)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
+def hitcount(command: str, environ: dict[str, str], log: Path) -> Child:
+    """``hitcount <command>`` as a child process of this interpreter's environment."""
+    return Child([sys.executable, "-m", "hitcount.core.cli", command], log, environ)
 
 
 class Stack:
@@ -106,8 +54,8 @@ class Stack:
             **(overrides or {}),
         }
         self.runtime = Runtime.load(self.environ)
-        self.indexers: list[Service] = []
-        self.api = Service("api", self.environ, directory / "api.log")
+        self.indexers: list[Child] = []
+        self.api = hitcount("api", self.environ, directory / "api.log")
         self.start_indexer()
         try:
             wait_until(self.ready, "the API to answer /readyz with 200")
@@ -116,18 +64,18 @@ class Stack:
             raise
 
     @property
-    def indexer(self) -> Service:
+    def indexer(self) -> Child:
         """The indexer started last."""
         return self.indexers[-1]
 
-    def start_indexer(self) -> Service:
-        service = Service("indexer", self.environ, self.directory / f"indexer-{len(self.indexers)}.log")
-        self.indexers.append(service)
-        return service
+    def start_indexer(self) -> Child:
+        indexer = hitcount("indexer", self.environ, self.directory / f"indexer-{len(self.indexers)}.log")
+        self.indexers.append(indexer)
+        return indexer
 
     def ready(self) -> bool:
         if not self.api.running():
-            pytest.fail(f"`hitcount api` exited with {self.api.process.returncode}:\n{self.api.output()}")
+            pytest.fail(f"`hitcount api` exited with {self.api.returncode}:\n{self.api.output()}")
         try:
             return self.request("GET", "/readyz").status == 200
         except OSError:
@@ -187,8 +135,8 @@ class Stack:
             store.close()
 
     def stop(self) -> dict[str, int]:
-        """Stop every process still running; their exit codes by command."""
-        return {service.command: service.stop() for service in [self.api, *self.indexers] if service.running()}
+        """Stop every process still running; their exit codes by log name (api, indexer-0, ...)."""
+        return {child.log.stem: child.stop() for child in [self.api, *self.indexers] if child.running()}
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ import signal
 import time
 
 from hitcount.core import WINDOWS
-from tests.e2e.pipeline import DEADLINE, Stack
+from hitcount.core.testing.processes import DEADLINE
+from tests.e2e.pipeline import Stack
 
 
 def send(stack: Stack, id: str, requests: int, hits: int = 1000) -> int:
@@ -29,7 +30,7 @@ def test_indexer_killed_mid_stream_then_replaced_leaves_counts_exact(stack: Stac
             assert time.monotonic() < end, "the indexer acknowledged nothing"
             time.sleep(0.005)
         doomed.kill()
-        assert doomed.process.returncode == -signal.SIGKILL
+        assert doomed.returncode == -signal.SIGKILL
         assert queue.backlog().batches > 0, "the indexer finished before it was killed: send more"
     finally:
         queue.close()

@@ -7,7 +7,6 @@ Each test runs only where its backend is the configured one (``HITCOUNT_QUEUE=re
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,13 +15,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hitcount.core import WINDOWS
-from tests.e2e.pipeline import Service, Stack, wait_until
+from hitcount.core.testing.processes import wait_until
+from scripts.services import Services
+from tests.e2e.pipeline import Stack, hitcount
 
 if TYPE_CHECKING:
     from hitcount.queue_redis.testing import RedisServer
-
-ROOT = Path(__file__).resolve().parents[2]
-SERVICES_ENV = ROOT / "var" / "services.env"
 
 
 def send(stack: Stack, id: str, requests: int, hits: int = 100) -> int:
@@ -77,7 +75,7 @@ def test_the_api_started_while_redis_is_down_answers_503_then_works_once_redis_i
     stack, redis = redis_stack
     redis.kill()
     assert stack.api.stop() == 0
-    stack.api = Service("api", stack.environ, stack.directory / "api-started-while-redis-is-down.log")
+    stack.api = hitcount("api", stack.environ, stack.directory / "api-started-while-redis-is-down.log")
     wait_until(lambda: _answers(stack, "/healthz"), "the API to serve while Redis is down")
     answer = stack.request("POST", "/analytics", b'{"id": "%s"}' % id.encode())
     assert answer.status == 503
@@ -86,7 +84,7 @@ def test_the_api_started_while_redis_is_down_answers_503_then_works_once_redis_i
     redis.start()
     wait_until(lambda: stack.request("GET", "/readyz").status == 200, "/readyz once Redis is up")
     assert stack.post("/analytics", {"id": id}).status == 204
-    stack.wait_for_counts(id, [1] * 5)
+    stack.wait_for_counts(id, [1] * len(WINDOWS))
 
 
 def _answers(stack: Stack, path: str) -> bool:
@@ -96,33 +94,23 @@ def _answers(stack: Stack, path: str) -> bool:
         return False
 
 
-def _elastic_service(url: str) -> str | None:
-    """The scripts/services.sh name of the Elasticsearch at ``url`` (elastic8 / elastic9), if it is one."""
-    if not SERVICES_ENV.exists():
-        return None
-    for line in SERVICES_ENV.read_text().splitlines():
-        name, _, value = line.partition("=")
-        if value.strip() == url and name.startswith("HITCOUNT_ELASTIC") and name.endswith("_URL"):
-            return "elastic" + name.removeprefix("HITCOUNT_ELASTIC").removesuffix("_URL")
-    return None
-
-
-def services(*arguments: str) -> None:
-    subprocess.run([str(ROOT / "scripts" / "services.sh"), *arguments], check=True, timeout=300)
-
-
 def test_elasticsearch_stopped_while_the_indexer_runs_loses_nothing(stack: Stack, id: str) -> None:
     if os.environ.get("HITCOUNT_STORE") != "elastic":
         pytest.skip("the store is not Elasticsearch")
-    service = _elastic_service(os.environ["HITCOUNT_ELASTIC_URL"])
+    url = os.environ["HITCOUNT_ELASTIC_URL"]
+    services = Services()
+    service = services.service_at(url)
     if service is None:
-        pytest.fail("HITCOUNT_ELASTIC_URL is not an Elasticsearch of scripts/services.sh, which this test restarts")
+        pytest.fail(
+            f"HITCOUNT_ELASTIC_URL={url} is no Elasticsearch this checkout's scripts/services.py runs with the"
+            " HITCOUNT_SERVICES_* ports of this environment, and this test restarts it"
+        )
     sent = send(stack, id, 5)
-    services("down", service)
+    services.down([service])
     try:
         sent += send(stack, id, 5)  # the queue takes them; the indexer retries its writes
         time.sleep(2)
         assert stack.indexer.running(), "the indexer gave up while Elasticsearch was down"
     finally:
-        services("up", service)
+        services.up([service])
     stack.wait_for_counts(id, [sent] * len(WINDOWS))

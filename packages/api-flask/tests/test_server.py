@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,18 +21,12 @@ import pytest
 from hitcount.api_flask.server import GUNICORN_CONF
 from hitcount.core import Config
 from hitcount.core.backends.sqlite_queue import SqliteQueue
+from hitcount.core.testing.processes import Child, free_port, wait_until
 from hitcount.core.wire import decode_batch
 
 HITCOUNT = Path(sys.executable).with_name("hitcount")
 START_TIMEOUT = 30.0
 WORKERS = 2
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def request(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -49,7 +41,7 @@ def request(url: str, data: bytes | None = None, headers: dict[str, str] | None 
 class Server:
     url: str
     data_dir: Path
-    process: subprocess.Popen[bytes]
+    process: Child
 
 
 @contextmanager
@@ -65,28 +57,18 @@ def running_server(data_dir: Path, **settings: str) -> Iterator[Server]:
         HITCOUNT_STORE="sqlite",
         **settings,
     )
-    log_path = data_dir / "server.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen([str(HITCOUNT), "api"], env=environ, stdout=log, stderr=subprocess.STDOUT)
+    process = Child([str(HITCOUNT), "api"], data_dir / "server.log", environ)
     try:
         # Every worker ready (a worker still booting would miss the SIGTERM that ends the test).
-        deadline = time.monotonic() + START_TIMEOUT
-        while log_path.read_text().count("Worker ready") < WORKERS:
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, f"hitcount api did not start in time:\n{log_path.read_text()}"
-            time.sleep(0.1)
+        def ready() -> bool:
+            assert process.running(), process.output()
+            return process.output().count("Worker ready") >= WORKERS
+
+        wait_until(ready, f"{WORKERS} workers of hitcount api to boot", START_TIMEOUT)
         assert request(url + "/healthz")[0] == 200
         yield Server(url, data_dir, process)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            log.close()
+        process.stop()
 
 
 @pytest.fixture
@@ -162,8 +144,7 @@ def test_hitcount_api_keeps_its_metrics_files_for_its_lifetime_only(dead_servers
     # `hitcount api` execs gunicorn, so the master keeps the command's process id.
     [metrics] = Path(tempfile.gettempdir()).glob(f"hitcount-api-metrics-{server.process.pid}-*")
     assert not dead_servers_metrics.exists()
-    server.process.send_signal(signal.SIGTERM)
-    assert server.process.wait(timeout=30) == 0
+    assert server.process.stop() == 0
     assert not metrics.exists()
 
 

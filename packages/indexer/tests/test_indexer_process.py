@@ -6,10 +6,7 @@ import functools
 import os
 import re
 import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,50 +14,20 @@ from pathlib import Path
 import pytest
 
 from hitcount.core import Hit, HitStore, Queue, Runtime, now_ns
+from hitcount.core.testing.processes import DEADLINE, Child, free_port, wait_until
 from hitcount.core.wire import encode_batch
 
-DEADLINE = 30.0
+
+def start_indexer(environ: dict[str, str], log: Path) -> Child:
+    """One ``hitcount indexer`` child process logging to ``log``."""
+    return Child([sys.executable, "-m", "hitcount.core.cli", "indexer"], log, environ)
 
 
-class IndexerProcess:
-    """One ``hitcount indexer`` child process logging to a file."""
-
-    def __init__(self, environ: dict[str, str], log: Path) -> None:
-        self.log = log
-        with log.open("w") as output:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "hitcount.core.cli", "indexer"], env=environ, stderr=output
-            )
-
-    def terminate(self, signum: int = signal.SIGTERM) -> int:
-        """Signal it (SIGTERM unless told), then the exit code; killed and failed after a bounded wait."""
-        self.process.send_signal(signum)
-        try:
-            return self.process.wait(timeout=DEADLINE)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            raise
-
-    def indexed_hits(self) -> int:
-        """The hits it says it indexed in its last log line."""
-        found = re.search(r"stopped: indexed (\d+) hits", self.log.read_text())
-        assert found, self.log.read_text()
-        return int(found.group(1))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {DEADLINE}s waiting for {what}")
-        time.sleep(0.05)
+def indexed_hits(indexer: Child) -> int:
+    """The hits the indexer says it indexed in its last log line."""
+    found = re.search(r"stopped: indexed (\d+) hits", indexer.output())
+    assert found, indexer.output()
+    return int(found.group(1))
 
 
 def scrape(port: int) -> str:
@@ -117,20 +84,17 @@ def store(runtime: Runtime) -> Iterator[HitStore]:
 
 
 @pytest.fixture
-def spawn(environ: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., IndexerProcess]]:
+def spawn(environ: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Child]]:
     """Start indexers with extra settings; any still running at the end are killed."""
-    started: list[IndexerProcess] = []
+    started: list[Child] = []
 
-    def start(**settings: str) -> IndexerProcess:
-        process = IndexerProcess({**environ, **settings}, tmp_path / f"indexer-{len(started)}.log")
-        started.append(process)
-        return process
+    def start(**settings: str) -> Child:
+        started.append(start_indexer({**environ, **settings}, tmp_path / f"indexer-{len(started)}.log"))
+        return started[-1]
 
     yield start
-    for process in started:
-        if process.process.poll() is None:
-            process.process.kill()
-            process.process.wait()
+    for child in started:
+        child.kill()
 
 
 def publish(queue: Queue, batches: int, hits: int) -> int:
@@ -146,12 +110,12 @@ def counted(store: HitStore) -> int:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_stop_signal_mid_run_exits_0_with_every_consumed_batch_acknowledged(
-    spawn: Callable[..., IndexerProcess], queue: Queue, store: HitStore, environ: dict[str, str], signum: int
+    spawn: Callable[..., Child], queue: Queue, store: HitStore, environ: dict[str, str], signum: int
 ) -> None:
     published = publish(queue, 600, 200)
     indexer = spawn(HITCOUNT_INDEXER_MAX_BATCHES="5")
-    wait_for(lambda: counted(store) > 0, "the indexer to write its first batches")
-    assert indexer.terminate(signum) == 0
+    wait_until(lambda: counted(store) > 0, "the indexer to write its first batches")
+    assert indexer.stop(signum) == 0
     indexed = counted(store)
     # Whatever is left was never delivered: nothing the indexer took is still leased to it.
     waiting = queue.backlog()
@@ -160,46 +124,46 @@ def test_stop_signal_mid_run_exits_0_with_every_consumed_batch_acknowledged(
     assert len(left) == waiting.batches > 0, "the indexer finished before the signal: publish more"
     assert {delivery.attempts for delivery in left} == {1}
     assert indexed + sum(delivery.hits for delivery in left) == published
-    assert indexer.indexed_hits() == indexed
+    assert indexed_hits(indexer) == indexed
 
 
 def test_two_indexers_on_one_sqlite_queue_count_every_hit_exactly_once(
-    spawn: Callable[..., IndexerProcess], queue: Queue, store: HitStore
+    spawn: Callable[..., Child], queue: Queue, store: HitStore
 ) -> None:
     ports = [free_port(), free_port()]
     # Small store writes, so that neither indexer gathers the whole queue into one of its own.
     settings = {"HITCOUNT_INDEXER_MAX_BATCHES": "5", "HITCOUNT_INDEXER_BULK_HITS": "50"}
     indexers = [spawn(**settings, HITCOUNT_INDEXER_METRICS_BIND=f"127.0.0.1:{port}") for port in ports]
     for port in ports:
-        wait_for(functools.partial(answers, port), f"the indexer metrics on port {port}")
+        wait_until(functools.partial(answers, port), f"the indexer metrics on port {port}")
     published = sum(publish(queue, 1, 10) for _ in range(400))
-    wait_for(lambda: queue.backlog().batches == 0, "the indexers to empty the queue")
-    assert [indexer.terminate() for indexer in indexers] == [0, 0]
+    wait_until(lambda: queue.backlog().batches == 0, "the indexers to empty the queue")
+    assert [indexer.stop() for indexer in indexers] == [0, 0]
     assert counted(store) == published
-    shares = [indexer.indexed_hits() for indexer in indexers]
+    shares = [indexed_hits(indexer) for indexer in indexers]
     assert sum(shares) == published, f"some batch was indexed twice: {shares}"
     assert all(shares), f"one indexer did all the work: {shares}"
 
 
 def test_metrics_endpoint_serves_the_indexer_metrics(
-    spawn: Callable[..., IndexerProcess], queue: Queue, store: HitStore
+    spawn: Callable[..., Child], queue: Queue, store: HitStore
 ) -> None:
     port = free_port()
     indexer = spawn(HITCOUNT_INDEXER_METRICS_BIND=f"127.0.0.1:{port}", HITCOUNT_INDEXER_BACKLOG_INTERVAL="100ms")
     publish(queue, 2, 3)
     queue.publish(b"\xff\xff not a batch", 1)
-    wait_for(lambda: answers(port) and "hitcount_indexer_hits_indexed_total 6.0" in scrape(port), "6 hits indexed")
-    wait_for(lambda: "hitcount_indexer_backlog_batches 0.0" in scrape(port), "the backlog gauge to show 0")
+    wait_until(lambda: answers(port) and "hitcount_indexer_hits_indexed_total 6.0" in scrape(port), "6 hits indexed")
+    wait_until(lambda: "hitcount_indexer_backlog_batches 0.0" in scrape(port), "the backlog gauge to show 0")
     metrics = scrape(port)
     assert sample(metrics, "hitcount_indexer_batches_total") == 2
     assert sample(metrics, "hitcount_indexer_dead_letters_total") == 1
     assert sample(metrics, "hitcount_indexer_store_retries_total") == 0
     assert sample(metrics, "hitcount_indexer_backlog_hits") == 0
     assert sample(metrics, "hitcount_indexer_ingestion_lag_seconds") == 0
-    assert indexer.terminate() == 0
+    assert indexer.stop() == 0
 
 
-def test_malformed_setting_exits_2_naming_it(spawn: Callable[..., IndexerProcess]) -> None:
+def test_malformed_setting_exits_2_naming_it(spawn: Callable[..., Child]) -> None:
     indexer = spawn(HITCOUNT_INDEXER_MAX_BATCHES="none")
     assert indexer.process.wait(timeout=DEADLINE) == 2
-    assert "HITCOUNT_INDEXER_MAX_BATCHES='none' is invalid" in indexer.log.read_text()
+    assert "HITCOUNT_INDEXER_MAX_BATCHES='none' is invalid" in indexer.output()

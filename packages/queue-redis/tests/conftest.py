@@ -1,7 +1,7 @@
 """Fixtures for the Redis queue's tests: the shared real Redis, and dedicated servers to break.
 
 Tests that only use Redis share the server named by ``HITCOUNT_REDIS_URL`` (nox passes the
-one ``scripts/services.sh`` started), each under a key prefix of its own that is deleted
+one ``scripts/services.py`` started), each under a key prefix of its own that is deleted
 afterwards. Tests that stop, kill or restart Redis start a server of their own instead.
 """
 
@@ -25,7 +25,7 @@ def redis_url() -> str:
     """The shared server's URL; running these tests without one is an error, not a skip."""
     url = os.environ.get("HITCOUNT_REDIS_URL")
     if not url:
-        pytest.fail("HITCOUNT_REDIS_URL is not set: run `scripts/services.sh up redis` and the nox session queue_redis")
+        pytest.fail("HITCOUNT_REDIS_URL is not set: run `scripts/services.py up redis` and the nox session queue_redis")
     return url
 
 

@@ -10,9 +10,10 @@ import pytest
 import redis
 
 from hitcount.core import QueueUnavailable
+from hitcount.core.testing.processes import free_port
 from hitcount.queue_redis.keys import partitions
 from hitcount.queue_redis.queue import RedisQueue
-from hitcount.queue_redis.testing import RedisServer, free_port
+from hitcount.queue_redis.testing import RedisServer
 
 QueueOpener = Callable[..., RedisQueue]
 

@@ -21,7 +21,7 @@ and its index sort, is written out only then), the wall rate, the segments left 
 median latency of the store's count search (:func:`query.search_arguments`) for the hot id.
 
 Not a test: run it by hand against a node nothing else is using, e.g. the Elasticsearch 9
-of ``scripts/services.sh up elastic9``::
+of ``scripts/services.py up elastic9``::
 
     python packages/store-elastic/bench/layout_cpu.py
     python packages/store-elastic/bench/layout_cpu.py --docs 50000 --variants store,time-id

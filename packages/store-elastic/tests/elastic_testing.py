@@ -1,6 +1,6 @@
 """Fixtures for the elastic store's tests (``conftest.py`` re-exports them): a real Elasticsearch, fresh prefixes.
 
-``HITCOUNT_ELASTIC_URL`` names the cluster (nox passes the one ``scripts/services.sh``
+``HITCOUNT_ELASTIC_URL`` names the cluster (nox passes the one ``scripts/services.py``
 started). Every test gets its own prefix, so its daily indices and template are its
 own; they are deleted afterwards.
 """
@@ -40,7 +40,7 @@ def elastic_url() -> str:
     if not url:
         pytest.fail(
             "HITCOUNT_ELASTIC_URL is not set: these tests need a real Elasticsearch"
-            " (run `nox -s store_elastic`, or `scripts/services.sh up elastic9` and export its URL)"
+            " (run `nox -s store_elastic`, or `scripts/services.py up elastic9` and export its URL)"
         )
     client = metadata.version("elasticsearch")
     servers = _server_versions(url)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import time
 
 import pytest
@@ -12,16 +11,14 @@ import pytest
 from hitcount.core.config import Config
 from hitcount.core.errors import ConfigError, StoreUnavailable
 from hitcount.core.hit import Hit, now_ns
+from hitcount.core.testing.processes import free_port
 from hitcount.store_elastic.store import ElasticStore
 
 
 @pytest.fixture
 def closed_url() -> str:
     """The URL of a loopback port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def test_an_unreachable_cluster_makes_every_call_raise_store_unavailable_quickly(closed_url: str) -> None:

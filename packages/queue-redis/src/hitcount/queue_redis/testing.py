@@ -10,9 +10,10 @@ from __future__ import annotations
 import shutil
 import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
+
+from hitcount.core.testing.processes import Child, free_port
 
 # Append-only file fsynced on every write: Redis then answers a write only once it is on
 # disk, so every write that returned survives a kill -9 of the server (and a power loss),
@@ -20,14 +21,6 @@ from pathlib import Path
 # case too, but may lose the last second or two of acknowledged writes when fsync is slow.
 DURABLE = ("--appendonly", "yes", "--appendfsync", "always")
 START_TIMEOUT = 10.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class RedisServer:
@@ -42,7 +35,7 @@ class RedisServer:
         self.log = directory / "redis.log"
         self.command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory)]
         self.command += ["--save", "", *options]
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Child | None = None
 
     @property
     def url(self) -> str:
@@ -50,10 +43,9 @@ class RedisServer:
 
     def start(self) -> None:
         """Start the server and wait until it answers PING (having loaded its files)."""
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+        self.process = Child(self.command, self.log)
         deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline and self.process.poll() is None:
+        while time.monotonic() < deadline and self.process.running():
             if self._answers():
                 return
             time.sleep(0.05)
@@ -71,18 +63,16 @@ class RedisServer:
 
     def kill(self) -> None:
         """kill -9: the server gets no chance to save anything."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)  # a paused process would not die until continued
+        if self.process is not None:
             self.process.kill()
-            self.process.wait(10)
         self.process = None
 
     def pause(self) -> None:
         """SIGSTOP: the kernel still accepts connections, but nothing answers, as with a hung server."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
+        self.process.send(signal.SIGSTOP)
 
     def resume(self) -> None:
         """SIGCONT after :meth:`pause`."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
+        self.process.send(signal.SIGCONT)

@@ -1,0 +1,109 @@
+"""Child processes of tests and benchmarks: free ports, starting, waiting for and stopping them.
+
+Every package's tests, the end-to-end tests and the benchmarks start real processes
+(``hitcount api``, ``hitcount indexer``, redis-server) and must never leave one behind or
+wait forever for one: each wait here is bounded and its failure says what it waited for,
+with the process's last output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+# Bound of every wait for a process or a condition; polls end as soon as the answer is there.
+DEADLINE = 30.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_until(condition: Callable[[], bool], what: str, deadline: float = DEADLINE, interval: float = 0.05) -> None:
+    """Poll ``condition`` until it holds; TimeoutError naming ``what`` after ``deadline`` seconds."""
+    end = time.monotonic() + deadline
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError(f"timed out after {deadline:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Child:
+    """One child process, its output (stdout and stderr) appended to ``log``.
+
+    With ``group``, it leads a process group of its own and signals go to the whole group,
+    so that whatever it spawned stops with it.
+    """
+
+    def __init__(
+        self, command: Sequence[str], log: Path, env: Mapping[str, str] | None = None, *, group: bool = False
+    ) -> None:
+        self.command = list(command)
+        self.log = log
+        self.group = group
+        with log.open("ab") as output:
+            self.process = subprocess.Popen(
+                self.command,
+                env=None if env is None else dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=group,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code (negative: the signal that ended it), or None while it runs."""
+        return self.process.poll()
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def send(self, signum: int) -> None:
+        """Send ``signum`` (to the group, with ``group``) while it runs."""
+        if self.running():
+            with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
+                if self.group:
+                    os.killpg(self.pid, signum)
+                else:
+                    self.process.send_signal(signum)
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = DEADLINE) -> int:
+        """Signal it (SIGTERM unless told) and return its exit code.
+
+        A child still running after ``timeout`` seconds is killed, and TimeoutError says so
+        with the end of its output: a process that ignores its stop signal is a failure.
+        """
+        self.send(signum)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            last = "\n".join(self.output().splitlines()[-20:])
+            raise TimeoutError(
+                f"{self.command} did not exit within {timeout:.0f}s of signal {signum}:\n{last}"
+            ) from None
+
+    def kill(self) -> None:
+        """SIGKILL (after SIGCONT, since a stopped process would not die): it gets no chance to finish anything."""
+        if self.running():
+            self.send(signal.SIGCONT)
+            self.send(signal.SIGKILL)
+        self.process.wait(DEADLINE)

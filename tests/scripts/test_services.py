@@ -1,0 +1,156 @@
+"""scripts/services.py: its environment file, its settings and arguments, and a real Redis it starts and stops.
+
+Elasticsearch's start and stop through the tool run in the end-to-end session, which restarts
+its node (``test_e2e_outages.py``); a node of its own here would cost half a minute and a heap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hitcount.core.testing.processes import free_port
+from scripts import services
+from scripts.services import ServiceError, Services
+
+ALL_RUNNING = {
+    "HITCOUNT_REDIS_URL": "redis://127.0.0.1:16379/0",
+    "HITCOUNT_ELASTIC8_URL": "http://127.0.0.1:19208",
+    "HITCOUNT_ELASTIC8_VERSION": "8.19.21",
+    "HITCOUNT_ELASTIC9_URL": "http://127.0.0.1:19209",
+    "HITCOUNT_ELASTIC9_VERSION": "9.5.4",
+}
+
+
+def test_env_file_text_parses_back_to_what_was_formatted() -> None:
+    variables = {**ALL_RUNNING, "HITCOUNT_ELASTIC_URL": "http://u:p=w@127.0.0.1:1"}
+    assert services.parse_env(services.format_env(variables)) == variables
+
+
+def test_env_file_parsing_skips_blank_lines_and_comments_and_strips_spaces() -> None:
+    text = "# written by services.py\n\n HITCOUNT_REDIS_URL = redis://127.0.0.1:1/0 \nnot a pair\n"
+    assert services.parse_env(text) == {"HITCOUNT_REDIS_URL": "redis://127.0.0.1:1/0"}
+
+
+def test_newest_elastic_url_is_the_highest_version_running() -> None:
+    assert services.with_newest_elastic(ALL_RUNNING)["HITCOUNT_ELASTIC_URL"] == "http://127.0.0.1:19209"
+    only_8 = {key: value for key, value in ALL_RUNNING.items() if "ELASTIC9" not in key}
+    assert services.with_newest_elastic(only_8)["HITCOUNT_ELASTIC_URL"] == "http://127.0.0.1:19208"
+
+
+def test_no_elastic_running_means_no_newest_elastic_url() -> None:
+    redis_only = {"HITCOUNT_REDIS_URL": ALL_RUNNING["HITCOUNT_REDIS_URL"]}
+    assert services.with_newest_elastic(redis_only) == redis_only
+
+
+def test_a_missing_env_file_says_what_to_run(tmp_path: Path) -> None:
+    with pytest.raises(ServiceError, match=r"services\.env is missing: run `make services`"):
+        services.read_env(tmp_path)
+
+
+def test_a_service_missing_from_the_env_file_says_how_to_start_it(tmp_path: Path) -> None:
+    (tmp_path / "services.env").write_text(services.format_env({"HITCOUNT_REDIS_URL": "redis://127.0.0.1:1/0"}))
+    assert services.url_of("redis", tmp_path) == "redis://127.0.0.1:1/0"
+    with pytest.raises(ServiceError, match=r"HITCOUNT_ELASTIC8_URL is missing .* `scripts/services.py up elastic8`"):
+        services.url_of("elastic8", tmp_path)
+
+
+def test_ports_come_from_the_environment_with_defaults(tmp_path: Path) -> None:
+    catalog = Services(tmp_path, {"HITCOUNT_SERVICES_ELASTIC9_PORT": "39209"}).catalog
+    assert catalog["redis"].url == "redis://127.0.0.1:16379/0"
+    assert catalog["elastic8"].url == "http://127.0.0.1:19208"
+    assert catalog["elastic9"].url == "http://127.0.0.1:39209"
+    assert catalog["elastic9"].nodes[0].ports == (39209, 19309)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("HITCOUNT_SERVICES_REDIS_PORT", "abc"),
+        ("HITCOUNT_SERVICES_ELASTIC8_TRANSPORT_PORT", "70000"),
+        ("HITCOUNT_SERVICES_ES_TIMEOUT", "-1"),
+        ("HITCOUNT_SERVICES_ES_HEAP", "half"),
+    ],
+)
+def test_a_malformed_setting_is_an_error_naming_it(tmp_path: Path, variable: str, value: str) -> None:
+    with pytest.raises(ServiceError, match=f"{variable}={value!r} is invalid"):
+        Services(tmp_path, {variable: value})
+
+
+def test_selection_is_all_services_by_default_in_a_fixed_order_and_rejects_unknown_names(tmp_path: Path) -> None:
+    catalog = Services(tmp_path, {})
+    assert [service.name for service in catalog.select([])] == ["redis", "elastic8", "elastic9"]
+    assert [service.name for service in catalog.select(["elastic9", "redis"])] == ["redis", "elastic9"]
+    with pytest.raises(ServiceError, match="unknown service 'elastic7'"):
+        catalog.select(["elastic7"])
+
+
+@pytest.mark.parametrize("argv", [["down", "--purge", "redis"], ["down", "redis", "--purge"]])
+def test_purge_may_come_before_or_after_the_services(argv: list[str]) -> None:
+    options = services.arguments(argv)
+    assert (options.command, options.services, options.purge) == ("down", ["redis"], True)
+
+
+def test_up_without_services_means_all() -> None:
+    assert services.arguments(["up"]).services == []
+
+
+@pytest.mark.parametrize("argv", [[], ["start"], ["up", "elastic7"], ["clean", "redis"]])
+def test_a_usage_mistake_exits_2_with_the_usage(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit:
+        services.arguments(argv)
+    assert exit.value.code == 2
+    assert "usage: services.py" in capsys.readouterr().err
+
+
+def test_java_17_is_preferred_for_elastic8_and_the_newest_taken_for_elastic9() -> None:
+    installed = {Path("/jvm/17"): 17, Path("/jvm/21"): 21, Path("/jvm/25"): 25, Path("/jvm/11"): 11}
+    assert services.choose_java(installed, *services.JAVA["elastic8"]) == Path("/jvm/17")
+    assert services.choose_java(installed, *services.JAVA["elastic9"]) == Path("/jvm/25")
+    assert services.choose_java({Path("/jvm/25"): 25}, *services.JAVA["elastic8"]) == Path("/jvm/25")
+    assert services.choose_java({Path("/jvm/17"): 17}, *services.JAVA["elastic9"]) is None
+
+
+@pytest.mark.parametrize(("release", "major"), [('JAVA_VERSION="17.0.12"', 17), ('JAVA_VERSION="1.8.0_392"', 8)])
+def test_java_major_is_read_from_the_release_file(tmp_path: Path, release: str, major: int) -> None:
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "java").touch()
+    (tmp_path / "release").write_text(f'IMPLEMENTOR="x"\n{release}\n')
+    assert services.java_major(tmp_path) == major
+
+
+def test_redis_up_is_idempotent_and_down_stops_it_and_rewrites_the_env_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real start and stop path, on a port and directory of its own (not the shared servers)."""
+    port = free_port()
+    mine = Services(tmp_path, {"HITCOUNT_SERVICES_REDIS_PORT": str(port)})
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        mine.up(["redis"])
+        assert services.read_env(tmp_path) == {"HITCOUNT_REDIS_URL": url}
+        [pid] = [node.pid() for node in mine.catalog["redis"].nodes]
+        mine.up(["redis"])
+        assert f"already running, pid {pid}" in capsys.readouterr().out
+        assert mine.status(["redis"]) == 0
+        assert mine.service_at(url) == "redis"
+    finally:
+        mine.down(["redis"], purge=True)
+    assert services.read_env(tmp_path) == {}
+    assert mine.status(["redis"]) == services.NOT_RUNNING
+    assert mine.service_at(url) is None
+    assert not (tmp_path / "services" / "redis").exists()
+
+
+def test_up_refuses_a_port_taken_by_a_server_it_does_not_manage(tmp_path: Path) -> None:
+    other = Services(tmp_path / "other", {"HITCOUNT_SERVICES_REDIS_PORT": str(free_port())})
+    other.up(["redis"])
+    try:
+        port = other.catalog["redis"].nodes[0].port
+        mine = Services(tmp_path / "mine", {"HITCOUNT_SERVICES_REDIS_PORT": str(port)})
+        assert mine.service_at(other.catalog["redis"].url) is None, "another checkout's server is not ours to restart"
+        with pytest.raises(ServiceError, match=f"port {port} is in use by a process this tool does not manage"):
+            mine.up(["redis"])
+    finally:
+        other.down(["redis"])
