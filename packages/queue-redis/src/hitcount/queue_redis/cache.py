@@ -8,15 +8,12 @@ Keys carry no hash tag: each command touches one key, so a Redis Cluster spreads
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import redis
+from contextlib import AbstractContextManager
 
 from hitcount.core import CACHE_TTL, CacheUnavailable, Config, Counts, CountsCache, Health
 from hitcount.core.cache import age, decode_counts, encode_counts
 from hitcount.core.config import mask_url
-from hitcount.queue_redis.client import bounded_client
+from hitcount.queue_redis.client import bounded_client, unavailable
 from hitcount.queue_redis.settings import MAX_CONNECTIONS, PREFIX, REDIS_URL, TIMEOUT
 
 
@@ -56,10 +53,6 @@ class RedisCache(CountsCache):
     def close(self) -> None:
         self._redis.close()
 
-    @contextmanager
-    def _unavailable(self, action: str) -> Iterator[None]:
-        """Turn the client's errors into :class:`CacheUnavailable` naming the server and the action."""
-        try:
-            yield
-        except redis.RedisError as error:
-            raise CacheUnavailable(f"redis cache {self._where}: {action} failed: {error}") from error
+    def _unavailable(self, action: str) -> AbstractContextManager[None]:
+        """The client's errors as :class:`CacheUnavailable` naming the server and the action."""
+        return unavailable(CacheUnavailable, f"redis cache {self._where}", action)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from hitcount.core import HitcountError
 
 
 def bounded_client(url: str, socket_timeout: float, timeout: float, max_connections: int) -> redis.Redis:
@@ -21,3 +26,12 @@ def bounded_client(url: str, socket_timeout: float, timeout: float, max_connecti
         retry=Retry(NoBackoff(), 0),
     )
     return redis.Redis.from_pool(pool)  # owns the pool: close() closes its connections
+
+
+@contextmanager
+def unavailable(error: type[HitcountError], what: str, action: str) -> Iterator[None]:
+    """Turn the client's errors into core's ``error`` naming the server (``what``) and the action."""
+    try:
+        yield
+    except redis.RedisError as cause:
+        raise error(f"{what}: {action} failed: {cause}") from cause

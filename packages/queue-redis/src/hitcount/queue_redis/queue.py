@@ -20,8 +20,8 @@ import math
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar, cast
@@ -34,7 +34,7 @@ from hitcount.core.errors import QueueFull, QueueUnavailable
 from hitcount.core.health import Health
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
 from hitcount.queue_redis import scripts
-from hitcount.queue_redis.client import bounded_client
+from hitcount.queue_redis.client import bounded_client, unavailable
 from hitcount.queue_redis.keys import Partition, partitions
 from hitcount.queue_redis.settings import MAX_BACKLOG, MAX_CONNECTIONS, PARTITIONS, PREFIX, REDIS_URL, TIMEOUT
 
@@ -338,10 +338,6 @@ class RedisQueue(Queue):
         self._redis.close()
         self._blocking.close()
 
-    @contextmanager
-    def _unavailable(self, action: str) -> Iterator[None]:
-        """Turn the client's errors into :class:`QueueUnavailable` naming the server and the action."""
-        try:
-            yield
-        except redis.RedisError as error:
-            raise QueueUnavailable(f"redis queue {self._where}: {action} failed: {error}") from error
+    def _unavailable(self, action: str) -> AbstractContextManager[None]:
+        """The client's errors as :class:`QueueUnavailable` naming the server and the action."""
+        return unavailable(QueueUnavailable, f"redis queue {self._where}", action)

@@ -25,9 +25,9 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, TypeVar
 
 import pytest
 
@@ -56,6 +56,20 @@ class StoreFactory(Protocol):
 
 class CacheFactory(Protocol):
     def __call__(self) -> CountsCache: ...
+
+
+B = TypeVar("B", Queue, HitStore, CountsCache)
+
+
+def _opening(open_backend: Callable[[], B], opened: list[Queue | HitStore | CountsCache]) -> Callable[[], B]:
+    """``open_backend``, remembering what it opened in ``opened`` for the suite to close."""
+
+    def make() -> B:
+        backend = open_backend()
+        opened.append(backend)
+        return backend
+
+    return make
 
 
 class _Suite:
@@ -123,9 +137,7 @@ class QueueConformance(_Suite):
 
         def make(visibility_timeout: float = 30.0) -> Queue:
             config = runtime.config.with_overrides({VISIBILITY_TIMEOUT.name: f"{visibility_timeout}s"})
-            queue = dataclasses.replace(runtime, config=config).open_queue()
-            opened.append(queue)
-            return queue
+            return _opening(dataclasses.replace(runtime, config=config).open_queue, opened)()
 
         return make
 
@@ -288,13 +300,7 @@ class HitStoreConformance(_Suite):
     @pytest.fixture
     def make_store(self, runtime: Runtime, opened: list[Queue | HitStore | CountsCache]) -> StoreFactory:
         """Opens the store."""
-
-        def make() -> HitStore:
-            store = runtime.open_store()
-            opened.append(store)
-            return store
-
-        return make
+        return _opening(runtime.open_store, opened)
 
     def test_unknown_id_counts_zero_everywhere(self, make_store: StoreFactory) -> None:
         now = now_ns()
@@ -389,13 +395,7 @@ class CountsCacheConformance(_Suite):
     @pytest.fixture
     def make_cache(self, runtime: Runtime, opened: list[Queue | HitStore | CountsCache]) -> CacheFactory:
         """Opens the cache."""
-
-        def make() -> CountsCache:
-            cache = runtime.open_cache()
-            opened.append(cache)
-            return cache
-
-        return make
+        return _opening(runtime.open_cache, opened)
 
     def test_an_id_never_put_is_a_miss(self, make_cache: CacheFactory) -> None:
         assert make_cache().get("never-put") is None
