@@ -25,9 +25,9 @@ from hitcount.core.testing.processes import DEADLINE, Child, free_port, wait_unt
 from hitcount.core.windows import NS_PER_SECOND
 
 
-def hitcount(command: str, environ: dict[str, str], log: Path) -> Child:
-    """``hitcount <command>`` as a child process of this interpreter's environment."""
-    return Child([sys.executable, "-m", "hitcount.core.cli", command], log, environ)
+def hitcount(command: str, environ: dict[str, str], log: Path, *, group: bool = False) -> Child:
+    """``hitcount <command>`` as a child process of this interpreter's environment (``group``: see Child)."""
+    return Child([sys.executable, "-m", "hitcount.core.cli", command], log, environ, group=group)
 
 
 class Stack:
@@ -98,7 +98,7 @@ class Stack:
         return self.request("POST", path, json.dumps(document).encode())
 
     def counts(self, id: str) -> list[int]:
-        """The five window counts of ``id``, longest window first."""
+        """The window counts of ``id``, longest window first."""
         answer = self.request("GET", f"/analytics/{id}")
         assert answer.status == 200, answer.body
         document = answer.json()
@@ -133,6 +133,25 @@ class Stack:
             store.purge(now_ns() + 365 * 86400 * NS_PER_SECOND)
         finally:
             store.close()
+
+    def restart_api(self, log: str, *, group: bool = False) -> None:
+        """Start a new ``hitcount api`` (the old one stopped or killed) and wait until it answers."""
+        self.api = hitcount("api", self.environ, self.directory / f"{log}.log", group=group)
+        wait_until(self.answers, "the API to answer /healthz")
+
+    def answers(self) -> bool:
+        """Whether the API answers /healthz (its backends may be down)."""
+        try:
+            return self.request("GET", "/healthz").status == 200
+        except OSError:
+            return False
+
+    def metric(self, name: str) -> float:
+        """The value of an unlabelled sample of the API's /metrics (summed over its workers)."""
+        for line in self.request("GET", "/metrics").body.decode().splitlines():
+            if line.startswith(f"{name} "):
+                return float(line.split()[1])
+        return 0.0
 
     def stop(self) -> dict[str, int]:
         """Stop every process still running; their exit codes by log name (api, indexer-0, ...)."""

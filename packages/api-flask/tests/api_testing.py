@@ -10,14 +10,18 @@ module name no other package's tests use; ``conftest.py`` re-exports the fixture
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import gevent
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from hitcount.api_flask.app import create_app
+from hitcount.api_flask.spool import Spool
 from hitcount.api_flask.state import api_state
 from hitcount.core import Config, CountsCache, Hit, HitStore, Queue, Runtime
 from hitcount.core.backends.memory import MemoryQueue
@@ -37,7 +41,7 @@ def memory_environ(**overrides: str) -> dict[str, str]:
 
 
 @pytest.fixture(params=["on", "off"], ids=["front", "views"])
-def make_app(request: pytest.FixtureRequest) -> Iterator[AppFactory]:
+def make_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppFactory]:
     """Build an app from settings, optionally with extra queue, store and cache backends registered by name."""
     apps: list[Flask] = []
     track_front: str = request.param
@@ -48,7 +52,9 @@ def make_app(request: pytest.FixtureRequest) -> Iterator[AppFactory]:
         caches: dict[str, Callable[[Config], CountsCache]] | None = None,
         **settings: str,
     ) -> Flask:
-        runtime = Runtime.load(memory_environ(**{"HITCOUNT_API_TRACK_FRONT": track_front, **settings}))
+        # The test's own data directory, where the spool and any embedded backend live.
+        defaults = {"HITCOUNT_API_TRACK_FRONT": track_front, "HITCOUNT_DATA_DIR": str(tmp_path)}
+        runtime = Runtime.load(memory_environ(**{**defaults, **settings}))
         for name, queue in (queues or {}).items():
             runtime.registry.add_queue(name, queue)
         for name, store in (stores or {}).items():
@@ -78,6 +84,25 @@ def queued_batches(app: Flask) -> list[list[Hit]]:
     """The hits of every write to the app's queue, in publish order (consumed, so call once per test)."""
     queue = api_state(app).backends.queue
     return [decode_batch(delivery.payload) for delivery in queue.consume("test", 100_000, 0)]
+
+
+def spooled(data_dir: Path) -> int:
+    """Hits waiting in the spool under ``data_dir``."""
+    spool = Spool(Config({"HITCOUNT_DATA_DIR": str(data_dir)}))
+    try:
+        return spool.backlog().hits
+    finally:
+        spool.close()
+
+
+def forwarded(app: Flask, ids: list[str], timeout: float = 10.0) -> list[Hit]:
+    """The queued hits once ``ids`` (in any order) are all there: the spool forwards them in the background."""
+    hits: list[Hit] = []
+    deadline = time.monotonic() + timeout
+    while sorted(hit.id for hit in hits) != sorted(ids) and time.monotonic() < deadline:
+        gevent.sleep(0.05)  # the worker's forwarder greenlet runs meanwhile
+        hits += queued_hits(app)
+    return hits
 
 
 def queued_hits(app: Flask) -> list[Hit]:

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -32,39 +33,55 @@ def test_healthz_answers_while_the_backends_are_down(make_app: AppFactory) -> No
     assert orjson.loads(response.data) == {"status": "ok"}
 
 
-def test_readyz_is_200_with_details_when_queue_and_store_are_healthy(client: FlaskClient) -> None:
+def test_readyz_is_200_with_details_when_every_backend_is_healthy(client: FlaskClient) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200
     assert orjson.loads(response.data) == {
         "ready": True,
+        "degraded": False,
         "checks": {
             "queue": {"ok": True, "detail": "in-process memory queue"},
+            "spool": {"ok": True, "detail": "0 hits spooled"},
             "store": {"ok": True, "detail": "in-process memory store"},
+            "cache": {"ok": True, "detail": "in-process memory cache"},
         },
     }
 
 
-def test_readyz_is_503_when_the_queue_is_unhealthy(make_app: AppFactory) -> None:
-    class DownQueue(MemoryQueue):
-        def health(self) -> Health:
-            return Health(False, "redis: connection refused")
+class DownQueue(MemoryQueue):
+    def health(self) -> Health:
+        return Health(False, "redis: connection refused")
 
+
+def test_readyz_stays_200_but_degraded_while_the_queue_is_down_and_hits_are_spooled(make_app: AppFactory) -> None:
+    response = make_app(queues={"down": DownQueue}, HITCOUNT_QUEUE="down").test_client().get("/readyz")
+    assert response.status_code == 200
+    body = orjson.loads(response.data)
+    assert (body["ready"], body["degraded"]) == (True, True)
+    assert body["checks"]["queue"] == {"ok": False, "detail": "redis: connection refused"}
+    assert body["checks"]["spool"]["ok"] is True
+
+
+def test_readyz_is_503_when_neither_the_queue_nor_the_spool_can_take_hits(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "spool").write_text("not a directory")  # the spool cannot be opened
     response = make_app(queues={"down": DownQueue}, HITCOUNT_QUEUE="down").test_client().get("/readyz")
     assert response.status_code == 503
     body = orjson.loads(response.data)
-    assert body["ready"] is False
-    assert body["checks"]["queue"] == {"ok": False, "detail": "redis: connection refused"}
-    assert body["checks"]["store"]["ok"] is True
+    assert (body["ready"], body["checks"]["spool"]["ok"]) == (False, False)
 
 
-def test_readyz_is_503_when_the_store_is_unhealthy(make_app: AppFactory) -> None:
+def test_readyz_stays_200_but_degraded_while_the_store_is_down_and_reads_are_stale(make_app: AppFactory) -> None:
     class DownStore(MemoryStore):
         def health(self) -> Health:
             return Health(False, "elasticsearch: cluster red")
 
     response = make_app(stores={"down": DownStore}, HITCOUNT_STORE="down").test_client().get("/readyz")
-    assert response.status_code == 503
-    assert orjson.loads(response.data)["checks"]["store"] == {"ok": False, "detail": "elasticsearch: cluster red"}
+    assert response.status_code == 200
+    body = orjson.loads(response.data)
+    assert body["degraded"] is True
+    assert body["checks"]["store"] == {"ok": False, "detail": "elasticsearch: cluster red"}
 
 
 @pytest.fixture
@@ -82,14 +99,14 @@ def hanging_queue() -> Iterator[type[MemoryQueue]]:
     release.set()
 
 
-def test_readyz_is_503_within_the_timeout_when_a_health_check_hangs(
+def test_readyz_answers_within_the_timeout_when_a_health_check_hangs(
     make_app: AppFactory, hanging_queue: type[MemoryQueue]
 ) -> None:
     app = make_app(queues={"hanging": hanging_queue}, HITCOUNT_QUEUE="hanging")
     started = time.monotonic()
     response = app.test_client().get("/readyz")
     assert time.monotonic() - started < 1.5
-    assert response.status_code == 503
+    assert orjson.loads(response.data)["degraded"] is True
     assert "no answer within 1 s" in orjson.loads(response.data)["checks"]["queue"]["detail"]
 
 

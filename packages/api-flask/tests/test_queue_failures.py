@@ -1,4 +1,5 @@
-"""When the queue cannot take hits: 503 with Retry-After within the enqueue timeout, never a false 204."""
+"""When the queue cannot take hits: spooled (204) while it is down, 503 with Retry-After when it is full
+or the spool is; never a false 204."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import gevent
 import orjson
 import pytest
-from api_testing import AppFactory, queued_hits
+from api_testing import AppFactory, forwarded, queued_hits, spooled
 from prometheus_client import REGISTRY
 
 from hitcount.core import Config, QueueFull, QueueUnavailable
@@ -40,11 +41,10 @@ def rejected(reason: str) -> float:
 @pytest.mark.parametrize(
     ("queue", "message", "reason"),
     [
-        (DownQueue, "connection refused", "queue_unavailable"),
         (FullQueue, "backlog at its maximum", "queue_full"),
         (BrokenQueue, "ConnectionResetError", "queue_unavailable"),
     ],
-    ids=["unavailable", "full", "untranslated-error"],
+    ids=["full", "untranslated-error"],
 )
 @pytest.mark.parametrize("path", ["/analytics", "/analytics/batch"])
 def test_a_queue_that_refuses_gives_503_with_retry_after_at_once(
@@ -105,7 +105,29 @@ def test_a_queue_that_does_not_answer_gives_503_within_the_timeout_and_late_hits
     assert [hit.id for hit in queued_hits(app)] == ["in-flight", "after"]
 
 
-def test_hits_are_accepted_again_when_the_queue_recovers(make_app: AppFactory) -> None:
+@pytest.mark.parametrize("path", ["/analytics", "/analytics/batch"])
+def test_while_the_queue_is_down_hits_are_spooled_and_answered_204(
+    make_app: AppFactory, path: str, tmp_path: Path
+) -> None:
+    app = make_app(queues={"down": DownQueue}, HITCOUNT_QUEUE="down")
+    before = REGISTRY.get_sample_value("hitcount_api_spooled_hits_total") or 0.0
+    response = app.test_client().post(path, data=b'[{"id": "x"}]' if path.endswith("batch") else b'{"id": "x"}')
+    assert response.status_code == 204
+    assert spooled(tmp_path) == 1
+    assert (REGISTRY.get_sample_value("hitcount_api_spooled_hits_total") or 0.0) - before == 1
+
+
+def test_a_full_spool_is_a_full_queue(make_app: AppFactory, tmp_path: Path) -> None:
+    app = make_app(queues={"down": DownQueue}, HITCOUNT_QUEUE="down", HITCOUNT_SPOOL_MAX_HITS="2")
+    client = app.test_client()
+    assert client.post("/analytics/batch", json=[{"id": "a"}, {"id": "b"}]).status_code == 204
+    refused = client.post("/analytics", json={"id": "c"})
+    assert refused.status_code == 503
+    assert "HITCOUNT_SPOOL_MAX_HITS=2" in orjson.loads(refused.data)["message"]
+    assert spooled(tmp_path) == 2
+
+
+def test_spooled_hits_are_forwarded_once_the_queue_recovers(make_app: AppFactory, tmp_path: Path) -> None:
     class FlakyQueue(MemoryQueue):
         down = True
 
@@ -116,34 +138,34 @@ def test_hits_are_accepted_again_when_the_queue_recovers(make_app: AppFactory) -
 
     app = make_app(queues={"flaky": FlakyQueue}, HITCOUNT_QUEUE="flaky")
     client = app.test_client()
-    assert client.post("/analytics", json={"id": "lost"}).status_code == 503
+    assert client.post("/analytics", json={"id": "spooled"}).status_code == 204
     FlakyQueue.down = False
-    assert client.post("/analytics", json={"id": "kept"}).status_code == 204
-    assert [hit.id for hit in queued_hits(app)] == ["kept"]
+    assert client.post("/analytics", json={"id": "later"}).status_code == 204
+    assert sorted(hit.id for hit in forwarded(app, ["spooled", "later"])) == ["later", "spooled"]
+    assert spooled(tmp_path) == 0
 
 
-def test_a_queue_that_cannot_be_opened_gives_503(make_app: AppFactory) -> None:
+def test_a_queue_that_cannot_be_opened_spools(make_app: AppFactory, tmp_path: Path) -> None:
     def unreachable(config: Config) -> MemoryQueue:
         raise QueueUnavailable("no route to the queue")
 
     app = make_app(queues={"unreachable": unreachable}, HITCOUNT_QUEUE="unreachable")
-    response = app.test_client().post("/analytics", json={"id": "x"})
-    assert response.status_code == 503
-    assert "no route to the queue" in orjson.loads(response.data)["message"]
+    assert app.test_client().post("/analytics", json={"id": "x"}).status_code == 204
+    assert spooled(tmp_path) == 1
 
 
-def test_a_locked_sqlite_queue_gives_503_and_takes_hits_once_the_lock_is_released(
+def test_a_locked_sqlite_queue_spools_and_its_hits_go_in_once_the_lock_is_released(
     make_app: AppFactory, tmp_path: Path
 ) -> None:
-    app = make_app(HITCOUNT_QUEUE="sqlite", HITCOUNT_DATA_DIR=str(tmp_path), HITCOUNT_SQLITE_BUSY_TIMEOUT="100ms")
+    app = make_app(HITCOUNT_QUEUE="sqlite", HITCOUNT_SQLITE_BUSY_TIMEOUT="100ms")
     client = app.test_client()
     assert client.post("/analytics", json={"id": "first"}).status_code == 204
     holder = sqlite3.connect(tmp_path / "queue.sqlite3", isolation_level=None)
     holder.execute("begin immediate")  # another process writing, past the busy timeout
-    locked = client.post("/analytics", json={"id": "refused"})
+    locked = client.post("/analytics", json={"id": "meanwhile"})
+    assert locked.status_code == 204
+    assert spooled(tmp_path) == 1
     holder.close()
-    assert locked.status_code == 503
-    assert locked.headers["Retry-After"] == "1"
-    assert "database is locked" in orjson.loads(locked.data)["message"]
     assert client.post("/analytics", json={"id": "after"}).status_code == 204
-    assert [hit.id for hit in queued_hits(app)] == ["first", "after"]
+    hits = forwarded(app, ["first", "meanwhile", "after"])
+    assert sorted(hit.id for hit in hits) == ["after", "first", "meanwhile"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -161,7 +162,9 @@ def test_a_backend_that_cannot_be_opened_at_start_gives_503_until_it_can(tmp_pat
         status, body = request(server.url + "/analytics/page")
         assert status == 503
         assert b"cannot open the store" in body
-        assert request(server.url + "/readyz")[0] == 503
+        status, body = request(server.url + "/readyz")
+        assert status == 200  # hits are still taken: ready, degraded
+        assert json.loads(body)["degraded"] is True
         assert request(server.url + "/analytics", b'{"id": "meanwhile"}')[0] == 204  # the queue opened
         blocker.rmdir()
         assert request(server.url + "/analytics/page")[0] == 200

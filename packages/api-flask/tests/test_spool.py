@@ -5,19 +5,31 @@ from __future__ import annotations
 import multiprocessing
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-from hitcount.api_flask.spool import Spool
+from hitcount.api_flask.spool import Forwarder, Spool
 from hitcount.core import Config, QueueFull, QueueUnavailable
 from hitcount.core.backends.memory import MemoryQueue
 from hitcount.core.queue import Queue
+
+T = TypeVar("T")
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     return Config({"HITCOUNT_DATA_DIR": str(tmp_path), "HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex})
+
+
+def directly(function: Callable[[], T]) -> T:
+    return function()
+
+
+def forwarder(spool: Spool, publish: Callable[[bytes, int], None]) -> Forwarder:
+    return Forwarder(lambda: spool, directly, publish)
 
 
 def drain(queue: Queue) -> list[bytes]:
@@ -31,7 +43,8 @@ def test_spooled_batches_are_forwarded_oldest_first_and_then_gone(config: Config
     for number in range(5):
         spool.put(f"batch-{number}".encode(), 2)
     assert (spool.backlog().batches, spool.backlog().hits) == (5, 10)
-    assert [spool.forward(queue, "w1") for _ in range(6)] == [2, 2, 2, 2, 2, 0]
+    forwarding = forwarder(spool, queue.publish)
+    assert [forwarding.forward_one() for _ in range(6)] == [True] * 5 + [False]
     assert drain(queue) == [f"batch-{number}".encode() for number in range(5)]
     assert spool.backlog().batches == 0
 
@@ -43,31 +56,33 @@ def test_beyond_its_maximum_the_spool_refuses_as_a_full_queue(config: Config) ->
     with pytest.raises(QueueFull, match="HITCOUNT_SPOOL_MAX_HITS=10"):
         spool.put(b"c", 1)
     assert spool.backlog().hits == 10
-
-
-class Down(MemoryQueue):
-    def publish(self, payload: bytes, hits: int) -> None:
-        raise QueueUnavailable("down")
+    assert not spool.health().ok
+    assert "10 hits spooled" in spool.health().detail
 
 
 def test_a_batch_the_queue_did_not_take_stays_spooled(config: Config) -> None:
     spool = Spool(config)
     spool.put(b"kept", 3)
+
+    def down(payload: bytes, hits: int) -> None:
+        raise QueueUnavailable("down")
+
     with pytest.raises(QueueUnavailable):
-        spool.forward(Down(config), "w1")
+        forwarder(spool, down).forward_one()
     assert spool.backlog().hits == 3
 
 
 def test_the_spool_outlives_its_process(config: Config) -> None:
     Spool(config).put(b"before the crash", 1)  # never closed, as after kill -9
     queue = MemoryQueue(config)
-    assert Spool(config).forward(queue, "next-start") == 1
+    assert forwarder(Spool(config), queue.publish).forward_one()
     assert drain(queue) == [b"before the crash"]
 
 
-def _forward_all(config: Config, consumer: str, sink: list[bytes]) -> None:
-    spool, queue = Spool(config), MemoryQueue(config)
-    while spool.forward(queue, consumer):
+def _forward_all(config: Config, sink: list[bytes]) -> None:
+    queue = MemoryQueue(config)
+    forwarding = forwarder(Spool(config), queue.publish)
+    while forwarding.forward_one():
         pass
     sink.extend(drain(queue))
 
@@ -79,9 +94,7 @@ def test_workers_forwarding_at_once_never_forward_a_batch_twice(config: Config) 
     # Separate processes, as API workers are; each forwards into its own memory queue.
     with multiprocessing.Manager() as manager:
         sinks = [manager.list() for _ in range(3)]
-        workers = [
-            multiprocessing.Process(target=_forward_all, args=(config, f"w{n}", sink)) for n, sink in enumerate(sinks)
-        ]
+        workers = [multiprocessing.Process(target=_forward_all, args=(config, sink)) for sink in sinks]
         for worker in workers:
             worker.start()
         for worker in workers:

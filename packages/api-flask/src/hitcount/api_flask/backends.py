@@ -8,23 +8,27 @@ again by the next request that needs it, so the API starts while its backends ar
 answers 503 and reports itself not ready until they come up.
 
 A backend whose class says it blocks (:attr:`hitcount.core.Queue.blocking`, as the
-embedded ``sqlite`` ones do) is opened and called in gevent's thread pool, so that the
-worker keeps serving meanwhile. The others (redis-py, the Elasticsearch client) are
+embedded ``sqlite`` ones and the spool do) is opened and called on a thread of its own
+(:class:`OwnThread`), so that the worker keeps serving meanwhile. The others (redis-py, the Elasticsearch client) are
 cooperative under gevent's monkey-patching and are called directly.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from typing import Generic, Protocol, TypeVar
 
 import gevent
 from gevent.lock import Semaphore
+from gevent.threadpool import ThreadPool
 
+from hitcount.api_flask import metrics
 from hitcount.api_flask.batcher import GroupCommit
 from hitcount.api_flask.settings import ApiSettings
+from hitcount.api_flask.spool import FORWARD_INTERVAL, Forwarder, Spool
 from hitcount.core import (
     CacheUnavailable,
     Config,
@@ -34,6 +38,7 @@ from hitcount.core import (
     HitcountError,
     HitStore,
     Queue,
+    QueueFull,
     QueueUnavailable,
     Runtime,
     StoreUnavailable,
@@ -41,7 +46,7 @@ from hitcount.core import (
 from hitcount.core.settings import QUEUE, STORE
 
 T = TypeVar("T")
-B = TypeVar("B", Queue, HitStore, CountsCache)
+B = TypeVar("B", Queue, HitStore, CountsCache, Spool)
 log = logging.getLogger(__name__)
 
 
@@ -49,25 +54,39 @@ def call_directly(function: Callable[[], T]) -> T:
     return function()
 
 
-def call_in_thread(function: Callable[[], T]) -> T:
-    """Run ``function`` in gevent's thread pool; this greenlet waits, the others keep running."""
-    result: T = gevent.get_hub().threadpool.apply(function)
-    return result
+class OwnThread:
+    """Runs a blocking backend's calls one after another on a thread of its own.
+
+    The calling greenlet waits, the others keep running. One thread per backend, not the
+    hub's pool: such a backend guards its connection with a lock, and gevent's patched
+    locks do not wake a waiter in one native thread when another releases them, so two
+    threads calling one backend can hang forever. A caller that gives up (a timeout)
+    leaves its call running to its end before the next starts.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ThreadPool | None = None
+
+    def __call__(self, function: Callable[[], T], /) -> T:
+        if self._pool is None:  # created in the worker that uses it, not before gunicorn forks
+            self._pool = ThreadPool(1)
+        result: T = self._pool.apply(function)
+        return result
 
 
 class Caller(Protocol):
-    """Runs a backend call and returns its result: :func:`call_directly` or :func:`call_in_thread`."""
+    """Runs a backend call and returns its result: :func:`call_directly` or an :class:`OwnThread`."""
 
     def __call__(self, function: Callable[[], T], /) -> T: ...
 
 
-def blocks(factory: Callable[[Config], Queue | HitStore | CountsCache]) -> bool:
+def blocks(factory: Callable[[Config], object]) -> bool:
     """Whether the backend ``factory`` opens blocks the process, as its class says.
 
     Plugins register their backend classes as factories; a factory that is not a class
     says nothing, and its backend is called directly.
     """
-    return isinstance(factory, type) and issubclass(factory, (Queue, HitStore, CountsCache)) and factory.blocking
+    return isinstance(factory, type) and bool(getattr(factory, "blocking", False))
 
 
 class _Backend(Generic[B]):
@@ -79,7 +98,7 @@ class _Backend(Generic[B]):
         self._factory: Callable[[Config], B] = factory
         self._config = config
         self._unavailable = unavailable
-        self.call: Caller = call_in_thread if blocks(factory) else call_directly
+        self.call: Caller = OwnThread() if blocks(factory) else call_directly
         self._opening = Semaphore()
         self._backend: B | None = None
 
@@ -114,7 +133,7 @@ class _Backend(Generic[B]):
 
     def close(self) -> None:
         if self._backend is not None:
-            self._backend.close()
+            self.call(self._backend.close)
 
 
 class Backends:
@@ -128,14 +147,18 @@ class Backends:
         self._store = _Backend("store", runtime.registry.store(config.get(STORE)).factory, config, StoreUnavailable)
         cache = runtime.registry.cache(runtime.cache_name()).factory
         self._cache = _Backend("counts cache", cache, config, CacheUnavailable)
+        self._spool = _Backend("spool", Spool, config, QueueUnavailable)
+        self._forwarder = Forwarder(self._spool.get, self._spool.call, self._publish_to_queue)
+        self._queue_down_until = 0.0
         self._batcher: GroupCommit | None = None
 
     def open(self) -> None:
         """Open the queue and the store now, as a worker does before it serves; one that cannot
         be opened is logged and left for the next request that needs it."""
-        for backend in (self._queue, self._store, self._cache):
+        for backend in (self._queue, self._store, self._cache, self._spool):
             with suppress(HitcountError):  # logged; requests get 503 until it opens
                 backend.get()
+        self._forwarder.start()  # hits a killed API left in the spool go out now
 
     @property
     def queue(self) -> Queue:
@@ -154,6 +177,26 @@ class Backends:
         return self._batcher
 
     def _publish(self, payload: bytes, hits: int) -> None:
+        """Hand a group to the queue; when it cannot take it (not when it is full), to the spool.
+
+        After the queue failed, groups go straight to the spool for a while, so that a
+        hung queue costs one timeout a while rather than one per group.
+        """
+        if time.monotonic() >= self._queue_down_until:
+            try:
+                self._publish_to_queue(payload, hits)
+                return
+            except QueueFull:
+                raise
+            except QueueUnavailable as error:
+                log.warning("the queue cannot take hits, spooling them: %s", error)
+                self._queue_down_until = time.monotonic() + FORWARD_INTERVAL
+        spool = self._spool.get()
+        self._spool.call(lambda: spool.put(payload, hits))
+        metrics.SPOOLED.inc(hits)
+        self._forwarder.start()
+
+    def _publish_to_queue(self, payload: bytes, hits: int) -> None:
         queue = self._queue.get()
         self._queue.call(lambda: queue.publish(payload, hits))
 
@@ -172,16 +215,22 @@ class Backends:
         cache = self._cache.get()
         self._cache.call(lambda: cache.put(counts))
 
-    def queue_health(self) -> Health:
-        return self._queue.health(self._settings.enqueue_timeout)
-
-    def store_health(self) -> Health:
-        return self._store.health(self._settings.enqueue_timeout)
+    def health(self) -> dict[str, Health]:
+        """The health of the queue, the spool, the store and the counts cache, each within the enqueue timeout."""
+        timeout = self._settings.enqueue_timeout
+        return {
+            "queue": self._queue.health(timeout),
+            "spool": self._spool.health(timeout),
+            "store": self._store.health(timeout),
+            "cache": self._cache.health(timeout),
+        }
 
     def close(self) -> None:
         """Stop the batcher and release the backends' connections (when a worker exits)."""
         if self._batcher is not None:
             self._batcher.close()
+        self._forwarder.stop(self._settings.enqueue_timeout)
         self._queue.close()
         self._store.close()
         self._cache.close()
+        self._spool.close()

@@ -12,16 +12,20 @@ request's own work small.
 from __future__ import annotations
 
 import os
+import time
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
 )
+
+from hitcount.core import Backlog
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -55,6 +59,24 @@ STORE_READ_SECONDS = Histogram(
     "Latency of the store's answers to reads (one per id and worker at a time).",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+
+SPOOLED = Counter(
+    "hitcount_api_spooled_hits", "Hits written to this host's spool because the queue could not take them."
+)
+SPOOL_FORWARDED = Counter("hitcount_api_spool_forwarded_hits", "Spooled hits forwarded to the queue.")
+SPOOL_HITS = Gauge("hitcount_api_spool_hits", "Hits waiting in this host's spool.", multiprocess_mode="max")
+SPOOL_OLDEST_AGE = Gauge(
+    "hitcount_api_spool_oldest_age_seconds",
+    "Age of the oldest batch in this host's spool; 0 when it is empty.",
+    multiprocess_mode="max",
+)
+
+
+def observe_spool(backlog: Backlog) -> None:
+    """What waits in the spool, as every worker sees the same files."""
+    SPOOL_HITS.set(backlog.hits)
+    oldest = backlog.oldest_published_at
+    SPOOL_OLDEST_AGE.set(0 if oldest is None else max(0.0, time.time() - oldest))
 
 
 def record_publish(hits: int, seconds: float) -> None:

@@ -12,18 +12,35 @@ forwarded by the next one that starts on the same data directory.
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import gevent
+from gevent.event import Event
+
+from hitcount.api_flask import metrics
 from hitcount.api_flask.settings import SPOOL_MAX_HITS
-from hitcount.core import DATA_DIR, Backlog, Config, Queue, QueueFull
+from hitcount.core import DATA_DIR, Backlog, Config, Delivery, Health, HitcountError, QueueFull
 from hitcount.core.backends.sqlite import SYNCHRONOUS
 from hitcount.core.backends.sqlite_queue import SqliteQueue
 from hitcount.core.queue import VISIBILITY_TIMEOUT
 
+if TYPE_CHECKING:
+    from hitcount.api_flask.backends import Caller
+
+log = logging.getLogger(__name__)
 # Longer than one publish can take (it is bounded by the queue's own timeout), so that a
 # batch is never forwarded by two workers at once; short, so that one whose forwarder died
 # goes out soon.
 LEASE = "10s"
+# How often an idle forwarder looks for spooled batches (another worker's, or a killed API's),
+# and how long it waits after the queue refused one.
+FORWARD_INTERVAL = 1.0
 
 
 class Spool:
@@ -33,7 +50,6 @@ class Spool:
 
     def __init__(self, config: Config) -> None:
         directory: Path = config.get(DATA_DIR) / "spool"
-        self.directory = directory
         local = {DATA_DIR.name: str(directory), SYNCHRONOUS.name: "FULL", VISIBILITY_TIMEOUT.name: LEASE}
         self._batches = SqliteQueue(config.with_overrides(local))
         self._max_hits = config.get(SPOOL_MAX_HITS)
@@ -44,20 +60,86 @@ class Spool:
             raise QueueFull(f"the spool holds HITCOUNT_SPOOL_MAX_HITS={self._max_hits} hits; cannot add {hits} more")
         self._batches.publish(payload, hits)
 
-    def forward(self, queue: Queue, consumer: str) -> int:
-        """Move the oldest spooled batch into ``queue``; the hits moved, 0 when there was none.
+    def take(self, forwarder: str) -> Delivery | None:
+        """The oldest spooled batch no other forwarder holds, leased to ``forwarder``; None when there is none."""
+        for delivery in self._batches.consume(forwarder, 1, 0):
+            return delivery
+        return None
 
-        The queue's error propagates; the batch then waits out its lease and goes again.
-        """
-        for delivery in self._batches.consume(consumer, 1, 0):
-            queue.publish(delivery.payload, delivery.hits)
-            self._batches.ack([delivery])
-            return delivery.hits
-        return 0
+    def remove(self, delivery: Delivery) -> None:
+        """Delete a batch the queue took."""
+        self._batches.ack([delivery])
 
     def backlog(self) -> Backlog:
         """The batches and hits spooled, and when the oldest of them was."""
         return self._batches.backlog()
 
+    def health(self) -> Health:
+        """Whether the spool can take hits: readable, and below its maximum."""
+        try:
+            backlog = self.backlog()
+        except HitcountError as error:
+            return Health(False, str(error))
+        detail = f"{backlog.hits} hits spooled"
+        if backlog.oldest_published_at is not None:
+            detail += f", the oldest {time.time() - backlog.oldest_published_at:.0f}s ago"
+        return Health(backlog.hits < self._max_hits, detail)
+
     def close(self) -> None:
         self._batches.close()
+
+
+class Forwarder:
+    """One worker's greenlet that moves spooled batches into the queue, oldest first.
+
+    ``call`` runs a spool method the way the spool needs (in a thread: it blocks);
+    ``publish`` is the queue's, called in the greenlet (queue clients are cooperative).
+    """
+
+    def __init__(self, spool: Callable[[], Spool], call: Caller, publish: Callable[[bytes, int], None]) -> None:
+        self._spool = spool
+        self._call = call
+        self._publish = publish
+        self._name = f"{socket.gethostname()}-{os.getpid()}"
+        self._wake = Event()
+        self._stopping = False
+        self._greenlet: gevent.Greenlet | None = None
+
+    def start(self) -> None:
+        """Look at the spool now (and every FORWARD_INTERVAL from now on)."""
+        self._wake.set()
+        if not self._stopping and (self._greenlet is None or self._greenlet.dead):
+            self._greenlet = gevent.spawn(self._run)
+
+    def stop(self, timeout: float) -> None:
+        """Stop after the batch in hand (never amid a spool call: its thread holds the file's lock)."""
+        self._stopping = True
+        self._wake.set()
+        if self._greenlet is not None:
+            self._greenlet.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(FORWARD_INTERVAL)
+            self._wake.clear()
+            try:
+                while not self._stopping and self.forward_one():
+                    pass
+            except HitcountError as error:
+                log.info("spooled hits wait for the queue: %s", error)
+            try:
+                spool = self._spool()
+                metrics.observe_spool(self._call(spool.backlog))
+            except HitcountError as error:
+                log.warning("cannot read the spool's backlog: %s", error)
+
+    def forward_one(self) -> bool:
+        """Forward the oldest spooled batch; False when there was none. The queue's error propagates."""
+        spool = self._spool()
+        delivery = self._call(lambda: spool.take(self._name))
+        if delivery is None:
+            return False
+        self._publish(delivery.payload, delivery.hits)
+        self._call(lambda: spool.remove(delivery))
+        metrics.SPOOL_FORWARDED.inc(delivery.hits)
+        return True

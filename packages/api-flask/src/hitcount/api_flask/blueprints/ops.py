@@ -21,12 +21,16 @@ def healthz() -> Response:
 
 @ops.get("/readyz")
 def readyz() -> Response:
-    """Ready when the queue and the store both answer their health checks; 503 otherwise."""
-    backends = api_state().backends
-    checks = {"queue": backends.queue_health(), "store": backends.store_health()}
-    ready = all(health.ok for health in checks.values())
+    """Ready (200) while Track can take hits: into the queue, or into the spool while the queue is down.
+
+    Any failing check makes the API ``degraded`` but not unready: with the queue down hits
+    are spooled, with the store or the cache down reads answer the last counts kept.
+    """
+    checks = api_state().backends.health()
+    ready = checks["queue"].ok or checks["spool"].ok
     body = {
         "ready": ready,
+        "degraded": not all(health.ok for health in checks.values()),
         "checks": {name: {"ok": health.ok, "detail": health.detail} for name, health in checks.items()},
     }
     return json_response(body, 200 if ready else 503)
