@@ -62,9 +62,7 @@ def test_readyz_stays_200_but_degraded_while_the_queue_is_down_and_hits_are_spoo
     assert body["checks"]["spool"]["ok"] is True
 
 
-def test_readyz_is_503_when_neither_the_queue_nor_the_spool_can_take_hits(
-    make_app: AppFactory, tmp_path: Path
-) -> None:
+def test_readyz_is_503_when_neither_the_queue_nor_the_spool_can_take_hits(make_app: AppFactory, tmp_path: Path) -> None:
     (tmp_path / "spool").write_text("not a directory")  # the spool cannot be opened
     response = make_app(queues={"down": DownQueue}, HITCOUNT_QUEUE="down").test_client().get("/readyz")
     assert response.status_code == 503

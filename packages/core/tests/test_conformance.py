@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 import pytest
 
+from hitcount.core import WINDOWS, Config, Counts, now_ns
+from hitcount.core.backends.memory import MemoryCache
 from hitcount.core.testing import CountsCacheConformance, HitStoreConformance, QueueConformance
 
 # Durable against a crash of the process, which is all a test needs; much faster than FULL.
@@ -46,3 +48,11 @@ class TestMemoryStore(MemoryIsolation, HitStoreConformance):
 
 class TestMemoryCache(MemoryIsolation, CountsCacheConformance):
     backend = "memory"
+
+
+def test_the_memory_cache_keeps_at_most_its_number_of_ids() -> None:
+    config = Config({"HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex, "HITCOUNT_CACHE_MEMORY_IDS": "3"})
+    cache, now = MemoryCache(config), now_ns()
+    for id in ("a", "b", "c", "d"):
+        cache.put(Counts(id, now, (1,) * len(WINDOWS)))
+    assert [cache.get(id) is not None for id in ("a", "b", "c", "d")] == [False, True, True, True]
