@@ -32,6 +32,7 @@ from loads import CONNECTIONS, Load, Wrk
 from processes import children, rss_mib
 
 from hitcount.core import Hit, Runtime, now_ns
+from hitcount.core.testing.processes import free_port
 from hitcount.core.windows import LONGEST, NS_PER_SECOND
 from hitcount.core.wire import encode_batch
 
@@ -201,6 +202,60 @@ def retrieve(bench: Bench, label: str, environ: dict[str, str], target_ms: float
     )
 
 
+def paced_latencies(url: str, path: str, per_second: float, seconds: float) -> list[float]:
+    """Milliseconds of GETs sent ``per_second`` on one keep-alive connection for ``seconds``, sorted."""
+    connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=30)
+    latencies = []
+    start = time.perf_counter()
+    for sent in range(round(per_second * seconds)):
+        time.sleep(max(0.0, start + sent / per_second - time.perf_counter()))
+        began = time.perf_counter()
+        connection.request("GET", path)
+        answer = connection.getresponse()
+        answer.read()
+        assert answer.status == 200, answer.status
+        latencies.append((time.perf_counter() - began) * 1000)
+    connection.close()
+    return sorted(latencies)
+
+
+def availability(bench: Bench) -> None:
+    """A hot id's reads while Track runs, and Track while the queue is down (spooling) against the normal path."""
+    seconds = TRACK_SECONDS / 2
+    print(f"Availability, {seconds:.0f}s each", flush=True)
+    hot = f"hot-{bench.run}"
+    with bench.indexer(bench.base), bench.api(bench.base) as (url, _):
+        bench.exact.append(Load.run(url, "--rate", "1000", "--duration", "2s", "-w", "1", "-c", "8", "-i", hot).exact)
+        quiet = paced_latencies(url, f"/analytics/{hot}", 100, seconds)
+        tracking = threading.Thread(
+            target=lambda: Load.run(url, "--rate", "5000", "--duration", f"{seconds + 2:.0f}s", "-w", "1", "-c", "32")
+        )
+        tracking.start()
+        busy = paced_latencies(url, f"/analytics/{hot}", 100, seconds)
+        tracking.join()
+    bench.add(
+        "Read, a hot id at 100 reads/s while Track runs at 5,000 hits/s",
+        f"p50 {statistics.median(busy):.1f} ms, p99 {p99(busy):.1f} ms",
+        f"without Track p99 {p99(quiet):.1f} ms",
+        "p99 < 100 ms",
+        p99(busy) < 100,
+    )
+    with bench.api(bench.base) as (url, _):
+        normal = Wrk.run(f"{url}/analytics", f"queue-{bench.run}", seconds, bench.directory)
+    # Redis refusing connections, as when it is stopped; a data directory of its own, so that
+    # no later API of the run forwards this spool.
+    down = bench.env(redis_url=f"redis://127.0.0.1:{free_port()}/0", data_dir=str(bench.directory / "spooling"))
+    with bench.api(down) as (url, _):
+        spooling = Wrk.run(f"{url}/analytics", f"spool-{bench.run}", seconds, bench.directory)
+    bench.add(
+        f"Track single while Redis is stopped (spooling), wrk -c{CONNECTIONS}",
+        f"{spooling.per_second:,.0f} req/s, p90 {spooling.p90:.0f} ms, {spooling.non_2xx} non-2xx",
+        f"Redis up {normal.per_second:,.0f} req/s, p90 {normal.p90:.0f} ms",
+        "every hit 204",
+        spooling.non_2xx == 0 and spooling.socket_errors == 0,
+    )
+
+
 def memory(bench: Bench) -> None:
     """RSS of API workers and indexer over a long run at 5,000 hits/s."""
     print(f"Memory, {SOAK_SECONDS:.0f}s at 5,000 hits/s", flush=True)
@@ -261,6 +316,7 @@ def main() -> int:
         print("Retrieve", flush=True)
         retrieve(bench, "Elasticsearch", bench.base, 50)
         retrieve(bench, "sqlite", bench.env(queue="sqlite", store="sqlite"), 20)
+        availability(bench)
         memory(bench)
     finally:
         bench.remove_data()
