@@ -51,17 +51,20 @@ def count(url: str, id: str) -> int:
     return int(next(entry["count"] for entry in counts if entry["reference"] == LONGEST.reference))
 
 
-def get_latencies(url: str, path: str, requests: int) -> list[float]:
-    """Milliseconds of ``requests`` sequential GETs on one keep-alive connection."""
+def get_latencies(url: str, path: str, requests: int, per_second: float | None = None) -> list[float]:
+    """Milliseconds of ``requests`` GETs on one keep-alive connection, back to back or ``per_second``; sorted."""
     connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=30)
     latencies = []
-    for _ in range(requests):
-        started = time.perf_counter()
+    start = time.perf_counter()
+    for sent in range(requests):
+        if per_second:
+            time.sleep(max(0.0, start + sent / per_second - time.perf_counter()))
+        began = time.perf_counter()
         connection.request("GET", path)
         answer = connection.getresponse()
         answer.read()
         assert answer.status == 200, answer.status
-        latencies.append((time.perf_counter() - started) * 1000)
+        latencies.append((time.perf_counter() - began) * 1000)
     connection.close()
     return sorted(latencies)
 
@@ -202,23 +205,6 @@ def retrieve(bench: Bench, label: str, environ: dict[str, str], target_ms: float
     )
 
 
-def paced_latencies(url: str, path: str, per_second: float, seconds: float) -> list[float]:
-    """Milliseconds of GETs sent ``per_second`` on one keep-alive connection for ``seconds``, sorted."""
-    connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=30)
-    latencies = []
-    start = time.perf_counter()
-    for sent in range(round(per_second * seconds)):
-        time.sleep(max(0.0, start + sent / per_second - time.perf_counter()))
-        began = time.perf_counter()
-        connection.request("GET", path)
-        answer = connection.getresponse()
-        answer.read()
-        assert answer.status == 200, answer.status
-        latencies.append((time.perf_counter() - began) * 1000)
-    connection.close()
-    return sorted(latencies)
-
-
 def availability(bench: Bench) -> None:
     """A hot id's reads while Track runs, and Track while the queue is down (spooling) against the normal path."""
     seconds = TRACK_SECONDS / 2
@@ -226,12 +212,13 @@ def availability(bench: Bench) -> None:
     hot = f"hot-{bench.run}"
     with bench.indexer(bench.base), bench.api(bench.base) as (url, _):
         bench.exact.append(Load.run(url, "--rate", "1000", "--duration", "2s", "-w", "1", "-c", "8", "-i", hot).exact)
-        quiet = paced_latencies(url, f"/analytics/{hot}", 100, seconds)
+        reads = round(100 * seconds)
+        quiet = get_latencies(url, f"/analytics/{hot}", reads, per_second=100)
         tracking = threading.Thread(
             target=lambda: Load.run(url, "--rate", "5000", "--duration", f"{seconds + 2:.0f}s", "-w", "1", "-c", "32")
         )
         tracking.start()
-        busy = paced_latencies(url, f"/analytics/{hot}", 100, seconds)
+        busy = get_latencies(url, f"/analytics/{hot}", reads, per_second=100)
         tracking.join()
     bench.add(
         "Read, a hot id at 100 reads/s while Track runs at 5,000 hits/s",
