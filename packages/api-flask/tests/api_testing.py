@@ -19,6 +19,7 @@ import gevent
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client import REGISTRY
 
 from hitcount.api_flask.app import create_app
 from hitcount.api_flask.spool import Spool
@@ -78,6 +79,11 @@ def app(make_app: AppFactory) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+def rejected(reason: str) -> float:
+    """Hits the rejection metric has counted for ``reason`` so far (in this process, every app alike)."""
+    return REGISTRY.get_sample_value("hitcount_api_hits_rejected_total", {"reason": reason}) or 0.0
 
 
 def queued_batches(app: Flask) -> list[list[Hit]]:

@@ -37,6 +37,8 @@ def test_the_api_command_and_settings_are_registered_by_hitcount_api_flask() -> 
         ("HITCOUNT_MAX_BODY", "lots", "HITCOUNT_MAX_BODY='lots' is invalid"),
         ("HITCOUNT_API_ENQUEUE_TIMEOUT", "soon", "HITCOUNT_API_ENQUEUE_TIMEOUT='soon' is invalid"),
         ("HITCOUNT_API_TRACK_FRONT", "maybe", "HITCOUNT_API_TRACK_FRONT='maybe' is invalid"),
+        ("HITCOUNT_RATE_LIMIT", "fast", "HITCOUNT_RATE_LIMIT='fast' is invalid"),
+        ("HITCOUNT_TRUSTED_PROXIES", "proxy.example", "HITCOUNT_TRUSTED_PROXIES='proxy.example' is invalid"),
         ("HITCOUNT_QUEUE", "carrier-pigeon", "no installed plugin provides a queue called 'carrier-pigeon'"),
     ],
 )
@@ -51,3 +53,12 @@ def test_hitcount_api_refuses_a_bad_setting_before_starting_gunicorn(
     assert result.returncode == 2
     assert message in result.stderr
     assert "gunicorn" not in result.stderr
+
+
+def test_hitcount_config_lists_the_security_settings_with_the_read_tokens_masked(tmp_path: Path) -> None:
+    environ = {key: text for key, text in os.environ.items() if not key.startswith("HITCOUNT_")}
+    environ.update(HITCOUNT_DATA_DIR=str(tmp_path), HITCOUNT_READ_TOKENS="s3cret-one,s3cret-two")
+    result = subprocess.run([str(HITCOUNT), "config"], env=environ, capture_output=True, text=True, check=True)
+    for name in ("HITCOUNT_READ_TOKENS", "HITCOUNT_PUBLIC_IDS", "HITCOUNT_RATE_LIMIT", "HITCOUNT_TRUSTED_PROXIES"):
+        assert name in result.stdout
+    assert "s3cret" not in result.stdout

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
-from api_testing import AppFactory
+from api_testing import AppFactory, queued_hits, rejected
 
 PREFLIGHT = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
 
@@ -51,3 +52,35 @@ def test_reads_are_not_opened_to_other_origins(make_app: AppFactory) -> None:
     response = make_app().test_client().get("/analytics/x", headers={"Origin": "https://shop.example"})
     assert response.status_code == 200
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize("path", ["/analytics", "/analytics/batch"])
+def test_with_listed_origins_a_track_request_from_another_origin_is_403_and_nothing_is_counted(
+    make_app: AppFactory, path: str
+) -> None:
+    app = make_app(HITCOUNT_CORS_ORIGINS="https://a.example")
+    before = rejected("origin")
+    body = b'[{"id": "x"}]' if path.endswith("batch") else b'{"id": "x"}'
+    response = app.test_client().post(path, data=body, headers={"Origin": "https://evil.example"})
+    assert response.status_code == 403
+    assert response.content_type == "application/json"
+    assert "'https://evil.example'" in orjson.loads(response.data)["message"]
+    assert queued_hits(app) == []
+    assert rejected("origin") - before == 1
+
+
+@pytest.mark.parametrize("origin", ["https://a.example", None], ids=["listed", "none"])
+def test_with_listed_origins_listed_pages_and_requests_without_origin_are_counted(
+    make_app: AppFactory, origin: str | None
+) -> None:
+    app = make_app(HITCOUNT_CORS_ORIGINS="https://a.example")
+    headers = {"Origin": origin} if origin else {}
+    assert app.test_client().post("/analytics", json={"id": "x"}, headers=headers).status_code == 204
+    assert [hit.id for hit in queued_hits(app)] == ["x"]
+
+
+def test_any_origin_may_send_hits_by_default(make_app: AppFactory) -> None:
+    app = make_app()
+    response = app.test_client().post("/analytics", json={"id": "x"}, headers={"Origin": "https://any.example"})
+    assert response.status_code == 204
+    assert [hit.id for hit in queued_hits(app)] == ["x"]

@@ -81,7 +81,7 @@ def test_a_store_that_cannot_answer_gives_503_with_retry_after(make_app: AppFact
     response = make_app(stores={"down": DownStore}, HITCOUNT_STORE="down").test_client().get("/analytics/page")
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
-    assert "connection refused" in orjson.loads(response.data)["message"]
+    assert orjson.loads(response.data) == {"message": "the store cannot answer now"}
 
 
 class ClusterRed(StoreUnavailable):
@@ -97,10 +97,12 @@ def test_a_backends_subclass_of_a_core_error_is_answered_as_that_error(make_app:
     response = make_app(stores={"red": RedStore}, HITCOUNT_STORE="red").test_client().get("/analytics/page")
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
-    assert orjson.loads(response.data) == {"message": "the store cannot answer now: cluster red"}
+    assert orjson.loads(response.data) == {"message": "the store cannot answer now"}
 
 
-def test_a_store_error_is_a_logged_502_saying_why(make_app: AppFactory, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_store_error_is_a_502_whose_words_go_to_the_log_only(
+    make_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     class RefusingStore(MemoryStore):
         def counts(self, id: str, now: int) -> Counts:
             raise StoreError("elasticsearch at http://es:9200: counting 'page': 400 search_phase_execution_exception")
@@ -110,10 +112,8 @@ def test_a_store_error_is_a_logged_502_saying_why(make_app: AppFactory, caplog: 
     )
     assert response.status_code == 502
     assert "Retry-After" not in response.headers
-    message = orjson.loads(response.data)["message"]
-    assert message.startswith("the store failed: ")
-    assert "search_phase_execution_exception" in message
-    assert "search_phase_execution_exception" in caplog.text
+    assert orjson.loads(response.data) == {"message": "the store failed"}
+    assert "http://es:9200: counting 'page': 400 search_phase_execution_exception" in caplog.text
 
 
 def test_a_bug_in_the_store_is_a_logged_json_500(make_app: AppFactory, caplog: pytest.LogCaptureFixture) -> None:
@@ -127,7 +127,9 @@ def test_a_bug_in_the_store_is_a_logged_json_500(make_app: AppFactory, caplog: p
     assert "a bug" in caplog.text
 
 
-def test_a_store_that_cannot_be_opened_gives_503_and_is_tried_again(make_app: AppFactory) -> None:
+def test_a_store_that_cannot_be_opened_gives_503_and_is_tried_again(
+    make_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     attempts = []
 
     def locked(config: Config) -> HitStore:
@@ -140,5 +142,6 @@ def test_a_store_that_cannot_be_opened_gives_503_and_is_tried_again(make_app: Ap
     first = client.get("/analytics/page")
     assert first.status_code == 503
     assert first.headers["Retry-After"] == "1"
-    assert "cannot open the store: database is locked" in orjson.loads(first.data)["message"]
+    assert orjson.loads(first.data) == {"message": "the store cannot answer now"}
+    assert "cannot open the store: database is locked" in caplog.text
     assert client.get("/analytics/page").status_code == 200

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -30,12 +31,18 @@ START_TIMEOUT = 30.0
 WORKERS = 2
 
 
-def request(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+def exchange(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Message, bytes]:
+    """Status, headers and body of the answer to a GET (or a POST of ``data``)."""
     try:
         with urllib.request.urlopen(urllib.request.Request(url, data, headers or {}), timeout=5) as response:
-            return response.status, response.read()
+            return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
-        return error.code, error.read()
+        return error.code, error.headers, error.read()
+
+
+def request(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    status, _, body = exchange(url, data, headers)
+    return status, body
 
 
 @dataclass
@@ -161,7 +168,7 @@ def test_a_backend_that_cannot_be_opened_at_start_gives_503_until_it_can(tmp_pat
     with running_server(tmp_path) as server:
         status, body = request(server.url + "/analytics/page")
         assert status == 503
-        assert b"cannot open the store" in body
+        assert json.loads(body) == {"message": "the store cannot answer now"}
         status, body = request(server.url + "/readyz")
         assert status == 200  # hits are still taken: ready, degraded
         assert json.loads(body)["degraded"] is True
@@ -184,3 +191,70 @@ def test_reading_the_gunicorn_configuration_does_no_process_work(tmp_path: Path)
     pid, metrics_dir = result.stdout.split()
     assert metrics_dir == "None"
     assert not list(Path(tempfile.gettempdir()).glob(f"hitcount-api-metrics-{pid}-*"))
+
+
+SECURED = {
+    "HITCOUNT_READ_TOKENS": "s3cret-old,s3cret-new",
+    "HITCOUNT_PUBLIC_IDS": "badge-*",
+    "HITCOUNT_CORS_ORIGINS": "https://shop.example",
+}
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[Server]:
+    with running_server(tmp_path, **SECURED) as server:
+        yield server
+
+
+def test_over_http_reads_and_metrics_need_a_listed_bearer_token(secured: Server) -> None:
+    for path in ("/analytics/page", "/metrics"):
+        status, headers, body = exchange(secured.url + path)
+        assert (status, headers["WWW-Authenticate"], headers["Content-Type"]) == (401, "Bearer", "application/json")
+        assert json.loads(body)["message"]
+        for token in ("s3cret-old", "s3cret-new"):
+            assert request(secured.url + path, headers={"Authorization": f"Bearer {token}"})[0] == 200
+    assert request(secured.url + "/analytics/badge-7")[0] == 200
+
+
+def test_over_http_readyz_tells_its_details_to_token_holders_only(secured: Server) -> None:
+    status, body = request(secured.url + "/readyz")
+    assert (status, json.loads(body)) == (200, {"ready": True, "degraded": False})
+    status, body = request(secured.url + "/readyz", headers={"Authorization": "Bearer s3cret-new"})
+    assert status == 200
+    assert str(secured.data_dir) in json.loads(body)["checks"]["queue"]["detail"]
+
+
+def test_over_http_a_page_of_an_unlisted_origin_cannot_send_hits(secured: Server) -> None:
+    hit = b'{"id": "from-a-page"}'
+    status, body = request(secured.url + "/analytics", hit, {"Origin": "https://evil.example"})
+    assert status == 403
+    assert json.loads(body)["message"]
+    assert request(secured.url + "/analytics", hit, {"Origin": "https://shop.example"})[0] == 204
+    assert request(secured.url + "/analytics", hit)[0] == 204  # no Origin: a server, curl
+    assert queued_ids(secured.data_dir) == ["from-a-page", "from-a-page"]
+
+
+def test_over_http_every_answer_says_nosniff(secured: Server) -> None:
+    answers = [
+        exchange(secured.url + "/analytics", b'{"id": "n"}'),
+        exchange(secured.url + "/analytics", b"not json"),
+        exchange(secured.url + "/analytics/page"),
+        exchange(secured.url + "/nowhere"),
+        exchange(secured.url + "/metrics", headers={"Authorization": "Bearer s3cret-old"}),
+        exchange(secured.url + "/readyz"),
+    ]
+    assert [status for status, _, _ in answers] == [204, 400, 401, 404, 200, 200]
+    assert {headers["X-Content-Type-Options"] for _, headers, _ in answers} == {"nosniff"}
+
+
+def test_over_http_a_client_over_the_rate_limit_gets_429_with_retry_after(tmp_path: Path) -> None:
+    with running_server(tmp_path, HITCOUNT_RATE_LIMIT="3/m") as server:
+        answers = [exchange(server.url + "/analytics", b'{"id": "limited"}') for _ in range(3 * WORKERS + 2)]
+    accepted = [status for status, _, _ in answers if status == 204]
+    refused = [headers["Retry-After"] for status, headers, _ in answers if status == 429]
+    # Each worker counts apart: the address may send up to the limit to each.
+    assert 3 <= len(accepted) <= 3 * WORKERS
+    assert len(accepted) + len(refused) == len(answers)
+    assert refused
+    assert all(int(wait) >= 1 for wait in refused)
+    assert len(queued_ids(tmp_path)) == len(accepted)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
+from hitcount.api_flask.access import ReadAccess
 from hitcount.api_flask.backends import Backends
 from hitcount.api_flask.blueprints.ops import ops
 from hitcount.api_flask.blueprints.read import read
@@ -12,6 +13,9 @@ from hitcount.api_flask.blueprints.track import track
 from hitcount.api_flask.cors import CorsPolicy
 from hitcount.api_flask.errors import ANSWERS
 from hitcount.api_flask.front import TrackFront
+from hitcount.api_flask.nosniff import NoSniff
+from hitcount.api_flask.proxies import TrustedProxies
+from hitcount.api_flask.ratelimit import RateLimiter
 from hitcount.api_flask.reader import Reader
 from hitcount.api_flask.responses import error_response, http_error, unexpected_error
 from hitcount.api_flask.settings import ApiSettings
@@ -37,7 +41,15 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     namespace = f"{runtime.config.get(NAMESPACE)}-api-worker"
     local = MemoryCache(runtime.config.with_overrides({NAMESPACE.name: namespace}))
     reader = Reader(backends, local, settings.read_timeout, settings.read_max_age)
-    state = ApiState(settings, CorsPolicy.of(settings.cors_origins), backends, reader)
+    state = ApiState(
+        settings,
+        CorsPolicy.of(settings.cors_origins),
+        ReadAccess.of(settings.read_tokens, settings.public_ids),
+        TrustedProxies(settings.trusted_proxies),
+        RateLimiter(settings.rate_limit) if settings.rate_limit else None,
+        backends,
+        reader,
+    )
     state.init_app(app)
     for blueprint in (track, read, ops):
         app.register_blueprint(blueprint)
@@ -48,4 +60,5 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     if settings.track_front:
         # Track POSTs are answered before Flask sees them (see hitcount.api_flask.front).
         app.wsgi_app = TrackFront(app.wsgi_app, state)  # type: ignore[method-assign]
+    app.wsgi_app = NoSniff(app.wsgi_app)  # type: ignore[method-assign]
     return app

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import get_input_stream
 
-from hitcount.api_flask.errors import InvalidRequest, PayloadTooLarge, UnsupportedEncoding
+from hitcount.api_flask.errors import InvalidRequest, PayloadTooLarge, UnsupportedEncoding, echo
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -42,7 +42,7 @@ def _decode(body: bytes, encoding: str | None, limit: int) -> bytes:
     if coding == "identity":
         return body
     if coding not in {"gzip", "x-gzip"}:
-        raise UnsupportedEncoding(f"Content-Encoding {encoding!r} is not supported; use gzip or identity")
+        raise UnsupportedEncoding(f"Content-Encoding {echo(encoding)} is not supported; use gzip or identity")
     inflater = zlib.decompressobj(_GZIP_WBITS)
     try:
         data = inflater.decompress(body, limit + 1)

@@ -2,6 +2,10 @@
 
 ``HITCOUNT_CORS_ORIGINS`` is ``*`` (any page) or a list of origins; with a list the
 matching ``Origin`` is echoed and ``Vary: Origin`` keeps caches from mixing answers.
+CORS only keeps a foreign page from reading the answer, not from sending the hit (a
+``text/plain`` POST needs no preflight), so with a list a Track request from another
+origin is refused (:meth:`CorsPolicy.admits`). A request without ``Origin`` does not come
+from a browser's page (a server, curl) and is taken.
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ class CorsPolicy:
     @classmethod
     def of(cls, origins: tuple[str, ...]) -> CorsPolicy:
         return cls(frozenset(origins))
+
+    def admits(self, origin: str | None) -> bool:
+        """Whether a Track request from ``origin`` may send hits."""
+        return origin is None or "*" in self.origins or origin in self.origins
 
     def headers(self, origin: str | None) -> list[tuple[str, str]]:
         """The headers of every Track answer to a request from ``origin``, preflights and errors included."""

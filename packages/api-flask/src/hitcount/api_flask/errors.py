@@ -6,16 +6,32 @@ queue's deadline (:class:`QueueTimeout`, a kind of core's ``QueueUnavailable``).
 :data:`ANSWERS` gives each its status, the label of the rejection metric and the words
 that open its message; :func:`answer_of` looks an error up through its class hierarchy,
 so a backend's own subclass of a core error is answered like that error.
+
+What an answer says is meant for any client, authenticated or not: a backend's error
+answers with its context alone (its own words name URLs, hosts and paths, and go to the
+log), and input echoed back (:func:`echo`) is cut short.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from hitcount.core import InvalidHit, QueueFull, QueueUnavailable, StoreError, StoreUnavailable
 
 # Seconds a client should wait before retrying after a 503.
 RETRY_AFTER = "1"
+# Characters of a client's input an error message repeats: enough to recognise it, not
+# enough to turn an answer into a mirror of whatever was sent.
+ECHO_LIMIT = 64
+
+
+def echo(value: object) -> str:
+    """A client's ``value`` as an error message repeats it: a string quoted and cut to
+    :data:`ECHO_LIMIT` characters, anything else (a number) as Python shows it."""
+    if not isinstance(value, str) or len(value) <= ECHO_LIMIT:
+        return repr(value)
+    return f"{value[:ECHO_LIMIT]!r}..."
 
 
 class Rejected(Exception):
@@ -28,6 +44,10 @@ class Rejected(Exception):
     def details(self) -> dict[str, object]:
         """Fields of the JSON answer besides ``message``."""
         return {}
+
+    def headers(self) -> list[tuple[str, str]]:
+        """Headers of the answer besides those of its status (:attr:`Answer.headers`)."""
+        return []
 
 
 class InvalidRequest(Rejected):
@@ -54,6 +74,29 @@ class UnsupportedEncoding(Rejected):
     """A ``Content-Encoding`` other than gzip or identity."""
 
 
+class Unauthorized(Rejected):
+    """A read, ``/metrics`` or ``/readyz``'s details without a valid ``HITCOUNT_READ_TOKENS`` bearer token."""
+
+    def __init__(self) -> None:
+        super().__init__("a bearer token of HITCOUNT_READ_TOKENS is needed: send Authorization: Bearer <token>", 0)
+
+
+class ForeignOrigin(Rejected):
+    """A browser's Track request from an origin ``HITCOUNT_CORS_ORIGINS`` does not list."""
+
+
+class RateLimited(Rejected):
+    """A client address over ``HITCOUNT_RATE_LIMIT``; ``retry_after`` is when it may send again (seconds)."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("too many requests from this address: over HITCOUNT_RATE_LIMIT")
+        self.retry_after = retry_after
+
+    def headers(self) -> list[tuple[str, str]]:
+        # Whole seconds, rounded up: a client that waits that long finds a token.
+        return [("Retry-After", str(max(1, math.ceil(self.retry_after))))]
+
+
 class QueueTimeout(QueueUnavailable):
     """The queue did not take the hits within ``HITCOUNT_API_ENQUEUE_TIMEOUT``."""
 
@@ -65,23 +108,30 @@ class Answer:
     status: int
     # The label of hitcount_api_hits_rejected when a Track request meets it.
     reason: str
-    # What the message says before the error's own words, for errors that come from a backend.
+    # For errors that come from a backend: the whole message, the error's own words being the operator's.
     context: str | None = None
-    # Worth an operator's attention: logged with the error.
+    # Worth an operator's attention at every occurrence: logged with its traceback.
     logged: bool = False
 
     @property
     def headers(self) -> list[tuple[str, str]]:
-        """A 503 tells the client when to try again."""
-        return [("Retry-After", RETRY_AFTER)] if self.status == 503 else []
+        """A 503 tells the client when to try again, a 401 how to authenticate."""
+        if self.status == 503:
+            return [("Retry-After", RETRY_AFTER)]
+        if self.status == 401:
+            return [("WWW-Authenticate", "Bearer")]
+        return []
 
     def message(self, error: Exception) -> str:
-        return f"{self.context}: {error}" if self.context else str(error)
+        return self.context or str(error)
 
 
 ANSWERS: dict[type[Exception], Answer] = {
     InvalidRequest: Answer(400, "invalid"),
     InvalidHit: Answer(400, "invalid"),
+    Unauthorized: Answer(401, "unauthorized"),
+    ForeignOrigin: Answer(403, "origin"),
+    RateLimited: Answer(429, "rate_limited"),
     PayloadTooLarge: Answer(413, "too_large"),
     UnsupportedEncoding: Answer(415, "unsupported_encoding"),
     QueueTimeout: Answer(503, "queue_timeout", "the queue cannot take hits now"),

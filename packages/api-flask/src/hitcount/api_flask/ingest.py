@@ -1,8 +1,9 @@
 """A Track request's work, the same whichever answers it (Flask's views or the WSGI front).
 
-From the WSGI environ to hits in the queue: the body read within the limit, parsed by
-the endpoint's parser, handed to the worker's group commit; a refusal is counted in the
-rejection metric and raised for the caller to answer from the error table.
+From the WSGI environ to hits in the queue: the client's address within its rate limit,
+the page's origin one ``HITCOUNT_CORS_ORIGINS`` admits, the body read within the limit,
+parsed by the endpoint's parser, handed to the worker's group commit; a refusal is counted
+in the rejection metric and raised for the caller to answer from the error table.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from hitcount.api_flask import metrics
 from hitcount.api_flask.body import read_body
-from hitcount.api_flask.errors import Rejected, answer_of
+from hitcount.api_flask.errors import ForeignOrigin, RateLimited, Rejected, answer_of, echo
 from hitcount.api_flask.parsing import parse_batch, parse_track
 from hitcount.api_flask.state import ApiState
 from hitcount.core import Hit, HitcountError, now_ns
@@ -41,6 +42,7 @@ def ingest(state: ApiState, parse: Callable[[bytes, int], list[Hit]], environ: W
     """Return once the queue holds the hits ``parse`` finds in the request's body."""
     now = now_ns()
     try:
+        _admit(state, environ)
         hits = parse(read_body(environ, state.settings.max_body), now)
     except Rejected as error:
         _count_rejection(error, error.hits)
@@ -50,6 +52,17 @@ def ingest(state: ApiState, parse: Callable[[bytes, int], list[Hit]], environ: W
     except HitcountError as error:
         _count_rejection(error, len(hits))
         raise
+
+
+def _admit(state: ApiState, environ: WSGIEnvironment) -> None:
+    """Refuse, before reading its body, a request over its address's rate limit or from a foreign page."""
+    if state.limiter is not None:
+        wait = state.limiter.take(state.proxies.client(environ))
+        if wait:
+            raise RateLimited(wait)
+    origin: str | None = environ.get("HTTP_ORIGIN")
+    if not state.cors.admits(origin):
+        raise ForeignOrigin(f"origin {echo(origin)} may not send hits: HITCOUNT_CORS_ORIGINS does not list it")
 
 
 def _count_rejection(error: Exception, hits: int) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 
-from hitcount.api_flask.errors import InvalidItems, InvalidRequest
+from hitcount.api_flask.errors import InvalidItems, InvalidRequest, echo
 from hitcount.core import Hit, InvalidHit
 from hitcount.core.windows import LONGEST, NS_PER_SECOND
 
@@ -33,16 +33,16 @@ def parse_rfc3339(text: str) -> int:
     """UTC nanoseconds of an RFC 3339 date-time; it must carry ``Z`` or an offset."""
     match = _RFC3339.fullmatch(text)
     if match is None:
-        raise InvalidHit(f"timestamp {text!r} is not an RFC 3339 date-time with an offset (or epoch milliseconds)")
+        raise InvalidHit(f"timestamp {echo(text)} is not an RFC 3339 date-time with an offset (or epoch milliseconds)")
     year, month, day, hour, minute, second, fraction, sign, offset_hours, offset_minutes = match.groups()
     try:
         moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=timezone.utc)
     except ValueError as error:
-        raise InvalidHit(f"timestamp {text!r} is not a valid date-time: {error}") from None
+        raise InvalidHit(f"timestamp {echo(text)} is not a valid date-time: {error}") from None
     seconds = (moment - _EPOCH) // _SECOND
     if sign is not None:
         if int(offset_hours) > 23 or int(offset_minutes) > 59:
-            raise InvalidHit(f"timestamp {text!r} has an invalid UTC offset")
+            raise InvalidHit(f"timestamp {echo(text)} has an invalid UTC offset")
         offset = int(offset_hours) * 3600 + int(offset_minutes) * 60
         seconds -= offset if sign == "+" else -offset
     nanoseconds = int((fraction or "0")[:9].ljust(9, "0"))
@@ -58,9 +58,9 @@ def parse_timestamp(value: object, now: int) -> int:
     else:
         raise InvalidHit(f"timestamp must be an RFC 3339 string or integer epoch milliseconds, not {_json_type(value)}")
     if timestamp < now - MAX_AGE_NS:
-        raise InvalidHit(f"timestamp {value!r} is more than {LONGEST.reference.removesuffix(' ago')} in the past")
+        raise InvalidHit(f"timestamp {echo(value)} is more than {LONGEST.reference.removesuffix(' ago')} in the past")
     if timestamp > now + MAX_AHEAD_NS:
-        raise InvalidHit(f"timestamp {value!r} is more than {MAX_AHEAD_NS // NS_PER_SECOND} s in the future")
+        raise InvalidHit(f"timestamp {echo(value)} is more than {MAX_AHEAD_NS // NS_PER_SECOND} s in the future")
     return timestamp
 
 
@@ -71,7 +71,7 @@ def parse_hit(item: object, now: int) -> Hit:
     if "id" not in item:
         raise InvalidHit("missing field 'id'")
     if len(item) > 1 and not item.keys() <= FIELDS:
-        unknown = ", ".join(repr(key) for key in sorted(item.keys() - FIELDS))
+        unknown = ", ".join(echo(key) for key in sorted(item.keys() - FIELDS))
         raise InvalidHit(f"unknown field {unknown}; a hit has only 'id' and 'timestamp'")
     id = item["id"]
     if type(id) is not str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hitcount.api_flask.proxies import Network, parse_networks
+from hitcount.api_flask.ratelimit import Rate, parse_rate
 from hitcount.core import Config, Setting
 from hitcount.core.config import parse_csv, parse_duration, parse_positive_duration, parse_positive_int, parse_size
 
@@ -27,8 +29,37 @@ MAX_BODY = Setting(
 CORS_ORIGINS = Setting(
     "HITCOUNT_CORS_ORIGINS",
     "*",
-    "Origins allowed to call the Track endpoints from a browser: * or a comma-separated list.",
+    "Origins allowed to call the Track endpoints from a browser: * or a comma-separated list; with a list,"
+    " a Track request whose Origin is not listed gets 403 (requests without Origin are taken).",
     parse_csv,
+)
+READ_TOKENS = Setting(
+    "HITCOUNT_READ_TOKENS",
+    "",
+    "Bearer tokens (comma-separated, several while rotating) that GET /analytics/<id>, /metrics and"
+    " /readyz's details require; empty: anyone may read them.",
+    parse_csv,
+    secret=True,
+)
+PUBLIC_IDS = Setting(
+    "HITCOUNT_PUBLIC_IDS",
+    "",
+    "Ids anyone may read without a token, as comma-separated glob patterns (badge-*, public/*).",
+    parse_csv,
+)
+RATE_LIMIT = Setting(
+    "HITCOUNT_RATE_LIMIT",
+    "off",
+    "Track requests one client address may send, such as 50/s or 3000/m (a burst of the count, then"
+    " its pace), counted by each worker process apart; beyond, 429 with Retry-After. off: no limit.",
+    parse_rate,
+)
+TRUSTED_PROXIES = Setting(
+    "HITCOUNT_TRUSTED_PROXIES",
+    "",
+    "Addresses and CIDR blocks (comma-separated) of the proxies whose X-Forwarded-For tells the client's"
+    " address (the right-most address that is not theirs); empty: the connection's address.",
+    parse_networks,
 )
 ENQUEUE_TIMEOUT = Setting(
     "HITCOUNT_API_ENQUEUE_TIMEOUT",
@@ -85,6 +116,10 @@ SETTINGS = (
     WORKERS,
     MAX_BODY,
     CORS_ORIGINS,
+    READ_TOKENS,
+    PUBLIC_IDS,
+    RATE_LIMIT,
+    TRUSTED_PROXIES,
     ENQUEUE_TIMEOUT,
     COMMIT_INTERVAL,
     TRACK_FRONT,
@@ -100,6 +135,10 @@ class ApiSettings:
 
     max_body: int
     cors_origins: tuple[str, ...]
+    read_tokens: tuple[str, ...]
+    public_ids: tuple[str, ...]
+    rate_limit: Rate | None
+    trusted_proxies: tuple[Network, ...]
     enqueue_timeout: float
     commit_interval: float
     track_front: bool
@@ -112,6 +151,10 @@ class ApiSettings:
         return cls(
             max_body=config.get(MAX_BODY),
             cors_origins=config.get(CORS_ORIGINS),
+            read_tokens=config.get(READ_TOKENS),
+            public_ids=config.get(PUBLIC_IDS),
+            rate_limit=config.get(RATE_LIMIT),
+            trusted_proxies=config.get(TRUSTED_PROXIES),
             enqueue_timeout=config.get(ENQUEUE_TIMEOUT),
             commit_interval=config.get(COMMIT_INTERVAL),
             track_front=config.get(TRACK_FRONT),

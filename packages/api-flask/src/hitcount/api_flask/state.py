@@ -1,4 +1,4 @@
-"""What the views of one app share: its settings, CORS policy, per-worker backends and reader."""
+"""What the views of one app share: its settings, policies, per-worker backends, reader and rate limiter."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app
 
+from hitcount.api_flask.access import ReadAccess
 from hitcount.api_flask.backends import Backends
 from hitcount.api_flask.cors import CorsPolicy
+from hitcount.api_flask.proxies import TrustedProxies
+from hitcount.api_flask.ratelimit import RateLimiter
 from hitcount.api_flask.reader import Reader
 from hitcount.api_flask.settings import ApiSettings
 
@@ -18,6 +21,10 @@ EXTENSION = "hitcount"
 class ApiState:
     settings: ApiSettings
     cors: CorsPolicy
+    access: ReadAccess
+    proxies: TrustedProxies
+    # None when HITCOUNT_RATE_LIMIT is off.
+    limiter: RateLimiter | None
     backends: Backends
     reader: Reader
 

@@ -2,13 +2,16 @@
 
 Counts come from :class:`~hitcount.api_flask.reader.Reader`: fresh ones say how long a
 client may keep them (``Cache-Control: max-age``), stale ones how old they are (``Age``).
-An invalid id (core's ``InvalidHit``) and a store that cannot answer with no counts kept
-are answered by the app's error table (:mod:`hitcount.api_flask.errors`).
+With ``HITCOUNT_READ_TOKENS`` set, only ids of ``HITCOUNT_PUBLIC_IDS`` are read without a
+token (:mod:`hitcount.api_flask.access`), checked before anything else so that a caller
+without one learns nothing of the id. A missing token, an invalid id (core's
+``InvalidHit``) and a store that cannot answer with no counts kept are answered by the
+app's error table (:mod:`hitcount.api_flask.errors`).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import PathConverter
 
@@ -33,8 +36,9 @@ def add_converter(state: BlueprintSetupState) -> None:
 
 @read.get("/analytics/<id:id>")
 def counts(id: str) -> Response:
-    validate_id(id)
     state = api_state()
+    state.access.check(request.headers.get("Authorization"), id)
+    validate_id(id)
     reading = state.reader.read(id)
     response = json_response(reading.counts.to_json())
     response.headers["Age"] = str(int(reading.age))
