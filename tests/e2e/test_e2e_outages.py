@@ -169,6 +169,9 @@ def test_elasticsearch_hung_reads_answer_stale_counts_in_time_and_the_indexer_re
         assert elapsed < 1.0 + 0.5, f"a stale answer took {elapsed:.2f}s"  # HITCOUNT_READ_TIMEOUT plus a little
         assert int(answer.headers["age"]) >= 2
         assert [window["count"] for window in answer.json()["counts"]] == [sent] * len(WINDOWS)
+        # No counts kept for this one: 503, saying nothing of where the store is.
+        unknown = stack.request("GET", f"/analytics/{id}-never-read")
+        assert (unknown.status, unknown.json()) == (503, {"message": "the store cannot answer now"})
         sent += send(stack, id, 3)  # Track does not need the store
         time.sleep(3)
         assert stack.indexer.running(), "the indexer gave up while Elasticsearch hung"

@@ -13,7 +13,8 @@ from hitcount.core import Command, Registry, hookimpl
 
 @hookimpl
 def hitcount_register_settings(registry: Registry) -> None:
-    """HITCOUNT_BIND, HITCOUNT_WORKERS, HITCOUNT_MAX_BODY, HITCOUNT_CORS_ORIGINS and the HITCOUNT_API_* tuning."""
+    """HITCOUNT_BIND, HITCOUNT_WORKERS, HITCOUNT_MAX_BODY, the security settings (CORS origins, read tokens,
+    public ids, rate limit, trusted proxies) and the HITCOUNT_API_* tuning."""
     registry.add_settings(*SETTINGS)
 
 
