@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from harness import (
     Bench,
+    Shape,
     metered_wrk,
     pipeline_shape,
     production_shape,
@@ -243,6 +244,37 @@ def availability(bench: Bench) -> None:
     )
 
 
+def rate_limit(bench: Bench, rounds: int = 2) -> None:
+    """Track with HITCOUNT_RATE_LIMIT on against off, rounds alternated, best of each.
+
+    wrk sends from one address, so the limit on is one it never reaches: what is measured
+    is the cost of the bucket every request goes through, not the refusals.
+    """
+    seconds = TRACK_SECONDS / 2 / rounds
+    print(f"Rate limit, {rounds} rounds of {seconds:.0f}s each, on and off", flush=True)
+    variants = {"off": bench.base, "on": bench.env(rate_limit="1000000/s")}
+    runs: dict[str, list[Shape]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, environ in variants.items():
+            with bench.api(environ) as (url, api):
+                Wrk.run(f"{url}/analytics", "warmup", 3, bench.directory)
+                parts = {"api": lambda: [api.pid, *children(api.pid)]}
+                runs[name].append(metered_wrk(bench, url, f"limit-{name}-{bench.run}", seconds, parts=parts))
+    on, off = (max(runs[name], key=lambda shape: shape.wrk.per_second) for name in ("on", "off"))
+
+    def described(shape: Shape) -> str:
+        api = shape.cpu.per_hit(shape.answered)["api"]
+        return f"{shape.wrk.per_second:,.0f} req/s, p90 {shape.wrk.p90:.0f} ms, API {api:.0f} µs/hit"
+
+    bench.add(
+        f"Track single, HITCOUNT_RATE_LIMIT=1000000/s (not reached), Redis, wrk -c{CONNECTIONS}",
+        f"{described(on)}, {on.wrk.non_2xx} non-2xx",
+        f"limit off {described(off)}",
+        ">= 90 % of off's req/s, every hit 204",
+        on.wrk.per_second >= 0.9 * off.wrk.per_second and on.wrk.non_2xx == 0 and on.wrk.socket_errors == 0,
+    )
+
+
 def memory(bench: Bench) -> None:
     """RSS of API workers and indexer over a long run at 5,000 hits/s."""
     print(f"Memory, {SOAK_SECONDS:.0f}s at 5,000 hits/s", flush=True)
@@ -304,6 +336,7 @@ def main() -> int:
         retrieve(bench, "Elasticsearch", bench.base, 50)
         retrieve(bench, "sqlite", bench.env(queue="sqlite", store="sqlite"), 20)
         availability(bench)
+        rate_limit(bench)
         memory(bench)
     finally:
         bench.remove_data()
