@@ -138,6 +138,28 @@ def test_invalid_bodies_are_400_with_a_json_message(client: FlaskClient, body: b
     assert message in orjson.loads(response.data)["message"]
 
 
+def test_an_id_is_queued_in_normal_form_c(client: FlaskClient, app: Flask) -> None:
+    assert post(client, {"id": "cafe\u0301"})[0] == 204  # e + COMBINING ACUTE ACCENT
+    assert [hit.id for hit in queued_hits(app)] == ["caf\u00e9"]
+
+
+@pytest.mark.parametrize(
+    ("id", "message"),
+    [
+        ("evil\u202etxt", "format characters (such as bidi controls or zero-width characters); it holds U+202E"),
+        ("zero\u200bwidth", "U+200B ZERO WIDTH SPACE"),
+        ("non\ufdefchar", "noncharacters; it holds U+FDEF"),
+    ],
+)
+def test_ids_with_format_characters_or_noncharacters_are_400_naming_them(
+    client: FlaskClient, app: Flask, id: str, message: str
+) -> None:
+    status, body = post(client, {"id": id})
+    assert status == 400
+    assert message in str(body["message"])
+    assert queued_hits(app) == []
+
+
 def test_an_id_of_256_utf8_bytes_is_accepted_and_257_is_400(client: FlaskClient) -> None:
     assert post(client, {"id": "é" * 128})[0] == 204
     status, body = post(client, {"id": "é" * 128 + "x"})
