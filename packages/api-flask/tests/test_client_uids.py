@@ -71,7 +71,10 @@ def test_a_malformed_uid_in_a_batch_is_named_by_its_index(client: FlaskClient, a
 
 
 def test_hits_without_a_uid_get_a_server_made_one_each(client: FlaskClient, app: Flask) -> None:
-    assert client.post("/analytics/batch", json=[{"id": "a"}, {"id": "a"}, {"id": "a", "uid": str(UID)}]).status_code == 204
+    assert (
+        client.post("/analytics/batch", json=[{"id": "a"}, {"id": "a"}, {"id": "a", "uid": str(UID)}]).status_code
+        == 204
+    )
     uids = [hit.uid for hit in queued_hits(app)]
     assert len(set(uids)) == 3
     assert uids[2] == UID.bytes
