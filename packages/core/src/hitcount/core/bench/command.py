@@ -13,7 +13,7 @@ import urllib.request
 from collections import Counter
 
 from hitcount.core.bench.load import Outcome, Plan, run
-from hitcount.core.config import parse_duration
+from hitcount.core.config import mask_url, parse_duration
 from hitcount.core.registry import Command
 from hitcount.core.runtime import Runtime
 from hitcount.core.windows import LONGEST
@@ -94,7 +94,7 @@ def run_bench(arguments: argparse.Namespace, runtime: Runtime) -> int:
         retries.update(outcome.retries)
     elapsed = max(outcome.elapsed for outcome in outcomes)
     accepted = len(latencies) * plan.hits_per_request
-    print(f"url {url}  id {id}  workers {workers} x {arguments.connections} connections  {elapsed:.1f}s")
+    print(f"url {mask_url(url)}  id {id}  workers {workers} x {arguments.connections} connections  {elapsed:.1f}s")
     print(f"requests 2xx {len(latencies)}  errors {sum(errors.values())}  {len(latencies) / elapsed:,.0f} req/s")
     print(f"hits accepted {accepted}  {accepted / elapsed:,.0f} hits/s")
     print(
