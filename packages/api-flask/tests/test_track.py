@@ -185,6 +185,25 @@ def test_an_unread_body_is_refused_from_content_length_alone(client: FlaskClient
     assert "limit" in orjson.loads(response.data)["message"]
 
 
+class Late(io.BytesIO):
+    """A body the server's input stream gives up waiting for (hitcount's worker: HITCOUNT_CLIENT_TIMEOUT)."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        raise TimeoutError("timed out")
+
+    def readinto(self, buffer: object) -> int:
+        raise TimeoutError("timed out")
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_that_does_not_arrive_in_time_is_408(client: FlaskClient, app: Flask, chunked: bool) -> None:
+    overrides = {"CONTENT_LENGTH": "", "wsgi.input_terminated": True} if chunked else {}
+    response = client.post("/analytics", input_stream=Late(b"x" * 10), environ_overrides=overrides)
+    assert response.status_code == 408
+    assert "HITCOUNT_CLIENT_TIMEOUT" in orjson.loads(response.data)["message"]
+    assert queued_hits(app) == []
+
+
 # A chunked request has no Content-Length; the server terminates the input stream instead.
 CHUNKED = {"CONTENT_LENGTH": "", "wsgi.input_terminated": True}
 

@@ -54,6 +54,10 @@ class UnsupportedEncoding(Rejected):
     """A ``Content-Encoding`` other than gzip or identity."""
 
 
+class RequestTimeout(Rejected):
+    """The body did not arrive within ``HITCOUNT_CLIENT_TIMEOUT``."""
+
+
 class QueueTimeout(QueueUnavailable):
     """The queue did not take the hits within ``HITCOUNT_API_ENQUEUE_TIMEOUT``."""
 
@@ -84,6 +88,7 @@ ANSWERS: dict[type[Exception], Answer] = {
     InvalidHit: Answer(400, "invalid"),
     PayloadTooLarge: Answer(413, "too_large"),
     UnsupportedEncoding: Answer(415, "unsupported_encoding"),
+    RequestTimeout: Answer(408, "timeout"),
     QueueTimeout: Answer(503, "queue_timeout", "the queue cannot take hits now"),
     QueueFull: Answer(503, "queue_full", "the queue cannot take hits now"),
     QueueUnavailable: Answer(503, "queue_unavailable", "the queue cannot take hits now"),
