@@ -44,7 +44,9 @@ def test_an_id_never_hit_counts_zero_everywhere(client: FlaskClient) -> None:
     assert [window["count"] for window in body["counts"]] == [0] * len(WINDOWS)
 
 
-@pytest.mark.parametrize("id", ["café/ünïcode ✓", "a//b", "with space", "100%", "?q=1#frag", "batch"])
+@pytest.mark.parametrize(
+    "id", ["café/ünïcode ✓", "a//b", "with space", "100%", "?q=1#frag", "batch", "/docs/intro", "//", "/", "trail/"]
+)
 def test_any_valid_id_is_read_back_url_encoded(client: FlaskClient, app: Flask, id: str) -> None:
     write(app, Hit.now(id))
     response = client.get("/analytics/" + quote(id, safe=""))
@@ -61,12 +63,25 @@ def test_any_valid_id_is_read_back_url_encoded(client: FlaskClient, app: Flask, 
         ("/analytics/" + quote("é" * 128 + "x"), "not 257"),
         ("/analytics/a%00b", "control characters"),
         ("/analytics/a%0Ab", "control characters"),
+        ("/analytics/evil%E2%80%AEtxt", "format characters"),  # U+202E RIGHT-TO-LEFT OVERRIDE
+        ("/analytics/zero%E2%80%8Bwidth", "U+200B ZERO WIDTH SPACE"),
+        ("/analytics/non%EF%B7%90char", "noncharacters"),  # U+FDD0
     ],
 )
 def test_an_invalid_id_in_the_path_is_400(client: FlaskClient, path: str, message: str) -> None:
     response = client.get(path)
     assert response.status_code == 400
     assert message in orjson.loads(response.data)["message"]
+
+
+def test_an_id_is_read_in_normal_form_c_whichever_form_the_path_spells(client: FlaskClient, app: Flask) -> None:
+    write(app, Hit.now("caf\u00e9"))
+    for spelled in ("caf\u00e9", "cafe\u0301"):  # composed, and e + COMBINING ACUTE ACCENT
+        response = client.get("/analytics/" + quote(spelled, safe=""))
+        assert response.status_code == 200
+        body = orjson.loads(response.data)
+        assert body["id"] == "caf\u00e9"
+        assert body["counts"][-1]["count"] == 1
 
 
 class DownStore(MemoryStore):

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,8 +22,9 @@ from pathlib import Path
 import pytest
 
 from hitcount.api_flask.server import GUNICORN_CONF
-from hitcount.core import Config
+from hitcount.core import Config, Hit
 from hitcount.core.backends.sqlite_queue import SqliteQueue
+from hitcount.core.backends.sqlite_store import SqliteStore
 from hitcount.core.testing.processes import Child, free_port, wait_until
 from hitcount.core.wire import decode_batch
 
@@ -118,6 +120,27 @@ def test_malformed_request_heads_get_400_and_the_server_goes_on(server: Server, 
     good = f"POST /analytics HTTP/1.1\r\nHost: h\r\nX-Many: {'v' * 8000}\r\nContent-Length: {len(body)}\r\n\r\n"
     assert raw_request(server.url, good, body).startswith(b"HTTP/1.1 204")
     assert queued_ids(server.data_dir) == ["malformed"]
+
+
+@pytest.mark.parametrize("id", ["/docs/intro", "//", "docs/intro", "caf\u00e9"])
+def test_an_id_is_read_back_whatever_slashes_it_holds(server: Server, id: str) -> None:
+    # gevent decodes %2F in PATH_INFO: /analytics/%2Fdocs%2Fintro arrives as /analytics//docs/intro.
+    store = SqliteStore(Config({"HITCOUNT_DATA_DIR": str(server.data_dir)}))
+    try:
+        store.write([Hit.now(id)])
+    finally:
+        store.close()
+    status, body = request(server.url + "/analytics/" + urllib.parse.quote(id, safe=""))
+    assert status == 200, body
+    document = json.loads(body)
+    assert document["id"] == id
+    assert document["counts"][-1]["count"] == 1
+
+
+def test_an_id_with_a_bidi_override_is_400_naming_it(server: Server) -> None:
+    status, body = request(server.url + "/analytics/evil%E2%80%AEtxt")
+    assert status == 400
+    assert "U+202E" in json.loads(body)["message"]
 
 
 def test_concurrent_hits_through_the_thread_pooled_sqlite_queue_are_all_queued(server: Server) -> None:

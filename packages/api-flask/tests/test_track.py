@@ -138,6 +138,28 @@ def test_invalid_bodies_are_400_with_a_json_message(client: FlaskClient, body: b
     assert message in orjson.loads(response.data)["message"]
 
 
+def test_an_id_is_queued_in_normal_form_c(client: FlaskClient, app: Flask) -> None:
+    assert post(client, {"id": "cafe\u0301"})[0] == 204  # e + COMBINING ACUTE ACCENT
+    assert [hit.id for hit in queued_hits(app)] == ["caf\u00e9"]
+
+
+@pytest.mark.parametrize(
+    ("id", "message"),
+    [
+        ("evil\u202etxt", "format characters (such as bidi controls or zero-width characters); it holds U+202E"),
+        ("zero\u200bwidth", "U+200B ZERO WIDTH SPACE"),
+        ("non\ufdefchar", "noncharacters; it holds U+FDEF"),
+    ],
+)
+def test_ids_with_format_characters_or_noncharacters_are_400_naming_them(
+    client: FlaskClient, app: Flask, id: str, message: str
+) -> None:
+    status, body = post(client, {"id": id})
+    assert status == 400
+    assert message in str(body["message"])
+    assert queued_hits(app) == []
+
+
 def test_an_id_of_256_utf8_bytes_is_accepted_and_257_is_400(client: FlaskClient) -> None:
     assert post(client, {"id": "é" * 128})[0] == 204
     status, body = post(client, {"id": "é" * 128 + "x"})
@@ -161,6 +183,25 @@ def test_an_unread_body_is_refused_from_content_length_alone(client: FlaskClient
     response = client.post("/analytics", input_stream=Unreadable(b"x" * 1024 * 1024))
     assert response.status_code == 413
     assert "limit" in orjson.loads(response.data)["message"]
+
+
+class Late(io.BytesIO):
+    """A body the server's input stream gives up waiting for (hitcount's worker: HITCOUNT_CLIENT_TIMEOUT)."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        raise TimeoutError("timed out")
+
+    def readinto(self, buffer: object) -> int:
+        raise TimeoutError("timed out")
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_that_does_not_arrive_in_time_is_408(client: FlaskClient, app: Flask, chunked: bool) -> None:
+    overrides = {"CONTENT_LENGTH": "", "wsgi.input_terminated": True} if chunked else {}
+    response = client.post("/analytics", input_stream=Late(b"x" * 10), environ_overrides=overrides)
+    assert response.status_code == 408
+    assert "HITCOUNT_CLIENT_TIMEOUT" in orjson.loads(response.data)["message"]
+    assert queued_hits(app) == []
 
 
 # A chunked request has no Content-Length; the server terminates the input stream instead.

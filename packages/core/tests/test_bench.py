@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
@@ -15,30 +17,46 @@ from hitcount.core.windows import LONGEST
 
 
 class StandIn(BaseHTTPRequestHandler):
-    """Counts hits like the API does; every ``fail_every``-th track request gets a 503."""
+    """Counts hits like the API and its store do, once per uid; every ``fail_every``-th track
+    request is counted all the same but answered 503, or answered ``late`` seconds late.
+
+    The hits of a failed request are counted, as those of a 503 from an API whose queue
+    took them after its deadline: only a client resending them with the same uids keeps
+    its accepted hits equal to the hits counted.
+    """
 
     protocol_version = "HTTP/1.1"
-    hits: ClassVar[dict[str, int]] = {}
+    uids: ClassVar[dict[str, set[str]]] = {}
+    posted: ClassVar[list[dict[str, object]]] = []
     requests = 0
     fail_every = 0
+    late = 0.0
+    refuse = False
     lock = threading.Lock()
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.refuse:
+            self.send_response(400)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         items = body if isinstance(body, list) else [body]
         with self.lock:
             type(self).requests += 1
             failing = self.fail_every and self.requests % self.fail_every == 0
-            if not failing:
-                for item in items:
-                    self.hits[item["id"]] = self.hits.get(item["id"], 0) + 1
-        self.send_response(503 if failing else 204)
+            for item in items:
+                self.posted.append(item)
+                self.uids.setdefault(item["id"], set()).add(str(uuid.UUID(item["uid"])))
+        if failing and self.late:
+            time.sleep(self.late)
+        self.send_response(503 if failing and not self.late else 204)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
     def do_GET(self) -> None:
         id = self.path.rsplit("/", 1)[1]
-        counts = [{"reference": LONGEST.reference, "count": self.hits.get(id, 0)}]
+        counts = [{"reference": LONGEST.reference, "count": len(self.uids.get(id, ()))}]
         payload = json.dumps({"id": id, "counts": counts}).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(payload)))
@@ -51,7 +69,8 @@ class StandIn(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def api() -> Iterator[str]:
-    StandIn.hits, StandIn.requests, StandIn.fail_every = {}, 0, 0
+    StandIn.uids, StandIn.posted, StandIn.requests, StandIn.fail_every, StandIn.late = {}, [], 0, 0, 0.0
+    StandIn.refuse = False
     server = ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -67,7 +86,7 @@ def test_every_accepted_hit_is_verified_as_counted(api: str, capsys: pytest.Capt
     assert bench(api, "-i", "page", "--verify") == 0
     output = capsys.readouterr().out
     accepted = int(output.split("hits accepted ")[1].split()[0])
-    assert accepted == StandIn.hits["page"] > 0
+    assert accepted == len(StandIn.uids["page"]) > 0
     assert f"verify counted {accepted} of {accepted} accepted  missing 0  extra 0" in output
     assert "latency ms  p50" in output
 
@@ -75,15 +94,38 @@ def test_every_accepted_hit_is_verified_as_counted(api: str, capsys: pytest.Capt
 def test_batches_count_every_hit_of_the_request(api: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert bench(api, "-i", "b", "--batch", "10", "--verify") == 0
     accepted = int(capsys.readouterr().out.split("hits accepted ")[1].split()[0])
-    assert accepted == StandIn.hits["b"] == 10 * StandIn.requests
+    assert accepted == len(StandIn.uids["b"]) == 10 * StandIn.requests
 
 
-def test_non_2xx_answers_are_errors_and_fail_the_run(api: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_hit_carries_a_uid_of_its_own_and_the_time_of_its_first_attempt(api: str) -> None:
+    started = time.time() * 1000
+    assert bench(api, "-i", "u", "--batch", "3") == 0
+    uids = [item["uid"] for item in StandIn.posted]
+    assert len(set(uids)) == len(uids) > 0
+    assert all(started - 1000 <= item["timestamp"] <= time.time() * 1000 for item in StandIn.posted)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("failure", ["503", "late"])
+def test_requests_that_failed_are_resent_with_the_same_uids_and_verify_stays_exact(
+    api: str, capsys: pytest.CaptureFixture[str], failure: str
+) -> None:
     StandIn.fail_every = 5
-    assert bench(api, "-i", "x") == 1
-    assert "x HTTP 503" in capsys.readouterr().out
+    timeout = ["--timeout", "100ms"] if failure == "late" else []
+    StandIn.late = 0.3 if failure == "late" else 0.0
+    assert bench(api, "-i", "x", "--verify", *timeout) == 0
+    output = capsys.readouterr().out
+    accepted = int(output.split("hits accepted ")[1].split()[0])
+    retried = int(output.split("retries ")[1].split()[0])
+    assert retried > 0
+    assert ("x HTTP 503" if failure == "503" else "x no answer within 0.1s") in output
+    # Every resent request reached the stand-in twice or more, its uids counted once.
+    assert len(StandIn.posted) >= accepted + retried
+    assert f"verify counted {accepted} of {accepted} accepted  missing 0  extra 0" in output
 
 
-def test_open_loop_sends_at_the_requested_rate(api: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert bench(api, "-i", "r", "--rate", "200") == 0
-    assert 150 <= StandIn.requests <= 210
+def test_other_refusals_are_errors_not_retried_and_fail_the_run(api: str, capsys: pytest.CaptureFixture[str]) -> None:
+    StandIn.refuse = True
+    assert bench(api, "-i", "y") == 1
+    output = capsys.readouterr().out
+    assert "x HTTP 400" in output
+    assert "retries 0 " in output

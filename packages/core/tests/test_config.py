@@ -91,6 +91,40 @@ def test_passwords_in_urls_and_secrets_are_masked() -> None:
     assert mask_url("http://127.0.0.1:9200") == "http://127.0.0.1:9200"
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:hunter2@cache:6379/0", "redis://:****@cache:6379/0"),
+        ("http://elastic:p%40ss@[::1]:9200", "http://elastic:****@[::1]:9200"),
+        ("redis://cache/0?password=hunter2", "redis://cache/0?password=****"),
+        ("redis://cache/0?db=1&Password=hunter2&x=1", "redis://cache/0?db=1&Password=****&x=1"),
+        (
+            "https://es:9200/?api_key=abc&Access-Token=def&client_secret=ghi",
+            "https://es:9200/?api_key=****&Access-Token=****&client_secret=****",
+        ),
+        ("https://es:9200/?APIKEY=abc&monkey=1", "https://es:9200/?APIKEY=****&monkey=****"),
+        ("https://es:9200/?size=10&timeout=1s", "https://es:9200/?size=10&timeout=1s"),
+        ("unix:///run/redis.sock?password=hunter2", "unix:///run/redis.sock?password=****"),
+        ("http://u:hunter2@a:9200,http://v:hunter2@b:9200", "http://u:****@a:9200,http://v:****@b:9200"),
+        ("cannot parse 'http://u:hunter2@[::1:9200'", "cannot parse 'http://****'"),
+        (
+            "redis queue redis://:hunter2@cache:6379/0: publish failed",
+            "redis queue redis://:****@cache:6379/0: publish failed",
+        ),
+        ("http://user@host:9200", "http://user@host:9200"),
+    ],
+)
+def test_every_url_in_a_text_has_its_password_and_secret_parameters_masked(url: str, shown: str) -> None:
+    assert mask_url(url) == shown
+
+
+def test_hitcount_config_masks_secret_query_parameters_and_every_url_of_a_list() -> None:
+    config = Config({"HITCOUNT_TEST_URL": "http://a:hunter2@x:9200,http://y:9200/?token=hunter2"})
+    [entry] = config.entries([URL])
+    assert "hunter2" not in entry.value
+    assert entry.value == "http://a:****@x:9200,http://y:9200/?token=****"
+
+
 def test_unknown_hitcount_variables_are_reported_as_such() -> None:
     [entry] = Config({"HITCOUNT_QEUEU": "redis", "PATH": "/bin"}).entries([])
     assert entry.name == "HITCOUNT_QEUEU"

@@ -44,6 +44,21 @@ def test_a_wrong_password_makes_the_queue_unavailable_without_printing_it(
     assert "wrong-one" not in str(raised.value)
 
 
+def test_a_password_in_the_query_of_the_url_is_masked_too(
+    start_redis: Callable[..., RedisServer], open_queue: QueueOpener
+) -> None:
+    server = start_redis("--requirepass", "s3cret")
+    queue = open_queue(url=f"redis://127.0.0.1:{server.port}/0?password=wrong-one")
+    health = queue.health()
+    assert not health.ok
+    assert "password=****" in health.detail
+    assert "wrong-one" not in health.detail
+    with pytest.raises(QueueUnavailable) as raised:
+        queue.publish(b"refused", 1)
+    assert "password=****" in str(raised.value)
+    assert "wrong-one" not in str(raised.value)
+
+
 def test_rediss_urls_connect_over_tls_and_verify_the_server(
     start_redis: Callable[..., RedisServer], open_queue: QueueOpener, tmp_path: Path
 ) -> None:

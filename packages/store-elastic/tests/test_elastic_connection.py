@@ -42,7 +42,7 @@ def test_an_unreachable_cluster_makes_every_call_raise_store_unavailable_quickly
 def test_secrets_appear_in_no_error_health_or_log_message(closed_url: str, caplog: pytest.LogCaptureFixture) -> None:
     with_password = closed_url.replace("http://", "http://ops:url-secret@")
     environ = {
-        "HITCOUNT_ELASTIC_URL": with_password,
+        "HITCOUNT_ELASTIC_URL": f"{with_password},http://127.0.0.1:{free_port()}/?api_key=query-secret",
         "HITCOUNT_ELASTIC_API_KEY": "key-secret",
     }
     with caplog.at_level(logging.DEBUG):
@@ -53,7 +53,13 @@ def test_secrets_appear_in_no_error_health_or_log_message(closed_url: str, caplo
         store.close()
     said = [str(unavailable.value), detail, *(record.getMessage() for record in caplog.records)]
     assert any("ops:****@" in text for text in said)
-    assert not [text for text in said if "url-secret" in text or "key-secret" in text]
+    assert not [text for text in said if "url-secret" in text or "key-secret" in text or "query-secret" in text]
+
+
+def test_a_url_the_client_cannot_parse_is_refused_without_showing_its_password() -> None:
+    with pytest.raises(ConfigError, match="HITCOUNT_ELASTIC_URL") as raised:
+        ElasticStore(Config({"HITCOUNT_ELASTIC_URL": "http://ops:url-secret@[::1:9200"}))
+    assert "url-secret" not in str(raised.value)
 
 
 @pytest.mark.parametrize(

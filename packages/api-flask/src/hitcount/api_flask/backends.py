@@ -43,6 +43,7 @@ from hitcount.core import (
     Runtime,
     StoreUnavailable,
 )
+from hitcount.core.config import mask_url
 from hitcount.core.settings import QUEUE, STORE
 
 T = TypeVar("T")
@@ -116,8 +117,10 @@ class _Backend(Generic[B]):
         try:
             backend: B = self.call(lambda: self._factory(self._config))
         except Exception as error:
-            log.warning("cannot open the %s: %s", self._kind, error)
-            raise self._unavailable(f"cannot open the {self._kind}: {error}") from error
+            # A client library's words may quote the URL it was given.
+            reason = mask_url(str(error))
+            log.warning("cannot open the %s: %s", self._kind, reason)
+            raise self._unavailable(f"cannot open the {self._kind}: {reason}") from error
         return backend
 
     def health(self, timeout: float) -> Health:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import zlib
 from typing import TYPE_CHECKING
 
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wsgi import get_input_stream
 
-from hitcount.api_flask.errors import InvalidRequest, PayloadTooLarge, UnsupportedEncoding, echo
+from hitcount.api_flask.errors import InvalidRequest, PayloadTooLarge, RequestTimeout, UnsupportedEncoding, echo
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -26,11 +26,18 @@ _GZIP_WBITS = 16 + zlib.MAX_WBITS
 
 def read_body(environ: WSGIEnvironment, limit: int) -> bytes:
     """The request body with its ``Content-Encoding`` undone, whatever its Content-Type;
-    :class:`PayloadTooLarge` when it has more than ``limit`` bytes, as sent or inflated."""
+    :class:`PayloadTooLarge` when it has more than ``limit`` bytes, as sent or inflated, and
+    :class:`RequestTimeout` when the server's input stream times out (the client's time to
+    send its request is up: ``HITCOUNT_CLIENT_TIMEOUT`` with hitcount's worker)."""
     try:
         body = get_input_stream(environ, max_content_length=limit + 1).read()
     except RequestEntityTooLarge:
         raise PayloadTooLarge(f"body is over the limit of {limit} bytes") from None
+    except (TimeoutError, ClientDisconnected) as error:
+        # werkzeug reports an error of the stream it reads as a disconnection caused by it.
+        if isinstance(error, TimeoutError) or isinstance(error.__context__, TimeoutError):
+            raise RequestTimeout("the body did not arrive in time (HITCOUNT_CLIENT_TIMEOUT)") from None
+        raise
     if len(body) > limit:
         raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
     return _decode(body, environ.get("HTTP_CONTENT_ENCODING"), limit)

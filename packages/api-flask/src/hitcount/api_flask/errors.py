@@ -97,6 +97,10 @@ class RateLimited(Rejected):
         return [("Retry-After", str(max(1, math.ceil(self.retry_after))))]
 
 
+class RequestTimeout(Rejected):
+    """The body did not arrive within ``HITCOUNT_CLIENT_TIMEOUT``."""
+
+
 class QueueTimeout(QueueUnavailable):
     """The queue did not take the hits within ``HITCOUNT_API_ENQUEUE_TIMEOUT``."""
 
@@ -134,6 +138,7 @@ ANSWERS: dict[type[Exception], Answer] = {
     RateLimited: Answer(429, "rate_limited"),
     PayloadTooLarge: Answer(413, "too_large"),
     UnsupportedEncoding: Answer(415, "unsupported_encoding"),
+    RequestTimeout: Answer(408, "timeout"),
     QueueTimeout: Answer(503, "queue_timeout", "the queue cannot take hits now"),
     QueueFull: Answer(503, "queue_full", "the queue cannot take hits now"),
     QueueUnavailable: Answer(503, "queue_unavailable", "the queue cannot take hits now"),

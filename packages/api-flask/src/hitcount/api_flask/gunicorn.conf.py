@@ -12,11 +12,12 @@ standard library.
 """
 
 import os
+import resource
 import shutil
 import tempfile
 from pathlib import Path
 
-from hitcount.api_flask.settings import BIND, WORKERS
+from hitcount.api_flask.settings import BIND, KEEPALIVE, WORKER_CONNECTIONS, WORKERS
 from hitcount.core import Config
 from hitcount.core.logs import configure_logging
 from hitcount.core.settings import LOG_LEVEL
@@ -33,7 +34,13 @@ workers = _config.get(WORKERS)
 # than gunicorn's parser on gevent ("gevent"), reading request heads without the email
 # parser (see hitcount.api_flask.worker; figures in BENCHMARKS.md).
 worker_class = "hitcount.api_flask.worker.Worker"
-worker_connections = 1000
+# Stalled clients hold their connections until HITCOUNT_CLIENT_TIMEOUT (hitcount.api_flask.worker):
+# room for thousands of them beside the clients that send, and open files to match (on_starting).
+worker_connections = _config.get(WORKER_CONNECTIONS)
+# An idle kept-alive connection is closed after this many seconds (honoured by hitcount's worker).
+keepalive = _config.get(KEEPALIVE)
+# Files a worker opens besides its connections: the listening socket, backends, logs, metrics.
+OTHER_FILES = 256
 proc_name = "hitcount-api"
 # gunicorn's control socket has one default path per user, which several API servers
 # (tests, `hitcount serve`) would fight over; hitcount does not use it.
@@ -67,13 +74,36 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _raise_open_files_limit(log) -> None:  # type: ignore[no-untyped-def]
+    """Raise the soft limit of open files to what a worker's connections need, as far as the hard limit allows.
+
+    The soft limit is often 1,024: a worker would then fail to accept long before it holds
+    ``worker_connections`` connections. The workers inherit the limit from the master.
+    """
+    needed = worker_connections + OTHER_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    if wanted < needed:
+        log.warning(
+            "the open-files limit (hard %d) leaves a worker room for about %d of its %d connections"
+            " (HITCOUNT_WORKER_CONNECTIONS)",
+            hard,
+            wanted - OTHER_FILES,
+            worker_connections,
+        )
+
+
 def on_starting(server):  # type: ignore[no-untyped-def]
-    """Give this server a fresh metrics directory, and remove those of servers killed before their ``on_exit``.
+    """Give this server a fresh metrics directory, and remove those of servers killed before their ``on_exit``,
+    and raise its open-files limit for its workers' connections.
 
     Every worker writes its metrics to files there and /metrics merges them; a fresh
     directory per server, so that no dead process's counts from an earlier run leak in.
     The workers inherit the variable; the master never imports prometheus_client before.
     """
+    _raise_open_files_limit(server.log)
     _remove_dead_servers_metrics()
     os.environ[METRICS_DIR_VARIABLE] = tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
 

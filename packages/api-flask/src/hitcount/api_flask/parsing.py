@@ -1,13 +1,17 @@
 """Turning Track request bodies into hits, with every rule a client can break.
 
-A hit is ``{"id": "...", "timestamp": ...}``; the optional timestamp (RFC 3339 with an
-offset, or integer epoch milliseconds) back-dates a hit up to the longest count window
-and forward-dates it by at most a minute of clock skew.
+A hit is ``{"id": "...", "timestamp": ..., "uid": "..."}``; the optional timestamp (RFC 3339
+with an offset, or integer epoch milliseconds) back-dates a hit up to the longest count window
+and forward-dates it by at most a minute of clock skew. The optional uid, a UUID the client
+made, becomes the hit's uid, by which stores count a hit once: a client that sends a hit
+again after a 503, a timeout or a lost answer sends the same uid, and the hit counts once
+however many of its copies reached the queue. A hit without one gets a uid of the server's.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import orjson
@@ -20,7 +24,7 @@ MAX_BATCH = 1000
 MAX_AGE_NS = LONGEST.length
 MAX_AHEAD_NS = 60 * NS_PER_SECOND
 NS_PER_MILLISECOND = 1_000_000
-FIELDS = frozenset({"id", "timestamp"})
+FIELDS = frozenset({"id", "timestamp", "uid"})
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:[Zz]|([+-])(\d{2}):(\d{2}))",
     re.ASCII,
@@ -64,6 +68,16 @@ def parse_timestamp(value: object, now: int) -> int:
     return timestamp
 
 
+def parse_uid(value: object) -> bytes:
+    """The 16 bytes of a hit's ``uid``: a UUID of any version in a text form :class:`uuid.UUID` reads."""
+    if type(value) is not str:
+        raise InvalidHit(f"uid must be a UUID string, not {_json_type(value)}")
+    try:
+        return uuid.UUID(value).bytes
+    except ValueError:
+        raise InvalidHit("uid must be a UUID such as 3f2b9c4e-8d1a-4b7e-9c6d-2a5e8f1b0c3d") from None
+
+
 def parse_hit(item: object, now: int) -> Hit:
     """One hit object; a hit without a timestamp happened at ``now``."""
     if type(item) is not dict:
@@ -72,11 +86,13 @@ def parse_hit(item: object, now: int) -> Hit:
         raise InvalidHit("missing field 'id'")
     if len(item) > 1 and not item.keys() <= FIELDS:
         unknown = ", ".join(echo(key) for key in sorted(item.keys() - FIELDS))
-        raise InvalidHit(f"unknown field {unknown}; a hit has only 'id' and 'timestamp'")
+        raise InvalidHit(f"unknown field {unknown}; a hit has only 'id', 'timestamp' and 'uid'")
     id = item["id"]
     if type(id) is not str:
         raise InvalidHit(f"id must be a string, not {_json_type(id)}")
     timestamp = parse_timestamp(item["timestamp"], now) if "timestamp" in item else now
+    if "uid" in item:
+        return Hit(id, timestamp, parse_uid(item["uid"]))
     return Hit(id, timestamp)
 
 

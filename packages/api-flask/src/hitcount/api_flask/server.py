@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from hitcount.api_flask.settings import BIND, WORKERS, ApiSettings
+from hitcount.api_flask.settings import BIND, CLIENT_TIMEOUT, KEEPALIVE, WORKER_CONNECTIONS, WORKERS, ApiSettings
 from hitcount.core import Runtime
 from hitcount.core.settings import QUEUE, STORE
 
@@ -31,6 +31,9 @@ def serve(arguments: argparse.Namespace, runtime: Runtime) -> int:
     ApiSettings.from_config(config)
     config.get(BIND)
     config.get(WORKERS)
+    config.get(WORKER_CONNECTIONS)
+    config.get(CLIENT_TIMEOUT)
+    config.get(KEEPALIVE)
     runtime.registry.queue(config.get(QUEUE))
     runtime.registry.store(config.get(STORE))
     sys.stdout.flush()

@@ -20,6 +20,25 @@ BIND = Setting("HITCOUNT_BIND", "127.0.0.1:8000", "Address the API listens on (H
 WORKERS = Setting(
     "HITCOUNT_WORKERS", "2", "Number of API worker processes (gevent, one core each).", parse_positive_int
 )
+WORKER_CONNECTIONS = Setting(
+    "HITCOUNT_WORKER_CONNECTIONS",
+    "10000",
+    "Connections a worker holds at once (gunicorn's worker_connections); the API raises its open-files limit to match.",
+    parse_positive_int,
+)
+CLIENT_TIMEOUT = Setting(
+    "HITCOUNT_CLIENT_TIMEOUT",
+    "10s",
+    "How long a client has to send a request's head and body; then its connection is closed (408 once part of"
+    " the request came).",
+    parse_positive_duration,
+)
+KEEPALIVE = Setting(
+    "HITCOUNT_KEEPALIVE",
+    "5",
+    "Seconds an idle keep-alive connection is held waiting for its next request (gunicorn's keepalive).",
+    parse_positive_int,
+)
 MAX_BODY = Setting(
     "HITCOUNT_MAX_BODY",
     "64KiB",
@@ -114,6 +133,9 @@ TRACK_FRONT = Setting(
 SETTINGS = (
     BIND,
     WORKERS,
+    WORKER_CONNECTIONS,
+    CLIENT_TIMEOUT,
+    KEEPALIVE,
     MAX_BODY,
     CORS_ORIGINS,
     READ_TOKENS,

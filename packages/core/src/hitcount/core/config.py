@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from hitcount.core.errors import ConfigError
 
@@ -81,23 +81,55 @@ def parse_csv(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
-def mask_url(value: str) -> str:
-    """``value`` with any password in its URL replaced by ``****``."""
-    parts = urlsplit(value)
-    if parts.password is None:
-        return value
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:****@{host}"))
+# A URL within any text: a scheme, "://", and what follows up to a blank, a comma (lists of
+# URLs) or a quote (URLs inside messages such as "cannot parse 'http://...'").
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s,'\"<>]*")
+# Query parameters whose value is a secret, by a case-insensitive part of their name.
+_SECRET_PARAMETER = re.compile(r"password|token|key|secret", re.IGNORECASE)
+MASK = "****"
+
+
+def mask_url(text: str) -> str:
+    """``text`` with the secrets of every URL in it masked: the password of the userinfo, and
+    the values of query parameters named ``password`` or with ``token``, ``key`` or ``secret``
+    in their names (any case). Everything else is kept as written.
+
+    Every place that shows a backend URL (``hitcount config``, logs, health details, error
+    messages) passes it, or the whole message holding it, through here.
+    """
+    return _URL.sub(lambda match: _mask_one(match.group()), text)
+
+
+def _mask_one(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket: nothing of it can be told safe
+        return url.split("://", 1)[0] + "://" + MASK
+    netloc = parts.netloc
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.partition(':')[0]}:{MASK}@{hostport}"
+    query = "&".join(_mask_parameter(parameter) for parameter in parts.query.split("&")) if parts.query else ""
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    # Rebuilt by hand: urlunsplit drops the "//" of an empty authority (unix:///path).
+    before_fragment, hash, fragment = url.partition("#")
+    question = "?" if "?" in before_fragment else ""
+    return f"{parts.scheme}://{netloc}{parts.path}{question}{query}{hash}{fragment}"
+
+
+def _mask_parameter(parameter: str) -> str:
+    name, equals, value = parameter.partition("=")
+    if equals and value and _SECRET_PARAMETER.search(unquote_plus(name)):
+        return f"{name}={MASK}"
+    return parameter
 
 
 @dataclass(frozen=True)
 class Setting(Generic[T]):
     """One environment variable: its name, default (as text), meaning and parser.
 
-    ``secret`` settings are never printed; URLs are printed with their password masked.
+    ``secret`` settings are never printed; URLs in any value are printed with their secrets masked.
     """
 
     name: str
@@ -114,7 +146,7 @@ class Setting(Generic[T]):
         """How ``raw`` may be shown to an operator."""
         if self.secret:
             return "****" if raw else ""
-        return mask_url(raw) if "://" in raw else raw
+        return mask_url(raw)
 
 
 @dataclass(frozen=True)

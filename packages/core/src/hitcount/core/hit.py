@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
 
 from hitcount.core.errors import InvalidHit
@@ -13,6 +14,10 @@ MAX_ID_BYTES = 256
 UID_BYTES = 16
 # C0 controls, DEL and C1 controls: invisible in logs and dashboards, so never part of an id.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# Noncharacters: U+FDD0..U+FDEF and the last two code points of every plane, never for interchange.
+_NONCHARACTER = re.compile(
+    "[\ufdd0-\ufdef" + "".join(f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(17)) + "]"
+)
 
 
 def now_ns() -> int:
@@ -26,15 +31,26 @@ def new_uid() -> bytes:
 
 
 def validate_id(value: object) -> str:
-    """Return ``value`` if it is a valid hit id, else raise :class:`InvalidHit` saying why."""
+    """The id ``value`` in Unicode normal form C, or :class:`InvalidHit` saying why it is not a valid id.
+
+    Ids are compared as code points, so the composed and decomposed spellings of "é" would
+    count apart: every id is normalised, on write and on read alike. Characters that do
+    not show (controls, format characters such as bidi overrides and zero-width spaces)
+    would let two ids that look the same count apart and disguise what a log line or a
+    dashboard shows, and noncharacters are not for interchange: none is part of an id.
+    """
     if not isinstance(value, str):
         raise InvalidHit(f"id must be a string, not {type(value).__name__}")
     if not value:
         raise InvalidHit("id must not be empty")
     try:
-        size = len(value.encode("utf-8"))
+        value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidHit("id must be valid Unicode (no lone surrogates)") from None
+    if not value.isascii():  # ASCII is in normal form C and has no format characters or noncharacters
+        value = unicodedata.normalize("NFC", value)
+        _refuse_invisible(value)
+    size = len(value.encode("utf-8"))
     if size > MAX_ID_BYTES:
         raise InvalidHit(f"id must be at most {MAX_ID_BYTES} UTF-8 bytes, not {size}")
     if _CONTROL.search(value):
@@ -42,12 +58,26 @@ def validate_id(value: object) -> str:
     return value
 
 
+def _refuse_invisible(value: str) -> None:
+    """Refuse format characters (category Cf) and noncharacters, naming the first one."""
+    for character in value:
+        if character > "\x7f" and unicodedata.category(character) == "Cf":
+            raise InvalidHit(
+                f"id must not contain format characters (such as bidi controls or zero-width characters);"
+                f" it holds U+{ord(character):04X} {unicodedata.name(character, '')}".rstrip()
+            )
+    noncharacter = _NONCHARACTER.search(value)
+    if noncharacter is not None:
+        raise InvalidHit(f"id must not contain noncharacters; it holds U+{ord(noncharacter.group()):04X}")
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     """One hit of ``id`` at ``timestamp`` (UTC nanoseconds).
 
     ``uid`` identifies this hit and no other: a queue may deliver a batch twice, and
-    stores write idempotently by uid so that the copy changes no count.
+    stores write idempotently by uid so that the copy changes no count. ``id`` is kept
+    in Unicode normal form C (:func:`validate_id`), whatever form it was given in.
     """
 
     id: str
@@ -55,7 +85,9 @@ class Hit:
     uid: bytes = field(default_factory=new_uid)
 
     def __post_init__(self) -> None:
-        validate_id(self.id)
+        id = validate_id(self.id)
+        if id is not self.id:
+            object.__setattr__(self, "id", id)  # frozen: the normal form replaces what was given
         if type(self.timestamp) is not int or self.timestamp < 0:
             raise InvalidHit(f"timestamp must be a non-negative integer of nanoseconds, not {self.timestamp!r}")
         if len(self.uid) != UID_BYTES:

@@ -10,6 +10,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from hitcount.core import HitcountError
+from hitcount.core.config import mask_url
 
 
 def bounded_client(url: str, socket_timeout: float, timeout: float, max_connections: int) -> redis.Redis:
@@ -30,8 +31,9 @@ def bounded_client(url: str, socket_timeout: float, timeout: float, max_connecti
 
 @contextmanager
 def unavailable(error: type[HitcountError], what: str, action: str) -> Iterator[None]:
-    """Turn the client's errors into core's ``error`` naming the server (``what``) and the action."""
+    """Turn the client's errors into core's ``error`` naming the server (``what``) and the action;
+    a URL in the client's words is shown with its secrets masked, as ``what`` is."""
     try:
         yield
     except redis.RedisError as cause:
-        raise error(f"{what}: {action} failed: {cause}") from cause
+        raise error(f"{what}: {action} failed: {mask_url(str(cause))}") from cause

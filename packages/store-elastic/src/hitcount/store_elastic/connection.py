@@ -42,7 +42,10 @@ def open_client(config: Config) -> Elasticsearch:
     if ca_certs is not None:
         options["ca_certs"] = str(ca_certs)
     urls = config.get(URL)
-    return Elasticsearch(list(urls), request_timeout=config.get(TIMEOUT), **options)
+    try:
+        return Elasticsearch(list(urls), request_timeout=config.get(TIMEOUT), **options)
+    except ValueError as error:  # the client's words quote the URL it could not parse, password and all
+        raise ConfigError(f"{URL.name}={describe_nodes(config)!r} is invalid: {mask_url(str(error))}") from None
 
 
 def describe_nodes(config: Config) -> str:
@@ -54,14 +57,15 @@ def describe_nodes(config: Config) -> str:
 def translated_errors(what: str) -> Iterator[None]:
     """Raise the client's errors inside the block as :class:`StoreError` or :class:`StoreUnavailable`.
 
-    ``what`` opens the message: which cluster, doing what.
+    ``what`` opens the message: which cluster, doing what; a URL in the client's words is
+    shown with its secrets masked.
     """
     try:
         yield
     except ApiError as error:
-        message = f"{what} failed: {error}"
+        message = f"{what} failed: {mask_url(str(error))}"
         if error.meta.status in REQUEST_FAULTS:
             raise StoreError(message) from error
         raise StoreUnavailable(message) from error
     except TransportError as error:
-        raise StoreUnavailable(f"{what} failed: {error}") from error
+        raise StoreUnavailable(f"{what} failed: {mask_url(str(error))}") from error

@@ -24,9 +24,16 @@ read = Blueprint("read", __name__)
 
 class IdConverter(PathConverter):
     """Any non-empty rest of the path, slashes and newlines included, so that every id can be read
-    back (URL-encoded) and an id with control characters gets 400 rather than 404."""
+    back (URL-encoded) and an id with control characters gets 400 rather than 404.
 
-    regex = "(?s:[^/].*?)"
+    A leading slash too: WSGI servers decode ``%2F`` in ``PATH_INFO``, so the id ``/docs/intro``
+    (``GET /analytics/%2Fdocs%2Fintro``) arrives as ``/analytics//docs/intro``, and the rest of
+    the path after ``/analytics/`` is the id whichever way its slashes were written.
+    """
+
+    regex = "(?s:.+?)"
+    # werkzeug takes a regex without "/" for one that matches within a segment.
+    part_isolating = False
 
 
 @read.record_once
@@ -38,7 +45,7 @@ def add_converter(state: BlueprintSetupState) -> None:
 def counts(id: str) -> Response:
     state = api_state()
     state.access.check(request.headers.get("Authorization"), id)
-    validate_id(id)
+    id = validate_id(id)  # in normal form C, as every hit's id is stored
     reading = state.reader.read(id)
     response = json_response(reading.counts.to_json())
     response.headers["Age"] = str(int(reading.age))

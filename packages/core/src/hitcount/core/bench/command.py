@@ -12,9 +12,8 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 
-from hitcount.core.bench.client import request_bytes
 from hitcount.core.bench.load import Outcome, Plan, run
-from hitcount.core.config import parse_duration
+from hitcount.core.config import mask_url, parse_duration
 from hitcount.core.registry import Command
 from hitcount.core.runtime import Runtime
 from hitcount.core.windows import LONGEST
@@ -28,6 +27,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=parse_duration, default=10.0, help="how long to send, e.g. 60s")
     parser.add_argument("--rate", type=float, default=None, help="requests/s in total, open-loop (default: max)")
     parser.add_argument("--batch", type=int, default=0, help="hits per request on /analytics/batch (0: single)")
+    parser.add_argument("--timeout", type=parse_duration, default=10.0, help="how long an attempt waits for its answer")
+    parser.add_argument(
+        "--retry-for",
+        type=parse_duration,
+        default=60.0,
+        help="how long a request is resent (same uids) before it is given up",
+    )
     parser.add_argument("--verify", action="store_true", help="read the counts back and report missing/extra")
     parser.add_argument("--verify-timeout", type=parse_duration, default=120.0, help="how long to wait for counts")
 
@@ -57,28 +63,38 @@ def verify(url: str, id: str, expected: int, timeout: float) -> tuple[int, float
 
 
 def run_bench(arguments: argparse.Namespace, runtime: Runtime) -> int:
-    """Send the load, print throughput and latency percentiles, and optionally verify counts."""
+    """Send the load, print throughput, latency percentiles and retries, and optionally verify counts.
+
+    Requests answered 503 or not at all are resent with the same hits (uids and timestamps)
+    until they get a 2xx (:mod:`hitcount.core.bench.load`); a run fails when a request was
+    given up or refused otherwise, or when the counts read back differ from the hits accepted.
+    """
     url = arguments.url.rstrip("/")
     id = arguments.id or f"bench-{os.urandom(6).hex()}"
-    hits_per_request = arguments.batch or 1
-    if arguments.batch:
-        body = json.dumps([{"id": id}] * arguments.batch).encode()
-        request = request_bytes("POST", f"{url}/analytics/batch", body)
-    else:
-        request = request_bytes("POST", f"{url}/analytics", json.dumps({"id": id}).encode())
     before = count_of(url, id) if arguments.verify else 0
     workers = max(1, arguments.workers)
     rate = arguments.rate / workers if arguments.rate else None
-    plan = Plan(url, request, arguments.connections, arguments.duration, rate, hits_per_request)
+    plan = Plan(
+        url,
+        id,
+        arguments.batch,
+        arguments.connections,
+        arguments.duration,
+        rate,
+        arguments.timeout,
+        arguments.retry_for,
+    )
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
         outcomes: list[Outcome] = pool.map(run, [plan] * workers)
     latencies = sorted(latency for outcome in outcomes for latency in outcome.latencies)
     errors: Counter[str] = Counter()
+    retries: Counter[str] = Counter()
     for outcome in outcomes:
         errors.update(outcome.errors)
+        retries.update(outcome.retries)
     elapsed = max(outcome.elapsed for outcome in outcomes)
-    accepted = len(latencies) * hits_per_request
-    print(f"url {url}  id {id}  workers {workers} x {arguments.connections} connections  {elapsed:.1f}s")
+    accepted = len(latencies) * plan.hits_per_request
+    print(f"url {mask_url(url)}  id {id}  workers {workers} x {arguments.connections} connections  {elapsed:.1f}s")
     print(f"requests 2xx {len(latencies)}  errors {sum(errors.values())}  {len(latencies) / elapsed:,.0f} req/s")
     print(f"hits accepted {accepted}  {accepted / elapsed:,.0f} hits/s")
     print(
@@ -86,6 +102,9 @@ def run_bench(arguments: argparse.Namespace, runtime: Runtime) -> int:
             *(1000 * _percentile(latencies, fraction) for fraction in (0.5, 0.9, 0.99, 1.0))
         )
     )
+    print(f"retries {sum(retries.values())}  (resent with the same uids)")
+    for cause, number in retries.most_common():
+        print(f"retry {number} x {cause}")
     for cause, number in errors.most_common():
         print(f"error {number} x {cause}")
     if not arguments.verify:

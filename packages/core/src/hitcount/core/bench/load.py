@@ -1,36 +1,77 @@
-"""One load-generating process: connections, arrival schedule and the latencies it saw."""
+"""One load-generating process: connections, arrival schedule, retries and the latencies it saw.
+
+Every hit carries a uid of its own and the time of its first attempt; a request that gets
+a 503 (or 408, 429) or no answer in time is sent again, byte for byte, until it gets a 2xx
+or ``retry_for`` runs out. The API may have queued the hits of a request it answered 503
+or whose answer was lost; the store counts a hit once per uid, so the resent copies count
+once, the hits accepted stay exactly the hits counted, and ``--verify`` stays exact.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import time
+import uuid
 from dataclasses import dataclass, field
 
-from hitcount.core.bench.client import Connection, HttpError
+from hitcount.core.bench.client import Connection, HttpError, request_bytes
+
+# Answers that say "not now": the request is sent again, with the same uids.
+RETRIED_STATUSES = frozenset({408, 429, 503})
+# Waits before the first, second, ... retry of a request; the last one repeats (the API's Retry-After is 1 s).
+RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0)
 
 
 @dataclass
 class Plan:
-    """What one process sends: ``rate`` requests/s in total (None: as fast as answers come)."""
+    """What one process sends: ``rate`` requests/s in total (None: as fast as answers come).
+
+    ``batch`` hits per request on ``/analytics/batch``, or 0 for one hit per request on
+    ``/analytics``; a request is resent for at most ``retry_for`` seconds, each attempt
+    waiting ``timeout`` seconds for its answer.
+    """
 
     url: str
-    request: bytes
+    id: str
+    batch: int
     connections: int
     duration: float
     rate: float | None
-    hits_per_request: int
+    timeout: float
+    retry_for: float
+
+    @property
+    def hits_per_request(self) -> int:
+        return self.batch or 1
+
+    def request(self) -> bytes:
+        """A new request: its hits with uids of their own and the time of now, which every retry keeps."""
+        milliseconds = time.time_ns() // 1_000_000
+        hits = [
+            {"id": self.id, "uid": str(uuid.uuid4()), "timestamp": milliseconds} for _ in range(self.hits_per_request)
+        ]
+        if self.batch:
+            return request_bytes("POST", f"{self.url}/analytics/batch", json.dumps(hits).encode())
+        return request_bytes("POST", f"{self.url}/analytics", json.dumps(hits[0]).encode())
 
 
 @dataclass
 class Outcome:
-    """What one process saw: latencies of 2xx answers in seconds, and the rest counted by cause."""
+    """What one process saw: latencies of 2xx answers in seconds (retries included), the
+    requests given up by cause, and the retries by cause."""
 
     latencies: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
+    retries: dict[str, int] = field(default_factory=dict)
     elapsed: float = 0.0
 
     def error(self, cause: str) -> None:
         self.errors[cause] = self.errors.get(cause, 0) + 1
+
+    def retry(self, cause: str) -> None:
+        self.retries[cause] = self.retries.get(cause, 0) + 1
 
 
 async def _closed_loop(plan: Plan, outcome: Outcome, deadline: float) -> None:
@@ -66,16 +107,31 @@ async def _open_loop(plan: Plan, outcome: Outcome, started: float, deadline: flo
 
 
 async def _one(connection: Connection, plan: Plan, outcome: Outcome, scheduled: float) -> None:
-    try:
-        status, _ = await connection.send(plan.request)
-    except HttpError as error:
-        outcome.error(f"connection: {error}")
-        await asyncio.sleep(0.01)
-        return
-    if 200 <= status < 300:
-        outcome.latencies.append(time.perf_counter() - scheduled)
-    else:
-        outcome.error(f"HTTP {status}")
+    """Send one request until it gets a 2xx, or give it up: another answer, or ``retry_for`` spent."""
+    request = plan.request()
+    give_up = time.perf_counter() + plan.retry_for
+    for attempt in itertools.count():
+        try:
+            status, _ = await asyncio.wait_for(connection.send(request), plan.timeout)
+        except HttpError as error:
+            cause = f"connection: {error}"
+        except asyncio.TimeoutError:
+            connection.close()  # the answer may still come: never read it as the next request's
+            cause = f"no answer within {plan.timeout:g}s"
+        else:
+            if 200 <= status < 300:
+                outcome.latencies.append(time.perf_counter() - scheduled)
+                return
+            if status not in RETRIED_STATUSES:
+                outcome.error(f"HTTP {status}")
+                return
+            cause = f"HTTP {status}"
+        delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
+        if time.perf_counter() + delay > give_up:
+            outcome.error(f"gave up after {plan.retry_for:g}s of retries: {cause}")
+            return
+        outcome.retry(cause)
+        await asyncio.sleep(delay)
 
 
 def run(plan: Plan) -> Outcome:
