@@ -97,7 +97,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str]]:
         assert post(f"{api_url}/analytics", b'{"id": "dashboard"}') == 204
         assert post(f"{api_url}/analytics", b"not json") == 400
         wait_until(
-            lambda: re.search(r"^hitcount_indexer_hits_indexed_total 1\.0$", scrape(indexer_url), re.MULTILINE),
+            lambda: "\nhitcount_indexer_hits_indexed_total 1.0\n" in scrape(indexer_url),
             "the indexer to index the hit",
         )
         with urllib.request.urlopen(f"{api_url}/analytics/dashboard", timeout=5) as response:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from multiprocessing.queues import Queue
 
 from hitcount.core.bench.client import Connection, HttpError
+
+# How often each process sends what it saw since its previous report, for the live line.
+REPORT_EVERY = 0.5
 
 
 @dataclass
@@ -31,6 +35,14 @@ class Outcome:
 
     def error(self, cause: str) -> None:
         self.errors[cause] = self.errors.get(cause, 0) + 1
+
+
+@dataclass
+class Report:
+    """What one process saw since its previous report: the latencies of 2xx answers and the number of errors."""
+
+    latencies: list[float]
+    errors: int
 
 
 async def _closed_loop(plan: Plan, outcome: Outcome, deadline: float) -> None:
@@ -78,11 +90,20 @@ async def _one(connection: Connection, plan: Plan, outcome: Outcome, scheduled: 
         outcome.error(f"HTTP {status}")
 
 
-def run(plan: Plan) -> Outcome:
-    """Send the plan's load and return what came back (runs in a worker process)."""
+def run(plan: Plan, reports: Queue[Report | Outcome]) -> None:
+    """Send the plan's load, put a Report every REPORT_EVERY and then the Outcome (runs in a worker process)."""
     outcome = Outcome()
 
+    async def report() -> None:
+        latencies = errors = 0
+        while True:
+            await asyncio.sleep(REPORT_EVERY)
+            total = sum(outcome.errors.values())
+            reports.put(Report(outcome.latencies[latencies:], total - errors))
+            latencies, errors = len(outcome.latencies), total
+
     async def main() -> None:
+        reporter = asyncio.create_task(report())
         started = time.perf_counter()
         deadline = started + plan.duration
         if plan.rate:
@@ -90,6 +111,7 @@ def run(plan: Plan) -> Outcome:
         else:
             await asyncio.gather(*(_closed_loop(plan, outcome, deadline) for _ in range(plan.connections)))
         outcome.elapsed = time.perf_counter() - started
+        reporter.cancel()
 
     asyncio.run(main())
-    return outcome
+    reports.put(outcome)
