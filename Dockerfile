@@ -5,7 +5,7 @@ WORKDIR /src
 COPY packages/ packages/
 RUN pip install --no-cache-dir ./packages/core ./packages/queue-redis ./packages/store-elastic \
         ./packages/api-flask ./packages/indexer \
-    && useradd --system --home /var/lib/hitcount hitcount
+    && useradd --system --create-home --home-dir /var/lib/hitcount hitcount
 USER hitcount
 WORKDIR /var/lib/hitcount
 ENV HITCOUNT_BIND=0.0.0.0:8000

@@ -7,7 +7,7 @@ RUN_ENV := $(VENV)/.run-installed
 SERVICES := $(PYTHON) scripts/services.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint services services-down bench clean
+.PHONY: run test lint services services-down bench clean run-docker clean-docker
 
 # Nox and uv, in the repository's own virtual environment.
 $(TOOLS):
@@ -16,10 +16,13 @@ $(TOOLS):
 	touch $@
 
 # The whole pipeline (API + indexer) on the embedded sqlite backends, in the foreground.
-# Editable installs, so that `make run` always serves the code of the checkout.
+# Editable installs, so that `make run` always serves the code of the checkout. The Redis queue
+# and the Elasticsearch store too: with `make services`, the same .venv runs the production
+# shape (README.md, "Test servers").
 $(RUN_ENV): $(TOOLS) $(wildcard packages/*/pyproject.toml)
 	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python \
-		-e ./packages/core -e ./packages/api-flask -e ./packages/indexer
+		-e ./packages/core -e ./packages/api-flask -e ./packages/indexer \
+		-e ./packages/queue-redis -e ./packages/store-elastic
 	touch $@
 
 run: $(RUN_ENV)
@@ -44,6 +47,17 @@ services:
 
 services-down:
 	$(SERVICES) down
+
+# The production shape (docker-compose.yml) in the background; its passwords come from deploy/.env.
+COMPOSE := docker compose --env-file deploy/.env
+run-docker:
+	@test -f deploy/.env || { echo "deploy/.env is missing: copy deploy/.env.example and set its passwords" >&2; exit 1; }
+	$(COMPOSE) up --build --detach --wait
+
+# Stops that stack and deletes its containers and data volumes (the hits, the spool, Redis's queue).
+clean-docker:
+	@test -f deploy/.env || { echo "deploy/.env is missing: copy deploy/.env.example and set its passwords" >&2; exit 1; }
+	$(COMPOSE) down --volumes --remove-orphans
 
 # Also deletes Elasticsearch's files kept outside the checkout (when it is not traversable by their user).
 clean:

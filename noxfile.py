@@ -152,6 +152,25 @@ def services(session: nox.Session) -> None:
 
 
 @nox.session(python=DEFAULT_PYTHON)
+def deploy(session: nox.Session) -> None:
+    """What deploy/ and docker-compose.yml promise: the dashboard's metrics exist, the compose file's defaults hold.
+
+    The dashboard is checked against real `hitcount api` and `hitcount indexer` processes on the
+    sqlite backends; the compose file on its parsed YAML (tests run where Docker is not).
+    """
+    session.install(
+        "./packages/core[testing]",
+        "./packages/api-flask",
+        "./packages/indexer",
+        "./packages/queue-redis",
+        "./packages/store-elastic",
+        elastic_client(ELASTIC_MAJORS[-1]),
+        "pyyaml==6.0.3",
+    )
+    pytest(session, "tests/deploy")
+
+
+@nox.session(python=DEFAULT_PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff: the rules and the format."""
     session.install("ruff==0.17.5")
@@ -165,6 +184,7 @@ def mypy(session: nox.Session) -> None:
     session.install(
         "mypy==2.4.1",
         "types-protobuf",
+        "types-PyYAML",
         "nox==2026.10.20",
         "./packages/core[testing]",
         "./packages/indexer[testing]",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import sys
 import threading
 import time
 import uuid
@@ -13,6 +16,7 @@ from typing import ClassVar
 import pytest
 
 from hitcount.core.cli import main
+from hitcount.core.testing.processes import run_on_terminal
 from hitcount.core.windows import LONGEST
 
 
@@ -129,3 +133,23 @@ def test_other_refusals_are_errors_not_retried_and_fail_the_run(api: str, capsys
     output = capsys.readouterr().out
     assert "x HTTP 400" in output
     assert "retries 0 " in output
+
+
+def test_open_loop_sends_at_the_requested_rate(api: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench(api, "-i", "r", "--rate", "200") == 0
+    assert 150 <= StandIn.requests <= 210
+
+
+def test_a_piped_run_shows_no_live_line(api: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench(api, "-i", "quiet", "--duration", "1.5") == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert "req/s" in captured.out
+
+
+def test_a_run_on_a_terminal_shows_rate_p90_and_errors_as_it_goes(api: str) -> None:
+    command = [sys.executable, "-m", "hitcount.core.cli", "bench", "--url", api, "-w", "1", "-c", "2"]
+    code, output, terminal = run_on_terminal([*command, "-i", "live", "--duration", "2"], os.environ)
+    assert code == 0, terminal
+    assert re.search(r"\r +\d+\.\ds  [\d,]+ req/s  p90 \d+\.\d ms  errors 0", terminal), terminal
+    assert "hits accepted" in output

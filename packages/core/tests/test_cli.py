@@ -14,15 +14,20 @@ import pytest
 from hitcount.core import Hit, HitcountError, Runtime, now_ns
 from hitcount.core.commands import SERVED_COMMANDS, run_serve
 from hitcount.core.settings import QUEUE
+from hitcount.core.testing.processes import run_on_terminal
 from hitcount.core.windows import NS_PER_SECOND
 from hitcount.core.wire import encode_batch
 
 
+def environment(env: dict[str, str] | None) -> dict[str, str]:
+    """The caller's environment without its HITCOUNT_ settings, plus ``env``."""
+    return {**{key: value for key, value in os.environ.items() if not key.startswith("HITCOUNT_")}, **(env or {})}
+
+
 def hitcount(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environ = {key: value for key, value in os.environ.items() if not key.startswith("HITCOUNT_")}
     return subprocess.run(
         [sys.executable, "-m", "hitcount.core.cli", *arguments],
-        env={**environ, **(env or {})},
+        env=environment(env),
         capture_output=True,
         text=True,
         timeout=60,
@@ -75,12 +80,44 @@ def test_retention_removes_hits_older_than_the_setting(tmp_path: Path) -> None:
     assert result.stdout.startswith("removed 1 ")
 
 
-def test_dead_letters_are_listed_and_replayed(tmp_path: Path) -> None:
+def test_retention_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
     env = {"HITCOUNT_DATA_DIR": str(tmp_path)}
+    piped = hitcount("retention", env=env)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stderr == ""
+    code, output, terminal = run_on_terminal([sys.executable, "-m", "hitcount.core.cli", "retention"], environment(env))
+    assert code == 0, terminal
+    assert "\rdeleting hits older than " in terminal
+    assert output.startswith("removed 0 ")
+
+
+def dead_letter(env: dict[str, str]) -> None:
+    """Put one batch among the dead letters of the queue ``env`` configures."""
     queue = Runtime.load(env).open_queue()
     queue.publish(encode_batch([Hit("a", now_ns())]), 1)
     [delivery] = queue.consume("test", 1, 1.0)
     queue.dead_letter(delivery, "store refused it")
+    queue.close()
+
+
+def test_dead_letter_replay_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    env = {"HITCOUNT_DATA_DIR": str(tmp_path)}
+    dead_letter(env)
+    piped = hitcount("dead-letters", "--replay", env=env)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stderr == ""
+    dead_letter(env)
+    command = [sys.executable, "-m", "hitcount.core.cli", "dead-letters", "--replay"]
+    code, output, terminal = run_on_terminal(command, environment(env))
+    assert code == 0, terminal
+    assert "\rreplaying dead letters: 0/1" in terminal
+    assert output.strip() == "replayed 1 dead letter(s)"
+
+
+def test_dead_letters_are_listed_and_replayed(tmp_path: Path) -> None:
+    env = {"HITCOUNT_DATA_DIR": str(tmp_path)}
+    dead_letter(env)
+    queue = Runtime.load(env).open_queue()
     listing = hitcount("dead-letters", env=env)
     assert "store refused it" in listing.stdout
     replay = hitcount("dead-letters", "--replay", env=env)

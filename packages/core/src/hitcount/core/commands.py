@@ -14,6 +14,7 @@ from hitcount.core.bench.command import BENCH
 from hitcount.core.errors import HitcountError
 from hitcount.core.hit import now_ns
 from hitcount.core.markers import hookimpl
+from hitcount.core.progress import Progress
 from hitcount.core.registry import Command, Registry
 from hitcount.core.runtime import Runtime
 from hitcount.core.settings import RETENTION
@@ -108,7 +109,12 @@ def run_dead_letters(arguments: argparse.Namespace, runtime: Runtime) -> int:
             print(_table(rows))
             return 0
         tags = arguments.replay or [letter.tag for letter in letters]
-        unknown = [tag for tag in tags if not queue.replay_dead_letter(tag)]
+        unknown = []
+        with Progress() as progress:
+            for done, tag in enumerate(tags):
+                progress.show(f"replaying dead letters: {done}/{len(tags)}")
+                if not queue.replay_dead_letter(tag):
+                    unknown.append(tag)
         print(f"replayed {len(tags) - len(unknown)} dead letter(s)")
         if unknown:
             print(f"no dead letter with tag(s): {', '.join(unknown)}", file=sys.stderr)
@@ -123,8 +129,11 @@ def run_retention(arguments: argparse.Namespace, runtime: Runtime) -> int:
     store = runtime.open_store()
     try:
         cutoff = now_ns() - int(runtime.config.get(RETENTION) * NS_PER_SECOND)
-        removed = store.purge(cutoff)
-        print(f"removed {removed} (hits or indices) older than {_utc(cutoff / NS_PER_SECOND)}")
+        older_than = _utc(cutoff / NS_PER_SECOND)
+        # One call of the store: what shows is that it still works, for how long.
+        with Progress() as progress, progress.ticking(lambda s: f"deleting hits older than {older_than}: {s:.0f}s"):
+            removed = store.purge(cutoff)
+        print(f"removed {removed} (hits or indices) older than {older_than}")
         return 0
     finally:
         store.close()

@@ -6,14 +6,17 @@ import argparse
 import json
 import multiprocessing
 import os
+import queue
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
 
-from hitcount.core.bench.load import Outcome, Plan, run
+from hitcount.core.bench.load import REPORT_EVERY, Outcome, Plan, Report, run
 from hitcount.core.config import mask_url, parse_duration
+from hitcount.core.errors import HitcountError
+from hitcount.core.progress import Progress
 from hitcount.core.registry import Command
 from hitcount.core.runtime import Runtime
 from hitcount.core.windows import LONGEST
@@ -40,6 +43,48 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _percentile(ordered: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def load(plan: Plan, workers: int, progress: Progress) -> list[Outcome]:
+    """Run ``plan`` in ``workers`` processes, showing rate, p90 and errors as their reports come; their outcomes."""
+    context = multiprocessing.get_context("spawn")
+    reports: multiprocessing.queues.Queue[Report | Outcome] = context.Queue()
+    processes = [context.Process(target=run, args=(plan, reports), daemon=True) for _ in range(workers)]
+    for process in processes:
+        process.start()
+    outcomes: list[Outcome] = []
+    started = shown = time.monotonic()
+    window: list[float] = []  # latencies since the line was last shown
+    errors = 0
+    try:
+        while len(outcomes) < workers:
+            try:
+                message = reports.get(timeout=REPORT_EVERY)
+            except queue.Empty:
+                if failed := [process.exitcode for process in processes if process.exitcode not in (None, 0)]:
+                    raise HitcountError(
+                        f"a load process ended with exit code {failed[0]} (its error is above)"
+                    ) from None
+                continue
+            if isinstance(message, Outcome):
+                outcomes.append(message)
+                continue
+            window += message.latencies
+            errors += message.errors
+            now = time.monotonic()
+            if now - shown >= REPORT_EVERY:
+                window.sort()
+                progress.show(
+                    f"{now - started:5.1f}s  {len(window) / (now - shown):,.0f} req/s"
+                    f"  p90 {1000 * _percentile(window, 0.9):.1f} ms  errors {errors}"
+                )
+                window, shown = [], now
+    finally:
+        for process in processes:
+            process.join(timeout=REPORT_EVERY)
+            if process.is_alive():
+                process.terminate()
+    return outcomes
 
 
 def count_of(url: str, id: str) -> int:
@@ -84,8 +129,8 @@ def run_bench(arguments: argparse.Namespace, runtime: Runtime) -> int:
         arguments.timeout,
         arguments.retry_for,
     )
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        outcomes: list[Outcome] = pool.map(run, [plan] * workers)
+    with Progress() as progress:
+        outcomes = load(plan, workers, progress)
     latencies = sorted(latency for outcome in outcomes for latency in outcome.latencies)
     errors: Counter[str] = Counter()
     retries: Counter[str] = Counter()

@@ -15,6 +15,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from multiprocessing.queues import Queue
 
 from hitcount.core.bench.client import Connection, HttpError, request_bytes
 
@@ -22,6 +23,8 @@ from hitcount.core.bench.client import Connection, HttpError, request_bytes
 RETRIED_STATUSES = frozenset({408, 429, 503})
 # Waits before the first, second, ... retry of a request; the last one repeats (the API's Retry-After is 1 s).
 RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0)
+# How often each process sends what it saw since its previous report, for the live line.
+REPORT_EVERY = 0.5
 
 
 @dataclass
@@ -72,6 +75,14 @@ class Outcome:
 
     def retry(self, cause: str) -> None:
         self.retries[cause] = self.retries.get(cause, 0) + 1
+
+
+@dataclass
+class Report:
+    """What one process saw since its previous report: the latencies of 2xx answers and the number of errors."""
+
+    latencies: list[float]
+    errors: int
 
 
 async def _closed_loop(plan: Plan, outcome: Outcome, deadline: float) -> None:
@@ -134,11 +145,20 @@ async def _one(connection: Connection, plan: Plan, outcome: Outcome, scheduled: 
         await asyncio.sleep(delay)
 
 
-def run(plan: Plan) -> Outcome:
-    """Send the plan's load and return what came back (runs in a worker process)."""
+def run(plan: Plan, reports: Queue[Report | Outcome]) -> None:
+    """Send the plan's load, put a Report every REPORT_EVERY and then the Outcome (runs in a worker process)."""
     outcome = Outcome()
 
+    async def report() -> None:
+        latencies = errors = 0
+        while True:
+            await asyncio.sleep(REPORT_EVERY)
+            total = sum(outcome.errors.values())
+            reports.put(Report(outcome.latencies[latencies:], total - errors))
+            latencies, errors = len(outcome.latencies), total
+
     async def main() -> None:
+        reporter = asyncio.create_task(report())
         started = time.perf_counter()
         deadline = started + plan.duration
         if plan.rate:
@@ -146,6 +166,7 @@ def run(plan: Plan) -> Outcome:
         else:
             await asyncio.gather(*(_closed_loop(plan, outcome, deadline) for _ in range(plan.connections)))
         outcome.elapsed = time.perf_counter() - started
+        reporter.cancel()
 
     asyncio.run(main())
-    return outcome
+    reports.put(outcome)

@@ -107,3 +107,32 @@ class Child:
             self.send(signal.SIGCONT)
             self.send(signal.SIGKILL)
         self.process.wait(DEADLINE)
+
+
+def run_on_terminal(command: Sequence[str], env: Mapping[str, str]) -> tuple[int, str, str]:
+    """Run ``command`` to its end with stderr on a pseudo-terminal (stdout a pipe): its exit code, stdout, stderr.
+
+    What a user at a terminal sees of a command that shows progress only there.
+    """
+    terminal, child_end = os.openpty()
+    try:
+        process = subprocess.Popen(
+            list(command), env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=child_end
+        )
+    finally:
+        os.close(child_end)
+    assert process.stdout is not None
+    seen = bytearray()
+    # Read the terminal while the command runs: it blocks once the terminal's buffer is full.
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # EIO: every end of the terminal but ours is closed, the command is done
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(terminal)
+    with process.stdout as stdout:
+        output = stdout.read().decode()
+    return process.wait(DEADLINE), output, seen.decode(errors="replace")
