@@ -2,7 +2,7 @@
 
 ``make test`` runs them all, after ``scripts/services.py up`` has started Redis and
 Elasticsearch 8 and 9 and written their URLs to ``var/services.env``. Run one with, e.g.,
-``.venv/bin/nox -s "core-3.12"``; ``nox -l`` lists them.
+``.venv/bin/nox -s "core-3.13"``; ``nox -l`` lists them.
 """
 
 from __future__ import annotations
@@ -57,9 +57,9 @@ def pytest(session: nox.Session, *paths: str, env: dict[str, str] | None = None)
     session.run("pytest", "-q", "-p", "no:cacheprovider", *paths, *session.posargs, env=env or {})
 
 
-@nox.session(python=ALL_PYTHON)
+@nox.session(python=EDGE_PYTHON)
 def core(session: nox.Session) -> None:
-    """hitcount-core on every Python present, installed alone as a user would."""
+    """hitcount-core on the edge Pythons, installed alone as a user would."""
     session.install("./packages/core[testing]", "grpcio-tools==1.85.1")
     session.run(
         "python",
