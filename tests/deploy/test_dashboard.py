@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from hitcount.core.testing.processes import Child, free_port, wait_until
+from hitcount.core.testing.processes import Child, free_port, scrape, serves_metrics, wait_until
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "hitcount.json"
 METRIC = re.compile(r"\bhitcount_[a-z0-9_]+")
@@ -41,20 +41,6 @@ def family(name: str) -> str:
 
 def expressions(dashboard: dict[str, Any]) -> list[str]:
     return [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
-
-
-def scrape(url: str) -> str:
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
-        text: str = response.read().decode()
-        return text
-
-
-def answers(url: str) -> bool:
-    try:
-        scrape(url)
-    except OSError:
-        return False
-    return True
 
 
 def post(url: str, body: bytes) -> int:
@@ -92,8 +78,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str]]:
     api = Child([*command, "api"], directory / "api.log", environ)
     indexer = Child([*command, "indexer"], directory / "indexer.log", environ)
     try:
-        wait_until(lambda: answers(api_url), f"hitcount api's /metrics ({api.output()})")
-        wait_until(lambda: answers(indexer_url), f"hitcount indexer's /metrics ({indexer.output()})")
+        wait_until(lambda: serves_metrics(api_url), f"hitcount api's /metrics ({api.output()})")
+        wait_until(lambda: serves_metrics(indexer_url), f"hitcount indexer's /metrics ({indexer.output()})")
         assert post(f"{api_url}/analytics", b'{"id": "dashboard"}') == 204
         assert post(f"{api_url}/analytics", b"not json") == 400
         wait_until(

@@ -7,14 +7,13 @@ import os
 import re
 import signal
 import sys
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from hitcount.core import Hit, HitStore, Queue, Runtime, now_ns
-from hitcount.core.testing.processes import DEADLINE, Child, free_port, wait_until
+from hitcount.core.testing.processes import DEADLINE, Child, free_port, scrape, serves_metrics, wait_until
 from hitcount.core.wire import encode_batch
 
 
@@ -30,18 +29,8 @@ def indexed_hits(indexer: Child) -> int:
     return int(found.group(1))
 
 
-def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text: str = response.read().decode()
-        return text
-
-
-def answers(port: int) -> bool:
-    try:
-        scrape(port)
-    except OSError:
-        return False
-    return True
+def local(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
 
 
 def sample(metrics: str, name: str) -> float:
@@ -135,7 +124,7 @@ def test_two_indexers_on_one_sqlite_queue_count_every_hit_exactly_once(
     settings = {"HITCOUNT_INDEXER_MAX_BATCHES": "5", "HITCOUNT_INDEXER_BULK_HITS": "50"}
     indexers = [spawn(**settings, HITCOUNT_INDEXER_METRICS_BIND=f"127.0.0.1:{port}") for port in ports]
     for port in ports:
-        wait_until(functools.partial(answers, port), f"the indexer metrics on port {port}")
+        wait_until(functools.partial(serves_metrics, local(port)), f"the indexer metrics on port {port}")
     published = sum(publish(queue, 1, 10) for _ in range(400))
     wait_until(lambda: queue.backlog().batches == 0, "the indexers to empty the queue")
     assert [indexer.stop() for indexer in indexers] == [0, 0]
@@ -152,9 +141,12 @@ def test_metrics_endpoint_serves_the_indexer_metrics(
     indexer = spawn(HITCOUNT_INDEXER_METRICS_BIND=f"127.0.0.1:{port}", HITCOUNT_INDEXER_BACKLOG_INTERVAL="100ms")
     publish(queue, 2, 3)
     queue.publish(b"\xff\xff not a batch", 1)
-    wait_until(lambda: answers(port) and "hitcount_indexer_hits_indexed_total 6.0" in scrape(port), "6 hits indexed")
-    wait_until(lambda: "hitcount_indexer_backlog_batches 0.0" in scrape(port), "the backlog gauge to show 0")
-    metrics = scrape(port)
+    wait_until(
+        lambda: serves_metrics(local(port)) and "hitcount_indexer_hits_indexed_total 6.0" in scrape(local(port)),
+        "6 hits indexed",
+    )
+    wait_until(lambda: "hitcount_indexer_backlog_batches 0.0" in scrape(local(port)), "the backlog gauge to show 0")
+    metrics = scrape(local(port))
     assert sample(metrics, "hitcount_indexer_batches_total") == 2
     assert sample(metrics, "hitcount_indexer_dead_letters_total") == 1
     assert sample(metrics, "hitcount_indexer_store_retries_total") == 0

@@ -145,7 +145,7 @@ class Setting(Generic[T]):
     def display(self, raw: str) -> str:
         """How ``raw`` may be shown to an operator."""
         if self.secret:
-            return "****" if raw else ""
+            return MASK if raw else ""
         return mask_url(raw)
 
 
@@ -198,7 +198,7 @@ class Config:
             for name, setting in sorted(known.items())
         ]
         rows += [
-            ConfigEntry(name, "****", "environment", "unknown setting: no installed plugin reads it")
+            ConfigEntry(name, MASK, "environment", "unknown setting: no installed plugin reads it")
             for name in sorted(self._environ.keys() - known.keys())
         ]
         return rows

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -27,6 +28,22 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def scrape(url: str) -> str:
+    """The Prometheus text a hitcount process serves at ``url``/metrics."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+        text: str = response.read().decode()
+        return text
+
+
+def serves_metrics(url: str) -> bool:
+    """Whether a process serves its /metrics at ``url`` yet (a condition for :func:`wait_until`)."""
+    try:
+        scrape(url)
+    except OSError:
+        return False
+    return True
 
 
 def wait_until(condition: Callable[[], bool], what: str, deadline: float = DEADLINE, interval: float = 0.05) -> None:
