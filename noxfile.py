@@ -31,6 +31,8 @@ DEFAULT_PYTHON = "3.11"
 EDGE_PYTHON = sorted({ALL_PYTHON[0], DEFAULT_PYTHON, ALL_PYTHON[-1]})
 # Elasticsearch majors the store supports; each runs against its own server with its own client.
 ELASTIC_MAJORS = ["8", "9"]
+# The browser tests' driver of Debian's chromium.
+PLAYWRIGHT = "playwright==1.65.2"
 # Packages that must stay out of an environment holding hitcount-core alone.
 SERVER_ONLY = ("flask", "redis", "elasticsearch", "gevent")
 
@@ -151,6 +153,14 @@ def e2e(session: nox.Session, queue: str, store: str, es: str | None) -> None:
     pytest(session, "tests/e2e", env=env)
 
 
+@nox.session(python=DEFAULT_PYTHON)
+def browser(session: nox.Session) -> None:
+    """/hitcount.js, live counters and badges in Debian's chromium (apt-get installs it when missing), driven by
+    Playwright against the real `hitcount api` and `hitcount indexer`, from pages of other origins."""
+    session.install("./packages/core[testing]", "./packages/api-flask", "./packages/indexer", PLAYWRIGHT)
+    pytest(session, "tests/browser", env={"HITCOUNT_QUEUE": "sqlite", "HITCOUNT_STORE": "sqlite"})
+
+
 @nox.session(python=ALL_PYTHON)
 def services(session: nox.Session) -> None:
     """scripts/services.py on every Python it must run on: its logic, and a Redis of its own started and stopped."""
@@ -198,6 +208,7 @@ def mypy(session: nox.Session) -> None:
         "./packages/queue-redis[testing]",
         "./packages/store-elastic",
         "./packages/api-flask[test]",
+        PLAYWRIGHT,
     )
     session.run("mypy")
 

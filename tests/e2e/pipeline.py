@@ -82,10 +82,12 @@ class Stack:
             return False
 
     def request(self, method: str, path: str, body: bytes | None = None) -> Answer:
-        """One request on a new connection."""
+        """One request on a new connection, with a read token when the API requires one, as its operator's."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=DEADLINE)
         try:
             headers = {} if body is None else {"Content-Type": "application/json"}
+            if tokens := self.environ.get("HITCOUNT_READ_TOKENS"):
+                headers["Authorization"] = f"Bearer {tokens.split(',')[0].strip()}"
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
             headers = {name.lower(): value for name, value in response.getheaders()}
@@ -151,7 +153,7 @@ class Stack:
             return False
 
     def metric(self, name: str) -> float:
-        """The value of an unlabelled sample of the API's /metrics (summed over its workers)."""
+        """The value of a sample of the API's /metrics (summed over its workers), by its name and labels as shown."""
         for line in self.request("GET", "/metrics").body.decode().splitlines():
             if line.startswith(f"{name} "):
                 return float(line.split()[1])

@@ -44,9 +44,13 @@ class ReadAccess:
         presented = credentials.strip().encode("utf-8", "surrogateescape")
         return any([hmac.compare_digest(presented, token) for token in self.tokens])
 
+    def public(self, id: str) -> bool:
+        """Whether ``id`` is one anyone may read, token or not (a badge, a page's counter)."""
+        return any(fnmatchcase(id, pattern) for pattern in self.public_ids)
+
     def check(self, authorization: str | None, id: str | None = None) -> None:
         """Raise :class:`Unauthorized` unless the caller may read ``id`` (or, without one, everything)."""
-        if id is not None and any(fnmatchcase(id, pattern) for pattern in self.public_ids):
+        if id is not None and self.public(id):
             return
         if not self.authenticated(authorization):
             raise Unauthorized()

@@ -9,6 +9,7 @@ from hitcount.api_flask.access import ReadAccess
 from hitcount.api_flask.backends import Backends
 from hitcount.api_flask.blueprints.ops import ops
 from hitcount.api_flask.blueprints.read import read
+from hitcount.api_flask.blueprints.script import script
 from hitcount.api_flask.blueprints.track import track
 from hitcount.api_flask.cors import CorsPolicy
 from hitcount.api_flask.errors import ANSWERS
@@ -51,7 +52,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         reader,
     )
     state.init_app(app)
-    for blueprint in (track, read, ops):
+    for blueprint in (track, read, script, ops):
         app.register_blueprint(blueprint)
     for error in ANSWERS:
         app.register_error_handler(error, error_response)

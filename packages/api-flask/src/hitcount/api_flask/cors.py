@@ -1,4 +1,4 @@
-"""CORS for the Track endpoints, so that pages on other origins can send hits.
+"""CORS for the Track endpoints and reads, so that pages on other origins can send hits and show counts.
 
 ``HITCOUNT_CORS_ORIGINS`` is ``*`` (any page) or a list of origins; with a list the
 matching ``Origin`` is echoed and ``Vary: Origin`` keeps caches from mixing answers.
@@ -33,12 +33,20 @@ class CorsPolicy:
         return origin is None or "*" in self.origins or origin in self.origins
 
     def headers(self, origin: str | None) -> list[tuple[str, str]]:
-        """The headers of every Track answer to a request from ``origin``, preflights and errors included."""
+        """The headers of every Track and read answer to a request from ``origin``, preflights and errors included."""
         if "*" in self.origins:
             return [("Access-Control-Allow-Origin", "*")]
         if origin is not None and origin in self.origins:
             return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
         return [("Vary", "Origin")]
+
+    def read_headers(self, origin: str | None, public: bool) -> list[tuple[str, str]]:
+        """The headers of a read's answer: with a list, a listed origin's page may read what its
+        caller may; with ``*``, any page may read only the ids anyone may (``public``), so that a
+        page cannot use its visitor's browser to read an API that only the visitor reaches."""
+        if "*" in self.origins:
+            return [("Access-Control-Allow-Origin", "*")] if public else []
+        return self.headers(origin)
 
     def preflight_headers(self, origin: str | None) -> list[tuple[str, str]]:
         """What a preflight's answer adds to :meth:`headers`: nothing that allows anything for a foreign origin."""

@@ -2,8 +2,8 @@
 
 The file holds the document's shape and words. What the count windows decide comes
 from :data:`hitcount.core.WINDOWS` here, so that adding a window is one line in core:
-how many counts an answer holds, the names a ``reference`` may take, an example answer,
-and how far back a hit's ``timestamp`` may go (the longest window).
+how many counts an answer holds, the names a ``reference`` (and a badge's ``window``) may
+take, an example answer, and how far back a hit's ``timestamp`` may go (the longest window).
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ def openapi_document(windows: Sequence[Window] = WINDOWS) -> bytes:
     counts = schemas["Counts"]
     array = counts["properties"]["counts"]
     array["minItems"] = array["maxItems"] = len(windows)
-    array["items"]["properties"]["reference"]["enum"] = [window.reference for window in windows]
+    references = [window.reference for window in windows]
+    array["items"]["properties"]["reference"]["enum"] = references
+    badge_window = next(p for p in document["paths"]["/badge.svg"]["get"]["parameters"] if p["name"] == "window")
+    badge_window["schema"].update(enum=references, default=windows[0].reference)
     # Longer windows hold at least the hits of shorter ones.
     counts["example"] = {
         "id": EXAMPLE_ID,

@@ -48,8 +48,9 @@ MAX_BODY = Setting(
 CORS_ORIGINS = Setting(
     "HITCOUNT_CORS_ORIGINS",
     "*",
-    "Origins allowed to call the Track endpoints from a browser: * or a comma-separated list; with a list,"
-    " a Track request whose Origin is not listed gets 403 (requests without Origin are taken).",
+    "Origins whose pages may send hits and show counts (hitcount.js): * (any page; counts of HITCOUNT_PUBLIC_IDS"
+    " only) or a comma-separated list; with a list, a Track request whose Origin is not listed gets 403"
+    " (requests without Origin are taken) and reads answer it without CORS headers.",
     parse_csv,
 )
 READ_TOKENS = Setting(

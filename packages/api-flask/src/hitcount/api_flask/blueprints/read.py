@@ -1,4 +1,5 @@
-"""Read: ``GET /analytics/<id>``, the counts of one id in every window, longest first.
+"""Read: ``GET /analytics/<id>``, the counts of one id in every window, longest first, and
+``GET /badge.svg?id=<id>``, the count of one window drawn as a badge (:mod:`hitcount.api_flask.badge`).
 
 Counts come from :class:`~hitcount.api_flask.reader.Reader`: fresh ones say how long a
 client may keep them (``Cache-Control: max-age``), stale ones how old they are (``Age``).
@@ -6,7 +7,11 @@ With ``HITCOUNT_READ_TOKENS`` set, only ids of ``HITCOUNT_PUBLIC_IDS`` are read 
 token (:mod:`hitcount.api_flask.access`), checked before anything else so that a caller
 without one learns nothing of the id. A missing token, an invalid id (core's
 ``InvalidHit``) and a store that cannot answer with no counts kept are answered by the
-app's error table (:mod:`hitcount.api_flask.errors`).
+app's error table (:mod:`hitcount.api_flask.errors`). Answers carry CORS headers
+(:meth:`~hitcount.api_flask.cors.CorsPolicy.read_headers`) so that the live counters of
+``/hitcount.js`` work on pages of other origins: those ``HITCOUNT_CORS_ORIGINS`` lists, or
+any, for public ids. A read is never refused for its origin: whoever may read an id may do
+so from anywhere but a browser anyway.
 """
 
 from __future__ import annotations
@@ -15,9 +20,18 @@ from flask import Blueprint, Response, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import PathConverter
 
+from hitcount.api_flask import badge
+from hitcount.api_flask.errors import InvalidRequest, echo
+from hitcount.api_flask.reader import Reading
 from hitcount.api_flask.responses import json_response
 from hitcount.api_flask.state import api_state
+from hitcount.core import WINDOWS
 from hitcount.core.hit import validate_id
+from hitcount.core.windows import LONGEST
+
+SVG = "image/svg+xml"
+# Nothing of a badge runs or loads: opened as a document, its SVG may not either.
+BADGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
 
 read = Blueprint("read", __name__)
 
@@ -41,16 +55,51 @@ def add_converter(state: BlueprintSetupState) -> None:
     state.app.url_map.converters["id"] = IdConverter
 
 
-@read.get("/analytics/<id:id>")
-def counts(id: str) -> Response:
+def _read(id: str) -> Reading:
+    """The counts of ``id``, if the caller may read them."""
     state = api_state()
     state.access.check(request.headers.get("Authorization"), id)
-    id = validate_id(id)  # in normal form C, as every hit's id is stored
-    reading = state.reader.read(id)
-    response = json_response(reading.counts.to_json())
+    return state.reader.read(validate_id(id))  # in normal form C, as every hit's id is stored
+
+
+def _with_freshness(response: Response, reading: Reading) -> Response:
+    """Fresh counts may be kept for the read max age; stale ones say how old they are and may not."""
     response.headers["Age"] = str(int(reading.age))
     if reading.fresh:
-        response.headers["Cache-Control"] = f"max-age={int(state.settings.read_max_age)}"
+        response.headers["Cache-Control"] = f"max-age={int(api_state().settings.read_max_age)}"
     else:
         response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@read.get("/analytics/<id:id>")
+def counts(id: str) -> Response:
+    reading = _read(id)
+    return _with_freshness(json_response(reading.counts.to_json()), reading)
+
+
+@read.get("/badge.svg")
+def count_badge() -> Response:
+    """The count of ``id`` in ``window`` (default the longest), beside ``label`` (default "hits")."""
+    id = request.args.get("id")
+    if not id:
+        raise InvalidRequest("the query needs an id: /badge.svg?id=<id>")
+    reference = request.args.get("window", LONGEST.reference)
+    if reference not in {window.reference for window in WINDOWS}:
+        expected = ", ".join(window.reference for window in WINDOWS)
+        raise InvalidRequest(f"window {echo(reference)} is not one of: {expected}")
+    label = badge.parse_label(request.args.get("label"))
+    reading = _read(id)
+    response = Response(badge.render(label, reading.counts.by_reference()[reference]), content_type=SVG)
+    response.headers["Content-Security-Policy"] = BADGE_POLICY
+    # A page on any origin may show it, cross-origin isolated ones included.
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return _with_freshness(response, reading)
+
+
+@read.after_request
+def allow_origins(response: Response) -> Response:
+    state = api_state()
+    id = (request.view_args or {}).get("id") or request.args.get("id") or ""
+    response.headers.extend(state.cors.read_headers(request.headers.get("Origin"), state.access.public(id)))
     return response

@@ -1,0 +1,30 @@
+"""``GET /hitcount.js``: the script a web page includes to count its views and show counts.
+
+The script (``hitcount.js`` beside this package's modules) sends its hits to the origin it
+was loaded from, so a page needs nothing but its tag. It changes only with hitcount
+itself: browsers keep it a day and then ask again with its ETag, which costs a 304.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+
+from flask import Blueprint, Response, request
+
+script = Blueprint("script", __name__)
+
+SOURCE = resources.files("hitcount.api_flask").joinpath("hitcount.js").read_bytes()
+ETAG = hashlib.sha256(SOURCE).hexdigest()[:20]
+CACHE_CONTROL = "public, max-age=86400, stale-while-revalidate=604800"
+
+
+@script.get("/hitcount.js")
+def hitcount_js() -> Response:
+    response = Response(SOURCE, content_type="text/javascript; charset=utf-8")
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    # Pages that require CORP of what they embed (cross-origin isolation) may load it too.
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    response.set_etag(ETAG)
+    response.make_conditional(request)  # 304 when If-None-Match names the ETag
+    return response

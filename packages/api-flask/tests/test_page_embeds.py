@@ -1,0 +1,146 @@
+"""What web pages embed: ``/hitcount.js`` (tested in a real browser by tests/browser) and ``/badge.svg``."""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree
+
+import pytest
+from api_testing import AppFactory
+from flask import Flask
+from flask.testing import FlaskClient
+
+from hitcount.api_flask.badge import MAX_LABEL, text_width
+from hitcount.api_flask.state import api_state
+from hitcount.core import Hit, now_ns
+from hitcount.core.testing.windows import expected_counts, one_age_per_window
+from hitcount.core.windows import NS_PER_SECOND, WINDOWS
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def write(app: Flask, id: str, ages: list[float]) -> None:
+    now = now_ns()
+    api_state(app).backends.store.write([Hit(id, now - int(age * NS_PER_SECOND)) for age in ages])
+
+
+def texts(svg: bytes) -> list[str]:
+    """The texts a badge shows, left to right (parsing it also proves it is well-formed XML)."""
+    return [text.text or "" for text in ElementTree.fromstring(svg).iter(f"{SVG}text")]
+
+
+def test_the_script_is_javascript_of_at_most_4_kib_kept_a_day_and_revalidated_by_etag(client: FlaskClient) -> None:
+    response = client.get("/hitcount.js")
+    assert response.status_code == 200
+    assert response.mimetype == "text/javascript"
+    assert len(response.data) <= 4096
+    assert "max-age=86400" in response.headers["Cache-Control"]
+    assert "Set-Cookie" not in response.headers
+    again = client.get("/hitcount.js", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+    assert again.data == b""
+
+
+def test_the_script_sends_beacons_with_a_uid_of_its_own_and_reads_counts(client: FlaskClient) -> None:
+    source = client.get("/hitcount.js").data.decode()
+    for part in ("navigator.sendBeacon", "keepalive: true", "uid: uid()", "data-hitcount-count", "/analytics/"):
+        assert part in source
+
+
+def test_a_badge_shows_the_label_and_the_count_of_the_longest_window_by_default(
+    client: FlaskClient, app: Flask
+) -> None:
+    write(app, "page", [*one_age_per_window(), 1.0])
+    response = client.get("/badge.svg?id=page")
+    assert response.status_code == 200
+    assert response.mimetype == "image/svg+xml"
+    assert texts(response.data) == ["hits", str(len(WINDOWS) + 1)]
+
+
+@pytest.mark.parametrize("index", range(len(WINDOWS)), ids=[window.reference for window in WINDOWS])
+def test_a_badge_shows_the_window_it_names(client: FlaskClient, app: Flask, index: int) -> None:
+    ages = one_age_per_window()
+    write(app, "page", ages)
+    expected = expected_counts(dict.fromkeys(ages, 1))[index]
+    query = {"id": "page", "window": WINDOWS[index].reference}
+    assert texts(client.get("/badge.svg", query_string=query).data)[1] == str(expected)
+
+
+def test_a_badge_groups_digits_and_fits_its_text(client: FlaskClient, app: Flask) -> None:
+    write(app, "page", [1.0] * 1234)
+    svg = client.get("/badge.svg", query_string={"id": "page", "label": "views"}).data
+    assert texts(svg) == ["views", "1,234"]
+    width = int(ElementTree.fromstring(svg).attrib["width"])
+    assert width >= text_width("views") + text_width("1,234")
+
+
+def test_a_badge_escapes_its_label(client: FlaskClient) -> None:
+    label = '<script>alert("x")</script> & co'
+    svg = client.get("/badge.svg", query_string={"id": "page", "label": label}).data
+    assert b"<script" not in svg
+    assert texts(svg)[0] == label
+    assert ElementTree.fromstring(svg).attrib["aria-label"] == f"{label}: 0"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({}, "needs an id"),
+        ({"id": ""}, "needs an id"),
+        ({"id": "page", "window": "1 week ago"}, "is not one of: 3 days ago"),
+        ({"id": "page", "label": "x" * (MAX_LABEL + 1)}, "printable characters"),
+        ({"id": "page", "label": "a\x00b"}, "printable characters"),
+        ({"id": "a\x01"}, "control characters"),
+    ],
+    ids=["no-id", "empty-id", "unknown-window", "long-label", "control-in-label", "invalid-id"],
+)
+def test_an_invalid_badge_query_is_a_json_400_saying_why(
+    client: FlaskClient, query: dict[str, str], message: str
+) -> None:
+    response = client.get("/badge.svg", query_string=query)
+    assert response.status_code == 400
+    assert message in response.json["message"]  # type: ignore[index]
+
+
+def test_a_fresh_badge_is_kept_a_few_seconds_and_no_page_can_make_it_run_anything(client: FlaskClient) -> None:
+    response = client.get("/badge.svg?id=page")
+    assert response.headers["Cache-Control"] == "max-age=2"
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_badge_follows_the_read_rules_of_tokens_and_public_ids(make_app: AppFactory) -> None:
+    client = make_app(HITCOUNT_READ_TOKENS="secret", HITCOUNT_PUBLIC_IDS="badge-*").test_client()
+    assert client.get("/badge.svg?id=private").status_code == 401
+    assert client.get("/badge.svg?id=private", headers={"Authorization": "Bearer secret"}).status_code == 200
+    assert client.get("/badge.svg?id=badge-home").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("origins", "public_ids", "allowed"),
+    [("*", "page", "*"), ("https://blog.example", "", "https://blog.example")],
+    ids=["any-origin-public-id", "listed-origin"],
+)
+def test_reads_let_pages_show_counts_of_public_ids_or_from_listed_origins(
+    make_app: AppFactory, origins: str, public_ids: str, allowed: str
+) -> None:
+    client = make_app(HITCOUNT_CORS_ORIGINS=origins, HITCOUNT_PUBLIC_IDS=public_ids).test_client()
+    for path in ("/analytics/page", "/badge.svg?id=page&window=x"):  # errors too, so that a page can tell why
+        assert (
+            client.get(path, headers={"Origin": "https://blog.example"}).headers["Access-Control-Allow-Origin"]
+            == allowed
+        )
+
+
+def test_with_any_origin_reads_of_ids_that_are_not_public_give_pages_no_cors_headers(make_app: AppFactory) -> None:
+    client = make_app(HITCOUNT_PUBLIC_IDS="public-*").test_client()
+    response = client.get("/analytics/page", headers={"Origin": "https://blog.example"})
+    assert response.status_code == 200
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_reads_give_an_unlisted_origin_no_cors_headers_but_no_refusal(make_app: AppFactory) -> None:
+    client = make_app(HITCOUNT_CORS_ORIGINS="https://blog.example", HITCOUNT_PUBLIC_IDS="*").test_client()
+    response = client.get("/analytics/page", headers={"Origin": "https://elsewhere.example"})
+    assert response.status_code == 200
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert response.headers["Vary"] == "Origin"
