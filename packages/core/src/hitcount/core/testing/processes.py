@@ -109,14 +109,17 @@ class Child:
         with the end of its output: a process that ignores its stop signal is a failure.
         """
         self.send(signum)
+        return self.wait(timeout, f"of signal {signum}")
+
+    def wait(self, timeout: float = DEADLINE, after: str = "") -> int:
+        """Its exit code once it ends; killed, and TimeoutError, when that takes over ``timeout`` seconds."""
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             last = "\n".join(self.output().splitlines()[-20:])
-            raise TimeoutError(
-                f"{self.command} did not exit within {timeout:.0f}s of signal {signum}:\n{last}"
-            ) from None
+            within = " ".join(part for part in (f"within {timeout:.0f}s", after) if part)
+            raise TimeoutError(f"{self.command} did not exit {within}:\n{last}") from None
 
     def kill(self) -> None:
         """SIGKILL (after SIGCONT, since a stopped process would not die): it gets no chance to finish anything."""

@@ -1,0 +1,132 @@
+"""The pipeline on a Redis Cluster (3 masters, 3 replicas) and a 3-node Elasticsearch cluster.
+
+The API (2 workers) and two indexers run as real processes; ``hitcount bench`` sends hits,
+each with its own uid, resending a hit until it gets a 2xx. Under that load a Redis master
+is killed (kill -9; its replica takes over), then the Elasticsearch node that holds the
+primary of the day's index: every hit accepted must be counted exactly once, in the API's
+answer and in the store itself. The nodes killed are started again afterwards, so that the
+clusters are whole for whatever runs next.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from hitcount.core.testing.processes import Child, wait_until
+from hitcount.core.windows import WINDOWS
+from scripts.services import ROOT
+from tests.e2e.pipeline import Stack
+
+# Long enough for both failovers and their recoveries to happen under load.
+LOAD_SECONDS = 45
+RATE = 300
+# A Redis failover takes the cluster's node timeout (2 s) and an election; Elasticsearch
+# notices a dead node within seconds too.
+RECOVERY = 60.0
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    stack = Stack(tmp_path_factory.mktemp("clusters"), {"HITCOUNT_WORKERS": "2"})
+    stack.start_indexer()
+    yield stack
+    codes = stack.stop()
+    stack.discard_data()
+    assert set(codes.values()) <= {0}, f"exit codes {codes}; logs in {stack.directory}"
+
+
+def elastic_urls() -> list[str]:
+    return [url.strip() for url in os.environ["HITCOUNT_ELASTIC_URL"].split(",")]
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.load(answer)
+
+
+def kill_a_redis_master() -> int:
+    """Kill -9 the master that serves slot 0; its port."""
+    cluster = redis.RedisCluster.from_url(os.environ["HITCOUNT_REDIS_URL"])
+    try:
+        master = cluster.nodes_manager.get_node_from_slot(0)
+        node = redis.Redis(host=master.host, port=master.port)
+        pid = int(node.info("server")["process_id"])
+        node.close()
+    finally:
+        cluster.close()
+    os.kill(pid, signal.SIGKILL)
+    return int(master.port)
+
+
+def redis_cluster_ok(dead_port: int) -> bool:
+    """Whether every live node says the cluster is ok (the dead master's replica has taken over)."""
+    for url in redis_nodes(dead_port):
+        try:
+            if redis.Redis.from_url(url, socket_timeout=2).cluster("info")["cluster_state"] != "ok":
+                return False
+        except redis.RedisError:
+            return False
+    return True
+
+
+def redis_nodes(dead_port: int) -> list[str]:
+    first = int(re.search(r":(\d+)", os.environ["HITCOUNT_REDIS_URL"]).group(1))  # type: ignore[union-attr]
+    return [f"redis://127.0.0.1:{port}" for port in range(first, first + 6) if port != dead_port]
+
+
+def kill_the_elastic_node_of_a_primary(prefix: str) -> str:
+    """Kill -9 the node holding a primary shard of the run's indices; its HTTP URL's node name."""
+    alive = elastic_urls()[0]
+    shards = get_json(f"{alive}/_cat/shards/{prefix}*?format=json&h=index,prirep,node")
+    assert shards, f"no shards of {prefix}* yet"
+    name = next(shard["node"] for shard in shards if shard["prirep"] == "p")
+    nodes = get_json(f"{alive}/_nodes/{name}/process")
+    (process,) = [node["process"]["id"] for node in nodes["nodes"].values()]
+    os.kill(int(process), signal.SIGKILL)
+    return str(name)
+
+
+def restart_clusters() -> None:
+    """Start the killed nodes again (scripts/services.py starts what does not run, and waits)."""
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "services.py"), "up", "redis-cluster", "elastic-cluster"], check=True
+    )
+
+
+def test_every_hit_counts_once_through_a_redis_master_and_an_elastic_node_killed_under_load(
+    stack: Stack, tmp_path: Path
+) -> None:
+    id = f"clusters-{uuid.uuid4().hex[:12]}"
+    log = tmp_path / "bench.log"
+    command = [sys.executable, "-m", "hitcount.core.cli", "bench", "--url", f"http://127.0.0.1:{stack.port}"]
+    command += ["--id", id, "--duration", f"{LOAD_SECONDS}s", "--rate", str(RATE), "--workers", "1"]
+    command += ["--connections", "16", "--retry-for", "120s"]
+    bench = Child(command, log, stack.environ)
+    try:
+        time.sleep(8)
+        dead_port = kill_a_redis_master()
+        wait_until(lambda: redis_cluster_ok(dead_port), "a replica to take over the killed master", RECOVERY, 0.5)
+        time.sleep(5)
+        kill_the_elastic_node_of_a_primary(stack.environ["HITCOUNT_ELASTIC_INDEX_PREFIX"])
+        code = bench.wait(LOAD_SECONDS + 150)
+    finally:
+        restart_clusters()
+    output = bench.output()
+    assert code == 0, output
+    accepted = int(re.search(r"hits accepted (\d+)", output).group(1))  # type: ignore[union-attr]
+    assert accepted > RATE * LOAD_SECONDS // 2, output
+    stack.wait_for_counts(id, [accepted] * len(WINDOWS))
