@@ -325,6 +325,11 @@ class RedisClusterNode(RedisNode):
         "nodes.conf",
         "--cluster-node-timeout",
         str(REDIS_CLUSTER_NODE_TIMEOUT_MS),
+        # A replica takes over however long it has been cut off from its master (by default, one cut
+        # off for 10 node timeouts, or restarted and not yet synced, never does, and the slots stay
+        # down): what the queue acknowledged, a replica confirmed having (HITCOUNT_REDIS_MIN_REPLICAS).
+        "--cluster-replica-validity-factor",
+        "0",
     )
 
     @property
@@ -333,11 +338,23 @@ class RedisClusterNode(RedisNode):
 
     def cluster_info(self) -> dict[str, str]:
         """Its ``CLUSTER INFO`` (``cluster_state``, ``cluster_known_nodes``...), or ``{}`` when it does not answer."""
+        return self._fields("cluster", "info")
+
+    def serves(self) -> bool:
+        """Whether it sees the cluster ok and, a replica, has its master's data: a write then reaches a
+        replica at once (a replica still syncing would make the queue refuse writes it must confirm)."""
+        replication = self._fields("info", "replication")
+        synced = replication.get("role") == "master" or replication.get("master_link_status") == "up"
+        return synced and self.cluster_info().get("cluster_state") == "ok"
+
+    def _fields(self, *command: str) -> dict[str, str]:
+        """The ``key:value`` lines redis-cli prints for ``command``, or ``{}`` when the node does not answer."""
         binary = shutil.which("redis-cli")
         if binary is None:
             return {}
-        command = [binary, "-p", str(self.port), "cluster", "info"]
-        answer = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
+        answer = subprocess.run(
+            [binary, "-p", str(self.port), *command], capture_output=True, text=True, timeout=10, check=False
+        )
         pairs = (row.split(":", 1) for row in answer.stdout.splitlines() if ":" in row)
         return {key.strip(): value.strip() for key, value in pairs}
 
@@ -622,7 +639,7 @@ class Service:
 
 @dataclass(frozen=True)
 class RedisClusterService(Service):
-    """A Redis Cluster: running only once every node says ``cluster_state:ok``."""
+    """A Redis Cluster: running only once every node says ``cluster_state:ok`` and every replica is synced."""
 
     nodes: tuple[RedisClusterNode, ...]
     timeout: float
@@ -631,7 +648,7 @@ class RedisClusterService(Service):
         return self.nodes_answer() and self._ok()
 
     def _ok(self) -> bool:
-        return all(node.cluster_info().get("cluster_state") == "ok" for node in self.nodes)
+        return all(node.serves() for node in self.nodes)
 
     def form(self) -> None:
         """Create the cluster when no node knows another (their first start, or after a purge);
@@ -648,7 +665,8 @@ class RedisClusterService(Service):
         while not self._ok():
             if time.monotonic() - started > self.timeout:
                 states = ", ".join(f"{node.port}: {node.cluster_info().get('cluster_state')}" for node in self.nodes)
-                raise ServiceError(f"{self.name}: not ok after {self.timeout:.0f}s ({states}){tail(*self.nodes[0].logs())}")
+                logs = tail(*self.nodes[0].logs())
+                raise ServiceError(f"{self.name}: not ok after {self.timeout:.0f}s ({states}){logs}")
             time.sleep(0.2)
         line(self.name, f"formed   {len(self.nodes) // 2} masters, {len(self.nodes) // 2} replicas")
 

@@ -6,6 +6,7 @@ its node (``test_e2e_outages.py``); a node of its own here would cost half a min
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -165,11 +166,12 @@ def test_up_refuses_a_port_taken_by_a_server_it_does_not_manage(tmp_path: Path) 
 
 
 def _free_cluster_ports() -> int:
-    """The first of 6 consecutive free ports whose cluster buses (10000 above) are free too."""
+    """The first of 6 consecutive free ports whose cluster buses (10000 above) are free too, all
+    below Linux's ephemeral ports (32768 up), which the nodes' own connections could take meanwhile."""
     while True:
-        first = free_port()
+        first = random.randrange(11000, 32768 - 10006)
         ports = [port + bus for port in range(first, first + 6) for bus in (0, 10000)]
-        if first + 10005 <= 65535 and not any(services.port_open(port) for port in ports):
+        if not any(services.port_open(port) for port in ports):
             return first
 
 
@@ -179,6 +181,7 @@ def test_redis_cluster_up_forms_it_once_and_it_rejoins_after_down_and_up(
     first = _free_cluster_ports()
     mine = Services(tmp_path, {"HITCOUNT_SERVICES_REDIS_CLUSTER_PORT": str(first)})
     cluster = mine.catalog["redis-cluster"]
+    assert isinstance(cluster, services.RedisClusterService)
     try:
         mine.up(["redis-cluster"])
         assert services.read_env(tmp_path) == {"HITCOUNT_REDIS_CLUSTER_URL": f"redis://127.0.0.1:{first}/0"}

@@ -37,7 +37,8 @@ def redis_cluster_url() -> str:
     url = os.environ.get("HITCOUNT_REDIS_CLUSTER_URL")
     if not url:
         pytest.fail(
-            "HITCOUNT_REDIS_CLUSTER_URL is not set: run `scripts/services.py up redis-cluster` and the nox session queue_redis"
+            "HITCOUNT_REDIS_CLUSTER_URL is not set:"
+            " run `scripts/services.py up redis-cluster` and the nox session queue_redis"
         )
     return url
 

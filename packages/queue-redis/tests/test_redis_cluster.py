@@ -4,6 +4,7 @@ masters, and publishes that replicas must confirm (HITCOUNT_REDIS_MIN_REPLICAS).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import ClassVar
 
 import pytest
 from redis.cluster import RedisCluster
@@ -30,7 +31,7 @@ class TestClusterQueue(ClusterIsolation, QueueConformance):
 
 
 class TestPartitionedClusterQueue(TestClusterQueue):
-    environment = {"HITCOUNT_REDIS_PARTITIONS": "6"}
+    environment: ClassVar[Mapping[str, str]] = {"HITCOUNT_REDIS_PARTITIONS": "6"}
 
     @pytest.mark.skip(reason="with several partitions, order holds per partition (see test_redis_partitions.py)")
     def test_batches_come_out_in_publish_order(self, make_queue: QueueFactory) -> None:
@@ -44,7 +45,8 @@ class TestClusterCache(ClusterIsolation, CountsCacheConformance):
 def test_partitions_spread_over_the_masters(redis_cluster_url: str) -> None:
     cluster = RedisCluster.from_url(redis_cluster_url)
     try:
-        masters = {cluster.get_node_from_key(partition.stream).name for partition in partitions("hitcount", 6)}
+        streams = [partition.stream for partition in partitions("hitcount", 6)]
+        masters = {cluster.get_node_from_key(stream).name for stream in streams}  # type: ignore[no-untyped-call]
     finally:
         cluster.close()
     assert len(masters) == 3
@@ -55,7 +57,7 @@ def test_any_node_of_the_cluster_will_do_even_a_replica(
 ) -> None:
     cluster = RedisCluster.from_url(redis_cluster_url)
     try:
-        replica = cluster.get_replicas()[0]
+        replica = cluster.get_replicas()[0]  # type: ignore[no-untyped-call]
     finally:
         cluster.close()
     queue = open_queue(f"redis://{replica.host}:{replica.port}/0", redis_prefix=cluster_prefix, redis_partitions=3)
