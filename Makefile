@@ -7,7 +7,7 @@ RUN_ENV := $(VENV)/.run-installed
 SERVICES := $(PYTHON) scripts/services.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint services services-down bench clean run-docker clean-docker
+.PHONY: run test lint services services-cluster services-down bench clean run-docker clean-docker
 
 # Nox and uv, in the repository's own virtual environment.
 $(TOOLS):
@@ -44,6 +44,10 @@ lint: $(TOOLS)
 
 services:
 	$(SERVICES) up
+
+# The clusters alone (README.md, "Running on clusters").
+services-cluster:
+	$(SERVICES) up redis-cluster
 
 services-down:
 	$(SERVICES) down

@@ -100,14 +100,16 @@ def api_flask(session: nox.Session) -> None:
     [*((python, "python") for python in EDGE_PYTHON), (DEFAULT_PYTHON, "hiredis")],
 )
 def queue_redis(session: nox.Session, parser: str) -> None:
-    """hitcount-queue-redis against the Redis of services.py, plus redis-servers of its own that it kills.
+    """hitcount-queue-redis against the Redis and the Redis Cluster of services.py, and servers it kills.
 
     The edge Pythons with redis-py's own parser; hiredis (a C extension, the same code path
     above it) on the default Python only.
     """
     extras = "testing,hiredis" if parser == "hiredis" else "testing"
     session.install("./packages/core[testing]", f"./packages/queue-redis[{extras}]")
-    pytest(session, "packages/queue-redis/tests", env={"HITCOUNT_REDIS_URL": service_url(session, "redis")})
+    env = {"HITCOUNT_REDIS_URL": service_url(session, "redis")}
+    env["HITCOUNT_REDIS_CLUSTER_URL"] = service_url(session, "redis-cluster")
+    pytest(session, "packages/queue-redis/tests", env=env)
 
 
 @nox.session

@@ -6,12 +6,17 @@
     scripts/services.py status [SERVICE...]            exit 0 if all run and answer, 3 otherwise
     scripts/services.py clean                          stop all, delete var/services
 
-SERVICE is one of: redis elastic8 elastic9. Their files live under var/services/ (git-ignored).
-After up and down, var/services.env holds KEY=VALUE lines for the services that run:
-HITCOUNT_REDIS_URL, HITCOUNT_ELASTIC8_URL and HITCOUNT_ELASTIC8_VERSION, the same for
-ELASTIC9, and HITCOUNT_ELASTIC_URL: the newest Elasticsearch running.
+SERVICE is one of: redis redis-cluster elastic8 elastic9. Their files live under var/services/
+(git-ignored). After up and down, var/services.env holds KEY=VALUE lines for the services that
+run: HITCOUNT_REDIS_URL, HITCOUNT_REDIS_CLUSTER_URL (one node of the cluster: clients find the
+others), HITCOUNT_ELASTIC8_URL and HITCOUNT_ELASTIC8_VERSION, the same for ELASTIC9, and
+HITCOUNT_ELASTIC_URL: the newest Elasticsearch running.
+
+redis-cluster is a Redis Cluster of 6 nodes (3 masters, 3 replicas) on consecutive ports, each
+with its cluster bus on its port + 10000, formed by redis-cli --cluster create on its first up.
 
 Ports (override by environment): HITCOUNT_SERVICES_REDIS_PORT (16379),
+HITCOUNT_SERVICES_REDIS_CLUSTER_PORT (17000, the first of 6; buses on 27000 to 27005),
 HITCOUNT_SERVICES_ELASTIC8_PORT (19208), HITCOUNT_SERVICES_ELASTIC8_TRANSPORT_PORT (19308),
 HITCOUNT_SERVICES_ELASTIC9_PORT (19209), HITCOUNT_SERVICES_ELASTIC9_TRANSPORT_PORT (19309).
 Other settings: HITCOUNT_SERVICES_ES_TIMEOUT (seconds, 180), HITCOUNT_SERVICES_ES_HEAP (512m),
@@ -57,8 +62,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 ELASTIC_VERSIONS = {"elastic8": "8.19.21", "elastic9": "9.5.4"}
-SERVICE_NAMES = ("redis", *ELASTIC_VERSIONS)
-DEFAULT_PORTS = {"redis": 16379, "elastic8": 19208, "elastic9": 19209}
+SERVICE_NAMES = ("redis", "redis-cluster", *ELASTIC_VERSIONS)
+DEFAULT_PORTS = {"redis": 16379, "redis-cluster": 17000, "elastic8": 19208, "elastic9": 19209}
 DEFAULT_TRANSPORT_PORTS = {"elastic8": 19308, "elastic9": 19309}
 # (lowest Java major, highest preferred one): Elasticsearch 8.19 supports Java 17 to 24, so a
 # JDK 17 is taken over a newer one; Elasticsearch 9 needs 21 or newer.
@@ -70,6 +75,13 @@ ES_FALLBACK_ROOT = Path("/var/lib/hitcount-es")
 NEWEST_ELASTIC = "HITCOUNT_ELASTIC_URL"
 CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 REDIS_TIMEOUT = 30.0
+# 3 masters with a replica each, the smallest cluster that survives losing a master.
+REDIS_CLUSTER_NODES = 6
+# Redis Cluster's bus port is the client port + this (redis-server's default).
+REDIS_CLUSTER_BUS_OFFSET = 10000
+# How long a master may be unreachable before its replica takes over: short, so that the
+# failover tests wait seconds, not the 15 s of Redis's default.
+REDIS_CLUSTER_NODE_TIMEOUT_MS = 2000
 STOP_TIMEOUT = 30.0
 LOCK_TIMEOUT = 900.0
 # `status` exits with this when a service does not run or does not answer.
@@ -272,6 +284,8 @@ class RedisNode(Node):
 
     process_pattern = "redis-server"
     pid_file_name = "redis.pid"
+    # Options added to the command line by the kinds of Redis node.
+    options: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -295,8 +309,54 @@ class RedisNode(Node):
         command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--protected-mode", "yes"]
         command += ["--daemonize", "yes", "--pidfile", str(self.pid_file), "--logfile", str(log)]
         command += ["--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+        command += self.options
         with start_out.open("wb") as output:
             return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT)
+
+
+class RedisClusterNode(RedisNode):
+    """A redis-server in cluster mode: its cluster bus on the port + REDIS_CLUSTER_BUS_OFFSET, its
+    view of the cluster in nodes.conf beside its data, so that a restarted node rejoins alone."""
+
+    options = (
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-node-timeout",
+        str(REDIS_CLUSTER_NODE_TIMEOUT_MS),
+        # A replica takes over however long it has been cut off from its master (by default, one cut
+        # off for 10 node timeouts, or restarted and not yet synced, never does, and the slots stay
+        # down): what the queue acknowledged, a replica confirmed having (HITCOUNT_REDIS_MIN_REPLICAS).
+        "--cluster-replica-validity-factor",
+        "0",
+    )
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.port, self.port + REDIS_CLUSTER_BUS_OFFSET)
+
+    def cluster_info(self) -> dict[str, str]:
+        """Its ``CLUSTER INFO`` (``cluster_state``, ``cluster_known_nodes``...), or ``{}`` when it does not answer."""
+        return self._fields("cluster", "info")
+
+    def serves(self) -> bool:
+        """Whether it sees the cluster ok and, a replica, has its master's data: a write then reaches a
+        replica at once (a replica still syncing would make the queue refuse writes it must confirm)."""
+        replication = self._fields("info", "replication")
+        synced = replication.get("role") == "master" or replication.get("master_link_status") == "up"
+        return synced and self.cluster_info().get("cluster_state") == "ok"
+
+    def _fields(self, *command: str) -> dict[str, str]:
+        """The ``key:value`` lines redis-cli prints for ``command``, or ``{}`` when the node does not answer."""
+        binary = shutil.which("redis-cli")
+        if binary is None:
+            return {}
+        answer = subprocess.run(
+            [binary, "-p", str(self.port), *command], capture_output=True, text=True, timeout=10, check=False
+        )
+        pairs = (row.split(":", 1) for row in answer.stdout.splitlines() if ":" in row)
+        return {key.strip(): value.strip() for key, value in pairs}
 
 
 @dataclass(frozen=True)
@@ -546,7 +606,7 @@ def choose_java(majors: Mapping[Path, int], lowest: int, preferred: int | None) 
 
 @dataclass(frozen=True)
 class Service:
-    """What the command line names: its nodes (one each today) and the variables describing them."""
+    """What the command line names: its nodes and the variables describing them."""
 
     name: str
     nodes: tuple[Node, ...]
@@ -556,9 +616,16 @@ class Service:
         """Where clients connect: the first node (a cluster's clients find the others)."""
         return self.nodes[0].url
 
-    def runs(self) -> bool:
+    def nodes_answer(self) -> bool:
         """Whether every node runs and answers."""
         return all(node.pid() is not None and node.answers() for node in self.nodes)
+
+    def runs(self) -> bool:
+        """Whether it serves: for a single node, whether it answers."""
+        return self.nodes_answer()
+
+    def form(self) -> None:
+        """Make its running nodes one service, once they all answer: nothing to do for a single node."""
 
     def variables(self) -> dict[str, str]:
         """Its lines of var/services.env when it runs, else none."""
@@ -570,14 +637,48 @@ class Service:
         return variables
 
 
+@dataclass(frozen=True)
+class RedisClusterService(Service):
+    """A Redis Cluster: running only once every node says ``cluster_state:ok`` and every replica is synced."""
+
+    nodes: tuple[RedisClusterNode, ...]
+    timeout: float
+
+    def runs(self) -> bool:
+        return self.nodes_answer() and self._ok()
+
+    def _ok(self) -> bool:
+        return all(node.serves() for node in self.nodes)
+
+    def form(self) -> None:
+        """Create the cluster when no node knows another (their first start, or after a purge);
+        otherwise they rejoin from their nodes.conf: wait until every node says the cluster is ok."""
+        if all(node.cluster_info().get("cluster_known_nodes") == "1" for node in self.nodes):
+            binary = ensure_command("redis-cli", "redis-tools", self.nodes[0].directory.parent / "apt.log")
+            log = self.nodes[0].directory.parent / "create.out"
+            command = [binary, "--cluster", "create", *(f"127.0.0.1:{node.port}" for node in self.nodes)]
+            command += ["--cluster-replicas", "1", "--cluster-yes"]
+            with log.open("wb") as output:
+                if subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, check=False).returncode:
+                    raise ServiceError(f"{self.name}: redis-cli --cluster create failed{tail(log)}")
+        started = time.monotonic()
+        while not self._ok():
+            if time.monotonic() - started > self.timeout:
+                states = ", ".join(f"{node.port}: {node.cluster_info().get('cluster_state')}" for node in self.nodes)
+                logs = tail(*self.nodes[0].logs())
+                raise ServiceError(f"{self.name}: not ok after {self.timeout:.0f}s ({states}){logs}")
+            time.sleep(0.2)
+        line(self.name, f"formed   {len(self.nodes) // 2} masters, {len(self.nodes) // 2} replicas")
+
+
 def url_variable(service: str) -> str:
     """The variable of var/services.env holding ``service``'s URL."""
-    return f"HITCOUNT_{service.upper()}_URL"
+    return f"HITCOUNT_{service.upper().replace('-', '_')}_URL"
 
 
 def version_variable(service: str) -> str:
     """The variable of var/services.env holding the version ``service`` reports."""
-    return f"HITCOUNT_{service.upper()}_VERSION"
+    return f"HITCOUNT_{service.upper().replace('-', '_')}_VERSION"
 
 
 def with_newest_elastic(variables: Mapping[str, str]) -> dict[str, str]:
@@ -641,7 +742,7 @@ class Services:
             self.directory / "redis",
             REDIS_TIMEOUT,
         )
-        self.catalog = {"redis": Service("redis", (redis,))}
+        self.catalog = {"redis": Service("redis", (redis,)), "redis-cluster": self._redis_cluster(environ)}
         self.elastic_home = ElasticHome(self.directory)
         timeout = whole_number(environ, "HITCOUNT_SERVICES_ES_TIMEOUT", 180, highest=86400)
         heap = environ.get("HITCOUNT_SERVICES_ES_HEAP", "").strip() or "512m"
@@ -655,6 +756,17 @@ class Services:
             )
             settings = ElasticSettings(version, JAVA[name], environ.get(f"{prefix}_JAVA_HOME", ""), heap)
             self.catalog[name] = Service(name, (ElasticNode(name, ports, self.elastic_home, settings, timeout),))
+
+    def _redis_cluster(self, environ: Mapping[str, str]) -> RedisClusterService:
+        """REDIS_CLUSTER_NODES nodes on consecutive ports from HITCOUNT_SERVICES_REDIS_CLUSTER_PORT."""
+        highest = 65535 - REDIS_CLUSTER_BUS_OFFSET - REDIS_CLUSTER_NODES + 1
+        first = whole_number(environ, "HITCOUNT_SERVICES_REDIS_CLUSTER_PORT", DEFAULT_PORTS["redis-cluster"], highest)
+        directory = self.directory / "redis-cluster"
+        nodes = tuple(
+            RedisClusterNode(f"redis-cluster-{index}", first + index, directory / str(index), REDIS_TIMEOUT)
+            for index in range(REDIS_CLUSTER_NODES)
+        )
+        return RedisClusterService("redis-cluster", nodes, REDIS_TIMEOUT)
 
     def select(self, names: Sequence[str]) -> list[Service]:
         """The services named (all when none is), in the catalog's order."""
@@ -721,6 +833,12 @@ class Services:
                 else:
                     how = "started" if launcher is not None else "was starting"
                     line(node.name, f"up       {node.describe(node.pid(), f'{how}, ready in {took:.1f}s')}")
+            for service in self.select(names):
+                if service.nodes_answer() and not service.runs():
+                    try:
+                        service.form()
+                    except ServiceError as error:
+                        failures.append(str(error))
             self.write_env()
         if failures:
             raise ServiceError("\n".join([*failures, f"{env_file(self.var)} lists the services that run"]))

@@ -6,6 +6,7 @@ its node (``test_e2e_outages.py``); a node of its own here would cost half a min
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -64,11 +65,19 @@ def test_ports_come_from_the_environment_with_defaults(tmp_path: Path) -> None:
     assert catalog["elastic9"].nodes[0].ports == (39209, 19309)
 
 
+def test_the_redis_cluster_is_six_nodes_on_consecutive_ports_with_their_buses_10000_above(tmp_path: Path) -> None:
+    cluster = Services(tmp_path, {"HITCOUNT_SERVICES_REDIS_CLUSTER_PORT": "30000"}).catalog["redis-cluster"]
+    assert [node.ports for node in cluster.nodes] == [(30000 + n, 40000 + n) for n in range(6)]
+    assert cluster.url == "redis://127.0.0.1:30000/0"
+    assert services.url_variable(cluster.name) == "HITCOUNT_REDIS_CLUSTER_URL"
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
         ("HITCOUNT_SERVICES_REDIS_PORT", "abc"),
         ("HITCOUNT_SERVICES_ELASTIC8_TRANSPORT_PORT", "70000"),
+        ("HITCOUNT_SERVICES_REDIS_CLUSTER_PORT", "60000"),
         ("HITCOUNT_SERVICES_ES_TIMEOUT", "-1"),
         ("HITCOUNT_SERVICES_ES_HEAP", "half"),
     ],
@@ -80,7 +89,7 @@ def test_a_malformed_setting_is_an_error_naming_it(tmp_path: Path, variable: str
 
 def test_selection_is_all_services_by_default_in_a_fixed_order_and_rejects_unknown_names(tmp_path: Path) -> None:
     catalog = Services(tmp_path, {})
-    assert [service.name for service in catalog.select([])] == ["redis", "elastic8", "elastic9"]
+    assert [service.name for service in catalog.select([])] == ["redis", "redis-cluster", "elastic8", "elastic9"]
     assert [service.name for service in catalog.select(["elastic9", "redis"])] == ["redis", "elastic9"]
     with pytest.raises(ServiceError, match="unknown service 'elastic7'"):
         catalog.select(["elastic7"])
@@ -154,3 +163,38 @@ def test_up_refuses_a_port_taken_by_a_server_it_does_not_manage(tmp_path: Path) 
             mine.up(["redis"])
     finally:
         other.down(["redis"])
+
+
+def _free_cluster_ports() -> int:
+    """The first of 6 consecutive free ports whose cluster buses (10000 above) are free too, all
+    below Linux's ephemeral ports (32768 up), which the nodes' own connections could take meanwhile."""
+    while True:
+        first = random.randrange(11000, 32768 - 10006)
+        ports = [port + bus for port in range(first, first + 6) for bus in (0, 10000)]
+        if not any(services.port_open(port) for port in ports):
+            return first
+
+
+def test_redis_cluster_up_forms_it_once_and_it_rejoins_after_down_and_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = _free_cluster_ports()
+    mine = Services(tmp_path, {"HITCOUNT_SERVICES_REDIS_CLUSTER_PORT": str(first)})
+    cluster = mine.catalog["redis-cluster"]
+    assert isinstance(cluster, services.RedisClusterService)
+    try:
+        mine.up(["redis-cluster"])
+        assert services.read_env(tmp_path) == {"HITCOUNT_REDIS_CLUSTER_URL": f"redis://127.0.0.1:{first}/0"}
+        roles = [node.cluster_info()["cluster_size"] for node in cluster.nodes]
+        assert roles == ["3"] * 6, "3 masters with slots"
+        assert capsys.readouterr().out.count("formed") == 1
+        mine.up(["redis-cluster"])
+        assert "formed" not in capsys.readouterr().out, "a running cluster is left alone"
+        mine.down(["redis-cluster"])
+        assert services.read_env(tmp_path) == {}
+        mine.up(["redis-cluster"])
+        assert cluster.runs(), "the nodes rejoined from their nodes.conf"
+        assert [node.cluster_info()["cluster_known_nodes"] for node in cluster.nodes] == ["6"] * 6
+    finally:
+        mine.down(["redis-cluster"], purge=True)
+    assert not (tmp_path / "services" / "redis-cluster" / "0").exists()

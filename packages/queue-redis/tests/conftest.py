@@ -1,8 +1,9 @@
 """Fixtures for the Redis queue's tests: the shared real Redis, and dedicated servers to break.
 
 Tests that only use Redis share the server named by ``HITCOUNT_REDIS_URL`` (nox passes the
-one ``scripts/services.py`` started), each under a key prefix of its own that is deleted
-afterwards. Tests that stop, kill or restart Redis start a server of their own instead.
+one ``scripts/services.py`` started) and the cluster of ``HITCOUNT_REDIS_CLUSTER_URL``, each
+under a key prefix of its own that is deleted afterwards. Tests that stop, kill or restart
+Redis start a server of their own instead.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from hitcount.core.config import Config
 from hitcount.queue_redis.queue import RedisQueue
@@ -29,16 +31,39 @@ def redis_url() -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> str:
+    """A node of the shared Redis Cluster; running these tests without one is an error, not a skip."""
+    url = os.environ.get("HITCOUNT_REDIS_CLUSTER_URL")
+    if not url:
+        pytest.fail(
+            "HITCOUNT_REDIS_CLUSTER_URL is not set:"
+            " run `scripts/services.py up redis-cluster` and the nox session queue_redis"
+        )
+    return url
+
+
+def _delete_prefixed(client: redis.Redis | RedisCluster, prefix: str) -> None:
+    """Delete the keys under ``prefix`` (on every master, for a cluster)."""
+    for key in list(client.scan_iter(match=f"{prefix}*", count=1000)):
+        client.delete(key)
+    client.close()
+
+
 @pytest.fixture
 def prefix(redis_url: str) -> Iterator[str]:
     """A key prefix for this test alone; its keys are deleted afterwards."""
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     yield prefix
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    _delete_prefixed(redis.Redis.from_url(redis_url), prefix)
+
+
+@pytest.fixture
+def cluster_prefix(redis_cluster_url: str) -> Iterator[str]:
+    """A key prefix for this test alone on the shared cluster; its keys are deleted afterwards."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    _delete_prefixed(RedisCluster.from_url(redis_cluster_url), prefix)
 
 
 @pytest.fixture

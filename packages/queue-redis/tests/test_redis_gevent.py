@@ -1,4 +1,4 @@
-"""Under gevent, a consumer blocked in Redis blocks only its own greenlet."""
+"""Under gevent, a consumer blocked in Redis blocks only its own greenlet, on one server and on a cluster."""
 
 from __future__ import annotations
 
@@ -8,11 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).with_name("gevent_process.py")
 
 
-def test_a_blocked_consumer_does_not_hold_up_publishing_greenlets(redis_url: str, prefix: str) -> None:
-    environ = {**os.environ, "HITCOUNT_REDIS_URL": redis_url, "HITCOUNT_REDIS_PREFIX": prefix}
+@pytest.mark.parametrize(("url", "prefix"), [("redis_url", "prefix"), ("redis_cluster_url", "cluster_prefix")])
+def test_a_blocked_consumer_does_not_hold_up_publishing_greenlets(
+    url: str, prefix: str, request: pytest.FixtureRequest
+) -> None:
+    environ = {**os.environ, "HITCOUNT_REDIS_URL": request.getfixturevalue(url)}
+    environ["HITCOUNT_REDIS_PREFIX"] = request.getfixturevalue(prefix)
     finished = subprocess.run(
         [sys.executable, str(SCRIPT)], env=environ, capture_output=True, check=True, timeout=60, text=True
     )

@@ -2,7 +2,8 @@
 
 Every API process of every host that shares the queue's Redis shares these counts, so a hot
 id is counted by the store about once per ``HITCOUNT_READ_MAX_AGE`` whatever the readers.
-Keys carry no hash tag: each command touches one key, so a Redis Cluster spreads them.
+Keys carry no hash tag: each command touches one key, so a Redis Cluster spreads them; the
+client is a cluster's when the URL names a node of one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from contextlib import AbstractContextManager
 from hitcount.core import CACHE_TTL, CacheUnavailable, Config, Counts, CountsCache, Health
 from hitcount.core.cache import age, decode_counts, encode_counts
 from hitcount.core.config import mask_url
-from hitcount.queue_redis.client import bounded_client, unavailable
+from hitcount.queue_redis.client import Connector, unavailable
 from hitcount.queue_redis.settings import MAX_CONNECTIONS, PREFIX, REDIS_URL, TIMEOUT
 
 
@@ -26,11 +27,11 @@ class RedisCache(CountsCache):
         self._where = mask_url(url)
         self._prefix = f"{config.get(PREFIX)}:counts:"
         self._ttl = config.get(CACHE_TTL)
-        self._redis = bounded_client(url, timeout, timeout, config.get(MAX_CONNECTIONS))
+        self._connector = Connector(url, timeout, config.get(MAX_CONNECTIONS))
 
     def get(self, id: str) -> Counts | None:
         with self._unavailable("get"):
-            data = self._redis.get(self._prefix + id)
+            data = self._connector.get().client.get(self._prefix + id)
         counts = decode_counts(data) if isinstance(data, bytes) else None
         return counts if counts is not None and age(counts) < self._ttl else None
 
@@ -40,18 +41,18 @@ class RedisCache(CountsCache):
         if remaining_ms <= 0:
             return
         with self._unavailable("put"):
-            self._redis.set(self._prefix + counts.id, encode_counts(counts), px=remaining_ms)
+            self._connector.get().client.set(self._prefix + counts.id, encode_counts(counts), px=remaining_ms)
 
     def health(self) -> Health:
         try:
             with self._unavailable("health check"):
-                self._redis.ping()
+                self._connector.get().client.ping()
         except CacheUnavailable as error:
             return Health(False, str(error))
         return Health(True, f"redis cache {self._where}")
 
     def close(self) -> None:
-        self._redis.close()
+        self._connector.close()
 
     def _unavailable(self, action: str) -> AbstractContextManager[None]:
         """The client's errors as :class:`CacheUnavailable` naming the server and the action."""

@@ -10,10 +10,19 @@ Lua script as the stream, and caps it at ``HITCOUNT_REDIS_MAX_BACKLOG``.
 
 The client is plain redis-py: no threads of its own, sockets that gevent can patch, bounded
 timeouts on every call, and no retries (a caller that gets :class:`QueueUnavailable` decides).
+On a Redis Cluster it is redis-py's cluster client, which follows failovers and resharding;
+each partition's keys share a hash tag, so each script runs on one master.
+
+With ``HITCOUNT_REDIS_MIN_REPLICAS`` above 0, a publish (or a replay) is answered only once
+that many replicas have it (``WAIT`` on the connection that wrote it): a master that dies
+after answering leaves it on a replica that takes over. Refused, it may still be in the
+stream, and be delivered; a copy sent again (the API's spool, the client's retry) is the same
+hits with the same uids, which stores count once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
@@ -27,16 +36,26 @@ from functools import partial
 from typing import Any, TypeVar, cast
 
 import redis
-from redis.commands.core import Script
+from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 
 from hitcount.core.config import Config, mask_url
 from hitcount.core.errors import QueueFull, QueueUnavailable
 from hitcount.core.health import Health
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
 from hitcount.queue_redis import scripts
-from hitcount.queue_redis.client import bounded_client, unavailable
+from hitcount.queue_redis.client import Client, Connection, Connector, unavailable
 from hitcount.queue_redis.keys import Partition, partitions
-from hitcount.queue_redis.settings import MAX_BACKLOG, MAX_CONNECTIONS, PARTITIONS, PREFIX, REDIS_URL, TIMEOUT
+from hitcount.queue_redis.scripts import Lua
+from hitcount.queue_redis.settings import (
+    MAX_BACKLOG,
+    MAX_CONNECTIONS,
+    MIN_REPLICAS,
+    PARTITIONS,
+    PREFIX,
+    REDIS_URL,
+    TIMEOUT,
+)
 
 T = TypeVar("T")
 # The shapes of two replies: the TAKE script's, and redis-py's parsed XREADGROUP.
@@ -52,6 +71,12 @@ _ENTRY_ID = re.compile(r"^\d+-\d+$")
 # How Redis says a stream or its group is gone: NOGROUP, or, to a read blocked on a stream
 # that was deleted, "UNBLOCKED the stream key no longer exists".
 _GROUP_LOST = re.compile(r"NOGROUP|no longer exists")
+_PUBLISH = Lua(scripts.PUBLISH)
+_TAKE = Lua(scripts.TAKE)
+_ACK = Lua(scripts.ACK)
+_DEAD_LETTER = Lua(scripts.DEAD_LETTER)
+_REPLAY = Lua(scripts.REPLAY)
+_BACKLOG = Lua(scripts.BACKLOG)
 
 
 def _text(value: bytes | str) -> str:
@@ -67,7 +92,7 @@ def _entry_time(entry_id: str) -> float:
 class ScriptCall:
     """One call of a registered Lua script, to be pipelined."""
 
-    script: Script
+    script: Lua
     keys: list[str]
     args: list[str | int]
 
@@ -86,15 +111,11 @@ class RedisQueue(Queue):
         self._partitions = partitions(config.get(PREFIX), config.get(PARTITIONS))
         self._share = math.ceil(config.get(MAX_BACKLOG) / len(self._partitions))
         self._visibility_ms = max(1, round(config.get(VISIBILITY_TIMEOUT) * 1000))
-        self._redis = bounded_client(url, timeout, timeout, config.get(MAX_CONNECTIONS))
         # Blocking reads wait up to BLOCK_SLICE in Redis, so their socket must wait longer.
-        self._blocking = bounded_client(url, BLOCK_SLICE + timeout, timeout, config.get(MAX_CONNECTIONS))
-        self._publish = self._redis.register_script(scripts.PUBLISH)
-        self._take = self._redis.register_script(scripts.TAKE)
-        self._ack = self._redis.register_script(scripts.ACK)
-        self._dead_letter = self._redis.register_script(scripts.DEAD_LETTER)
-        self._replay = self._redis.register_script(scripts.REPLAY)
-        self._backlog = self._redis.register_script(scripts.BACKLOG)
+        self._connector = Connector(url, timeout, config.get(MAX_CONNECTIONS), BLOCK_SLICE)
+        self._min_replicas = config.get(MIN_REPLICAS)
+        # Replicas get half the timeout to confirm, so that a refusal comes before the socket gives up.
+        self._wait_ms = max(1, round(timeout * 500))
         # Where each process starts its round-robin, so that API workers do not move in step.
         self._turn = itertools.count(random.randrange(len(self._partitions)))
         self._cursors = ["0-0"] * len(self._partitions)
@@ -106,7 +127,7 @@ class RedisQueue(Queue):
         for step in range(len(self._partitions)):
             partition = self._partitions[(first + step) % len(self._partitions)]
             with self._unavailable("publish"):
-                if self._publish(keys=[partition.stream, partition.hits], args=[payload, hits, self._share]):
+                if self._write(_PUBLISH, [partition.stream, partition.hits], [payload, hits, self._share]):
                     return
         raise QueueFull(
             f"redis queue {self._where}: the backlog is at HITCOUNT_REDIS_MAX_BACKLOG"
@@ -137,7 +158,7 @@ class RedisQueue(Queue):
             args: list[str | int] = [GROUP, consumer, self._visibility_ms, self._cursors[partition.index]]
             args.append(max_batches - len(taken))
             with self._unavailable("consume"):
-                reply = self._with_group(partial(self._take, keys=[partition.stream], args=args))
+                reply = self._with_group(partial(self._run, self._client(), _TAKE, [partition.stream], args))
             cursor, entries = cast(TakeReply, reply)
             self._cursors[partition.index] = _text(cursor)
             taken += [self._delivery(partition, entry_id, fields, attempts) for entry_id, fields, attempts in entries]
@@ -150,12 +171,14 @@ class RedisQueue(Queue):
         have entries by then; streams left out are looked at by the next sweep.
         """
         count = len(self._partitions)
-        watched = [self._partitions[(start + step) % count] for step in range(min(max_batches, count))]
+        # A cluster refuses a command on keys of several slots: there, one stream at a time.
+        streams = 1 if self._connection().topology.cluster else min(max_batches, count)
+        watched = [self._partitions[(start + step) % count] for step in range(streams)]
         by_stream = {partition.stream: partition for partition in watched}
         with self._unavailable("consume"):
             answer = self._with_group(
                 partial(
-                    self._blocking.xreadgroup,
+                    self._connection().blocking.xreadgroup,
                     GROUP,
                     consumer,
                     dict.fromkeys(by_stream, ">"),
@@ -200,15 +223,14 @@ class RedisQueue(Queue):
         A new group starts at id 0 so that it delivers every entry the stream still holds:
         entries are deleted when acknowledged, so whatever is there was never processed.
         """
-        with self._redis.pipeline(transaction=False) as pipe:
-            pipe.ping()
+        with self._client().pipeline(transaction=False) as pipe:
             for partition in self._partitions:
                 pipe.xgroup_create(partition.stream, GROUP, id="0", mkstream=True)
             answers = pipe.execute(raise_on_error=False)
         for answer in answers:
             if isinstance(answer, Exception) and "BUSYGROUP" not in str(answer):
                 raise answer
-        created = sum(1 for answer in answers[1:] if not isinstance(answer, Exception))
+        created = sum(1 for answer in answers if not isinstance(answer, Exception))
         if created:
             log.info("redis queue %s: created consumer group %r on %d stream(s)", self._where, GROUP, created)
 
@@ -222,7 +244,7 @@ class RedisQueue(Queue):
         if not by_partition:
             return
         calls = [
-            ScriptCall(self._ack, [partition.stream, partition.hits], [GROUP, *pairs])
+            ScriptCall(_ACK, [partition.stream, partition.hits], [GROUP, *pairs])
             for partition, pairs in by_partition.items()
         ]
         with self._unavailable("ack"):
@@ -232,7 +254,8 @@ class RedisQueue(Queue):
         index, entry_id = self._locate(delivery.tag)
         partition = self._partitions[index]
         with self._unavailable("dead-letter"):
-            self._dead_letter(keys=[partition.stream, partition.hits, partition.dead], args=[GROUP, entry_id, reason])
+            keys = [partition.stream, partition.hits, partition.dead]
+            self._run(self._client(), _DEAD_LETTER, keys, [GROUP, entry_id, reason])
 
     def _locate(self, tag: str) -> tuple[int, str]:
         """The partition and entry id of a delivery's tag ``<partition>:<entry id>``."""
@@ -244,7 +267,7 @@ class RedisQueue(Queue):
     # -- dead letters
 
     def dead_letters(self) -> list[DeadLetter]:
-        with self._unavailable("list dead letters"), self._redis.pipeline(transaction=False) as pipe:
+        with self._unavailable("list dead letters"), self._client().pipeline(transaction=False) as pipe:
             for partition in self._partitions:
                 pipe.xrange(partition.dead)
             answers = pipe.execute()
@@ -269,7 +292,7 @@ class RedisQueue(Queue):
         partition = self._partitions[index]
         with self._unavailable("replay dead letter"):
             keys = [partition.stream, partition.hits, partition.dead]
-            replayed = self._replay(keys=keys, args=[letter_id, self._share])
+            replayed = self._write(_REPLAY, keys, [letter_id, self._share])
         if replayed == -1:
             raise QueueFull(f"redis queue {self._where}: partition {index} is full (HITCOUNT_REDIS_MAX_BACKLOG)")
         return bool(replayed)
@@ -277,7 +300,7 @@ class RedisQueue(Queue):
     # -- observing
 
     def backlog(self) -> Backlog:
-        calls = [ScriptCall(self._backlog, [partition.stream, partition.hits], []) for partition in self._partitions]
+        calls = [ScriptCall(_BACKLOG, [partition.stream, partition.hits], []) for partition in self._partitions]
         with self._unavailable("backlog"):
             answers = self._pipelined(calls)
         oldest = [_entry_time(_text(first)) for _, _, first in answers if first]
@@ -308,7 +331,7 @@ class RedisQueue(Queue):
         ``volatile-*`` policies only evict keys with a time to live, which the queue never sets.
         """
         try:
-            return str(self._redis.info("memory").get("maxmemory_policy", ""))
+            return str(self._client().info("memory").get("maxmemory_policy", ""))
         except redis.ResponseError:
             return ""
 
@@ -319,10 +342,14 @@ class RedisQueue(Queue):
         a second round trip on every acknowledgement. Here each call is a
         plain ``EVALSHA``; when Redis has lost the scripts (it restarted), they are loaded
         and the whole pipeline runs again, which is why its scripts must be idempotent.
+        redis-py's cluster pipelines refuse scripts: on a cluster, the calls run one by one.
         """
+        client = self._client()
+        if isinstance(client, RedisCluster):
+            return [self._run(client, call.script, call.keys, call.args) for call in calls]
 
         def run() -> list[Any]:
-            with self._redis.pipeline(transaction=False) as pipe:
+            with client.pipeline(transaction=False) as pipe:
                 for call in calls:
                     pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
                 return pipe.execute()
@@ -331,12 +358,75 @@ class RedisQueue(Queue):
             return run()
         except redis.exceptions.NoScriptError:
             for script in {call.script.sha: call.script for call in calls}.values():
-                self._redis.script_load(script.script)
+                client.script_load(script.text)
         return run()
 
+    @staticmethod
+    def _run(client: Client, lua: Lua, keys: list[str], args: Sequence[str | int | bytes]) -> Any:
+        """Run ``lua`` by its SHA1, by its text when Redis lacks it (it restarted, or failed over)."""
+        try:
+            return client.evalsha(lua.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            return client.eval(lua.text, len(keys), *keys, *args)
+
+    def _write(self, lua: Lua, keys: list[str], args: Sequence[str | int | bytes]) -> Any:
+        """Run a script that adds batches; with replicas to wait for, answer only once they have its effect."""
+        connection = self._connection()
+        needed = self._min_replicas
+        if needed is None:
+            needed = 1 if connection.topology.replicated else 0
+        if needed == 0:
+            return self._run(connection.client, lua, keys, args)
+        master = self._master(connection, keys[0])
+
+        def run() -> list[Any]:
+            # WAIT counts the replicas that have this connection's writes: the script and the
+            # WAIT must share one connection, which a pipeline of the master's own client does.
+            with master.pipeline(transaction=False) as pipe:
+                pipe.evalsha(lua.sha, len(keys), *keys, *args)
+                pipe.wait(needed, self._wait_ms)
+                return pipe.execute()
+
+        try:
+            try:
+                answer, confirmed = run()
+            except redis.exceptions.NoScriptError:
+                master.script_load(lua.text)
+                answer, confirmed = run()
+        except (redis.RedisError, RedisClusterException):
+            self._follow_topology(connection)
+            raise
+        if answer and confirmed < needed:
+            raise QueueUnavailable(
+                f"redis queue {self._where}: {confirmed} of the HITCOUNT_REDIS_MIN_REPLICAS={needed} replicas"
+                f" confirmed within {self._wait_ms} ms; refused (it may still be delivered)"
+            )
+        return answer
+
+    @staticmethod
+    def _master(connection: Connection, key: str) -> redis.Redis:
+        """The client of the master holding ``key``: the server itself, or the cluster's node of its slot."""
+        client = connection.client
+        if isinstance(client, RedisCluster):
+            return cast(redis.Redis, client.get_node_from_key(key).redis_connection)  # type: ignore[no-untyped-call]
+        return client
+
+    @staticmethod
+    def _follow_topology(connection: Connection) -> None:
+        """After an error of a master's own client, which the cluster client did not see, let it
+        look again at which node serves which slot (a failover, a moved slot), for the next call."""
+        if isinstance(connection.client, RedisCluster):
+            with contextlib.suppress(redis.RedisError, RedisClusterException):
+                connection.client.nodes_manager.initialize()
+
+    def _connection(self) -> Connection:
+        return self._connector.get()
+
+    def _client(self) -> Client:
+        return self._connector.get().client
+
     def close(self) -> None:
-        self._redis.close()
-        self._blocking.close()
+        self._connector.close()
 
     def _unavailable(self, action: str) -> AbstractContextManager[None]:
         """The client's errors as :class:`QueueUnavailable` naming the server and the action."""

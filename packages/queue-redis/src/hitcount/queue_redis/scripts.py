@@ -11,6 +11,9 @@ dead letters add ``reason`` and ``entry`` (the id the batch had in the stream).
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+
 # Shared by the scripts below that need them; Lua scripts cannot call one another.
 _FIELDS = """
 local function fields_of(flat)
@@ -112,3 +115,14 @@ BACKLOG = """
 local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
 return {redis.call('XLEN', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '0'), oldest and oldest[1] or false}
 """
+
+
+@dataclass(frozen=True)
+class Lua:
+    """A script and the SHA1 by which Redis runs it (``EVALSHA``) once it has seen it."""
+
+    text: str
+
+    @property
+    def sha(self) -> str:
+        return hashlib.sha1(self.text.encode()).hexdigest()

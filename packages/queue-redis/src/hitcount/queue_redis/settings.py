@@ -31,10 +31,21 @@ def parse_prefix(text: str) -> str:
     return prefix
 
 
+def parse_min_replicas(text: str) -> int | None:
+    """Nothing (decided by the server: see MIN_REPLICAS), or a number of replicas, 0 for none."""
+    if not text.strip():
+        return None
+    value = int(text)
+    if value < 0:
+        raise ValueError("expected a whole number of replicas, 0 or more, or nothing")
+    return value
+
+
 REDIS_URL = Setting(
     "HITCOUNT_REDIS_URL",
     "redis://127.0.0.1:6379/0",
-    "Redis of the queue: redis://[[user]:password@]host[:port][/db], rediss:// for TLS, or unix://path.",
+    "Redis of the queue: redis://[[user]:password@]host[:port][/db], rediss:// for TLS, or unix://path;"
+    " any node of a Redis Cluster (found by its cluster_enabled).",
     parse_redis_url,
 )
 PREFIX = Setting(
@@ -68,4 +79,11 @@ MAX_CONNECTIONS = Setting(
     " a caller beyond waits up to HITCOUNT_REDIS_TIMEOUT for a free one.",
     parse_positive_int,
 )
-SETTINGS = (REDIS_URL, PREFIX, PARTITIONS, MAX_BACKLOG, TIMEOUT, MAX_CONNECTIONS)
+MIN_REPLICAS = Setting(
+    "HITCOUNT_REDIS_MIN_REPLICAS",
+    "",
+    "Replicas that must confirm (WAIT, half of HITCOUNT_REDIS_TIMEOUT) a publish or a replay before it"
+    " is answered; refused (QueueUnavailable) otherwise. Default: 1 when the master has replicas, else 0.",
+    parse_min_replicas,
+)
+SETTINGS = (REDIS_URL, PREFIX, PARTITIONS, MAX_BACKLOG, TIMEOUT, MAX_CONNECTIONS, MIN_REPLICAS)

@@ -1,0 +1,83 @@
+"""The queue on the shared Redis Cluster: core's conformance suites, partitions spread over the
+masters, and publishes that replicas must confirm (HITCOUNT_REDIS_MIN_REPLICAS)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import ClassVar
+
+import pytest
+from redis.cluster import RedisCluster
+
+from hitcount.core import QueueUnavailable
+from hitcount.core.testing import CountsCacheConformance, QueueConformance
+from hitcount.core.testing.conformance import QueueFactory
+from hitcount.queue_redis.keys import partitions
+from hitcount.queue_redis.queue import RedisQueue
+from hitcount.queue_redis.testing import RedisServer
+
+QueueOpener = Callable[..., RedisQueue]
+
+
+class ClusterIsolation:
+    @pytest.fixture
+    def isolation(self, redis_cluster_url: str, cluster_prefix: str) -> Mapping[str, str]:
+        """The shared cluster, under keys of this test alone."""
+        return {"HITCOUNT_REDIS_URL": redis_cluster_url, "HITCOUNT_REDIS_PREFIX": cluster_prefix}
+
+
+class TestClusterQueue(ClusterIsolation, QueueConformance):
+    backend = "redis"
+
+
+class TestPartitionedClusterQueue(TestClusterQueue):
+    environment: ClassVar[Mapping[str, str]] = {"HITCOUNT_REDIS_PARTITIONS": "6"}
+
+    @pytest.mark.skip(reason="with several partitions, order holds per partition (see test_redis_partitions.py)")
+    def test_batches_come_out_in_publish_order(self, make_queue: QueueFactory) -> None:
+        raise AssertionError("skipped")
+
+
+class TestClusterCache(ClusterIsolation, CountsCacheConformance):
+    backend = "redis"
+
+
+def test_partitions_spread_over_the_masters(redis_cluster_url: str) -> None:
+    cluster = RedisCluster.from_url(redis_cluster_url)
+    try:
+        streams = [partition.stream for partition in partitions("hitcount", 6)]
+        masters = {cluster.get_node_from_key(stream).name for stream in streams}  # type: ignore[no-untyped-call]
+    finally:
+        cluster.close()
+    assert len(masters) == 3
+
+
+def test_any_node_of_the_cluster_will_do_even_a_replica(
+    open_queue: QueueOpener, redis_cluster_url: str, cluster_prefix: str
+) -> None:
+    cluster = RedisCluster.from_url(redis_cluster_url)
+    try:
+        replica = cluster.get_replicas()[0]  # type: ignore[no-untyped-call]
+    finally:
+        cluster.close()
+    queue = open_queue(f"redis://{replica.host}:{replica.port}/0", redis_prefix=cluster_prefix, redis_partitions=3)
+    for n in range(6):
+        queue.publish(b"%d" % n, 1)
+    assert queue.backlog().hits == 6
+
+
+def test_a_publish_is_refused_when_fewer_replicas_than_required_confirm(
+    open_queue: QueueOpener, redis_cluster_url: str, cluster_prefix: str
+) -> None:
+    queue = open_queue(redis_cluster_url, redis_prefix=cluster_prefix, redis_min_replicas=2)
+    with pytest.raises(QueueUnavailable, match=r"1 of the HITCOUNT_REDIS_MIN_REPLICAS=2 replicas confirmed"):
+        queue.publish(b"batch", 1)
+
+
+def test_a_publish_is_refused_when_the_server_has_no_replica_to_confirm_it(
+    open_queue: QueueOpener, start_redis: Callable[..., RedisServer]
+) -> None:
+    alone = start_redis()
+    with pytest.raises(QueueUnavailable, match=r"0 of the HITCOUNT_REDIS_MIN_REPLICAS=1 replicas confirmed"):
+        open_queue(alone.url, redis_min_replicas=1).publish(b"batch", 1)
+    open_queue(alone.url).publish(b"batch", 1)  # the default: 0 for a master without replicas
