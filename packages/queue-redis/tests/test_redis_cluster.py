@@ -3,10 +3,13 @@ masters, and publishes that replicas must confirm (HITCOUNT_REDIS_MIN_REPLICAS).
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 import pytest
+import redis
 from redis.cluster import RedisCluster
 
 from hitcount.core import QueueUnavailable
@@ -81,3 +84,35 @@ def test_a_publish_is_refused_when_the_server_has_no_replica_to_confirm_it(
     with pytest.raises(QueueUnavailable, match=r"0 of the HITCOUNT_REDIS_MIN_REPLICAS=1 replicas confirmed"):
         open_queue(alone.url, redis_min_replicas=1).publish(b"batch", 1)
     open_queue(alone.url).publish(b"batch", 1)  # the default: 0 for a master without replicas
+
+
+def replica_pid(master_host: str, master_port: int) -> int:
+    """The process id of the replica of the master at ``master_host:master_port``."""
+    with redis.Redis(host=master_host, port=master_port) as master:
+        link = master.info("replication")["slave0"]
+    with redis.Redis(host=link["ip"], port=int(link["port"])) as replica:
+        return int(replica.info("server")["process_id"])
+
+
+def test_a_publish_a_master_cannot_have_confirmed_goes_to_another_masters_partition(
+    open_queue: QueueOpener, redis_cluster_url: str, cluster_prefix: str
+) -> None:
+    cluster = RedisCluster.from_url(redis_cluster_url)
+    try:
+        master = cluster.get_node_from_key(partitions(cluster_prefix, 3)[0].stream)  # type: ignore[no-untyped-call]
+    finally:
+        cluster.close()
+    # Partition 0 of any queue is on that master: alone, a queue has nowhere else to go.
+    alone = open_queue(redis_cluster_url, redis_prefix=cluster_prefix, redis_partitions=1)
+    spread = open_queue(redis_cluster_url, redis_prefix=cluster_prefix, redis_partitions=3)
+    for queue in (alone, spread):
+        queue.publish(b"connect", 1)
+    pid = replica_pid(master.host, master.port)
+    os.kill(pid, signal.SIGSTOP)  # its master's writes go unconfirmed
+    try:
+        with pytest.raises(QueueUnavailable, match="replicas confirmed"):
+            alone.publish(b"alone", 1)
+        for n in range(6):
+            spread.publish(b"%d" % n, 1)
+    finally:
+        os.kill(pid, signal.SIGCONT)

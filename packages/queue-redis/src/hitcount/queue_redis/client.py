@@ -94,6 +94,12 @@ class Connector:
                 self._connection = Connection(topology, self._make(topology, 0.0), self._make(topology, self._block))
             return self._connection
 
+    @property
+    def cluster(self) -> bool:
+        """Whether the server was found to be a node of a cluster (False until first reached)."""
+        connection = self._connection
+        return connection is not None and connection.topology.cluster
+
     def _make(self, topology: Topology, block: float) -> Client:
         if not topology.cluster:
             return bounded_client(self._url, self._timeout + block, self._timeout, self._max_connections)

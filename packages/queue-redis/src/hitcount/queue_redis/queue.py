@@ -123,12 +123,27 @@ class RedisQueue(Queue):
     # -- publishing
 
     def publish(self, payload: bytes, hits: int) -> None:
+        """Add the batch to the next partition with room; on a cluster, to the next one whose
+        master takes it when one cannot (it died, or its replicas do not confirm), so that a
+        master lost costs its share of the partitions, not the publishes that meet it.
+
+        A batch refused by one master may still be in its stream and be delivered besides the
+        copy taken by another: its hits' uids make the store count them once.
+        """
         first = next(self._turn)
+        refused: QueueUnavailable | None = None
         for step in range(len(self._partitions)):
             partition = self._partitions[(first + step) % len(self._partitions)]
-            with self._unavailable("publish"):
-                if self._write(_PUBLISH, [partition.stream, partition.hits], [payload, hits, self._share]):
-                    return
+            try:
+                with self._unavailable("publish"):
+                    if self._write(_PUBLISH, [partition.stream, partition.hits], [payload, hits, self._share]):
+                        return
+            except QueueUnavailable as error:
+                if not self._connector.cluster:
+                    raise  # every partition is on the one server that failed
+                refused = error
+        if refused is not None:
+            raise refused
         raise QueueFull(
             f"redis queue {self._where}: the backlog is at HITCOUNT_REDIS_MAX_BACKLOG"
             f" ({self._share * len(self._partitions)} hits); cannot add {hits} more"
