@@ -33,10 +33,10 @@ test: $(TOOLS)
 	$(SERVICES) up
 	$(VENV)/bin/nox
 
-# The performance targets, against real Redis and Elasticsearch 9; prints one table (minutes).
+# The performance targets, against real Redis and Elasticsearch 9 (and the clusters); prints one table (minutes).
 bench: $(TOOLS)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(SERVICES) up redis elastic9
+	$(SERVICES) up redis elastic9 redis-cluster elastic-cluster
 	$(VENV)/bin/nox -s bench
 
 lint: $(TOOLS)

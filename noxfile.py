@@ -156,6 +156,27 @@ def e2e(session: nox.Session, queue: str, store: str, es: str | None) -> None:
 
 
 @nox.session(python=DEFAULT_PYTHON)
+def clusters(session: nox.Session) -> None:
+    """The real API (2 workers) and two indexers on the Redis Cluster and the 3-node Elasticsearch cluster of
+    services.py: a master and a node killed under load, every hit counted once. The killed nodes are restarted."""
+    session.install(
+        "./packages/core[testing]",
+        "./packages/api-flask",
+        "./packages/indexer",
+        "./packages/queue-redis",
+        "./packages/store-elastic",
+        elastic_client(ELASTIC_MAJORS[-1]),
+    )
+    env = {
+        "HITCOUNT_QUEUE": "redis",
+        "HITCOUNT_STORE": "elastic",
+        "HITCOUNT_REDIS_URL": service_url(session, "redis-cluster"),
+        "HITCOUNT_ELASTIC_URL": service_url(session, "elastic-cluster"),
+    }
+    pytest(session, "tests/clusters", env=env)
+
+
+@nox.session(python=DEFAULT_PYTHON)
 def browser(session: nox.Session) -> None:
     """/hitcount.js, live counters and badges in Debian's chromium (apt-get installs it when missing), driven by
     Playwright against the real `hitcount api` and `hitcount indexer`, from pages of other origins."""

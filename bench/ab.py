@@ -56,7 +56,7 @@ def main() -> int:
     arguments = parser.parse_args()
     bench = Bench()
     print(f"A/B run {bench.run}, logs in {bench.directory}", flush=True)
-    services = {"redis": bench.redis_pid(), "elasticsearch": bench.elastic_pid()}
+    services = bench.server_pids(bench.base)
     try:
         results: dict[str, list[Shape]] = {}
         for round_number in range(1, arguments.rounds + 1):

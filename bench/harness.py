@@ -77,6 +77,8 @@ class Bench:
             "HITCOUNT_WORKERS": "2",
             "HITCOUNT_LOG_LEVEL": "WARNING",
         }
+        # The same on the clusters of services.py (Redis Cluster, 3-node Elasticsearch).
+        self.clusters = self.env(redis_url=url_of("redis-cluster"), elastic_url=url_of("elastic-cluster"))
         self.rows: list[Row] = []
         self.exact: list[bool] = []
 
@@ -113,36 +115,48 @@ class Bench:
             process.stop()
 
     def remove_data(self) -> None:
-        """Delete what the run left in the shared servers: its Redis keys, Elasticsearch indices and template."""
-        store = Runtime.load(self.base).open_store()
+        """Delete what the run left in the shared servers: its Redis keys, Elasticsearch indices and templates."""
+        for environ in (self.base, self.clusters):
+            store = Runtime.load(environ).open_store()
+            try:
+                store.purge(FOREVER)  # every daily index of the run's prefix
+            finally:
+                store.close()
+            client = redis_client(environ["HITCOUNT_REDIS_URL"])
+            try:
+                # On a cluster, scan_iter visits every master.
+                keys = list(client.scan_iter(f"{environ['HITCOUNT_REDIS_PREFIX']}:*"))
+                for key in keys:
+                    client.delete(key)
+            finally:
+                client.close()
+            elastic = environ["HITCOUNT_ELASTIC_URL"].split(",")[0]
+            template = f"{elastic}/_index_template/{environ['HITCOUNT_ELASTIC_INDEX_PREFIX']}"
+            urllib.request.urlopen(urllib.request.Request(template, method="DELETE"), timeout=30).close()
+
+    @staticmethod
+    def server_pids(environ: dict[str, str]) -> dict[str, list[int]]:
+        """The process ids of every Redis and Elasticsearch node of ``environ``'s URLs, as they report them."""
+        client = redis_client(environ["HITCOUNT_REDIS_URL"])
         try:
-            store.purge(FOREVER)  # every daily index of the run's prefix
-        finally:
-            store.close()
-        client = redis.Redis.from_url(self.redis_url)
-        try:
-            keys = list(client.scan_iter(f"{self.base['HITCOUNT_REDIS_PREFIX']}:*"))
-            if keys:
-                client.delete(*keys)
+            if isinstance(client, redis.RedisCluster):
+                nodes = [redis.Redis(host=node.host, port=node.port) for node in client.get_nodes()]  # type: ignore[no-untyped-call]
+            else:
+                nodes = [client]
+            redis_pids = [int(node.info("server")["process_id"]) for node in nodes]
         finally:
             client.close()
-        template = f"{self.elastic_url}/_index_template/{self.base['HITCOUNT_ELASTIC_INDEX_PREFIX']}"
-        urllib.request.urlopen(urllib.request.Request(template, method="DELETE"), timeout=30).close()
+        elastic = environ["HITCOUNT_ELASTIC_URL"].split(",")[0]
+        with urllib.request.urlopen(f"{elastic}/_nodes/process?filter_path=nodes.*.process.id", timeout=10) as answer:
+            elastic_pids = [int(node["process"]["id"]) for node in json.load(answer)["nodes"].values()]
+        return {"redis": redis_pids, "elasticsearch": elastic_pids}
 
-    def redis_pid(self) -> int:
-        """The Redis server's process id, as it reports it."""
-        client = redis.Redis.from_url(self.redis_url)
-        try:
-            return int(client.info("server")["process_id"])
-        finally:
-            client.close()
 
-    def elastic_pid(self) -> int:
-        """The (single) Elasticsearch node's process id, as it reports it."""
-        url = f"{self.elastic_url}/_nodes/_local/process?filter_path=nodes.*.process.id"
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            nodes = json.load(answer)["nodes"]
-        return int(next(iter(nodes.values()))["process"]["id"])
+def redis_client(url: str) -> redis.Redis | redis.RedisCluster:
+    """A client of the Redis at ``url``: the cluster's, when it is a node of one."""
+    with redis.Redis.from_url(url) as probe:
+        cluster = bool(probe.info("cluster").get("cluster_enabled"))
+    return redis.RedisCluster.from_url(url) if cluster else redis.Redis.from_url(url)
 
 
 @dataclass(frozen=True)
@@ -192,7 +206,7 @@ def pipeline_shape(
     seconds: float,
     id: str,
     *,
-    services: dict[str, int] | None = None,
+    services: dict[str, list[int]] | None = None,
     connections: int = CONNECTIONS,
 ) -> Shape:
     """wrk against the API with the indexer on, CPU metered from wrk's start until the queue is drained.
@@ -211,17 +225,18 @@ def pipeline_shape(
                 "api": lambda: [api.pid, *children(api.pid)],
                 "indexer": lambda: [indexer.pid],
             }
-            parts.update({name: _always([pid]) for name, pid in (services or {}).items()})
+            parts.update({name: _always(pids) for name, pids in (services or {}).items()})
             settle = lambda: wait_drained(queue)  # noqa: E731
             return metered_wrk(bench, url, id, seconds, parts=parts, settle=settle, connections=connections)
     finally:
         queue.close()
 
 
-def production_shape(bench: Bench, seconds: float, id: str) -> Shape:
-    """:func:`pipeline_shape` on Redis and Elasticsearch 9, metering both servers too."""
-    services = {"redis": bench.redis_pid(), "elasticsearch": bench.elastic_pid()}
-    return pipeline_shape(bench, bench.base, seconds, id, services=services)
+def production_shape(bench: Bench, seconds: float, id: str, environ: dict[str, str] | None = None) -> Shape:
+    """:func:`pipeline_shape` on Redis and Elasticsearch (the single nodes, unless ``environ`` says
+    otherwise), metering every node of both too."""
+    environ = environ or bench.base
+    return pipeline_shape(bench, environ, seconds, id, services=bench.server_pids(environ))
 
 
 def stored(environ: dict[str, str], id: str) -> int:

@@ -2,7 +2,7 @@
 
 Every figure comes with a baseline measured in the same run on the same settings, so that
 ratios hold on a noisy shared machine. Needs the services of ``scripts/services.py`` (Redis,
-Elasticsearch 9) and wrk. Shorter runs for a quick look: BENCH_TRACK_SECONDS (default 60),
+Elasticsearch 9, the Redis Cluster and the Elasticsearch cluster) and wrk. Shorter runs for a quick look: BENCH_TRACK_SECONDS (default 60),
 BENCH_SOAK_SECONDS (default 300), BENCH_HOT_HITS (default 1,000,000).
 """
 
@@ -74,7 +74,7 @@ def p99(latencies: list[float]) -> float:
     return latencies[int(0.99 * (len(latencies) - 1))]
 
 
-def track(bench: Bench) -> None:
+def track(bench: Bench) -> Shape:
     """Single-hit Track in the production and the sqlite shapes against bare Flask; then open loop and batches."""
     print(f"Track, single hits, {TRACK_SECONDS:.0f}s each", flush=True)
     with bench.api(bench.base, app="baseline_app:app") as (url, api):
@@ -137,6 +137,7 @@ def track(bench: Bench) -> None:
             ">= 100,000 hits/s",
             batch.hits_per_second >= 100_000,
         )
+    return shape
 
 
 def fill(environ: dict[str, str], hits: int, per_batch: int = 1000) -> str:
@@ -151,8 +152,10 @@ def fill(environ: dict[str, str], hits: int, per_batch: int = 1000) -> str:
     return id
 
 
-def indexer(bench: Bench, label: str, environ: dict[str, str], target: float) -> None:
-    """Hits/s of one indexer draining a full queue, against the store's own write speed."""
+def indexer(
+    bench: Bench, label: str, environ: dict[str, str], target: float | None, baseline: str | None = None
+) -> float:
+    """Hits/s of one indexer draining a full queue, against ``baseline`` (default the store's own write speed)."""
     runtime = Runtime.load(environ)
     store = runtime.open_store()
     now = now_ns()
@@ -174,9 +177,30 @@ def indexer(bench: Bench, label: str, environ: dict[str, str], target: float) ->
     bench.add(
         f"Indexer, {label}, one process",
         f"{rate:,.0f} hits/s",
-        f"store.write alone {ceiling:,.0f} hits/s",
-        f">= {target:,.0f} hits/s",
-        rate >= target,
+        baseline or f"store.write alone {ceiling:,.0f} hits/s",
+        "-" if target is None else f">= {target:,.0f} hits/s",
+        None if target is None else rate >= target,
+    )
+    return rate
+
+
+def clusters(bench: Bench, single: Shape, single_indexer: float) -> None:
+    """Track and the indexer on the clusters (Redis Cluster with WAIT for a replica, 3-node Elasticsearch)
+    against the single nodes in the same run: on one machine, what WAIT and cluster routing cost, not scale."""
+    print("Clusters", flush=True)
+    id = f"wrk-clusters-{bench.run}"
+    shape = production_shape(bench, TRACK_SECONDS, id, bench.clusters)
+    counted = stored(bench.clusters, id)
+    bounded = shape.answered <= counted <= shape.answered + CONNECTIONS
+    bench.add(
+        f"Track single, clusters (Redis Cluster 3+3, WAIT 1 replica; Elasticsearch x3), wrk -c{CONNECTIONS}",
+        f"{shape.describe()}, {counted} counted of {shape.answered} 2xx",
+        f"single nodes {single.describe()}",
+        "counted = 2xx",
+        bounded,
+    )
+    indexer(
+        bench, "Redis Cluster -> Elasticsearch x3", bench.clusters, None, f"single nodes {single_indexer:,.0f} hits/s"
     )
 
 
@@ -328,9 +352,9 @@ def main() -> int:
     bench = Bench()
     print(f"hitcount benchmarks, run {bench.run}, {os.cpu_count()} cores, logs in {bench.directory}", flush=True)
     try:
-        track(bench)
+        single = track(bench)
         print("Indexer", flush=True)
-        indexer(bench, "Redis -> Elasticsearch", bench.base, 20_000)
+        single_indexer = indexer(bench, "Redis -> Elasticsearch", bench.base, 20_000)
         indexer(bench, "embedded sqlite", bench.env(queue="sqlite", store="sqlite"), 50_000)
         print("Retrieve", flush=True)
         retrieve(bench, "Elasticsearch", bench.base, 50)
@@ -338,6 +362,7 @@ def main() -> int:
         availability(bench)
         rate_limit(bench)
         memory(bench)
+        clusters(bench, single, single_indexer)
     finally:
         bench.remove_data()
     exact = all(bench.exact)
