@@ -33,6 +33,8 @@ class Delivery:
     payload: bytes
     hits: int
     published_at: float
+    #: Which delivery of the batch this is (1 for the first), counted by the backend itself,
+    #: so that every consumer, restarted or not, sees how often the batch failed before.
     attempts: int = 1
 
 
@@ -87,7 +89,12 @@ class Queue(abc.ABC):
 
     @abc.abstractmethod
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
-        """Move a batch that cannot be processed aside (atomically acknowledging it)."""
+        """Move a batch that cannot be processed aside (atomically acknowledging it).
+
+        The dead letter keeps ``delivery.payload`` and ``delivery.hits``, which may be only
+        the part of the batch ``delivery.tag`` names that failed (the rest was processed):
+        the whole batch is acknowledged either way.
+        """
 
     @abc.abstractmethod
     def dead_letters(self) -> list[DeadLetter]:

@@ -232,7 +232,10 @@ class RedisQueue(Queue):
         index, entry_id = self._locate(delivery.tag)
         partition = self._partitions[index]
         with self._unavailable("dead-letter"):
-            self._dead_letter(keys=[partition.stream, partition.hits, partition.dead], args=[GROUP, entry_id, reason])
+            self._dead_letter(
+                keys=[partition.stream, partition.hits, partition.dead],
+                args=[GROUP, entry_id, reason, delivery.payload, delivery.hits],
+            )
 
     def _locate(self, tag: str) -> tuple[int, str]:
         """The partition and entry id of a delivery's tag ``<partition>:<entry id>``."""

@@ -75,8 +75,10 @@ if acknowledged > 0 then redis.call('DECRBY', KEYS[2], acknowledged) end
 return acknowledged
 """
 
-# KEYS: stream, hits, dead. ARGV: group, entry id, reason. Returns 1 when moved, 0 when the
-# entry was not pending (already acknowledged or dead-lettered).
+# KEYS: stream, hits, dead. ARGV: group, entry id, reason, payload, hits: what the dead letter
+# keeps, the whole entry or the part of it that failed. The entry is removed and its own hits
+# leave the backlog counter. Returns 1 when moved, 0 when the entry was not pending (already
+# acknowledged or dead-lettered).
 DEAD_LETTER = (
     _FIELDS
     + """
@@ -86,7 +88,7 @@ if not entry then return 0 end
 local fields = fields_of(entry[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 redis.call('DECRBY', KEYS[2], fields.hits)
-redis.call('XADD', KEYS[3], '*', 'payload', fields.payload, 'hits', fields.hits, 'reason', ARGV[3], 'entry', ARGV[2])
+redis.call('XADD', KEYS[3], '*', 'payload', ARGV[4], 'hits', ARGV[5], 'reason', ARGV[3], 'entry', ARGV[2])
 return 1
 """
 )
