@@ -112,5 +112,14 @@ class Queue(abc.ABC):
     def health(self) -> Health:
         """Whether publishing and consuming can work now; never raises."""
 
+    def data_losses(self) -> int:
+        """How often, since it was opened, this queue found that its backend had lost batches it held.
+
+        A server restarted without its data loses batches whose publish had succeeded; a
+        backend that can tell (its own records outlived them) logs an error and counts it
+        here, for the indexer's metrics. The default never finds any.
+        """
+        return 0
+
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release connections; the default has nothing to release."""

@@ -313,6 +313,7 @@ class Indexer:
             log.warning("could not read the queue backlog for metrics: %r", error)
             return
         self.metrics.observe_backlog(backlog, time.time())
+        self.metrics.observe_data_losses(self.queue.data_losses())
 
     def _pause(self, seconds: float) -> bool:
         """Sleep ``seconds`` unless a stop request comes first; True when the whole pause passed."""

@@ -33,10 +33,18 @@ from hitcount.core.config import Config, mask_url
 from hitcount.core.errors import QueueFull, QueueUnavailable
 from hitcount.core.health import Health
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
-from hitcount.queue_redis import scripts
+from hitcount.queue_redis import persistence, scripts
 from hitcount.queue_redis.client import bounded_client, unavailable
 from hitcount.queue_redis.keys import Partition, partitions
-from hitcount.queue_redis.settings import MAX_BACKLOG, MAX_CONNECTIONS, PARTITIONS, PREFIX, REDIS_URL, TIMEOUT
+from hitcount.queue_redis.settings import (
+    CONSUMER_EXPIRY,
+    MAX_BACKLOG,
+    MAX_CONNECTIONS,
+    PARTITIONS,
+    PREFIX,
+    REDIS_URL,
+    TIMEOUT,
+)
 
 T = TypeVar("T")
 # The shapes of two replies: the TAKE script's, and redis-py's parsed XREADGROUP.
@@ -49,9 +57,9 @@ GROUP = "indexers"
 # entries to claim: it bounds how late a redelivery can be noticed by a waiting consumer.
 BLOCK_SLICE = 1.0
 _ENTRY_ID = re.compile(r"^\d+-\d+$")
-# How Redis says a stream or its group is gone: NOGROUP, or, to a read blocked on a stream
-# that was deleted, "UNBLOCKED the stream key no longer exists".
-_GROUP_LOST = re.compile(r"NOGROUP|no longer exists")
+# How Redis says a stream or its group is gone: NOGROUP, to a read blocked on a stream
+# that was deleted "UNBLOCKED the stream key no longer exists", and to XINFO "no such key".
+_GROUP_LOST = re.compile(r"NOGROUP|no longer exists|no such key")
 
 
 def _text(value: bytes | str) -> str:
@@ -95,6 +103,14 @@ class RedisQueue(Queue):
         self._dead_letter = self._redis.register_script(scripts.DEAD_LETTER)
         self._replay = self._redis.register_script(scripts.REPLAY)
         self._backlog = self._redis.register_script(scripts.BACKLOG)
+        self._ensure_group = self._redis.register_script(scripts.ENSURE_GROUP)
+        self._prune = self._redis.register_script(scripts.PRUNE_CONSUMERS)
+        # Partitions whose group this process has seen, and the losses of one it found since.
+        self._groups_seen: set[int] = set()
+        self._losses = 0
+        self._consumer_expiry_ms = max(1, round(config.get(CONSUMER_EXPIRY) * 1000))
+        # Monotonic time the idle consumers are next pruned; 0 prunes on the first consume.
+        self._next_prune = 0.0
         # Where each process starts its round-robin, so that API workers do not move in step.
         self._turn = itertools.count(random.randrange(len(self._partitions)))
         self._cursors = ["0-0"] * len(self._partitions)
@@ -116,7 +132,11 @@ class RedisQueue(Queue):
     # -- consuming
 
     def consume(self, consumer: str, max_batches: int, wait: float) -> list[Delivery]:
-        deadline = time.monotonic() + wait
+        now = time.monotonic()
+        deadline = now + wait
+        if now >= self._next_prune:
+            self._prune_consumers()
+            self._next_prune = now + self._consumer_expiry_ms / 4000
         while True:
             start = next(self._turn)
             taken = self._sweep(consumer, max_batches, start)
@@ -199,18 +219,51 @@ class RedisQueue(Queue):
 
         A new group starts at id 0 so that it delivers every entry the stream still holds:
         entries are deleted when acknowledged, so whatever is there was never processed.
+        A group created again where it existed before (its marker key remains, or this
+        process used it) means Redis lost the stream and the batches it held: that is
+        logged as an error and counted (:meth:`data_losses`).
         """
-        with self._redis.pipeline(transaction=False) as pipe:
-            pipe.ping()
-            for partition in self._partitions:
-                pipe.xgroup_create(partition.stream, GROUP, id="0", mkstream=True)
-            answers = pipe.execute(raise_on_error=False)
-        for answer in answers:
-            if isinstance(answer, Exception) and "BUSYGROUP" not in str(answer):
-                raise answer
-        created = sum(1 for answer in answers[1:] if not isinstance(answer, Exception))
+        now = round(time.time() * 1000)
+        calls = [
+            ScriptCall(self._ensure_group, [partition.stream, partition.group], [GROUP, now])
+            for partition in self._partitions
+        ]
+        answers = self._pipelined(calls)
+        created = 0
+        for partition, answer in zip(self._partitions, answers, strict=True):
+            state = int(answer[0])
+            lost = state == 2 or (state == 1 and partition.index in self._groups_seen)
+            self._groups_seen.add(partition.index)
+            created += state != 0
+            if lost:
+                self._losses += 1
+                since = f"first created at {_text(answer[1])} ms" if state == 2 else "used by this process"
+                log.error(
+                    "redis queue %s: consumer group %r of %s was gone (%s), so Redis lost the stream and the batches"
+                    " it held, published and acknowledged to their senders (restarted without its append-only file,"
+                    " flushed, or the key was deleted); created it again",
+                    self._where,
+                    GROUP,
+                    partition.stream,
+                    since,
+                )
         if created:
             log.info("redis queue %s: created consumer group %r on %d stream(s)", self._where, GROUP, created)
+
+    def _prune_consumers(self) -> None:
+        """Remove the consumers idle longer than ``HITCOUNT_REDIS_CONSUMER_EXPIRY`` with nothing pending.
+
+        Every indexer consumes under a name of its own, so each restart adds one to the group;
+        a live indexer that was removed is added again by its next read.
+        """
+        calls = [
+            ScriptCall(self._prune, [partition.stream], [GROUP, self._consumer_expiry_ms])
+            for partition in self._partitions
+        ]
+        with self._unavailable("consume"):
+            removed = sum(int(count) for count in self._with_group(partial(self._pipelined, calls)))
+        if removed:
+            log.info("redis queue %s: removed %d idle consumer(s) with nothing pending", self._where, removed)
 
     # -- acknowledging
 
@@ -291,29 +344,22 @@ class RedisQueue(Queue):
         )
 
     def health(self) -> Health:
+        """Reachable, the group in place, and no Redis setting that loses batches (else not ok, saying why)."""
         try:
             with self._unavailable("health check"):
                 self._ensure_groups()
-                policy = self._eviction_policy()
+                settings = persistence.read_settings(self._redis)
         except QueueUnavailable as error:
             return Health(False, str(error))
-        if policy.startswith("allkeys-"):
-            return Health(
-                False,
-                f"redis queue {self._where}: maxmemory-policy is {policy}, so Redis may evict"
-                " unprocessed batches; set it to noeviction",
-            )
-        return Health(True, f"redis queue {self._where}: {len(self._partitions)} partition(s), group {GROUP!r}")
+        shown = ", ".join(f"{name} {value}" for name, value in settings.items())
+        detail = f"redis queue {self._where}: {len(self._partitions)} partition(s), group {GROUP!r}, {shown}"
+        risks = persistence.risks(settings)
+        if risks:
+            return Health(False, f"{detail}; not durable: {'; '.join(risks)}")
+        return Health(True, detail)
 
-    def _eviction_policy(self) -> str:
-        """Redis's ``maxmemory-policy``, or "" where ``INFO`` is not allowed (some managed services).
-
-        ``volatile-*`` policies only evict keys with a time to live, which the queue never sets.
-        """
-        try:
-            return str(self._redis.info("memory").get("maxmemory_policy", ""))
-        except redis.ResponseError:
-            return ""
+    def data_losses(self) -> int:
+        return self._losses
 
     def _pipelined(self, calls: Sequence[ScriptCall]) -> list[Any]:
         """Run script calls in one round trip; only for scripts that may run twice harmlessly.

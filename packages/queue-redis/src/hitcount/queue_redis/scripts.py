@@ -108,6 +108,43 @@ return 1
 """
 )
 
+# KEYS: stream, group marker. ARGV: group, now (epoch ms). Creates the group (and the stream)
+# unless it exists. Returns {0} when it existed, {1} when created for the first time, and
+# {2, first creation time} when created again though the marker says it existed before: the
+# stream was lost, with the batches it held.
+ENSURE_GROUP = """
+local created = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+if type(created) == 'table' and created.err then
+  if string.find(created.err, 'BUSYGROUP', 1, true) then
+    redis.call('SET', KEYS[2], ARGV[2], 'NX')
+    return {0}
+  end
+  return created
+end
+local first = redis.call('GET', KEYS[2])
+if first then return {2, first} end
+redis.call('SET', KEYS[2], ARGV[2])
+return {1}
+"""
+
+# KEYS: stream. ARGV: group, idle ms. Removes the consumers idle that long with no entry
+# pending (indexers that are gone); one with entries pending stays until they are claimed,
+# or they would never be delivered again. Returns how many were removed.
+PRUNE_CONSUMERS = (
+    _FIELDS
+    + """
+local removed = 0
+for _, flat in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local consumer = fields_of(flat)
+  if consumer.pending == 0 and consumer.idle >= tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], consumer.name)
+    removed = removed + 1
+  end
+end
+return removed
+"""
+)
+
 # KEYS: stream, hits. Returns {entries, hits, id of the oldest entry or false}; the oldest
 # entry's payload stays in Redis.
 BACKLOG = """

@@ -68,4 +68,11 @@ MAX_CONNECTIONS = Setting(
     " a caller beyond waits up to HITCOUNT_REDIS_TIMEOUT for a free one.",
     parse_positive_int,
 )
-SETTINGS = (REDIS_URL, PREFIX, PARTITIONS, MAX_BACKLOG, TIMEOUT, MAX_CONNECTIONS)
+CONSUMER_EXPIRY = Setting(
+    "HITCOUNT_REDIS_CONSUMER_EXPIRY",
+    "1h",
+    "How long a consumer of the group (an indexer) may stay idle with no batch pending before it is removed"
+    " from the group, so that the names of indexers that are gone do not pile up.",
+    parse_positive_duration,
+)
+SETTINGS = (REDIS_URL, PREFIX, PARTITIONS, MAX_BACKLOG, TIMEOUT, MAX_CONNECTIONS, CONSUMER_EXPIRY)
