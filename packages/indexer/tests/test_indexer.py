@@ -5,6 +5,7 @@ Store failures come from :class:`ScriptedStore`, a real store behind a script of
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import uuid
@@ -315,6 +316,29 @@ def test_batch_delivered_more_than_max_attempts_is_dead_lettered_without_a_write
     [letter] = queue.dead_letters()
     assert letter.reason.startswith("delivered 2 times without being acknowledged")
     assert store.attempts == []
+
+
+def test_a_locked_sqlite_queue_at_acknowledgement_leaves_the_batch_to_be_indexed_again_harmlessly(
+    tmp_path: Path, store: ScriptedStore, config: Config
+) -> None:
+    config = config.with_overrides({"HITCOUNT_QUEUE": "sqlite", "HITCOUNT_SQLITE_BUSY_TIMEOUT": "50ms"})
+    queue = Runtime.load(config.environ()).open_queue()
+    indexer = Indexer(queue, store, "test-indexer", IndexerSettings.from_config(config))
+    holder = sqlite3.connect(tmp_path / "queue.sqlite3", isolation_level=None)
+
+    def lock(hits: Sequence[Hit]) -> None:
+        holder.execute("begin immediate")  # another process takes the queue's lock
+
+    store.on_write = lock
+    publish(queue, "page", 3)
+    try:
+        assert indexer.step() == 1
+    finally:
+        holder.close()
+    store.on_write = lambda hits: None
+    attempt_until(indexer, lambda: queue.backlog().batches == 0)
+    assert count(store, "page") == 3
+    queue.close()
 
 
 def test_redelivered_batch_is_counted_once(indexer: Indexer, queue: Queue, store: ScriptedStore) -> None:
