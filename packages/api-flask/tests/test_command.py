@@ -52,6 +52,7 @@ def test_hitcount_config_lists_the_client_timeout_keepalive_and_worker_connectio
         ("HITCOUNT_WORKER_CONNECTIONS", "many", "HITCOUNT_WORKER_CONNECTIONS='many' is invalid"),
         ("HITCOUNT_KEEPALIVE", "0", "HITCOUNT_KEEPALIVE='0' is invalid"),
         ("HITCOUNT_QUEUE", "carrier-pigeon", "no installed plugin provides a queue called 'carrier-pigeon'"),
+        ("HITCOUNT_QUEUE", "memory", "HITCOUNT_QUEUE='memory' keeps batches inside one process"),
     ],
 )
 def test_hitcount_api_refuses_a_bad_setting_before_starting_gunicorn(

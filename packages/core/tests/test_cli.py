@@ -69,6 +69,13 @@ def test_an_unknown_backend_is_a_one_line_error_listing_the_installed_ones(tmp_p
     assert "Traceback" not in result.stderr
 
 
+def test_serve_refuses_the_memory_queue_that_its_api_and_indexer_processes_would_not_share(tmp_path: Path) -> None:
+    result = hitcount("serve", env={"HITCOUNT_QUEUE": "memory", "HITCOUNT_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert "HITCOUNT_QUEUE='memory' keeps batches inside one process" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_retention_removes_hits_older_than_the_setting(tmp_path: Path) -> None:
     env = {"HITCOUNT_DATA_DIR": str(tmp_path), "HITCOUNT_RETENTION": "4d"}
     store = Runtime.load(env).open_store()

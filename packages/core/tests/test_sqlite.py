@@ -137,7 +137,9 @@ def queue(tmp_path: Path) -> Iterator[SqliteQueue]:
 
 
 @pytest.mark.parametrize("method", WRITING)
-def test_a_locked_sqlite_queue_raises_queue_unavailable(tmp_path: Path, queue: SqliteQueue, method: str) -> None:
+def test_a_locked_sqlite_queue_raises_queue_unavailable_and_works_once_the_lock_is_gone(
+    tmp_path: Path, queue: SqliteQueue, method: str
+) -> None:
     holder = sqlite3.connect(tmp_path / "queue.sqlite3", isolation_level=None)
     holder.execute("begin immediate")  # another process's write lock, held past the busy timeout
     try:
@@ -145,6 +147,7 @@ def test_a_locked_sqlite_queue_raises_queue_unavailable(tmp_path: Path, queue: S
             QUEUE_CALLS[method](queue)
     finally:
         holder.close()
+    QUEUE_CALLS[method](queue)  # no transaction was left open
 
 
 @pytest.mark.parametrize("method", QUEUE_CALLS)

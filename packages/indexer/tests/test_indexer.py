@@ -5,6 +5,7 @@ Store failures come from :class:`ScriptedStore`, a real store behind a script of
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import uuid
@@ -18,6 +19,7 @@ from hitcount.core import (
     Delivery,
     Health,
     Hit,
+    HitsRefused,
     HitStore,
     Queue,
     QueueUnavailable,
@@ -47,13 +49,18 @@ class ScriptedStore(HitStore):
     """A real store behind a script: each write first raises the next scripted failure, if any.
 
     A write holding a hit of id ``refuse`` fails for good (:class:`StoreError`), the way a
-    store rejects a document it cannot map. ``on_write`` sees every attempt before it happens.
+    store rejects a request it cannot parse; hits of id ``refuse_alone`` are refused one by one
+    (:class:`HitsRefused`, the others stored), the way a store rejects a document it cannot map;
+    a write holding a hit of id ``crash`` raises ``ValueError``, a bug that this batch sets off.
+    ``on_write`` sees every attempt before it happens.
     """
 
     def __init__(self, inner: HitStore) -> None:
         self.inner = inner
         self.failures: list[Exception] = []
         self.refuse: str | None = None
+        self.refuse_alone: str | None = None
+        self.crash: str | None = None
         self.attempts: list[list[Hit]] = []
         self.on_write: Callable[[Sequence[Hit]], None] = lambda hits: None
         self.purges: list[int] = []
@@ -66,7 +73,12 @@ class ScriptedStore(HitStore):
             raise self.failures.pop(0)
         if any(hit.id == self.refuse for hit in hits):
             raise StoreError(f"id {self.refuse!r} is refused")
-        self.inner.write(hits)
+        if any(hit.id == self.crash for hit in hits):
+            raise ValueError(f"id {self.crash!r} sets off a bug")
+        refused = {position: "cannot map it" for position, hit in enumerate(hits) if hit.id == self.refuse_alone}
+        self.inner.write([hit for position, hit in enumerate(hits) if position not in refused])
+        if refused:
+            raise HitsRefused(f"{len(refused)} refused", refused)
 
     def counts(self, id: str, now: int) -> Counts:
         return self.inner.counts(id, now)
@@ -244,6 +256,89 @@ def test_batch_the_store_refuses_is_dead_lettered_and_the_others_of_its_group_in
     assert queue.backlog().batches == 0
     assert count(store, "page") == 5
     assert count(store, "poison") == 0
+
+
+def test_hits_the_store_refuses_are_dead_lettered_alone_and_the_rest_of_their_batch_stored(
+    indexer: Indexer, queue: Queue, store: ScriptedStore
+) -> None:
+    store.refuse_alone = "unmappable"
+    publish(queue, "page", 2)
+    mixed = [Hit.now("page"), Hit.now("unmappable"), Hit.now("page")]
+    queue.publish(encode_batch(mixed), 3)
+    assert indexer.step() == 2
+    [letter] = queue.dead_letters()
+    assert decode_batch(letter.payload) == [mixed[1]]
+    assert letter.hits == 1
+    assert letter.reason == "store refused 1 of the batch's 3 hits (2 stored): cannot map it"
+    assert queue.backlog().batches == 0
+    assert count(store, "page") == 4
+    assert indexer.metrics.registry.get_sample_value("hitcount_indexer_hits_indexed_total") == 4
+
+
+def attempt_until(indexer: Indexer, done: Callable[[], bool]) -> None:
+    """Step the indexer until ``done()``, through as many visibility timeouts as it takes."""
+    deadline = time.monotonic() + 10
+    while not done():
+        assert time.monotonic() < deadline, "gave up waiting"
+        indexer.step()
+
+
+def test_batch_whose_write_keeps_failing_is_dead_lettered_on_its_last_attempt_while_the_rest_flows(
+    queue: Queue, store: ScriptedStore, config: Config
+) -> None:
+    settings = IndexerSettings.from_config(config.with_overrides({"HITCOUNT_INDEXER_MAX_ATTEMPTS": "3"}))
+    indexer = Indexer(queue, store, "test-indexer", settings)
+    store.crash = "poison"
+    poison = publish(queue, "poison", 1)
+    publish(queue, "page", 2)
+    attempt_until(indexer, lambda: bool(queue.dead_letters()))
+    publish(queue, "page", 3)
+    attempt_until(indexer, lambda: queue.backlog().batches == 0)
+    [letter] = queue.dead_letters()
+    assert decode_batch(letter.payload) == poison
+    assert letter.reason.startswith("store write failed on each of 3 deliveries, lastly: ValueError(")
+    assert store.attempts.count(poison) == 3
+    assert count(store, "page") == 5
+
+
+def test_batch_delivered_more_than_max_attempts_is_dead_lettered_without_a_write(
+    queue: Queue, store: ScriptedStore, config: Config
+) -> None:
+    """Indexers that died on a batch leave it unacknowledged: its attempts are the queue's, not a process's."""
+    settings = IndexerSettings.from_config(config.with_overrides({"HITCOUNT_INDEXER_MAX_ATTEMPTS": "2"}))
+    indexer = Indexer(queue, store, "test-indexer", settings)
+    publish(queue, "fatal", 1)
+    for crashed in ("crashed-1", "crashed-2"):
+        deadline = time.monotonic() + 5
+        while not queue.consume(crashed, 10, 0.1):
+            assert time.monotonic() < deadline
+    attempt_until(indexer, lambda: bool(queue.dead_letters()))
+    [letter] = queue.dead_letters()
+    assert letter.reason.startswith("delivered 2 times without being acknowledged")
+    assert store.attempts == []
+
+
+def test_a_locked_sqlite_queue_at_acknowledgement_leaves_the_batch_to_be_indexed_again_harmlessly(
+    tmp_path: Path, store: ScriptedStore, config: Config
+) -> None:
+    config = config.with_overrides({"HITCOUNT_QUEUE": "sqlite", "HITCOUNT_SQLITE_BUSY_TIMEOUT": "50ms"})
+    queue = Runtime.load(config.environ()).open_queue()
+    indexer = Indexer(queue, store, "test-indexer", IndexerSettings.from_config(config))
+    holder = sqlite3.connect(tmp_path / "queue.sqlite3", isolation_level=None)
+
+    def lock(hits: Sequence[Hit]) -> None:
+        holder.execute("begin immediate")  # another process takes the queue's lock
+
+    store.on_write = lock
+    publish(queue, "page", 3)
+    try:
+        assert indexer.step() == 1
+    finally:
+        holder.close()
+    store.on_write = lambda hits: None
+    attempt_until(indexer, lambda: queue.backlog().batches == 0)
+    assert count(store, "page") == 3
+    queue.close()
 
 
 def test_redelivered_batch_is_counted_once(indexer: Indexer, queue: Queue, store: ScriptedStore) -> None:

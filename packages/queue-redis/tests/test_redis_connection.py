@@ -91,6 +91,31 @@ def test_health_is_not_ok_when_redis_may_evict_the_queues_keys(
     assert "allkeys-lru" in health.detail
 
 
+def test_health_says_not_durable_when_redis_runs_without_its_append_only_file(
+    start_redis: Callable[..., RedisServer], open_queue: QueueOpener
+) -> None:
+    health = open_queue(url=start_redis("--appendonly", "no").url).health()
+    assert not health.ok
+    assert "not durable: appendonly is no" in health.detail
+
+
+def test_health_shows_the_durability_settings_of_a_durable_redis(
+    durable_redis: RedisServer, open_queue: QueueOpener
+) -> None:
+    health = open_queue(url=durable_redis.url).health()
+    assert health.ok
+    assert "appendonly yes, appendfsync always, maxmemory-policy noeviction" in health.detail
+
+
+def test_health_says_unknown_where_redis_does_not_allow_config(
+    start_redis: Callable[..., RedisServer], open_queue: QueueOpener
+) -> None:
+    server = start_redis("--appendonly", "no", "--rename-command", "CONFIG", "")
+    health = open_queue(url=server.url).health()
+    assert health.ok
+    assert "appendonly unknown, appendfsync unknown, maxmemory-policy unknown" in health.detail
+
+
 def test_closing_the_queue_closes_its_connections(
     start_redis: Callable[..., RedisServer], open_queue: QueueOpener
 ) -> None:

@@ -17,9 +17,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+import redis
 
 from hitcount.core import Delivery, Hit, QueueUnavailable, now_ns
 from hitcount.core.wire import decode_batch, encode_batch
+from hitcount.queue_redis.keys import partitions
 from hitcount.queue_redis.queue import RedisQueue
 from hitcount.queue_redis.testing import RedisServer
 
@@ -254,15 +256,35 @@ def test_publish_fails_fast_while_redis_hangs_and_the_same_queue_works_when_it_a
     assert payloads in ([b"before", b"after"], [b"before", b"during", b"after"])
 
 
-def test_consumer_group_is_created_again_when_redis_restarts_without_its_data(
-    start_redis: Callable[..., RedisServer], open_queue: QueueOpener
+def test_consumer_group_is_created_again_when_redis_restarts_without_its_data_and_the_loss_is_loud(
+    start_redis: Callable[..., RedisServer], open_queue: QueueOpener, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = start_redis()  # no persistence: a restart loses the streams and the group
     queue = open_queue(url=server.url)
     queue.publish(b"lost with the server", 1)
     assert len(queue.consume("c1", 10, 1.0)) == 1
+    assert queue.data_losses() == 0
     server.kill()
     server.start()
     queue.publish(b"after the restart", 1)  # XADD makes the stream again, without the group
     assert [delivery.payload for delivery in queue.consume("c1", 10, 1.0)] == [b"after the restart"]
-    assert queue.health().ok
+    assert queue.data_losses() == 1
+    [error] = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert "Redis lost the stream" in error.getMessage()
+    health = queue.health()
+    assert "appendonly is no" in health.detail
+    assert queue.data_losses() == 1  # the group is there again: nothing more was lost
+
+
+def test_a_stream_deleted_under_the_queue_is_a_loss_even_to_a_process_that_never_saw_it(
+    open_queue: QueueOpener, client: redis.Redis, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = open_queue()
+    first.publish(b"deleted", 1)
+    assert len(first.consume("c1", 10, 1.0)) == 1
+    [partition] = partitions(prefix, 1)
+    client.delete(partition.stream)
+    newcomer = open_queue()
+    assert newcomer.consume("c2", 10, 0.1) == []
+    assert newcomer.data_losses() == 1
+    assert any("Redis lost the stream" in record.getMessage() for record in caplog.records)

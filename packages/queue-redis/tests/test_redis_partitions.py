@@ -28,7 +28,7 @@ def test_each_partitions_keys_share_one_hash_tag_and_partitions_have_different_s
     keys = sorted(key.decode() for key in client.scan_iter(match=f"{prefix}:*"))
     slots: dict[str, set[int]] = defaultdict(set)
     for key in keys:
-        match = re.fullmatch(rf"{re.escape(prefix)}:\{{(q\d)\}}:(stream|hits|dead)", key)
+        match = re.fullmatch(rf"{re.escape(prefix)}:\{{(q\d)\}}:(stream|hits|dead|group)", key)
         assert match, key
         slots[match.group(1)].add(key_slot(key.encode()))
     assert sorted(slots) == ["q0", "q1", "q2", "q3"]

@@ -12,7 +12,7 @@ import pytest
 from elastic_testing import MIDNIGHT, StoreOpener
 from elasticsearch import Elasticsearch
 
-from hitcount.core.errors import StoreError, StoreUnavailable
+from hitcount.core.errors import HitsRefused, StoreUnavailable
 from hitcount.core.hit import Hit, now_ns
 from hitcount.core.testing.conformance import TRICKY_IDS
 from hitcount.store_elastic import bulk
@@ -49,25 +49,33 @@ def test_a_redelivered_batch_adds_no_document(open_store: StoreOpener, admin: El
     assert admin.count(index=f"{prefix}-{DAY}")["count"] == 50
 
 
-def test_a_hit_for_a_closed_index_is_refused_with_store_error(
+def test_a_hit_for_a_closed_index_is_refused_alone_and_the_others_are_stored(
     open_store: StoreOpener, admin: Elasticsearch, prefix: str
 ) -> None:
     store = open_store()
     store.write([Hit("closed", MIDNIGHT)])
     admin.indices.close(index=f"{prefix}-{DAY}")
-    with pytest.raises(StoreError, match="index_closed_exception") as refusal:
+    with pytest.raises(HitsRefused, match="index_closed_exception") as refusal:
         store.write([Hit("open", MIDNIGHT - 1), Hit("closed", MIDNIGHT + 1)])
-    assert "1 refused" in str(refusal.value)
+    assert "refused 1 of 2 hits" in str(refusal.value)
+    assert list(refusal.value.refused) == [1]
+    assert "index_closed_exception" in refusal.value.refused[1]
+    admin.indices.refresh(index=f"{prefix}-{PREVIOUS_DAY}")
+    assert admin.count(index=f"{prefix}-{PREVIOUS_DAY}")["count"] == 1
 
 
-def test_a_document_its_index_mapping_rejects_is_refused_with_store_error(
+def test_a_document_its_index_mapping_rejects_is_refused_alone_and_the_others_are_stored(
     open_store: StoreOpener, admin: Elasticsearch, prefix: str
 ) -> None:
     store = open_store()
     # An index created by someone else before the store got to it, with an incompatible mapping.
     admin.indices.create(index=f"{prefix}-{DAY}", mappings={"properties": {"id": {"type": "long"}}})
-    with pytest.raises(StoreError, match=r"document_parsing_exception|mapper_parsing_exception"):
-        store.write([Hit("not-a-number", MIDNIGHT)])
+    hits = [Hit("12", MIDNIGHT), Hit("not-a-number", MIDNIGHT + 1), Hit("34", MIDNIGHT + 2)]
+    with pytest.raises(HitsRefused, match=r"document_parsing_exception|mapper_parsing_exception") as refusal:
+        store.write(hits)
+    assert list(refusal.value.refused) == [1]
+    admin.indices.refresh(index=f"{prefix}-{DAY}")
+    assert admin.count(index=f"{prefix}-{DAY}")["count"] == 2
 
 
 def test_items_of_an_unavailable_shard_are_resent_alone_until_stored(
@@ -175,6 +183,7 @@ def test_triage_reports_positions_of_unstored_items_and_one_example_each() -> No
     assert triage.positions(Outcome.REFUSED) == [3]
     assert triage.positions(Outcome.DENIED) == []
     assert triage.examples[Outcome.REFUSED] == "400 index_closed_exception: closed (index h-1)"
+    assert triage.refusals == {3: "400 index_closed_exception: closed (index h-1)"}
     assert triage.summary() == (
         "2 retry, e.g. 429 es_rejected_execution_exception: queue full;"
         " 1 refused, e.g. 400 index_closed_exception: closed (index h-1)"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hitcount.api_flask.settings import BIND, CLIENT_TIMEOUT, KEEPALIVE, WORKER_CONNECTIONS, WORKERS, ApiSettings
 from hitcount.core import Runtime
-from hitcount.core.settings import QUEUE, STORE
+from hitcount.core.settings import STORE
 
 GUNICORN_CONF = Path(__file__).with_name("gunicorn.conf.py")
 
@@ -34,7 +34,7 @@ def serve(arguments: argparse.Namespace, runtime: Runtime) -> int:
     config.get(WORKER_CONNECTIONS)
     config.get(CLIENT_TIMEOUT)
     config.get(KEEPALIVE)
-    runtime.registry.queue(config.get(QUEUE))
+    runtime.require_shared_queue("api")
     runtime.registry.store(config.get(STORE))
     sys.stdout.flush()
     sys.stderr.flush()

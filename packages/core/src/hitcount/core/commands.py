@@ -62,6 +62,7 @@ def run_config(arguments: argparse.Namespace, runtime: Runtime) -> int:
 
 def run_serve(arguments: argparse.Namespace, runtime: Runtime) -> int:
     """Run ``hitcount api`` and ``hitcount indexer`` as child processes until one ends or a signal comes."""
+    runtime.require_shared_queue("serve")
     missing = [name for name in SERVED_COMMANDS if name not in runtime.registry.commands]
     if missing:
         raise HitcountError(

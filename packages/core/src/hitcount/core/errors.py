@@ -4,6 +4,8 @@ Front ends map them to answers (the API turns ``QueueUnavailable`` into 503), so
 backends raise these rather than their client library's own errors.
 """
 
+from collections.abc import Mapping
+
 
 class HitcountError(Exception):
     """Base class of every error hitcount raises on purpose."""
@@ -35,6 +37,18 @@ class QueueFull(QueueUnavailable):
 
 class StoreError(HitcountError):
     """The store refused a batch for a reason retrying will not fix."""
+
+
+class HitsRefused(StoreError):
+    """The store holds every hit of a write except those it refused for good.
+
+    ``refused`` maps the position of each refused hit in the write to the store's reason,
+    so that the indexer sets aside those hits alone instead of their whole batch.
+    """
+
+    def __init__(self, message: str, refused: Mapping[int, str]) -> None:
+        super().__init__(message)
+        self.refused = dict(refused)
 
 
 class StoreUnavailable(HitcountError):

@@ -33,6 +33,8 @@ class Delivery:
     payload: bytes
     hits: int
     published_at: float
+    #: Which delivery of the batch this is (1 for the first), counted by the backend itself,
+    #: so that every consumer, restarted or not, sees how often the batch failed before.
     attempts: int = 1
 
 
@@ -87,7 +89,12 @@ class Queue(abc.ABC):
 
     @abc.abstractmethod
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
-        """Move a batch that cannot be processed aside (atomically acknowledging it)."""
+        """Move a batch that cannot be processed aside (atomically acknowledging it).
+
+        The dead letter keeps ``delivery.payload`` and ``delivery.hits``, which may be only
+        the part of the batch ``delivery.tag`` names that failed (the rest was processed):
+        the whole batch is acknowledged either way.
+        """
 
     @abc.abstractmethod
     def dead_letters(self) -> list[DeadLetter]:
@@ -104,6 +111,15 @@ class Queue(abc.ABC):
     @abc.abstractmethod
     def health(self) -> Health:
         """Whether publishing and consuming can work now; never raises."""
+
+    def data_losses(self) -> int:
+        """How often, since it was opened, this queue found that its backend had lost batches it held.
+
+        A server restarted without its data loses batches whose publish had succeeded; a
+        backend that can tell (its own records outlived them) logs an error and counts it
+        here, for the indexer's metrics. The default never finds any.
+        """
+        return 0
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release connections; the default has nothing to release."""

@@ -45,11 +45,16 @@ class Provider:
 
 @dataclass(frozen=True)
 class Backend(Generic[T]):
-    """A named backend: ``factory(config)`` opens one."""
+    """A named backend: ``factory(config)`` opens one.
+
+    ``shared`` says whether what one process puts in it is seen by the others (a server, a
+    file), as it must be for a queue between the API and the indexer.
+    """
 
     name: str
     factory: Callable[[Config], T]
     provider: Provider
+    shared: bool = True
 
 
 @dataclass(frozen=True)
@@ -85,9 +90,11 @@ class Registry:
     plugins: dict[str, Provider] = field(default_factory=dict)
     credit: Callable[[object], Provider] = lambda entry: Provider(getattr(entry, "__module__", "unknown"), "unknown")
 
-    def add_queue(self, name: str, factory: Callable[[Config], Queue]) -> None:
-        """Offer a queue backend selectable with ``HITCOUNT_QUEUE=name``."""
-        self.queues[name] = self._claim(self.queues, "queue", name, Backend(name, factory, self.credit(factory)))
+    def add_queue(self, name: str, factory: Callable[[Config], Queue], *, shared: bool = True) -> None:
+        """Offer a queue backend selectable with ``HITCOUNT_QUEUE=name``; ``shared=False`` for one only its
+        process sees, which the commands running the API and the indexer apart refuse."""
+        backend = Backend(name, factory, self.credit(factory), shared)
+        self.queues[name] = self._claim(self.queues, "queue", name, backend)
 
     def add_store(self, name: str, factory: Callable[[Config], HitStore]) -> None:
         """Offer a store backend selectable with ``HITCOUNT_STORE=name``."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from hitcount.core.cache import CountsCache
 from hitcount.core.config import Config
+from hitcount.core.errors import ConfigError
 from hitcount.core.plugins import Plugins
 from hitcount.core.queue import Queue
 from hitcount.core.registry import Registry
@@ -32,6 +33,19 @@ class Runtime:
     def open_queue(self) -> Queue:
         """Open the queue ``HITCOUNT_QUEUE`` names."""
         return self.registry.queue(self.config.get(QUEUE)).factory(self.config)
+
+    def require_shared_queue(self, command: str) -> None:
+        """Refuse, for ``hitcount <command>``, a queue that only its own process sees (``memory``).
+
+        The API (each gunicorn worker) and the indexer are separate processes: hits published
+        into one process's memory would never reach the indexer, yet every Track would answer 204.
+        """
+        name: str = self.config.get(QUEUE)
+        if not self.registry.queue(name).shared:
+            raise ConfigError(
+                f"{QUEUE.name}={name!r} keeps batches inside one process, but `hitcount {command}` runs the API"
+                " and the indexer as separate processes, so no hit would reach the store; use sqlite or redis"
+            )
 
     def open_store(self) -> HitStore:
         """Open the store ``HITCOUNT_STORE`` names."""

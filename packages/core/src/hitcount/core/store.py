@@ -27,7 +27,8 @@ class HitStore(abc.ABC):
 
         Raises :class:`~hitcount.core.StoreUnavailable` when a retry may succeed and
         :class:`~hitcount.core.StoreError` when it will not; either way the caller must
-        assume none of the batch was stored (re-writing is harmless).
+        assume none of the batch was stored (re-writing is harmless), except after
+        :class:`~hitcount.core.HitsRefused`, which says that all but the hits it names are stored.
         """
 
     @abc.abstractmethod

@@ -7,15 +7,27 @@ second delivery changes no count. That is what makes a hit neither lost nor doub
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from hitcount.core import Delivery, Hit, HitStore, InvalidBatch, Queue, QueueUnavailable, StoreError, now_ns
+from hitcount.core import (
+    Delivery,
+    Hit,
+    HitsRefused,
+    HitStore,
+    InvalidBatch,
+    Queue,
+    QueueUnavailable,
+    StoreError,
+    StoreUnavailable,
+    now_ns,
+)
 from hitcount.core.windows import NS_PER_SECOND
-from hitcount.core.wire import decode_batch
+from hitcount.core.wire import decode_batch, encode_batch
 from hitcount.indexer.backoff import Backoff
 from hitcount.indexer.metrics import Metrics
 from hitcount.indexer.settings import IndexerSettings
@@ -25,6 +37,8 @@ log = logging.getLogger(__name__)
 PAUSE_SLICE = 0.1
 # How often an indexer gathering a store write looks at a queue it found empty.
 LINGER_POLL = 0.1
+# Store failures that say the store is down, not that the hits are wrong: waited out, never counted as attempts.
+OUTAGES = (StoreUnavailable, OSError)
 
 
 @dataclass(frozen=True)
@@ -122,20 +136,36 @@ class Indexer:
     def index(self, deliveries: Sequence[Delivery]) -> None:
         """Write the hits of every decodable delivery in one store write, then acknowledge them.
 
-        Undecodable deliveries are dead-lettered. When the store refuses the combined write
-        for good (:class:`StoreError`), each delivery is written alone to find the bad ones.
+        Undecodable deliveries, and those already delivered more than ``max_attempts``
+        times, are dead-lettered. When the store refuses some hits for good
+        (:class:`HitsRefused`), those alone are dead-lettered. When it refuses the combined
+        write for good (:class:`StoreError`) or fails in a way that is not an outage, each
+        delivery is written alone to find the bad ones.
         """
         decoded = []
         for delivery in deliveries:
+            if delivery.attempts > self.settings.max_attempts:
+                self._dead_letter(
+                    delivery,
+                    f"delivered {delivery.attempts - 1} times without being acknowledged:"
+                    " the indexers that took it crashed, stalled or failed on it",
+                )
+                continue
             try:
                 decoded.append(Decoded(delivery, decode_batch(delivery.payload)))
             except InvalidBatch as error:
                 self._dead_letter(delivery, str(error))
         try:
             written = self._write([hit for item in decoded for hit in item.hits])
-        except StoreError as error:
-            log.warning("store refused %d batches written together, writing each alone: %s", len(decoded), error)
-            self._isolate(decoded)
+        except HitsRefused as refusal:
+            self._set_aside(decoded, refusal.refused)
+            return
+        except Exception as error:
+            if len(decoded) == 1:
+                self._blame(decoded[0], error)
+            else:
+                log.warning("store write of %d batches failed, writing each alone: %r", len(decoded), error)
+                self._isolate(decoded)
             return
         if written:
             self._ack(decoded)
@@ -155,26 +185,77 @@ class Indexer:
             try:
                 if not self._write(item.hits):
                     break
-            except StoreError as error:
-                self._dead_letter(item.delivery, f"store refused the batch: {error}")
+            except Exception as error:
+                self._blame(item, error)
                 continue
             written.append(item)
+        self._ack(written)
+
+    def _blame(self, item: Decoded, error: Exception) -> None:
+        """Deal with the failed write of ``item`` alone: it is the batch's fault, for good or for this attempt.
+
+        After a failure that is not a refusal the batch stays unacknowledged and comes back
+        after the visibility timeout, its attempts counted by the queue (so every indexer,
+        restarted or not, sees them), until its last attempt dead-letters it.
+        """
+        delivery = item.delivery
+        if isinstance(error, HitsRefused):
+            self._set_aside([item], error.refused)
+        elif isinstance(error, StoreError):
+            self._dead_letter(delivery, f"store refused the batch: {error}")
+        elif delivery.attempts >= self.settings.max_attempts:
+            self._dead_letter(
+                delivery, f"store write failed on each of {delivery.attempts} deliveries, lastly: {error!r}"
+            )
+        else:
+            log.warning(
+                "store write of batch %s failed on delivery %d of %d; it will be delivered again",
+                delivery.tag,
+                delivery.attempts,
+                self.settings.max_attempts,
+                exc_info=error,
+            )
+
+    def _set_aside(self, decoded: Sequence[Decoded], refused: Mapping[int, str]) -> None:
+        """Acknowledge the written deliveries; dead-letter the refused hits of the others, without their stored ones.
+
+        ``refused`` maps positions in the write of every hit of ``decoded``, in order, to reasons.
+        """
+        written = []
+        start = 0
+        for item in decoded:
+            mine = {
+                position - start: refused[position]
+                for position in range(start, start + len(item.hits))
+                if position in refused
+            }
+            start += len(item.hits)
+            if not mine:
+                written.append(item)
+                continue
+            hits = [item.hits[position] for position in sorted(mine)]
+            part = dataclasses.replace(item.delivery, payload=encode_batch(hits), hits=len(hits))
+            reasons = "; ".join(sorted(set(mine.values())))
+            stored = len(item.hits) - len(hits)
+            if self._dead_letter(
+                part, f"store refused {len(hits)} of the batch's {len(item.hits)} hits ({stored} stored): {reasons}"
+            ):
+                self.metrics.hits_indexed.inc(stored)
         self._ack(written)
 
     def _write(self, hits: Sequence[Hit]) -> bool:
         """Write until the store has ``hits``; False when a stop request ended the retries first.
 
-        :class:`StoreError` propagates: retrying cannot fix it. Any other failure, expected
-        (:class:`StoreUnavailable`) or not, is retried: losing a hit is never the answer.
+        An outage (:class:`StoreUnavailable`, or an ``OSError`` that escaped the store) is
+        retried here, for as long as it lasts: it says nothing against the hits, and losing
+        a hit is never the answer. Anything else propagates, to be pinned on its batch.
         """
         if not hits:
             return True
         while True:
             try:
                 self.store.write(hits)
-            except StoreError:
-                raise
-            except Exception as error:
+            except OUTAGES as error:
                 delay = self._store_backoff.next_delay()
                 log.warning("store write of %d hits failed, retrying in %.1fs: %r", len(hits), delay, error)
                 if not self._pause(delay):
@@ -200,7 +281,8 @@ class Indexer:
         self.metrics.batches.inc(len(decoded))
         self.metrics.hits_indexed.inc(sum(len(item.hits) for item in decoded))
 
-    def _dead_letter(self, delivery: Delivery, reason: str) -> None:
+    def _dead_letter(self, delivery: Delivery, reason: str) -> bool:
+        """Set ``delivery`` aside with ``reason``; False when the queue could not (it comes back)."""
         log.error(
             "dead-lettering batch %s (%d hits, delivery %d): %s", delivery.tag, delivery.hits, delivery.attempts, reason
         )
@@ -208,8 +290,9 @@ class Indexer:
             self.queue.dead_letter(delivery, reason)
         except QueueUnavailable as error:
             log.warning("could not dead-letter batch %s, it will be delivered again: %s", delivery.tag, error)
-            return
+            return False
         self.metrics.dead_letters.inc()
+        return True
 
     def _purge(self) -> float:
         """Delete hits older than the retention; return the seconds until the next purge."""
@@ -230,6 +313,7 @@ class Indexer:
             log.warning("could not read the queue backlog for metrics: %r", error)
             return
         self.metrics.observe_backlog(backlog, time.time())
+        self.metrics.observe_data_losses(self.queue.data_losses())
 
     def _pause(self, seconds: float) -> bool:
         """Sleep ``seconds`` unless a stop request comes first; True when the whole pause passed."""

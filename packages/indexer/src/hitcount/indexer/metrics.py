@@ -26,6 +26,12 @@ class Metrics:
         self.dead_letters = Counter(
             "hitcount_indexer_dead_letters", "Batches set aside as undecodable or refused.", registry=self.registry
         )
+        self._losses_counted = 0
+        self.queue_data_losses = Counter(
+            "hitcount_indexer_queue_data_losses",
+            "Times the queue found that its backend had lost batches it held (a Redis restarted without its data).",
+            registry=self.registry,
+        )
         self.backlog_batches = Gauge(
             "hitcount_indexer_backlog_batches", "Batches in the queue not yet acknowledged.", registry=self.registry
         )
@@ -37,6 +43,12 @@ class Metrics:
             "Age of the oldest hit batch not yet indexed; 0 when the queue is empty.",
             registry=self.registry,
         )
+
+    def observe_data_losses(self, losses: int) -> None:
+        """Count the losses the queue found since the last call (its :meth:`Queue.data_losses` is ``losses``)."""
+        if losses > self._losses_counted:
+            self.queue_data_losses.inc(losses - self._losses_counted)
+            self._losses_counted = losses
 
     def observe_backlog(self, backlog: Backlog, now: float) -> None:
         """Set the backlog gauges from one :meth:`Queue.backlog` answer taken at ``now`` (epoch s)."""

@@ -59,6 +59,13 @@ BACKLOG_INTERVAL = Setting(
     "How often the queue backlog and ingestion lag gauges are refreshed.",
     parse_duration,
 )
+MAX_ATTEMPTS = Setting(
+    "HITCOUNT_INDEXER_MAX_ATTEMPTS",
+    "10",
+    "Deliveries of a batch that fail (its indexer crashed, stalled, or the store write raised an unexpected error)"
+    " before the batch is dead-lettered; an unavailable store is waited out and never counts.",
+    parse_positive_int,
+)
 METRICS_BIND = Setting(
     "HITCOUNT_INDEXER_METRICS_BIND",
     "",
@@ -74,6 +81,7 @@ SETTINGS = (
     RETRY_CAP,
     PURGE_INTERVAL,
     BACKLOG_INTERVAL,
+    MAX_ATTEMPTS,
     METRICS_BIND,
 )
 
@@ -91,6 +99,7 @@ class IndexerSettings:
     retention: float
     purge_interval: float
     backlog_interval: float
+    max_attempts: int
 
     @classmethod
     def from_config(cls, config: Config) -> IndexerSettings:
@@ -111,4 +120,5 @@ class IndexerSettings:
             retention=config.get(RETENTION),
             purge_interval=config.get(PURGE_INTERVAL),
             backlog_interval=config.get(BACKLOG_INTERVAL),
+            max_attempts=config.get(MAX_ATTEMPTS),
         )

@@ -16,19 +16,21 @@ class Partition:
     """The keys of one partition.
 
     ``stream`` holds the unacknowledged batches, ``hits`` the sum of their hit counts
-    (kept beside the stream so that the backlog limit costs one ``GET``), and ``dead``
-    the dead-lettered batches.
+    (kept beside the stream so that the backlog limit costs one ``GET``), ``dead``
+    the dead-lettered batches, and ``group`` when the consumer group was first created:
+    a stream found without its group while this key remains lost its batches.
     """
 
     index: int
     stream: str
     hits: str
     dead: str
+    group: str
 
 
 def partitions(prefix: str, count: int) -> tuple[Partition, ...]:
     """The keys of partitions ``0 .. count - 1`` under ``prefix``."""
     return tuple(
-        Partition(index, f"{prefix}:{{q{index}}}:stream", f"{prefix}:{{q{index}}}:hits", f"{prefix}:{{q{index}}}:dead")
+        Partition(index, *(f"{prefix}:{{q{index}}}:{name}" for name in ("stream", "hits", "dead", "group")))
         for index in range(count)
     )

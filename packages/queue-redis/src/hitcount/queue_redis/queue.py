@@ -43,11 +43,12 @@ from hitcount.core.config import Config, mask_url
 from hitcount.core.errors import QueueFull, QueueUnavailable
 from hitcount.core.health import Health
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
-from hitcount.queue_redis import scripts
+from hitcount.queue_redis import persistence, scripts
 from hitcount.queue_redis.client import Client, Connection, Connector, unavailable
 from hitcount.queue_redis.keys import Partition, partitions
 from hitcount.queue_redis.scripts import Lua
 from hitcount.queue_redis.settings import (
+    CONSUMER_EXPIRY,
     MAX_BACKLOG,
     MAX_CONNECTIONS,
     MIN_REPLICAS,
@@ -68,15 +69,17 @@ GROUP = "indexers"
 # entries to claim: it bounds how late a redelivery can be noticed by a waiting consumer.
 BLOCK_SLICE = 1.0
 _ENTRY_ID = re.compile(r"^\d+-\d+$")
-# How Redis says a stream or its group is gone: NOGROUP, or, to a read blocked on a stream
-# that was deleted, "UNBLOCKED the stream key no longer exists".
-_GROUP_LOST = re.compile(r"NOGROUP|no longer exists")
+# How Redis says a stream or its group is gone: NOGROUP, to a read blocked on a stream
+# that was deleted "UNBLOCKED the stream key no longer exists", and to XINFO "no such key".
+_GROUP_LOST = re.compile(r"NOGROUP|no longer exists|no such key")
 _PUBLISH = Lua(scripts.PUBLISH)
 _TAKE = Lua(scripts.TAKE)
 _ACK = Lua(scripts.ACK)
 _DEAD_LETTER = Lua(scripts.DEAD_LETTER)
 _REPLAY = Lua(scripts.REPLAY)
 _BACKLOG = Lua(scripts.BACKLOG)
+_ENSURE_GROUP = Lua(scripts.ENSURE_GROUP)
+_PRUNE = Lua(scripts.PRUNE_CONSUMERS)
 
 
 def _text(value: bytes | str) -> str:
@@ -116,6 +119,12 @@ class RedisQueue(Queue):
         self._min_replicas = config.get(MIN_REPLICAS)
         # Replicas get half the timeout to confirm, so that a refusal comes before the socket gives up.
         self._wait_ms = max(1, round(timeout * 500))
+        # Partitions whose group this process has seen, and the losses of one it found since.
+        self._groups_seen: set[int] = set()
+        self._losses = 0
+        self._consumer_expiry_ms = max(1, round(config.get(CONSUMER_EXPIRY) * 1000))
+        # Monotonic time the idle consumers are next pruned; 0 prunes on the first consume.
+        self._next_prune = 0.0
         # Where each process starts its round-robin, so that API workers do not move in step.
         self._turn = itertools.count(random.randrange(len(self._partitions)))
         self._cursors = ["0-0"] * len(self._partitions)
@@ -152,7 +161,11 @@ class RedisQueue(Queue):
     # -- consuming
 
     def consume(self, consumer: str, max_batches: int, wait: float) -> list[Delivery]:
-        deadline = time.monotonic() + wait
+        now = time.monotonic()
+        deadline = now + wait
+        if now >= self._next_prune:
+            self._prune_consumers()
+            self._next_prune = now + self._consumer_expiry_ms / 4000
         while True:
             start = next(self._turn)
             taken = self._sweep(consumer, max_batches, start)
@@ -237,17 +250,51 @@ class RedisQueue(Queue):
 
         A new group starts at id 0 so that it delivers every entry the stream still holds:
         entries are deleted when acknowledged, so whatever is there was never processed.
+        A group created again where it existed before (its marker key remains, or this
+        process used it) means Redis lost the stream and the batches it held: that is
+        logged as an error and counted (:meth:`data_losses`).
         """
-        with self._client().pipeline(transaction=False) as pipe:
-            for partition in self._partitions:
-                pipe.xgroup_create(partition.stream, GROUP, id="0", mkstream=True)
-            answers = pipe.execute(raise_on_error=False)
-        for answer in answers:
-            if isinstance(answer, Exception) and "BUSYGROUP" not in str(answer):
-                raise answer
-        created = sum(1 for answer in answers if not isinstance(answer, Exception))
+        now = round(time.time() * 1000)
+        calls = [
+            ScriptCall(_ENSURE_GROUP, [partition.stream, partition.group], [GROUP, now])
+            for partition in self._partitions
+        ]
+        answers = self._pipelined(calls)
+        created = 0
+        for partition, answer in zip(self._partitions, answers, strict=True):
+            state = int(answer[0])
+            lost = state == 2 or (state == 1 and partition.index in self._groups_seen)
+            self._groups_seen.add(partition.index)
+            created += state != 0
+            if lost:
+                self._losses += 1
+                since = f"first created at {_text(answer[1])} ms" if state == 2 else "used by this process"
+                log.error(
+                    "redis queue %s: consumer group %r of %s was gone (%s), so Redis lost the stream and the batches"
+                    " it held, published and acknowledged to their senders (restarted without its append-only file,"
+                    " flushed, or the key was deleted); created it again",
+                    self._where,
+                    GROUP,
+                    partition.stream,
+                    since,
+                )
         if created:
             log.info("redis queue %s: created consumer group %r on %d stream(s)", self._where, GROUP, created)
+
+    def _prune_consumers(self) -> None:
+        """Remove the consumers idle longer than ``HITCOUNT_REDIS_CONSUMER_EXPIRY`` with nothing pending.
+
+        Every indexer consumes under a name of its own, so each restart adds one to the group;
+        a live indexer that was removed is added again by its next read.
+        """
+        calls = [
+            ScriptCall(_PRUNE, [partition.stream], [GROUP, self._consumer_expiry_ms])
+            for partition in self._partitions
+        ]
+        with self._unavailable("consume"):
+            removed = sum(int(count) for count in self._with_group(partial(self._pipelined, calls)))
+        if removed:
+            log.info("redis queue %s: removed %d idle consumer(s) with nothing pending", self._where, removed)
 
     # -- acknowledging
 
@@ -270,7 +317,7 @@ class RedisQueue(Queue):
         partition = self._partitions[index]
         with self._unavailable("dead-letter"):
             keys = [partition.stream, partition.hits, partition.dead]
-            self._run(self._client(), _DEAD_LETTER, keys, [GROUP, entry_id, reason])
+            self._run(self._client(), _DEAD_LETTER, keys, [GROUP, entry_id, reason, delivery.payload, delivery.hits])
 
     def _locate(self, tag: str) -> tuple[int, str]:
         """The partition and entry id of a delivery's tag ``<partition>:<entry id>``."""
@@ -326,29 +373,34 @@ class RedisQueue(Queue):
         )
 
     def health(self) -> Health:
+        """Reachable, the group in place, and no Redis setting that loses batches (else not ok, saying why)."""
         try:
             with self._unavailable("health check"):
                 self._ensure_groups()
-                policy = self._eviction_policy()
+                by_server = self._persistence()
         except QueueUnavailable as error:
             return Health(False, str(error))
-        if policy.startswith("allkeys-"):
-            return Health(
-                False,
-                f"redis queue {self._where}: maxmemory-policy is {policy}, so Redis may evict"
-                " unprocessed batches; set it to noeviction",
-            )
-        return Health(True, f"redis queue {self._where}: {len(self._partitions)} partition(s), group {GROUP!r}")
+        shown = "; ".join(
+            f"{server}{', '.join(f'{name} {value}' for name, value in settings.items())}"
+            for server, settings in by_server.items()
+        )
+        detail = f"redis queue {self._where}: {len(self._partitions)} partition(s), group {GROUP!r}, {shown}"
+        risks = [f"{server}{risk}" for server, settings in by_server.items() for risk in persistence.risks(settings)]
+        if risks:
+            return Health(False, f"{detail}; not durable: {'; '.join(risks)}")
+        return Health(True, detail)
 
-    def _eviction_policy(self) -> str:
-        """Redis's ``maxmemory-policy``, or "" where ``INFO`` is not allowed (some managed services).
+    def _persistence(self) -> dict[str, dict[str, str]]:
+        """The persistence settings of the server, or of each master of a cluster (``"host:port: "`` before
+        each): a cluster whose one master runs without its append-only file loses that master's batches."""
+        client = self._client()
+        if not isinstance(client, RedisCluster):
+            return {"": persistence.read_settings(client)}
+        masters = client.get_primaries()  # type: ignore[no-untyped-call]
+        return {f"{node.name}: ": persistence.read_settings(node.redis_connection) for node in masters}
 
-        ``volatile-*`` policies only evict keys with a time to live, which the queue never sets.
-        """
-        try:
-            return str(self._client().info("memory").get("maxmemory_policy", ""))
-        except redis.ResponseError:
-            return ""
+    def data_losses(self) -> int:
+        return self._losses
 
     def _pipelined(self, calls: Sequence[ScriptCall]) -> list[Any]:
         """Run script calls in one round trip; only for scripts that may run twice harmlessly.

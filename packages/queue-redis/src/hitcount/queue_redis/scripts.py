@@ -78,8 +78,10 @@ if acknowledged > 0 then redis.call('DECRBY', KEYS[2], acknowledged) end
 return acknowledged
 """
 
-# KEYS: stream, hits, dead. ARGV: group, entry id, reason. Returns 1 when moved, 0 when the
-# entry was not pending (already acknowledged or dead-lettered).
+# KEYS: stream, hits, dead. ARGV: group, entry id, reason, payload, hits: what the dead letter
+# keeps, the whole entry or the part of it that failed. The entry is removed and its own hits
+# leave the backlog counter. Returns 1 when moved, 0 when the entry was not pending (already
+# acknowledged or dead-lettered).
 DEAD_LETTER = (
     _FIELDS
     + """
@@ -89,7 +91,7 @@ if not entry then return 0 end
 local fields = fields_of(entry[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 redis.call('DECRBY', KEYS[2], fields.hits)
-redis.call('XADD', KEYS[3], '*', 'payload', fields.payload, 'hits', fields.hits, 'reason', ARGV[3], 'entry', ARGV[2])
+redis.call('XADD', KEYS[3], '*', 'payload', ARGV[4], 'hits', ARGV[5], 'reason', ARGV[3], 'entry', ARGV[2])
 return 1
 """
 )
@@ -106,6 +108,43 @@ local fields = fields_of(letter[2])
 if not enqueue(KEYS[1], KEYS[2], fields.payload, fields.hits, ARGV[2]) then return -1 end
 redis.call('XDEL', KEYS[3], ARGV[1])
 return 1
+"""
+)
+
+# KEYS: stream, group marker. ARGV: group, now (epoch ms). Creates the group (and the stream)
+# unless it exists. Returns {0} when it existed, {1} when created for the first time, and
+# {2, first creation time} when created again though the marker says it existed before: the
+# stream was lost, with the batches it held.
+ENSURE_GROUP = """
+local created = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+if type(created) == 'table' and created.err then
+  if string.find(created.err, 'BUSYGROUP', 1, true) then
+    redis.call('SET', KEYS[2], ARGV[2], 'NX')
+    return {0}
+  end
+  return created
+end
+local first = redis.call('GET', KEYS[2])
+if first then return {2, first} end
+redis.call('SET', KEYS[2], ARGV[2])
+return {1}
+"""
+
+# KEYS: stream. ARGV: group, idle ms. Removes the consumers idle that long with no entry
+# pending (indexers that are gone); one with entries pending stays until they are claimed,
+# or they would never be delivered again. Returns how many were removed.
+PRUNE_CONSUMERS = (
+    _FIELDS
+    + """
+local removed = 0
+for _, flat in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local consumer = fields_of(flat)
+  if consumer.pending == 0 and consumer.idle >= tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], consumer.name)
+    removed = removed + 1
+  end
+end
+return removed
 """
 )
 

@@ -86,4 +86,11 @@ MIN_REPLICAS = Setting(
     " is answered; refused (QueueUnavailable) otherwise. Default: 1 when the master has replicas, else 0.",
     parse_min_replicas,
 )
-SETTINGS = (REDIS_URL, PREFIX, PARTITIONS, MAX_BACKLOG, TIMEOUT, MAX_CONNECTIONS, MIN_REPLICAS)
+CONSUMER_EXPIRY = Setting(
+    "HITCOUNT_REDIS_CONSUMER_EXPIRY",
+    "1h",
+    "How long a consumer of the group (an indexer) may stay idle with no batch pending before it is removed"
+    " from the group, so that the names of indexers that are gone do not pile up.",
+    parse_positive_duration,
+)
+SETTINGS = (REDIS_URL, PREFIX, PARTITIONS, MAX_BACKLOG, TIMEOUT, MAX_CONNECTIONS, MIN_REPLICAS, CONSUMER_EXPIRY)

@@ -88,6 +88,8 @@ class Triage:
     failed: dict[Outcome, list[int]] = field(default_factory=dict)
     # The first failure of each outcome, for error messages.
     examples: dict[Outcome, str] = field(default_factory=dict)
+    # Why each refused item was refused, by position: the dead letter of its hit says it.
+    refusals: dict[int, str] = field(default_factory=dict)
 
     def positions(self, kind: Outcome) -> list[int]:
         return self.failed.get(kind, [])
@@ -113,6 +115,9 @@ def triage(items: Sequence[Mapping[str, Mapping[str, Any]]]) -> Triage:
         item = next(iter(wrapped.values()))
         kind = outcome(item["status"])
         if kind is not Outcome.STORED:
+            described = describe(item)
             result.failed.setdefault(kind, []).append(position)
-            result.examples.setdefault(kind, describe(item))
+            result.examples.setdefault(kind, described)
+            if kind is Outcome.REFUSED:
+                result.refusals[position] = described
     return result

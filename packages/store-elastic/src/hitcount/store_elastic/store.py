@@ -11,7 +11,7 @@ from typing import Any, cast
 from elasticsearch import NotFoundError
 
 from hitcount.core.config import Config
-from hitcount.core.errors import StoreError, StoreUnavailable
+from hitcount.core.errors import HitsRefused, StoreError, StoreUnavailable
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit
 from hitcount.core.store import HitStore
@@ -76,7 +76,10 @@ class ElasticStore(HitStore):
         A 409 on ``create`` means a document with the hit's ``_id`` is already in the
         index of the hit's day: an earlier copy of this very hit, so it is stored. Five
         attempts at most take five half-timeouts plus the pauses (27 s with the default
-        10 s timeout), less than the queue's default 30 s visibility timeout.
+        10 s timeout), less than the queue's default 30 s visibility timeout. Items refused
+        for good (a mapping that rejects the document, a closed index) are left out of the
+        re-sends and reported together at the end (:class:`HitsRefused`), once every other
+        hit is stored, so that they alone are set aside.
         """
         if not hits:
             return
@@ -84,28 +87,31 @@ class ElasticStore(HitStore):
             self._install_template()
         entries = bulk.encode(hits, self._layout)
         pending = list(range(len(entries)))
+        refused: dict[int, str] = {}
         for delay in (0.0, *RETRY_DELAYS):
             if delay:
                 time.sleep(delay)
-            items = self._bulk([entries[position] for position in pending])
-            if not items:
-                return
-            triage = bulk.triage(items)
+            triage = bulk.triage(self._bulk([entries[position] for position in pending]))
             summary = f"{len(hits)} hits: {triage.summary()}"
-            if triage.positions(Outcome.REFUSED):
-                raise StoreError(f"elasticsearch at {self._nodes} refused a batch of {summary}")
             if triage.positions(Outcome.DENIED):
                 raise StoreUnavailable(
                     f"elasticsearch at {self._nodes} denied writing a batch of {summary} (check the credentials)"
                 )
+            refused.update((pending[position], reason) for position, reason in triage.refusals.items())
             pending = [pending[position] for position in triage.positions(Outcome.RETRY)]
             if not pending:
-                return
+                break
             log.warning("re-sending %d of %d hits: %s", len(pending), len(hits), triage.summary())
-        attempts = len(RETRY_DELAYS) + 1
-        raise StoreUnavailable(
-            f"elasticsearch at {self._nodes} stayed busy for a batch of {summary} ({attempts} attempts)"
-        )
+        else:
+            attempts = len(RETRY_DELAYS) + 1
+            raise StoreUnavailable(
+                f"elasticsearch at {self._nodes} stayed busy for a batch of {summary} ({attempts} attempts)"
+            )
+        if refused:
+            example = next(iter(refused.values()))
+            raise HitsRefused(
+                f"elasticsearch at {self._nodes} refused {len(refused)} of {len(hits)} hits, e.g. {example}", refused
+            )
 
     def _bulk(self, entries: list[str]) -> list[Mapping[str, Any]]:
         """Send pre-encoded actions; return the response's items if any failed, else nothing."""

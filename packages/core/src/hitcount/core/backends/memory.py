@@ -210,6 +210,6 @@ def hitcount_register_settings(registry: Registry) -> None:
 @hookimpl
 def hitcount_register_backends(registry: Registry) -> None:
     """``memory`` queue, store and cache."""
-    registry.add_queue("memory", MemoryQueue)
+    registry.add_queue("memory", MemoryQueue, shared=False)
     registry.add_store("memory", MemoryStore)
     registry.add_cache("memory", MemoryCache)

@@ -126,15 +126,20 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Hold the write lock (``begin immediate``) for the block; commit on success, roll back on error."""
+        """Hold the write lock (``begin immediate``) for the block; commit on success, roll back on error.
+
+        A commit that fails (the file locked past the busy timeout, the disk full) is rolled
+        back too: a transaction left open would make every later ``begin`` fail.
+        """
         with self._lock, self._errors():
             self._begin()
             try:
                 yield self._connection
+                self._connection.execute("commit")
             except BaseException:
-                self._connection.execute("rollback")
+                if self._connection.in_transaction:
+                    self._connection.execute("rollback")
                 raise
-            self._connection.execute("commit")
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:

@@ -282,6 +282,18 @@ class QueueConformance(_Suite):
         assert (replayed.payload, replayed.hits) == (b"\xff not protobuf", 5)
         assert not queue.replay_dead_letter(letter.tag)
 
+    def test_dead_letter_keeps_the_part_it_is_given_and_acknowledges_the_whole_batch(
+        self, make_queue: QueueFactory
+    ) -> None:
+        queue = make_queue()
+        queue.publish(_payload(1), 5)
+        [delivery] = queue.consume("c1", 10, 5.0)
+        queue.dead_letter(dataclasses.replace(delivery, payload=b"the refused hit", hits=1), "refused")
+        [letter] = queue.dead_letters()
+        assert (letter.payload, letter.hits, letter.reason) == (b"the refused hit", 1, "refused")
+        backlog = queue.backlog()
+        assert (backlog.batches, backlog.hits) == (0, 0)
+
     def test_health_is_ok_when_the_backend_is_reachable(self, make_queue: QueueFactory) -> None:
         assert make_queue().health().ok
 
