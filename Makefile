@@ -7,7 +7,7 @@ RUN_ENV := $(VENV)/.run-installed
 SERVICES := $(PYTHON) scripts/services.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint services services-down bench clean run-docker clean-docker
+.PHONY: run test lint services services-cluster services-down bench clean run-docker clean-docker
 
 # Nox and uv, in the repository's own virtual environment.
 $(TOOLS):
@@ -28,7 +28,8 @@ $(RUN_ENV): $(TOOLS) $(wildcard packages/*/pyproject.toml)
 run: $(RUN_ENV)
 	$(VENV)/bin/hitcount serve
 
-# Every test, against real Redis and Elasticsearch 8 and 9 started by scripts/services.py.
+# Every test, against real Redis, Elasticsearch 8 and 9 and a 3-node Elasticsearch 9 cluster started by
+# scripts/services.py.
 test: $(TOOLS)
 	$(SERVICES) up
 	$(VENV)/bin/nox
@@ -44,6 +45,11 @@ lint: $(TOOLS)
 
 services:
 	$(SERVICES) up
+
+# The clusters alone: the 3-node Elasticsearch cluster (its URLs in var/services.env's
+# HITCOUNT_ELASTIC_CLUSTER_URL); `make services` and `make test` start it too.
+services-cluster:
+	$(SERVICES) up elastic-cluster
 
 services-down:
 	$(SERVICES) down
