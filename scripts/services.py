@@ -465,6 +465,7 @@ class ElasticClusterNode(ElasticNode):
         home: ElasticHome,
         settings: ElasticSettings,
         timeout: float,
+        *,
         peers: Mapping[str, int],
     ):
         """``peers``: every node of the cluster, this one included, by name: its transport port."""
@@ -759,7 +760,9 @@ class Services:
         heap = jvm_size(environ, "HITCOUNT_SERVICES_ES_CLUSTER_HEAP", ELASTIC_CLUSTER_HEAP)
         settings = ElasticSettings(ELASTIC_VERSIONS[version], JAVA[version], java_home, heap)
         nodes = tuple(
-            ElasticClusterNode(name, (first_http + offset, peers[name]), self.elastic_home, settings, timeout, peers)
+            ElasticClusterNode(
+                name, (first_http + offset, peers[name]), self.elastic_home, settings, timeout, peers=peers
+            )
             for offset, name in enumerate(names)
         )
         return Service(ELASTIC_CLUSTER, nodes)

@@ -67,7 +67,10 @@ def test_ports_come_from_the_environment_with_defaults(tmp_path: Path) -> None:
 def test_the_elastic_cluster_is_three_nodes_on_consecutive_ports_named_by_one_comma_separated_url(
     tmp_path: Path,
 ) -> None:
-    environ = {"HITCOUNT_SERVICES_ELASTIC_CLUSTER_PORT": "39401", "HITCOUNT_SERVICES_ELASTIC_CLUSTER_TRANSPORT_PORT": "39501"}
+    environ = {
+        "HITCOUNT_SERVICES_ELASTIC_CLUSTER_PORT": "39401",
+        "HITCOUNT_SERVICES_ELASTIC_CLUSTER_TRANSPORT_PORT": "39501",
+    }
     cluster = Services(tmp_path, environ).catalog["elastic-cluster"]
     assert cluster.url == "http://127.0.0.1:39401,http://127.0.0.1:39402,http://127.0.0.1:39403"
     assert [node.ports for node in cluster.nodes] == [(39401, 39501), (39402, 39502), (39403, 39503)]
