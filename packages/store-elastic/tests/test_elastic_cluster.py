@@ -31,11 +31,12 @@ from hitcount.store_elastic.store import ElasticStore
 SERVICES = Path(__file__).resolve().parents[3] / "scripts" / "services.py"
 CLUSTER_NAME = "hitcount-elastic-cluster"  # the cluster scripts/services.py runs, which alone this test may kill
 BATCH = 100
-# How long hits are written and counted after the kill, and the longest a batch may wait to be
-# stored meanwhile: a new primary is promoted (and, when the master died, a new master elected)
-# within seconds.
-AFTER_KILL = 8.0
-LONGEST_OUTAGE = 20.0
+# A replica becomes the primary (and, when the master died, a new master is elected) within
+# seconds: by RECOVERY after the kill, writes and counts must succeed again; no batch may wait
+# LONGEST_WAIT to be stored. Hits are written and counted for AFTER_KILL.
+RECOVERY = 5.0
+AFTER_KILL = RECOVERY + 3.0
+LONGEST_WAIT = 20.0
 
 
 @pytest.fixture
@@ -133,17 +134,15 @@ def test_killing_the_primarys_node_while_writing_and_reading_loses_and_doubles_n
     finally:
         stop.set()
         for thread in threads:
-            thread.join(LONGEST_OUTAGE + 30)
+            thread.join(LONGEST_WAIT)
     assert not any(thread.is_alive() for thread in threads), "a writer or reader hung on the dead node"
     assert cluster.cluster.health()["number_of_nodes"] == 2, f"{name} (pid {pid}) did not die"
 
     assert before_kill > 0
-    assert writer.longest_wait < LONGEST_OUTAGE, f"a batch waited {writer.longest_wait:.1f}s to be stored"
-    late = [when for when, failed in writer.attempts if not failed and when > killed + LONGEST_OUTAGE / 4]
-    assert late, "no batch was stored in the seconds after the node's death"
-    assert any(answered for when, answered in reader.answers if when > killed + LONGEST_OUTAGE / 4), (
-        "no count succeeded in the seconds after the node's death"
-    )
+    assert writer.longest_wait < LONGEST_WAIT, f"a batch waited {writer.longest_wait:.1f}s to be stored"
+    recovered = killed + RECOVERY
+    assert any(not failed for when, failed in writer.attempts if when > recovered), "writes did not resume"
+    assert any(answered for when, answered in reader.answers if when > recovered), "counts did not resume"
     assert reader.answers[-1][1], "counting still failed at the end"
 
     # Counted on the two surviving nodes, before the dead one is back: every hit once.
