@@ -28,7 +28,8 @@ $(RUN_ENV): $(TOOLS) $(wildcard packages/*/pyproject.toml)
 run: $(RUN_ENV)
 	$(VENV)/bin/hitcount serve
 
-# Every test, against real Redis and Elasticsearch 8 and 9 started by scripts/services.py.
+# Every test, against real Redis, Elasticsearch 8 and 9 and a 3-node Elasticsearch 9 cluster started by
+# scripts/services.py.
 test: $(TOOLS)
 	$(SERVICES) up
 	$(VENV)/bin/nox
@@ -45,9 +46,10 @@ lint: $(TOOLS)
 services:
 	$(SERVICES) up
 
-# The clusters alone (README.md, "Running on clusters").
+# The clusters alone: a Redis Cluster (3 masters, 3 replicas) and a 3-node Elasticsearch 9 cluster
+# (README.md, "Running on clusters"); `make services` and `make test` start them too.
 services-cluster:
-	$(SERVICES) up redis-cluster
+	$(SERVICES) up redis-cluster elastic-cluster
 
 services-down:
 	$(SERVICES) down

@@ -125,7 +125,31 @@ def store_elastic(session: nox.Session, es: str) -> None:
     The tests fail at once, saying so, when the client's major is not the server's.
     """
     session.install("./packages/core[testing]", "./packages/store-elastic", elastic_client(es))
-    pytest(session, "packages/store-elastic/tests", env={"HITCOUNT_ELASTIC_URL": service_url(session, f"elastic{es}")})
+    pytest(
+        session,
+        "packages/store-elastic/tests",
+        f"--ignore={ELASTIC_CLUSTER_TESTS}",
+        env={"HITCOUNT_ELASTIC_URL": service_url(session, f"elastic{es}")},
+    )
+
+
+# The tests that kill a node of the cluster, which a single node could not survive.
+ELASTIC_CLUSTER_TESTS = "packages/store-elastic/tests/test_elastic_cluster.py"
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def store_elastic_cluster(session: nox.Session) -> None:
+    """hitcount-store-elastic against the 3-node Elasticsearch cluster of services.py, every node in its URL.
+
+    All the store's tests, plus one that kills a node while writing and reading and then starts
+    it again through scripts/services.py (which needs the HITCOUNT_SERVICES_* ports of the
+    services.py that started the cluster, as the end-to-end session does).
+    """
+    es = ELASTIC_MAJORS[-1]
+    session.install("./packages/core[testing]", "./packages/store-elastic", elastic_client(es))
+    pytest(
+        session, "packages/store-elastic/tests", env={"HITCOUNT_ELASTIC_URL": service_url(session, "elastic-cluster")}
+    )
 
 
 # (HITCOUNT_QUEUE, HITCOUNT_STORE, Elasticsearch major) of the end-to-end runs.

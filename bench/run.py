@@ -2,8 +2,9 @@
 
 Every figure comes with a baseline measured in the same run on the same settings, so that
 ratios hold on a noisy shared machine. Needs the services of ``scripts/services.py`` (Redis,
-Elasticsearch 9, the Redis Cluster and the Elasticsearch cluster) and wrk. Shorter runs for a quick look: BENCH_TRACK_SECONDS (default 60),
-BENCH_SOAK_SECONDS (default 300), BENCH_HOT_HITS (default 1,000,000).
+Elasticsearch 9, the Redis Cluster and the Elasticsearch cluster) and wrk. Shorter runs for a
+quick look: BENCH_TRACK_SECONDS (default 60), BENCH_SOAK_SECONDS (default 300), BENCH_HOT_HITS
+(default 1,000,000).
 """
 
 from __future__ import annotations

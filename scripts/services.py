@@ -6,11 +6,13 @@
     scripts/services.py status [SERVICE...]            exit 0 if all run and answer, 3 otherwise
     scripts/services.py clean                          stop all, delete var/services
 
-SERVICE is one of: redis redis-cluster elastic8 elastic9. Their files live under var/services/
-(git-ignored). After up and down, var/services.env holds KEY=VALUE lines for the services that
-run: HITCOUNT_REDIS_URL, HITCOUNT_REDIS_CLUSTER_URL (one node of the cluster: clients find the
-others), HITCOUNT_ELASTIC8_URL and HITCOUNT_ELASTIC8_VERSION, the same for ELASTIC9, and
-HITCOUNT_ELASTIC_URL: the newest Elasticsearch running.
+SERVICE is one of: redis redis-cluster elastic8 elastic9 elastic-cluster. Their files live under
+var/services/ (git-ignored). After up and down, var/services.env holds KEY=VALUE lines for the
+services that run: HITCOUNT_REDIS_URL, HITCOUNT_REDIS_CLUSTER_URL (one node of the cluster: clients
+find the others), HITCOUNT_ELASTIC8_URL and HITCOUNT_ELASTIC8_VERSION, the same for ELASTIC9,
+HITCOUNT_ELASTIC_URL: the newest single-node Elasticsearch running, and
+HITCOUNT_ELASTIC_CLUSTER_URL (and _VERSION): the comma-separated URLs of the 3 nodes of an
+Elasticsearch 9 cluster, each with its own data and logs.
 
 redis-cluster is a Redis Cluster of 6 nodes (3 masters, 3 replicas) on consecutive ports, each
 with its cluster bus on its port + 10000, formed by redis-cli --cluster create on its first up.
@@ -18,9 +20,12 @@ with its cluster bus on its port + 10000, formed by redis-cli --cluster create o
 Ports (override by environment): HITCOUNT_SERVICES_REDIS_PORT (16379),
 HITCOUNT_SERVICES_REDIS_CLUSTER_PORT (17000, the first of 6; buses on 27000 to 27005),
 HITCOUNT_SERVICES_ELASTIC8_PORT (19208), HITCOUNT_SERVICES_ELASTIC8_TRANSPORT_PORT (19308),
-HITCOUNT_SERVICES_ELASTIC9_PORT (19209), HITCOUNT_SERVICES_ELASTIC9_TRANSPORT_PORT (19309).
+HITCOUNT_SERVICES_ELASTIC9_PORT (19209), HITCOUNT_SERVICES_ELASTIC9_TRANSPORT_PORT (19309),
+HITCOUNT_SERVICES_ELASTIC_CLUSTER_PORT and HITCOUNT_SERVICES_ELASTIC_CLUSTER_TRANSPORT_PORT (the
+first of 3 consecutive ports each: 19401 and 19501).
 Other settings: HITCOUNT_SERVICES_ES_TIMEOUT (seconds, 180), HITCOUNT_SERVICES_ES_HEAP (512m),
-HITCOUNT_SERVICES_ELASTIC8_JAVA_HOME and HITCOUNT_SERVICES_ELASTIC9_JAVA_HOME (default: the
+HITCOUNT_SERVICES_ES_CLUSTER_HEAP (each cluster node's, 384m), HITCOUNT_SERVICES_ELASTIC8_JAVA_HOME,
+HITCOUNT_SERVICES_ELASTIC9_JAVA_HOME and HITCOUNT_SERVICES_ELASTIC_CLUSTER_JAVA_HOME (default: the
 newest fitting JDK under /usr/lib/jvm; Elasticsearch 9 needs Java 21+).
 
 Redis is Debian's redis-server (installed with apt-get when missing). Elasticsearch is the
@@ -62,9 +67,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 ELASTIC_VERSIONS = {"elastic8": "8.19.21", "elastic9": "9.5.4"}
-SERVICE_NAMES = ("redis", "redis-cluster", *ELASTIC_VERSIONS)
-DEFAULT_PORTS = {"redis": 16379, "redis-cluster": 17000, "elastic8": 19208, "elastic9": 19209}
-DEFAULT_TRANSPORT_PORTS = {"elastic8": 19308, "elastic9": 19309}
+ELASTIC_CLUSTER = "elastic-cluster"
+SERVICE_NAMES = ("redis", "redis-cluster", *ELASTIC_VERSIONS, ELASTIC_CLUSTER)
+DEFAULT_PORTS = {"redis": 16379, "redis-cluster": 17000, "elastic8": 19208, "elastic9": 19209, ELASTIC_CLUSTER: 19401}
+DEFAULT_TRANSPORT_PORTS = {"elastic8": 19308, "elastic9": 19309, ELASTIC_CLUSTER: 19501}
 # (lowest Java major, highest preferred one): Elasticsearch 8.19 supports Java 17 to 24, so a
 # JDK 17 is taken over a newer one; Elasticsearch 9 needs 21 or newer.
 JAVA = {"elastic8": (17, 17), "elastic9": (21, None)}
@@ -73,6 +79,12 @@ ES_USER = "hitcount-es"
 ES_FALLBACK_ROOT = Path("/var/lib/hitcount-es")
 # The variable naming the newest Elasticsearch running, beside the per-version ones.
 NEWEST_ELASTIC = "HITCOUNT_ELASTIC_URL"
+# The Elasticsearch cluster: its version's, nodes of its own. Three master-eligible nodes, so
+# that one may die and the other two still elect a master; each with a small heap, so that
+# the cluster and the two single nodes fit beside the tests.
+ELASTIC_CLUSTER_VERSION = "elastic9"
+ELASTIC_CLUSTER_NODES = 3
+ELASTIC_CLUSTER_HEAP = "384m"
 CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 REDIS_TIMEOUT = 30.0
 # 3 masters with a replica each, the smallest cluster that survives losing a master.
@@ -135,6 +147,23 @@ def ensure_command(command: str, package: str, log: Path) -> str:
     if found := shutil.which(command):
         return found
     raise ServiceError(f"{command} is still missing after installing {package}")
+
+
+def jvm_size(environ: Mapping[str, str], name: str, default: str) -> str:
+    """The JVM memory size ``name`` of ``environ`` (``512m``, ``2g``), or an error naming it."""
+    size = environ.get(name, "").strip() or default
+    if not re.fullmatch(r"\d+[kmg]?", size, re.IGNORECASE):
+        raise ServiceError(f"{name}={size!r} is invalid: expected a JVM size such as 512m or 2g")
+    return size
+
+
+def elastic_ports(environ: Mapping[str, str], service: str, following: int = 0) -> tuple[int, int]:
+    """The HTTP and transport ports of ``service``, each the first of ``1 + following`` consecutive ones."""
+    prefix = settings_prefix(service)
+    return (
+        whole_number(environ, f"{prefix}_PORT", DEFAULT_PORTS[service], 65535 - following),
+        whole_number(environ, f"{prefix}_TRANSPORT_PORT", DEFAULT_TRANSPORT_PORTS[service], 65535 - following),
+    )
 
 
 def whole_number(environ: Mapping[str, str], name: str, default: int, highest: int = 65535) -> int:
@@ -383,6 +412,20 @@ class ElasticNode(Node):
         self.pinned = settings.version
 
     @property
+    def service(self) -> str:
+        """The service it belongs to, whose HITCOUNT_SERVICES_<SERVICE>_* variables set it up."""
+        return self.name
+
+    @property
+    def cluster_name(self) -> str:
+        """Its cluster's name, which also names its log file."""
+        return f"hitcount-{self.name}"
+
+    def discovery(self) -> dict[str, object]:
+        """The settings by which it finds its cluster: alone, it is one."""
+        return {"discovery.type": "single-node"}
+
+    @property
     def directory(self) -> Path:
         # Resolved each time: Elasticsearch must get the real path, which ``ElasticHome.prepare`` may change.
         return self.home.path / self.name
@@ -396,18 +439,21 @@ class ElasticNode(Node):
         return (self.port, self.transport_port)
 
     def logs(self) -> list[Path]:
-        return [self.home.services / f"{self.name}.out", self.directory / "logs" / f"hitcount-{self.name}.log"]
+        return [self.home.services / f"{self.name}.out", self.directory / "logs" / f"{self.cluster_name}.log"]
 
     def _get(self, path: str) -> object:
         with urllib.request.urlopen(self.url + path, timeout=10) as answer:
             return json.load(answer)
 
+    # The cluster health a node must report to answer: its cluster has formed, every node in it.
+    health_query = "wait_for_status=yellow&timeout=2s"
+
     def answers(self) -> bool:
         try:
-            health = self._get("/_cluster/health?wait_for_status=yellow&timeout=2s")
+            health = self._get(f"/_cluster/health?{self.health_query}")
         except (OSError, ValueError):
             return False
-        return isinstance(health, dict) and health.get("status") in ("yellow", "green")
+        return isinstance(health, dict) and health.get("status") in ("yellow", "green") and not health.get("timed_out")
 
     def version(self) -> str:
         # Not from GET /: the integ-test distribution lacks the rest-root module that serves it.
@@ -421,15 +467,17 @@ class ElasticNode(Node):
     def launch(self) -> subprocess.Popen[bytes]:
         need_root(f"run Elasticsearch as the user {ES_USER}")
         distribution = self.home.distribution(self.name, self.settings.version)
-        java = find_java(self.name, self.settings)
+        java = find_java(self.service, self.settings)
+        # Read before data/ is created: a node that never ran may have to bootstrap its cluster.
+        discovery = self.discovery()
         for path in (self.directory, *(self.directory / part for part in ("data", "logs", "tmp"))):
             path.mkdir(parents=True, exist_ok=True)
             os.chown(path, *self.home.user())
         self.pid_file.unlink(missing_ok=True)
         options: dict[str, object] = {
-            "cluster.name": f"hitcount-{self.name}",
+            "cluster.name": self.cluster_name,
             "node.name": f"hitcount-{self.name}",
-            "discovery.type": "single-node",
+            **discovery,
             "xpack.security.enabled": "false",
             "network.host": "127.0.0.1",
             "http.port": self.port,
@@ -459,6 +507,47 @@ class ElasticNode(Node):
             return subprocess.Popen(
                 command, cwd=distribution, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT
             )
+
+
+class ElasticClusterNode(ElasticNode):
+    """One of the master-eligible nodes of an Elasticsearch cluster on loopback, with data of its own.
+
+    The nodes find each other on their transport ports (``discovery.seed_hosts``). Only the
+    very first start of a cluster names the nodes that elect its first master
+    (``cluster.initial_master_nodes``): Elasticsearch wants that setting gone once the cluster
+    has formed, and a node restarted after a crash rejoins with the data it has.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        ports: tuple[int, int],
+        home: ElasticHome,
+        settings: ElasticSettings,
+        timeout: float,
+        *,
+        peers: Mapping[str, int],
+    ):
+        """``peers``: every node of the cluster, this one included, by name: its transport port."""
+        super().__init__(name, ports, home, settings, timeout)
+        self.peers = dict(peers)
+        self.health_query = f"wait_for_status=yellow&wait_for_nodes={len(self.peers)}&timeout=2s"
+
+    @property
+    def service(self) -> str:
+        return ELASTIC_CLUSTER
+
+    @property
+    def cluster_name(self) -> str:
+        return f"hitcount-{ELASTIC_CLUSTER}"
+
+    def discovery(self) -> dict[str, object]:
+        seeds = ",".join(f"127.0.0.1:{port}" for port in self.peers.values())
+        options: dict[str, object] = {"discovery.seed_hosts": seeds}
+        data = self.directory / "data"
+        if not data.is_dir() or not any(data.iterdir()):
+            options["cluster.initial_master_nodes"] = ",".join(f"hitcount-{name}" for name in self.peers)
+        return options
 
 
 @dataclass(frozen=True)
@@ -578,8 +667,8 @@ def java_major(home: Path) -> int | None:
 
 
 def find_java(name: str, settings: ElasticSettings) -> Path:
-    """The JDK for ``name``: the one its variable names, else the newest fitting one under JVM_DIR."""
-    variable = f"HITCOUNT_SERVICES_{name.upper()}_JAVA_HOME"
+    """The JDK for the service ``name``: the one its variable names, else the newest fitting one under JVM_DIR."""
+    variable = f"{settings_prefix(name)}_JAVA_HOME"
     if settings.java_home:
         if java_major(Path(settings.java_home)) is None:
             raise ServiceError(f"{variable}={settings.java_home!r}: there is no bin/java there")
@@ -613,8 +702,8 @@ class Service:
 
     @property
     def url(self) -> str:
-        """Where clients connect: the first node (a cluster's clients find the others)."""
-        return self.nodes[0].url
+        """Where clients connect: its nodes' URLs, comma-separated (a single node's URL alone)."""
+        return ",".join(node.url for node in self.nodes)
 
     def nodes_answer(self) -> bool:
         """Whether every node runs and answers."""
@@ -644,6 +733,11 @@ class RedisClusterService(Service):
     nodes: tuple[RedisClusterNode, ...]
     timeout: float
 
+    @property
+    def url(self) -> str:
+        """One node: a Redis URL names one server, and a cluster's clients find the others from it."""
+        return self.nodes[0].url
+
     def runs(self) -> bool:
         return self.nodes_answer() and self._ok()
 
@@ -671,14 +765,24 @@ class RedisClusterService(Service):
         line(self.name, f"formed   {len(self.nodes) // 2} masters, {len(self.nodes) // 2} replicas")
 
 
+def variable_stem(service: str) -> str:
+    """``service`` as the middle of a variable's name: ``elastic-cluster`` is ``ELASTIC_CLUSTER``."""
+    return service.upper().replace("-", "_")
+
+
+def settings_prefix(service: str) -> str:
+    """The prefix of the HITCOUNT_SERVICES_* variables that set ``service`` up."""
+    return f"HITCOUNT_SERVICES_{variable_stem(service)}"
+
+
 def url_variable(service: str) -> str:
     """The variable of var/services.env holding ``service``'s URL."""
-    return f"HITCOUNT_{service.upper().replace('-', '_')}_URL"
+    return f"HITCOUNT_{variable_stem(service)}_URL"
 
 
 def version_variable(service: str) -> str:
     """The variable of var/services.env holding the version ``service`` reports."""
-    return f"HITCOUNT_{service.upper().replace('-', '_')}_VERSION"
+    return f"HITCOUNT_{variable_stem(service)}_VERSION"
 
 
 def with_newest_elastic(variables: Mapping[str, str]) -> dict[str, str]:
@@ -745,17 +849,29 @@ class Services:
         self.catalog = {"redis": Service("redis", (redis,)), "redis-cluster": self._redis_cluster(environ)}
         self.elastic_home = ElasticHome(self.directory)
         timeout = whole_number(environ, "HITCOUNT_SERVICES_ES_TIMEOUT", 180, highest=86400)
-        heap = environ.get("HITCOUNT_SERVICES_ES_HEAP", "").strip() or "512m"
-        if not re.fullmatch(r"\d+[kmg]?", heap, re.IGNORECASE):
-            raise ServiceError(f"HITCOUNT_SERVICES_ES_HEAP={heap!r} is invalid: expected a JVM size such as 512m or 2g")
+        heap = jvm_size(environ, "HITCOUNT_SERVICES_ES_HEAP", "512m")
         for name, version in ELASTIC_VERSIONS.items():
-            prefix = f"HITCOUNT_SERVICES_{name.upper()}"
-            ports = (
-                whole_number(environ, f"{prefix}_PORT", DEFAULT_PORTS[name]),
-                whole_number(environ, f"{prefix}_TRANSPORT_PORT", DEFAULT_TRANSPORT_PORTS[name]),
+            settings = ElasticSettings(version, JAVA[name], environ.get(f"{settings_prefix(name)}_JAVA_HOME", ""), heap)
+            node = ElasticNode(name, elastic_ports(environ, name), self.elastic_home, settings, timeout)
+            self.catalog[name] = Service(name, (node,))
+        self.catalog[ELASTIC_CLUSTER] = self._elastic_cluster(environ, timeout)
+
+    def _elastic_cluster(self, environ: Mapping[str, str], timeout: float) -> Service:
+        """ELASTIC_CLUSTER_NODES nodes of ELASTIC_CLUSTER_VERSION on consecutive ports from the configured ones."""
+        first_http, first_transport = elastic_ports(environ, ELASTIC_CLUSTER, ELASTIC_CLUSTER_NODES - 1)
+        names = [f"{ELASTIC_CLUSTER}-{number}" for number in range(1, ELASTIC_CLUSTER_NODES + 1)]
+        peers = {name: first_transport + offset for offset, name in enumerate(names)}
+        version = ELASTIC_CLUSTER_VERSION
+        java_home = environ.get(f"{settings_prefix(ELASTIC_CLUSTER)}_JAVA_HOME", "")
+        heap = jvm_size(environ, "HITCOUNT_SERVICES_ES_CLUSTER_HEAP", ELASTIC_CLUSTER_HEAP)
+        settings = ElasticSettings(ELASTIC_VERSIONS[version], JAVA[version], java_home, heap)
+        nodes = tuple(
+            ElasticClusterNode(
+                name, (first_http + offset, peers[name]), self.elastic_home, settings, timeout, peers=peers
             )
-            settings = ElasticSettings(version, JAVA[name], environ.get(f"{prefix}_JAVA_HOME", ""), heap)
-            self.catalog[name] = Service(name, (ElasticNode(name, ports, self.elastic_home, settings, timeout),))
+            for offset, name in enumerate(names)
+        )
+        return Service(ELASTIC_CLUSTER, nodes)
 
     def _redis_cluster(self, environ: Mapping[str, str]) -> RedisClusterService:
         """REDIS_CLUSTER_NODES nodes on consecutive ports from HITCOUNT_SERVICES_REDIS_CLUSTER_PORT."""

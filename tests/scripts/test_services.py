@@ -72,6 +72,46 @@ def test_the_redis_cluster_is_six_nodes_on_consecutive_ports_with_their_buses_10
     assert services.url_variable(cluster.name) == "HITCOUNT_REDIS_CLUSTER_URL"
 
 
+def test_the_elastic_cluster_is_three_nodes_on_consecutive_ports_named_by_one_comma_separated_url(
+    tmp_path: Path,
+) -> None:
+    environ = {
+        "HITCOUNT_SERVICES_ELASTIC_CLUSTER_PORT": "39401",
+        "HITCOUNT_SERVICES_ELASTIC_CLUSTER_TRANSPORT_PORT": "39501",
+    }
+    cluster = Services(tmp_path, environ).catalog["elastic-cluster"]
+    assert cluster.url == "http://127.0.0.1:39401,http://127.0.0.1:39402,http://127.0.0.1:39403"
+    assert [node.ports for node in cluster.nodes] == [(39401, 39501), (39402, 39502), (39403, 39503)]
+    assert len({node.directory for node in cluster.nodes}) == 3, "each node keeps data of its own"
+    assert services.url_variable("elastic-cluster") == "HITCOUNT_ELASTIC_CLUSTER_URL"
+    assert services.version_variable("elastic-cluster") == "HITCOUNT_ELASTIC_CLUSTER_VERSION"
+
+
+def test_elastic_cluster_nodes_find_each_other_and_only_a_first_start_bootstraps_the_cluster(tmp_path: Path) -> None:
+    environ = {"HITCOUNT_SERVICES_ELASTIC_CLUSTER_TRANSPORT_PORT": "39501"}
+    first, *_ = (node for node in Services(tmp_path, environ).catalog["elastic-cluster"].nodes)
+    assert isinstance(first, services.ElasticClusterNode)
+    assert first.discovery() == {
+        "discovery.seed_hosts": "127.0.0.1:39501,127.0.0.1:39502,127.0.0.1:39503",
+        "cluster.initial_master_nodes": (
+            "hitcount-elastic-cluster-1,hitcount-elastic-cluster-2,hitcount-elastic-cluster-3"
+        ),
+    }
+    (first.directory / "data" / "_state").mkdir(parents=True)
+    assert "cluster.initial_master_nodes" not in first.discovery(), "a restarted node must rejoin, not bootstrap"
+    assert first.cluster_name == "hitcount-elastic-cluster"
+    assert first.logs()[1].name == "hitcount-elastic-cluster.log"
+
+
+def test_the_elastic_cluster_never_becomes_the_newest_single_node_elastic_url() -> None:
+    cluster = {
+        "HITCOUNT_ELASTIC_CLUSTER_URL": "http://127.0.0.1:19401,http://127.0.0.1:19402,http://127.0.0.1:19403",
+        "HITCOUNT_ELASTIC_CLUSTER_VERSION": "9.5.4",
+    }
+    assert services.with_newest_elastic({**ALL_RUNNING, **cluster})["HITCOUNT_ELASTIC_URL"] == "http://127.0.0.1:19209"
+    assert "HITCOUNT_ELASTIC_URL" not in services.with_newest_elastic(cluster)
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -80,6 +120,8 @@ def test_the_redis_cluster_is_six_nodes_on_consecutive_ports_with_their_buses_10
         ("HITCOUNT_SERVICES_REDIS_CLUSTER_PORT", "60000"),
         ("HITCOUNT_SERVICES_ES_TIMEOUT", "-1"),
         ("HITCOUNT_SERVICES_ES_HEAP", "half"),
+        ("HITCOUNT_SERVICES_ES_CLUSTER_HEAP", "1.5g"),
+        ("HITCOUNT_SERVICES_ELASTIC_CLUSTER_PORT", "65534"),  # its third node would have no port
     ],
 )
 def test_a_malformed_setting_is_an_error_naming_it(tmp_path: Path, variable: str, value: str) -> None:
@@ -89,7 +131,13 @@ def test_a_malformed_setting_is_an_error_naming_it(tmp_path: Path, variable: str
 
 def test_selection_is_all_services_by_default_in_a_fixed_order_and_rejects_unknown_names(tmp_path: Path) -> None:
     catalog = Services(tmp_path, {})
-    assert [service.name for service in catalog.select([])] == ["redis", "redis-cluster", "elastic8", "elastic9"]
+    assert [service.name for service in catalog.select([])] == [
+        "redis",
+        "redis-cluster",
+        "elastic8",
+        "elastic9",
+        "elastic-cluster",
+    ]
     assert [service.name for service in catalog.select(["elastic9", "redis"])] == ["redis", "elastic9"]
     with pytest.raises(ServiceError, match="unknown service 'elastic7'"):
         catalog.select(["elastic7"])

@@ -1,8 +1,9 @@
 """Fixtures for the elastic store's tests (``conftest.py`` re-exports them): a real Elasticsearch, fresh prefixes.
 
-``HITCOUNT_ELASTIC_URL`` names the cluster (nox passes the one ``scripts/services.py``
-started). Every test gets its own prefix, so its daily indices and template are its
-own; they are deleted afterwards.
+``HITCOUNT_ELASTIC_URL`` names the cluster, one node or several comma-separated (nox
+passes a single node or the 3-node cluster ``scripts/services.py`` started). Every test
+gets its own prefix, so its daily indices and template are its own; they are deleted
+afterwards.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from elasticsearch import Elasticsearch
 
 from hitcount.core.config import Config
 from hitcount.core.windows import NS_PER_SECOND
+from hitcount.store_elastic.settings import parse_urls
 from hitcount.store_elastic.store import ElasticStore
 
 StoreOpener = Callable[..., ElasticStore]
@@ -28,8 +30,8 @@ MIDNIGHT = int(datetime.datetime(2024, 3, 1, tzinfo=datetime.timezone.utc).times
 
 
 def _server_versions(url: str) -> set[str]:
-    # Plain HTTP: a client of the wrong major version could not even ask.
-    with urllib.request.urlopen(f"{url}/_nodes?filter_path=nodes.*.version", timeout=10) as answer:
+    # Plain HTTP: a client of the wrong major version could not even ask. Every node answers for all.
+    with urllib.request.urlopen(f"{parse_urls(url)[0]}/_nodes?filter_path=nodes.*.version", timeout=10) as answer:
         return {node["version"] for node in json.load(answer)["nodes"].values()}
 
 
@@ -52,7 +54,7 @@ def elastic_url() -> str:
 @pytest.fixture(scope="session")
 def admin(elastic_url: str) -> Iterator[Elasticsearch]:
     """One client shared by every test, to look behind the store's back and to clean up."""
-    client = Elasticsearch(elastic_url, request_timeout=30)
+    client = Elasticsearch(list(parse_urls(elastic_url)), request_timeout=30)
     yield client
     client.close()
 

@@ -7,11 +7,13 @@ import re
 import time
 
 import pytest
+from elastic_testing import MIDNIGHT, StoreOpener
 
 from hitcount.core.config import Config
 from hitcount.core.errors import ConfigError, StoreUnavailable
 from hitcount.core.hit import Hit, now_ns
 from hitcount.core.testing.processes import free_port
+from hitcount.core.windows import NS_PER_SECOND, WINDOWS
 from hitcount.store_elastic.store import ElasticStore
 
 
@@ -84,3 +86,13 @@ def test_a_url_the_client_cannot_parse_is_refused_without_showing_its_password()
 def test_a_bad_setting_fails_opening_with_a_message_naming_it(environ: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         ElasticStore(Config(environ))
+
+
+def test_a_dead_node_in_the_url_list_is_passed_over_for_a_live_one(
+    open_store: StoreOpener, elastic_url: str, closed_url: str
+) -> None:
+    store = open_store(HITCOUNT_ELASTIC_URL=f"{closed_url},{elastic_url}")
+    for _ in range(3):  # whichever node each request starts with
+        store.write([Hit("listed", MIDNIGHT)])
+    store.refresh()
+    assert store.counts("listed", MIDNIGHT + NS_PER_SECOND).values == (3,) * len(WINDOWS)

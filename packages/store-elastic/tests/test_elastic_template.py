@@ -37,6 +37,7 @@ def test_the_first_write_creates_a_daily_index_with_the_templates_mapping_and_se
     assert settings["sort"] == {"field": ["id", "@timestamp"], "order": ["asc", "asc"]}
     assert settings["refresh_interval"] == "30000ms"
     assert settings["translog"]["durability"] == "request"
+    assert settings["write"]["wait_for_active_shards"] == "1"
     assert settings["auto_expand_replicas"] == "0-1"
     assert settings["number_of_shards"] == "1"
 

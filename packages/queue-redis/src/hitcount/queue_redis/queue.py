@@ -288,8 +288,7 @@ class RedisQueue(Queue):
         a live indexer that was removed is added again by its next read.
         """
         calls = [
-            ScriptCall(_PRUNE, [partition.stream], [GROUP, self._consumer_expiry_ms])
-            for partition in self._partitions
+            ScriptCall(_PRUNE, [partition.stream], [GROUP, self._consumer_expiry_ms]) for partition in self._partitions
         ]
         with self._unavailable("consume"):
             removed = sum(int(count) for count in self._with_group(partial(self._pipelined, calls)))

@@ -21,12 +21,33 @@ from hitcount.store_elastic.settings import API_KEY, CA_CERTS, PASSWORD, TIMEOUT
 # body, or a body larger than http.max_content_length. Every other status (auth,
 # overload, a failing node) says nothing against the request, which may succeed later.
 REQUEST_FAULTS = (400, 413)
+# The client's own number of retries of a request, which it also keeps when fewer nodes are listed.
+CLIENT_RETRIES = 3
 
 
 def open_client(config: Config) -> Elasticsearch:
-    """A client for ``HITCOUNT_ELASTIC_URL`` with the configured credentials and CA.
+    """A client for the nodes of ``HITCOUNT_ELASTIC_URL`` with the configured credentials and CA.
 
     No request is made here: the client connects on first use.
+
+    How it rides out a node's death: a request that cannot connect to its node, or loses
+    the connection (a killed node), marks that node dead for a while and is sent again at
+    once to another listed node, up to once per node (at least the client's usual three
+    times). That is safe for every request the store makes: counts and health only read,
+    and a bulk ``create`` sent twice meets the first copy's ``_id`` and gets a 409, which
+    counts as stored. A whole request answered 429/502/503/504 is retried the same way
+    (the client's default).
+
+    A request that *times out* is not sent again (``retry_on_timeout=False``, marked dead
+    all the same, so the next request goes elsewhere): a slow node is not a dead one, and
+    each retry would add a whole ``HITCOUNT_ELASTIC_TIMEOUT`` to a call whose time the
+    indexer's visibility timeout and the API's read timeout are sized for; the store's
+    item retries and the indexer's batch retries take over instead.
+
+    No sniffing: the nodes listed are the ones used. Sniffing would replace them with the
+    addresses nodes publish, which behind containers, NAT or a proxy are often not the
+    addresses this host can reach (and on loopback are the same ones); list every node,
+    or a load balancer in front of them.
     """
     api_key, username, password = config.get(API_KEY), config.get(USERNAME), config.get(PASSWORD)
     if api_key and username:
@@ -43,7 +64,13 @@ def open_client(config: Config) -> Elasticsearch:
         options["ca_certs"] = str(ca_certs)
     urls = config.get(URL)
     try:
-        return Elasticsearch(list(urls), request_timeout=config.get(TIMEOUT), **options)
+        return Elasticsearch(
+            list(urls),
+            request_timeout=config.get(TIMEOUT),
+            max_retries=max(CLIENT_RETRIES, len(urls)),
+            retry_on_timeout=False,
+            **options,
+        )
     except ValueError as error:  # the client's words quote the URL it could not parse, password and all
         raise ConfigError(f"{URL.name}={describe_nodes(config)!r} is invalid: {mask_url(str(error))}") from None
 

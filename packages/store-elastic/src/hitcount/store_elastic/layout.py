@@ -136,6 +136,15 @@ class Layout:
         - replicas: by default ``auto_expand_replicas: 0-1``, one replica as soon as a
           second data node exists (a node's loss loses no hit) and none on a single node,
           where a replica could never be assigned and the indices would stay yellow.
+        - ``write.wait_for_active_shards: 1`` (Elasticsearch's default, stated so that an
+          operator's cluster-wide change cannot slip in): a write starts once its primary
+          is active. It is a check before the write, not a durability level: Elasticsearch
+          acknowledges a write only once every in-sync copy (the primary and each assigned
+          replica) has it, so with a replica, one node's death loses no acknowledged hit.
+          Asking for 2 (``all`` with one replica) would stop every write while a node is
+          down, until its replicas are rebuilt elsewhere (a minute at least, never on a
+          two-node cluster): the queue would fill for a gain only against a second node
+          dying before the first is replaced.
         - priority grows with the prefix's length, so that of two overlapping prefixes
           (``hitcount-hits`` and ``hitcount-hits-staging``) the longer, more specific one
           wins instead of Elasticsearch refusing two templates of equal priority.
@@ -155,6 +164,7 @@ class Layout:
                         **replicas,
                         "refresh_interval": f"{round(self.refresh_interval * 1000)}ms",
                         "translog": {"durability": "request"},
+                        "write": {"wait_for_active_shards": "1"},
                         "sort": {"field": [ID_FIELD, TIMESTAMP_FIELD], "order": ["asc", "asc"]},
                     }
                 },
