@@ -473,6 +473,7 @@ class ElasticNode(Node):
         for path in (self.directory, *(self.directory / part for part in ("data", "logs", "tmp"))):
             path.mkdir(parents=True, exist_ok=True)
             os.chown(path, *self.home.user())
+        config = self._config(distribution)
         self.pid_file.unlink(missing_ok=True)
         options: dict[str, object] = {
             "cluster.name": self.cluster_name,
@@ -496,7 +497,7 @@ class ElasticNode(Node):
             "LANG": "C.UTF-8",
             "ES_JAVA_HOME": java,
             "ES_JAVA_OPTS": f"-Xms{self.settings.heap} -Xmx{self.settings.heap}",
-            "ES_PATH_CONF": distribution / "config",
+            "ES_PATH_CONF": config,
             "ES_TMPDIR": self.directory / "tmp",
         }
         command = ["runuser", "-u", ES_USER, "--", "env", "-i", *(f"{key}={value}" for key, value in environ.items())]
@@ -507,6 +508,16 @@ class ElasticNode(Node):
             return subprocess.Popen(
                 command, cwd=distribution, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT
             )
+
+
+    def _config(self, distribution: Path) -> Path:
+        """The node's own copy of the distribution's config directory: nodes of one distribution
+        started at once would otherwise race to create the same keystore in it."""
+        config = self.directory / "config"
+        shutil.copytree(distribution / "config", config, dirs_exist_ok=True)
+        for path in (config, *config.rglob("*")):
+            os.chown(path, *self.home.user())
+        return config
 
 
 class ElasticClusterNode(ElasticNode):
