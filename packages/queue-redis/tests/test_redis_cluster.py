@@ -116,3 +116,13 @@ def test_a_publish_a_master_cannot_have_confirmed_goes_to_another_masters_partit
             spread.publish(b"%d" % n, 1)
     finally:
         os.kill(pid, signal.SIGCONT)
+
+
+def test_readiness_says_when_the_partitions_leave_masters_of_the_cluster_unused(
+    open_queue: QueueOpener, redis_cluster_url: str, cluster_prefix: str
+) -> None:
+    alone = open_queue(redis_cluster_url, redis_prefix=cluster_prefix).health()
+    assert alone.ok
+    assert "on 1 of the cluster's 3 masters (set HITCOUNT_REDIS_PARTITIONS to at least 6" in alone.detail
+    spread = open_queue(redis_cluster_url, redis_prefix=cluster_prefix, redis_partitions=6).health()
+    assert "on all 3 masters of the cluster" in spread.detail

@@ -56,4 +56,4 @@ class RedisCache(CountsCache):
 
     def _unavailable(self, action: str) -> AbstractContextManager[None]:
         """The client's errors as :class:`CacheUnavailable` naming the server and the action."""
-        return unavailable(CacheUnavailable, f"redis cache {self._where}", action)
+        return unavailable(CacheUnavailable, f"redis cache {self._where}", action, self._connector)

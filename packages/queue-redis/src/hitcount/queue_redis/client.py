@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -106,6 +107,25 @@ class Connector:
         bounds = _bounds(self._timeout + block, self._timeout, self._max_connections)
         return RedisCluster.from_url(self._url, connection_pool_class=redis.BlockingConnectionPool, **bounds)
 
+    def follow_topology(self) -> None:
+        """After an error on a cluster, have both clients ask again which node serves which slot
+        (a failover, a moved slot) and pick another default node, for the next call.
+
+        redis-py does so itself only for errors of the node a command was sent to. A command
+        whose keys it must ask a node for (``XREADGROUP``'s, by ``COMMAND GETKEYS`` to its
+        default node) fails before that while its default node is dead, and would go on
+        failing long after a replica took over; so would a client that saw no error of its
+        own (the blocking reads', while the other one met the failover).
+        """
+        connection = self._connection
+        if connection is None or not connection.topology.cluster:
+            return
+        for client in (connection.client, connection.blocking):
+            assert isinstance(client, RedisCluster)
+            with contextlib.suppress(redis.RedisError, RedisClusterException):
+                client.nodes_manager.initialize()
+                client.replace_default_node()
+
     def close(self) -> None:
         with self._lock:
             if self._connection is not None:
@@ -114,9 +134,10 @@ class Connector:
 
 
 @contextmanager
-def unavailable(error: type[HitcountError], what: str, action: str) -> Iterator[None]:
+def unavailable(error: type[HitcountError], what: str, action: str, connector: Connector) -> Iterator[None]:
     """Turn the client's errors into core's ``error`` naming the server (``what``) and the action;
-    a URL in the client's words is shown with its secrets masked, as ``what`` is.
+    a URL in the client's words is shown with its secrets masked, as ``what`` is. On a cluster,
+    ``connector``'s clients then look again at its topology (:meth:`Connector.follow_topology`).
 
     The cluster client's own errors (no node reachable, a slot no master serves, as during a
     failover) are not ``RedisError``s: they are caught too.
@@ -124,4 +145,5 @@ def unavailable(error: type[HitcountError], what: str, action: str) -> Iterator[
     try:
         yield
     except (redis.RedisError, RedisClusterException) as cause:
+        connector.follow_topology()
         raise error(f"{what}: {action} failed: {mask_url(str(cause))}") from cause

@@ -22,7 +22,6 @@ hits with the same uids, which stores count once.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import math
@@ -37,7 +36,6 @@ from typing import Any, TypeVar, cast
 
 import redis
 from redis.cluster import RedisCluster
-from redis.exceptions import RedisClusterException
 
 from hitcount.core.config import Config, mask_url
 from hitcount.core.errors import QueueFull, QueueUnavailable
@@ -68,6 +66,8 @@ GROUP = "indexers"
 # The longest a blocking read waits in Redis before consume() looks again for stale
 # entries to claim: it bounds how late a redelivery can be noticed by a waiting consumer.
 BLOCK_SLICE = 1.0
+# How long a partition whose master refused a publish (on a cluster) is tried after the others.
+REFUSED_PAUSE = 5.0
 _ENTRY_ID = re.compile(r"^\d+-\d+$")
 # How Redis says a stream or its group is gone: NOGROUP, to a read blocked on a stream
 # that was deleted "UNBLOCKED the stream key no longer exists", and to XINFO "no such key".
@@ -125,6 +125,8 @@ class RedisQueue(Queue):
         self._consumer_expiry_ms = max(1, round(config.get(CONSUMER_EXPIRY) * 1000))
         # Monotonic time the idle consumers are next pruned; 0 prunes on the first consume.
         self._next_prune = 0.0
+        # Partitions whose master refused a publish lately, by index: when to try them first again.
+        self._refused_until: dict[int, float] = {}
         # Where each process starts its round-robin, so that API workers do not move in step.
         self._turn = itertools.count(random.randrange(len(self._partitions)))
         self._cursors = ["0-0"] * len(self._partitions)
@@ -134,22 +136,29 @@ class RedisQueue(Queue):
     def publish(self, payload: bytes, hits: int) -> None:
         """Add the batch to the next partition with room; on a cluster, to the next one whose
         master takes it when one cannot (it died, or its replicas do not confirm), so that a
-        master lost costs its share of the partitions, not the publishes that meet it.
+        master lost costs its share of the partitions, not the publishes that meet it. A
+        partition that refused is tried last for :data:`REFUSED_PAUSE` seconds, so that its
+        master's failure costs one publish in that time, not every publish that meets it.
 
         A batch refused by one master may still be in its stream and be delivered besides the
         copy taken by another: its hits' uids make the store count them once.
         """
         first = next(self._turn)
+        now = time.monotonic()
+        rotation = [self._partitions[(first + step) % len(self._partitions)] for step in range(len(self._partitions))]
+        # Stable: the partitions that refused lately keep their order, after the others.
+        rotation.sort(key=lambda partition: self._refused_until.get(partition.index, 0.0) > now)
         refused: QueueUnavailable | None = None
-        for step in range(len(self._partitions)):
-            partition = self._partitions[(first + step) % len(self._partitions)]
+        for partition in rotation:
             try:
                 with self._unavailable("publish"):
                     if self._write(_PUBLISH, [partition.stream, partition.hits], [payload, hits, self._share]):
+                        self._refused_until.pop(partition.index, None)
                         return
             except QueueUnavailable as error:
                 if not self._connector.cluster:
                     raise  # every partition is on the one server that failed
+                self._refused_until[partition.index] = time.monotonic() + REFUSED_PAUSE
                 refused = error
         if refused is not None:
             raise refused
@@ -377,17 +386,34 @@ class RedisQueue(Queue):
             with self._unavailable("health check"):
                 self._ensure_groups()
                 by_server = self._persistence()
+                spread = self._spread()
         except QueueUnavailable as error:
             return Health(False, str(error))
         shown = "; ".join(
             f"{server}{', '.join(f'{name} {value}' for name, value in settings.items())}"
             for server, settings in by_server.items()
         )
-        detail = f"redis queue {self._where}: {len(self._partitions)} partition(s), group {GROUP!r}, {shown}"
+        detail = f"redis queue {self._where}: {len(self._partitions)} partition(s){spread}, group {GROUP!r}, {shown}"
         risks = [f"{server}{risk}" for server, settings in by_server.items() for risk in persistence.risks(settings)]
         if risks:
             return Health(False, f"{detail}; not durable: {'; '.join(risks)}")
         return Health(True, detail)
+
+    def _spread(self) -> str:
+        """On a cluster, how many of its masters hold partitions, and a warning when not all do: the
+        others take no share of the load, and a master lost refuses its partitions' publishes until
+        its replica is replaced, with no other master to take them."""
+        client = self._client()
+        if not isinstance(client, RedisCluster):
+            return ""
+        masters = len(client.get_primaries())  # type: ignore[no-untyped-call]
+        used = len({client.get_node_from_key(partition.stream).name for partition in self._partitions})  # type: ignore[no-untyped-call]
+        if used < masters:
+            return (
+                f" on {used} of the cluster's {masters} masters (set HITCOUNT_REDIS_PARTITIONS to at least"
+                f" {2 * masters} to use them all)"
+            )
+        return f" on all {masters} masters of the cluster"
 
     def _persistence(self) -> dict[str, dict[str, str]]:
         """The persistence settings of the server, or of each master of a cluster (``"host:port: "`` before
@@ -454,14 +480,10 @@ class RedisQueue(Queue):
                 return pipe.execute()
 
         try:
-            try:
-                answer, confirmed = run()
-            except redis.exceptions.NoScriptError:
-                master.script_load(lua.text)
-                answer, confirmed = run()
-        except (redis.RedisError, RedisClusterException):
-            self._follow_topology(connection)
-            raise
+            answer, confirmed = run()
+        except redis.exceptions.NoScriptError:
+            master.script_load(lua.text)
+            answer, confirmed = run()
         if answer and confirmed < needed:
             raise QueueUnavailable(
                 f"redis queue {self._where}: {confirmed} of the HITCOUNT_REDIS_MIN_REPLICAS={needed} replicas"
@@ -477,14 +499,6 @@ class RedisQueue(Queue):
             return cast(redis.Redis, client.get_node_from_key(key).redis_connection)  # type: ignore[no-untyped-call]
         return client
 
-    @staticmethod
-    def _follow_topology(connection: Connection) -> None:
-        """After an error of a master's own client, which the cluster client did not see, let it
-        look again at which node serves which slot (a failover, a moved slot), for the next call."""
-        if isinstance(connection.client, RedisCluster):
-            with contextlib.suppress(redis.RedisError, RedisClusterException):
-                connection.client.nodes_manager.initialize()
-
     def _connection(self) -> Connection:
         return self._connector.get()
 
@@ -496,4 +510,4 @@ class RedisQueue(Queue):
 
     def _unavailable(self, action: str) -> AbstractContextManager[None]:
         """The client's errors as :class:`QueueUnavailable` naming the server and the action."""
-        return unavailable(QueueUnavailable, f"redis queue {self._where}", action)
+        return unavailable(QueueUnavailable, f"redis queue {self._where}", action, self._connector)
