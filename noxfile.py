@@ -179,18 +179,23 @@ def e2e(session: nox.Session, queue: str, store: str, es: str | None) -> None:
     pytest(session, "tests/e2e", env=env)
 
 
+# Every package of the production shape (API, indexer, Redis queue, Elasticsearch store), for
+# the sessions that run its real processes.
+PRODUCTION_SHAPE = (
+    "./packages/core[testing]",
+    "./packages/api-flask",
+    "./packages/indexer",
+    "./packages/queue-redis",
+    "./packages/store-elastic",
+    elastic_client(ELASTIC_MAJORS[-1]),
+)
+
+
 @nox.session(python=DEFAULT_PYTHON)
 def clusters(session: nox.Session) -> None:
     """The real API (2 workers) and two indexers on the Redis Cluster and the 3-node Elasticsearch cluster of
     services.py: a master and a node killed under load, every hit counted once. The killed nodes are restarted."""
-    session.install(
-        "./packages/core[testing]",
-        "./packages/api-flask",
-        "./packages/indexer",
-        "./packages/queue-redis",
-        "./packages/store-elastic",
-        elastic_client(ELASTIC_MAJORS[-1]),
-    )
+    session.install(*PRODUCTION_SHAPE)
     env = {
         "HITCOUNT_QUEUE": "redis",
         "HITCOUNT_STORE": "elastic",
@@ -222,15 +227,7 @@ def deploy(session: nox.Session) -> None:
     The dashboard is checked against real `hitcount api` and `hitcount indexer` processes on the
     sqlite backends; the compose file on its parsed YAML (tests run where Docker is not).
     """
-    session.install(
-        "./packages/core[testing]",
-        "./packages/api-flask",
-        "./packages/indexer",
-        "./packages/queue-redis",
-        "./packages/store-elastic",
-        elastic_client(ELASTIC_MAJORS[-1]),
-        "pyyaml==6.0.3",
-    )
+    session.install(*PRODUCTION_SHAPE, "pyyaml==6.0.3")
     pytest(session, "tests/deploy")
 
 

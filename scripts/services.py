@@ -509,7 +509,6 @@ class ElasticNode(Node):
                 command, cwd=distribution, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT
             )
 
-
     def _config(self, distribution: Path) -> Path:
         """The node's own copy of the distribution's config directory: nodes of one distribution
         started at once would otherwise race to create the same keystore in it."""

@@ -22,25 +22,24 @@ from hitcount.queue_redis.queue import RedisQueue
 from hitcount.queue_redis.testing import DURABLE, RedisServer
 
 
+def _service_url(variable: str, service: str) -> str:
+    """The URL of a shared server of scripts/services.py; running these tests without it is an error, not a skip."""
+    url = os.environ.get(variable)
+    if not url:
+        pytest.fail(f"{variable} is not set: run `scripts/services.py up {service}` and the nox session queue_redis")
+    return url
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    """The shared server's URL; running these tests without one is an error, not a skip."""
-    url = os.environ.get("HITCOUNT_REDIS_URL")
-    if not url:
-        pytest.fail("HITCOUNT_REDIS_URL is not set: run `scripts/services.py up redis` and the nox session queue_redis")
-    return url
+    """The shared server."""
+    return _service_url("HITCOUNT_REDIS_URL", "redis")
 
 
 @pytest.fixture(scope="session")
 def redis_cluster_url() -> str:
-    """A node of the shared Redis Cluster; running these tests without one is an error, not a skip."""
-    url = os.environ.get("HITCOUNT_REDIS_CLUSTER_URL")
-    if not url:
-        pytest.fail(
-            "HITCOUNT_REDIS_CLUSTER_URL is not set:"
-            " run `scripts/services.py up redis-cluster` and the nox session queue_redis"
-        )
-    return url
+    """A node of the shared Redis Cluster."""
+    return _service_url("HITCOUNT_REDIS_CLUSTER_URL", "redis-cluster")
 
 
 def _delete_prefixed(client: redis.Redis | RedisCluster, prefix: str) -> None:
