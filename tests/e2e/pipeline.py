@@ -68,8 +68,10 @@ class Stack:
         """The indexer started last."""
         return self.indexers[-1]
 
-    def start_indexer(self) -> Child:
-        indexer = hitcount("indexer", self.environ, self.directory / f"indexer-{len(self.indexers)}.log")
+    def start_indexer(self, overrides: Mapping[str, str] | None = None) -> Child:
+        """Another ``hitcount indexer``, with the stack's settings and ``overrides``."""
+        environ = {**self.environ, **(overrides or {})}
+        indexer = hitcount("indexer", environ, self.directory / f"indexer-{len(self.indexers)}.log")
         self.indexers.append(indexer)
         return indexer
 
