@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import pytest
 import redis
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterNode, RedisCluster
 
 from hitcount.core import QueueUnavailable
 from hitcount.core.testing import CountsCacheConformance, QueueConformance
@@ -126,3 +126,41 @@ def test_readiness_says_when_the_partitions_leave_masters_of_the_cluster_unused(
     assert "on 1 of the cluster's 3 masters (set HITCOUNT_REDIS_PARTITIONS to at least 6" in alone.detail
     spread = open_queue(redis_cluster_url, redis_prefix=cluster_prefix, redis_partitions=6).health()
     assert "on all 3 masters of the cluster" in spread.detail
+
+
+def move_slot(cluster: RedisCluster, slot: int, source: ClusterNode, target: ClusterNode) -> None:
+    """Move ``slot`` and its keys from ``source`` to ``target``, as ``redis-cli --cluster reshard`` does."""
+    with (
+        redis.Redis(host=source.host, port=source.port) as old,
+        redis.Redis(host=target.host, port=target.port) as new,
+    ):
+        source_id, target_id = old.cluster("myid"), new.cluster("myid")
+        new.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", source_id)
+        old.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target_id)
+        while keys := old.execute_command("CLUSTER GETKEYSINSLOT", slot, 100):
+            old.execute_command("MIGRATE", target.host, target.port, "", 0, 5000, "KEYS", *keys)
+        for node in cluster.get_primaries():  # type: ignore[no-untyped-call]
+            with redis.Redis(host=node.host, port=node.port) as master:
+                master.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+
+
+def test_a_partition_whose_slot_moves_to_another_master_is_followed_without_a_restart(
+    open_queue: QueueOpener, redis_cluster_url: str, cluster_prefix: str
+) -> None:
+    queue = open_queue(redis_cluster_url, redis_prefix=cluster_prefix)
+    queue.publish(b"before", 1)
+    cluster = RedisCluster.from_url(redis_cluster_url)
+    stream = partitions(cluster_prefix, 1)[0].stream
+    slot = cluster.keyslot(stream)  # type: ignore[no-untyped-call]
+    source = cluster.get_node_from_key(stream)  # type: ignore[no-untyped-call]
+    target = next(node for node in cluster.get_primaries() if node.name != source.name)  # type: ignore[no-untyped-call]
+    move_slot(cluster, slot, source, target)
+    try:
+        queue.publish(b"after", 1)  # answered MOVED by the old master, then taken by the new one
+        taken = queue.consume("indexer", 10, 1.0)
+        assert [delivery.payload for delivery in taken] == [b"before", b"after"]
+        queue.ack(taken)
+        assert queue.backlog().hits == 0
+    finally:
+        move_slot(cluster, slot, target, source)  # the layout the other tests expect
+        cluster.close()

@@ -469,9 +469,8 @@ class RedisQueue(Queue):
             needed = 1 if connection.topology.replicated else 0
         if needed == 0:
             return self._run(connection.client, lua, keys, args)
-        master = self._master(connection, keys[0])
 
-        def run() -> list[Any]:
+        def on(master: redis.Redis) -> list[Any]:
             # WAIT counts the replicas that have this connection's writes: the script and the
             # WAIT must share one connection, which a pipeline of the master's own client does.
             with master.pipeline(transaction=False) as pipe:
@@ -479,10 +478,20 @@ class RedisQueue(Queue):
                 pipe.wait(needed, self._wait_ms)
                 return pipe.execute()
 
+        def run() -> list[Any]:
+            master = self._master(connection, keys[0])
+            try:
+                return on(master)
+            except redis.exceptions.NoScriptError:
+                master.script_load(lua.text)
+                return on(master)
+
         try:
             answer, confirmed = run()
-        except redis.exceptions.NoScriptError:
-            master.script_load(lua.text)
+        except redis.exceptions.MovedError:
+            # The slot has moved to another master (resharding), which the master's own client
+            # does not follow as the cluster client would: the script did not run; once more there.
+            self._connector.follow_topology()
             answer, confirmed = run()
         if answer and confirmed < needed:
             raise QueueUnavailable(
