@@ -78,7 +78,10 @@ class Bench:
             "HITCOUNT_LOG_LEVEL": "WARNING",
         }
         # The same on the clusters of services.py (Redis Cluster, 3-node Elasticsearch).
-        self.clusters = self.env(redis_url=url_of("redis-cluster"), elastic_url=url_of("elastic-cluster"))
+        # Partitions on every master, as README.md ("Running on clusters") has users set.
+        self.clusters = self.env(
+            redis_url=url_of("redis-cluster"), elastic_url=url_of("elastic-cluster"), redis_partitions="6"
+        )
         self.rows: list[Row] = []
         self.exact: list[bool] = []
 

@@ -194,7 +194,8 @@ def clusters(bench: Bench, single: Shape, single_indexer: float) -> None:
     counted = stored(bench.clusters, id)
     bounded = shape.answered <= counted <= shape.answered + CONNECTIONS
     bench.add(
-        f"Track single, clusters (Redis Cluster 3+3, WAIT 1 replica; Elasticsearch x3), wrk -c{CONNECTIONS}",
+        f"Track single, clusters (Redis Cluster 3+3, 6 partitions, WAIT 1 replica; Elasticsearch x3),"
+        f" wrk -c{CONNECTIONS}",
         f"{shape.describe()}, {counted} counted of {shape.answered} 2xx",
         f"single nodes {single.describe()}",
         "counted = 2xx",
