@@ -3,6 +3,7 @@ request, idle kept-alive connections are closed, and thousands of stalled ones l
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import socket
 import threading
@@ -27,10 +28,15 @@ def connect(server: Server) -> socket.socket:
 
 
 def read_until_closed(connection: socket.socket) -> tuple[bytes, float]:
-    """Everything the server sends until it closes the connection, and when it closed it (monotonic)."""
+    """Everything the server sends until it closes the connection, and when it closed it (monotonic).
+
+    A server that closes while the client is still sending (a trickling one) is answered by a
+    reset, not an end of stream: it ends the reading alike, after what came before it.
+    """
     received = b""
-    while chunk := connection.recv(65536):
-        received += chunk
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := connection.recv(65536):
+            received += chunk
     return received, time.monotonic()
 
 
