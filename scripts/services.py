@@ -886,7 +886,8 @@ class Services:
     def _redis_cluster(self, environ: Mapping[str, str]) -> RedisClusterService:
         """REDIS_CLUSTER_NODES nodes on consecutive ports from HITCOUNT_SERVICES_REDIS_CLUSTER_PORT."""
         highest = 65535 - REDIS_CLUSTER_BUS_OFFSET - REDIS_CLUSTER_NODES + 1
-        first = whole_number(environ, "HITCOUNT_SERVICES_REDIS_CLUSTER_PORT", DEFAULT_PORTS["redis-cluster"], highest)
+        variable = f"{settings_prefix('redis-cluster')}_PORT"
+        first = whole_number(environ, variable, DEFAULT_PORTS["redis-cluster"], highest)
         directory = self.directory / "redis-cluster"
         nodes = tuple(
             RedisClusterNode(f"redis-cluster-{index}", first + index, directory / str(index), REDIS_TIMEOUT)

@@ -10,24 +10,24 @@ that the clusters are whole for whatever runs next).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
+from elasticsearch import Elasticsearch
 
 from hitcount.core.testing.processes import Child, wait_until
 from hitcount.core.windows import WINDOWS
+from hitcount.store_elastic.settings import parse_urls
+from hitcount.store_elastic.testing import primary_holders
 from scripts.services import ROOT
 from tests.e2e.pipeline import Stack
 
@@ -48,15 +48,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     codes = stack.stop()
     stack.discard_data()
     assert set(codes.values()) <= {0}, f"exit codes {codes}; logs in {stack.directory}"
-
-
-def elastic_urls() -> list[str]:
-    return [url.strip() for url in os.environ["HITCOUNT_ELASTIC_URL"].split(",")]
-
-
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        return json.load(answer)
 
 
 def kill_a_redis_master() -> int:
@@ -97,15 +88,16 @@ def redis_nodes(dead_port: int) -> list[str]:
 
 
 def kill_the_elastic_node_of_a_primary(prefix: str) -> str:
-    """Kill -9 the node holding a primary shard of the run's indices; its HTTP URL's node name."""
-    alive = elastic_urls()[0]
-    shards = get_json(f"{alive}/_cat/shards/{prefix}*?format=json&h=index,prirep,node")
-    assert shards, f"no shards of {prefix}* yet"
-    name = next(shard["node"] for shard in shards if shard["prirep"] == "p")
-    nodes = get_json(f"{alive}/_nodes/{name}/process")
-    (process,) = [node["process"]["id"] for node in nodes["nodes"].values()]
-    os.kill(int(process), signal.SIGKILL)
-    return str(name)
+    """Kill -9 the node holding a primary shard of the run's indices; its name."""
+    client = Elasticsearch(parse_urls(os.environ["HITCOUNT_ELASTIC_URL"]))
+    try:
+        holders = primary_holders(client, f"{prefix}*")
+    finally:
+        client.close()
+    assert holders, f"no shards of {prefix}* yet"
+    name, pid = holders[0]
+    os.kill(pid, signal.SIGKILL)
+    return name
 
 
 def restart_clusters() -> None:

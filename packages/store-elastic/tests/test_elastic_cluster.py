@@ -27,6 +27,7 @@ from hitcount.core.hit import Hit
 from hitcount.core.windows import NS_PER_SECOND, WINDOWS
 from hitcount.store_elastic.layout import Layout
 from hitcount.store_elastic.store import ElasticStore
+from hitcount.store_elastic.testing import primary_holders
 
 SERVICES = Path(__file__).resolve().parents[3] / "scripts" / "services.py"
 CLUSTER_NAME = "hitcount-elastic-cluster"  # the cluster scripts/services.py runs, which alone this test may kill
@@ -103,14 +104,6 @@ class Reader:
             time.sleep(0.05)
 
 
-def _primary_node(admin: Elasticsearch, index: str) -> tuple[str, int]:
-    """The name and process id of the node holding the primary shard of ``index``."""
-    placement = admin.search_shards(index=index)
-    [node_id] = [copy["node"] for copies in placement["shards"] for copy in copies if copy["primary"]]
-    [node] = admin.nodes.info(node_id=node_id, metric="process")["nodes"].values()
-    return str(placement["nodes"][node_id]["name"]), int(node["process"]["id"])
-
-
 def test_killing_the_primarys_node_while_writing_and_reading_loses_and_doubles_no_acknowledged_hit(
     open_store: StoreOpener, cluster: Elasticsearch, prefix: str
 ) -> None:
@@ -119,7 +112,7 @@ def test_killing_the_primarys_node_while_writing_and_reading_loses_and_doubles_n
     index = Layout(prefix).index_of(MIDNIGHT)
     health = cluster.cluster.health(index=index, wait_for_status="green", timeout="20s")
     assert health["status"] == "green", f"the replica of {index} was never assigned: {health}"
-    name, pid = _primary_node(cluster, index)
+    [(name, pid)] = primary_holders(cluster, index)
 
     stop = threading.Event()
     threads = [threading.Thread(target=part.run, args=(stop,), daemon=True) for part in (writer, reader)]

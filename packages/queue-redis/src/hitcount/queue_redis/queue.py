@@ -209,7 +209,7 @@ class RedisQueue(Queue):
         """
         count = len(self._partitions)
         # A cluster refuses a command on keys of several slots: there, one stream at a time.
-        streams = 1 if self._connection().topology.cluster else min(max_batches, count)
+        streams = 1 if self._connector.cluster else min(max_batches, count)
         watched = [self._partitions[(start + step) % count] for step in range(streams)]
         by_stream = {partition.stream: partition for partition in watched}
         with self._unavailable("consume"):
