@@ -82,7 +82,12 @@ def indexer(session: nox.Session) -> None:
 
 # The API's tests that start real `hitcount api` servers (gunicorn, sockets): a minute of the
 # session's time, run on the default Python; the app's own tests run on every edge Python.
-API_SERVER_TESTS = ("test_server.py", "test_client_timeouts.py")
+API_SERVER_TESTS = (
+    "test_server.py",
+    "test_client_timeouts.py",
+    "test_http1_server.py",
+    "test_http1_differential.py",
+)
 
 
 @nox.session(python=EDGE_PYTHON)
