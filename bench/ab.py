@@ -9,7 +9,9 @@ checkout's environment (a before/after), or ``redis.<parameter>=<value>`` to set
 parameter for that variant's runs (``redis.appendfsync=everysec``). Each round
 runs every variant once, in turn, so that a noisy neighbour hits them alike; every run
 prints its throughput, latency and CPU per hit split by process, and the end a median
-per variant. Needs the services of ``scripts/services.py up redis elastic9`` and wrk.
+per variant. Each round also measures the HTTP floor (``bench/floor.py``: a gevent loop
+answering a fixed 204), and every API figure is shown as a multiple of it. Needs the services
+of ``scripts/services.py up redis elastic9`` and wrk.
 """
 
 from __future__ import annotations
@@ -54,12 +56,16 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=CONNECTIONS, help="wrk's -c")
     arguments = parser.parse_args()
-    bench = Bench()
+    bench = Bench(clusters=False)
     print(f"A/B run {bench.run}, logs in {bench.directory}", flush=True)
     services = bench.server_pids(bench.base)
     try:
         results: dict[str, list[Shape]] = {}
+        floors: list[float] = []
         for round_number in range(1, arguments.rounds + 1):
+            floor = bench.floor(arguments.seconds)
+            floors.append(floor.cpu.per_hit(floor.answered)["floor"])
+            print(f"round {round_number} {'floor':>12}: {floor.wrk.per_second:,.0f} req/s, {floors[-1]:.1f} µs/request")
             for name, overrides in arguments.variants:
                 environ = {**bench.base, **overrides}
                 with redis_configured(bench.redis_url, overrides):
@@ -77,14 +83,16 @@ def main() -> int:
                 )
     finally:
         bench.remove_data()
-    print("\nmedians per variant")
+    floor_us = statistics.median(floors)
+    print(f"\nmedians per variant; the floor {floor_us:.1f} µs/request")
     for name, shapes in results.items():
         per_hit = [shape.cpu.per_hit(shape.answered) for shape in shapes]
         figures = {key: statistics.median(run[key] for run in per_hit) for key in per_hit[0]}
         rate = statistics.median(shape.wrk.per_second for shape in shapes)
         p90 = statistics.median(shape.wrk.p90 for shape in shapes)
         split = ", ".join(f"{key} {value:.0f}" for key, value in figures.items())
-        print(f"{name:>12}: {rate:,.0f} req/s, p90 {p90:.0f} ms, µs/hit {split}")
+        ratio = figures["api"] / floor_us
+        print(f"{name:>12}: {rate:,.0f} req/s, p90 {p90:.0f} ms, µs/hit {split}; API {ratio:.1f}x the floor")
     return 0
 
 

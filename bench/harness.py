@@ -59,7 +59,8 @@ def verdict(met: bool | None) -> str:
 class Bench:
     """One run: a private key prefix and data directory, the service URLs, and the rows so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clusters: bool = True) -> None:
+        """``clusters``: also the clusters of services.py (``up redis-cluster elastic-cluster``), for their rows."""
         self.run = uuid.uuid4().hex[:8]
         self.directory = ROOT / "var" / "bench" / self.run
         self.directory.mkdir(parents=True)
@@ -79,8 +80,10 @@ class Bench:
         }
         # The same on the clusters of services.py (Redis Cluster, 3-node Elasticsearch).
         # Partitions on every master, as README.md ("Running on clusters") has users set.
-        self.clusters = self.env(
-            redis_url=url_of("redis-cluster"), elastic_url=url_of("elastic-cluster"), redis_partitions="6"
+        self.clusters = (
+            self.env(redis_url=url_of("redis-cluster"), elastic_url=url_of("elastic-cluster"), redis_partitions="6")
+            if clusters
+            else None
         )
         self.rows: list[Row] = []
         self.exact: list[bool] = []
@@ -108,6 +111,20 @@ class Bench:
         finally:
             process.stop()
 
+    def floor(self, seconds: float) -> Shape:
+        """wrk against :mod:`floor` (one process), its CPU metered: what a request costs a gevent loop at the least."""
+        port = free_port()
+        command = [sys.executable, str(ROOT / "bench" / "floor.py"), str(port)]
+        process = Child(command, self.directory / f"floor-{port}.log", group=True)
+        try:
+            wait_http(port)
+            Wrk.run(f"http://127.0.0.1:{port}/analytics", "warmup", 3, self.directory)
+            return metered_wrk(
+                self, f"http://127.0.0.1:{port}", "floor", seconds, parts={"floor": lambda: [process.pid]}
+            )
+        finally:
+            process.stop()
+
     @contextmanager
     def indexer(self, environ: dict[str, str]) -> Iterator[Child]:
         command = [*_hitcount(environ), "indexer"]
@@ -119,7 +136,7 @@ class Bench:
 
     def remove_data(self) -> None:
         """Delete what the run left in the shared servers: its Redis keys, Elasticsearch indices and templates."""
-        for environ in (self.base, self.clusters):
+        for environ in (self.base, self.clusters) if self.clusters else (self.base,):
             store = Runtime.load(environ).open_store()
             try:
                 store.purge(FOREVER)  # every daily index of the run's prefix

@@ -78,6 +78,15 @@ def p99(latencies: list[float]) -> float:
 def track(bench: Bench) -> Shape:
     """Single-hit Track in the production and the sqlite shapes against bare Flask; then open loop and batches."""
     print(f"Track, single hits, {TRACK_SECONDS:.0f}s each", flush=True)
+    floor = bench.floor(TRACK_SECONDS)
+    floor_us = floor.cpu.per_hit(floor.answered)["floor"]
+    bench.add(
+        f"HTTP floor: a gevent loop answering a fixed 204, one process, wrk -c{CONNECTIONS}",
+        f"{floor.wrk.per_second:,.0f} req/s, {floor_us:.1f} µs of its CPU per request",
+        "-",
+        "-",
+        None,
+    )
     with bench.api(bench.base, app="baseline_app:app") as (url, api):
         Wrk.run(f"{url}/analytics", "warmup", 3, bench.directory)
         flask = metered_wrk(bench, url, "baseline", TRACK_SECONDS, parts={"api": lambda: [api.pid, *children(api.pid)]})
@@ -96,7 +105,15 @@ def track(bench: Bench) -> Shape:
         ">= 10,000 req/s, p90 < 100 ms, p99 < 250 ms",
         shape.wrk.per_second >= 10_000 and shape.wrk.p90 < 100 and shape.wrk.p99 < 250 and bounded,
     )
-    machine = shape.cpu.per_hit(shape.answered)["machine"]
+    per_hit = shape.cpu.per_hit(shape.answered)
+    bench.add(
+        "  API CPU per answered hit, production shape",
+        f"{per_hit['api']:.0f} µs ({per_hit['api'] / floor_us:.1f}x the floor)",
+        f"floor {floor_us:.1f} µs",
+        "<= 3x the floor",
+        per_hit["api"] <= 3 * floor_us,
+    )
+    machine = per_hit["machine"]
     bench.add(
         "  machine CPU per answered hit, split (µs)",
         shape.cpu.describe(shape.answered),
@@ -189,9 +206,11 @@ def clusters(bench: Bench, single: Shape, single_indexer: float) -> None:
     """Track and the indexer on the clusters (Redis Cluster with WAIT for a replica, 3-node Elasticsearch)
     against the single nodes in the same run: on one machine, what WAIT and cluster routing cost, not scale."""
     print("Clusters", flush=True)
+    environ = bench.clusters
+    assert environ is not None, "the clusters' rows need Bench(clusters=True)"
     id = f"wrk-clusters-{bench.run}"
-    shape = production_shape(bench, TRACK_SECONDS, id, bench.clusters)
-    counted = stored(bench.clusters, id)
+    shape = production_shape(bench, TRACK_SECONDS, id, environ)
+    counted = stored(environ, id)
     bounded = shape.answered <= counted <= shape.answered + CONNECTIONS
     bench.add(
         f"Track single, clusters (Redis Cluster 3+3, 6 partitions, WAIT 1 replica; Elasticsearch x3),"
@@ -201,9 +220,7 @@ def clusters(bench: Bench, single: Shape, single_indexer: float) -> None:
         "counted = 2xx",
         bounded,
     )
-    indexer(
-        bench, "Redis Cluster -> Elasticsearch x3", bench.clusters, None, f"single nodes {single_indexer:,.0f} hits/s"
-    )
+    indexer(bench, "Redis Cluster -> Elasticsearch x3", environ, None, f"single nodes {single_indexer:,.0f} hits/s")
 
 
 def retrieve(bench: Bench, label: str, environ: dict[str, str], target_ms: float) -> None:

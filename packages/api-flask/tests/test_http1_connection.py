@@ -1,20 +1,25 @@
-"""hitcount's HTTP/1.1 connection, served in-process over a socket pair: framing, limits, deadlines, answers."""
+"""hitcount's HTTP/1.1 connection, served in-process over a socket pair: framing, limits, deadlines, answers.
+
+The connection runs in a greenlet and the test talks to it through gevent's sockets, whose
+waits let it run (this process is not monkey-patched): sleep with ``gevent.sleep``."""
 
 from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import echo_app
+import gevent
+import gevent.socket
 import pytest
 from http_testing import SMUGGLING, TWO_CHUNKED_FIELDS, Exchange, converse, post
 
 from hitcount.api_flask.http1.connection import Connection, Limits
+from hitcount.api_flask.http1.deadlines import Deadlines
 from hitcount.api_flask.http1.framing import MAX_FIELDS, MAX_HEAD, MAX_TARGET
 
 if TYPE_CHECKING:
@@ -24,7 +29,7 @@ BASE_ENVIRON = {"wsgi.version": (1, 0), "wsgi.url_scheme": "http", "SCRIPT_NAME"
 MAX_BODY = 1024
 
 
-class CountingSocket(socket.socket):
+class CountingSocket(gevent.socket.socket):  # type: ignore[misc]  # gevent is untyped
     """A socket that keeps what was sent through it, one item per ``sendall``."""
 
     sends: list[bytes]
@@ -41,15 +46,15 @@ class Served:
         self.client = client
         self.server = server
         self.calls: list[dict[str, Any]] = []
-        self.thread: threading.Thread | None = None
+        self.greenlet: gevent.Greenlet | None = None
 
     def send(self, *parts: bytes, answers: int | None = None) -> Exchange:
         return converse(self.client, *parts, answers=answers)
 
     def ended(self) -> bool:
-        assert self.thread is not None
-        self.thread.join(5)
-        return not self.thread.is_alive()
+        assert self.greenlet is not None
+        self.greenlet.join(5)
+        return bool(self.greenlet.dead)
 
 
 @contextmanager
@@ -59,7 +64,7 @@ def served(
     keepalive: float = 5.0,
     next_request: Callable[[], bool] = lambda: True,
 ) -> Iterator[Served]:
-    server_end, client_end = socket.socketpair()
+    server_end, client_end = gevent.socket.socketpair()
     server = CountingSocket(server_end.family, server_end.type, fileno=server_end.detach())
     server.sends = []
     client_end.settimeout(10)
@@ -69,9 +74,8 @@ def served(
         result.calls.append(environ)
         return app(environ, start_response)
 
-    connection = Connection(
-        server, recording, BASE_ENVIRON, Limits(request_timeout, keepalive, MAX_BODY), next_request=next_request
-    )
+    limits = Limits(request_timeout, keepalive, MAX_BODY)
+    connection = Connection(server, recording, BASE_ENVIRON, limits, Deadlines(tick=0.05), next_request=next_request)
 
     def serve() -> None:
         try:
@@ -79,8 +83,7 @@ def served(
         finally:
             server.close()  # as the worker does once a connection is served
 
-    result.thread = threading.Thread(target=serve, daemon=True)
-    result.thread.start()
+    result.greenlet = gevent.spawn(serve)
     try:
         yield result
     finally:
@@ -123,7 +126,7 @@ def test_pipelined_requests_are_answered_in_order_in_one_send() -> None:
 def test_a_head_request_gets_the_fields_of_a_get_and_no_body() -> None:
     with served() as connection:
         connection.client.sendall(get("/x", method="HEAD") + get("/status/204"))
-        time.sleep(0.3)
+        gevent.sleep(0.3)
         data = connection.client.recv(65536)
     head, rest = data.split(b"\r\n\r\n", 1)
     assert head.startswith(b"HTTP/1.1 200 ")
@@ -289,7 +292,7 @@ def test_trickling_does_not_extend_the_request_timeout() -> None:
                 connection.client.sendall(bytes([byte]))
             except OSError:
                 break
-            time.sleep(0.05)
+            gevent.sleep(0.05)
         exchange = connection.send()
     assert exchange.statuses == [408]
     assert time.monotonic() - started < 3
@@ -307,7 +310,7 @@ def test_an_idle_kept_alive_connection_is_closed_silently_after_keepalive() -> N
 def test_each_request_on_a_kept_alive_connection_has_its_own_request_timeout() -> None:
     with served(request_timeout=0.6, keepalive=2) as connection:
         for _ in range(3):  # 2 s in all: past one request timeout, within one each
-            time.sleep(0.4)
+            gevent.sleep(0.4)
             assert connection.send(get("/a"), answers=1).statuses == [200]
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from gunicorn.workers.ggevent import GeventWorker
 
 from hitcount.api_flask.http1.connection import Connection, Limits
+from hitcount.api_flask.http1.deadlines import Deadlines
 from hitcount.api_flask.settings import CLIENT_TIMEOUT, MAX_BODY
 from hitcount.core import Config
 
@@ -36,6 +37,7 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
     def init_process(self) -> None:
         config = Config(os.environ)
         self.limits = Limits(config.get(CLIENT_TIMEOUT), float(self.cfg.keepalive), config.get(MAX_BODY))
+        self.deadlines = Deadlines()
         self.base_environ: dict[str, Any] = {
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": "https" if self.cfg.is_ssl else "http",
@@ -52,12 +54,17 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         """Serve one accepted connection until it ends (gunicorn's gevent worker spawns this per connection)."""
         environ = {**self.base_environ, **_addresses(listener.getsockname(), address)}
         access_log = self._log_access if self.log.access_log_enabled else None
+        client.setblocking(True)  # no timeout on each call: the connection's deadlines are kept apart
         try:
             Connection(
-                client, self.wsgi, environ, self.limits, next_request=self._next_request, access_log=access_log
+                client,
+                self.wsgi,
+                environ,
+                self.limits,
+                self.deadlines,
+                next_request=self._next_request,
+                access_log=access_log,
             ).serve()
-        except OSError as error:  # reset, broken pipe: the client went away
-            self.log.debug("connection ended: %s", error)
         except Exception:
             self.log.exception("error serving a connection")
         finally:

@@ -19,6 +19,7 @@ no deadline is met inside it. Its answer is collected whole, given ``Content-Len
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from hitcount.api_flask.http1.deadlines import Deadlines
 from hitcount.api_flask.http1.framing import Framer, Refusal, Request
 
 if TYPE_CHECKING:
@@ -98,9 +100,21 @@ class Limits:
 
 
 class Connection:
-    """Serves the requests of one client socket until either side closes it (:meth:`serve`)."""
+    """Serves the requests of one client socket until either side closes it (:meth:`serve`), within the
+    deadlines that ``deadlines`` keeps."""
 
-    __slots__ = ("_access_log", "_app", "_closing", "_framer", "_limits", "_next_request", "_socket")
+    __slots__ = (
+        "_access_log",
+        "_app",
+        "_closing",
+        "_deadlines",
+        "_framer",
+        "_limits",
+        "_next_request",
+        "_served",
+        "_socket",
+        "deadline",
+    )
 
     def __init__(
         self,
@@ -108,6 +122,7 @@ class Connection:
         app: WSGIApplication,
         base_environ: dict[str, Any],
         limits: Limits,
+        deadlines: Deadlines,
         *,
         next_request: Callable[[], bool],
         access_log: AccessLog | None = None,
@@ -115,65 +130,97 @@ class Connection:
         self._socket = client
         self._app = app
         self._limits = limits
+        self._deadlines = deadlines
         self._framer = Framer(base_environ, limits.max_body)
         # Called once per request: False when the worker stops after it (gunicorn's max_requests, a shutdown).
         self._next_request = next_request
         self._access_log = access_log
         self._closing = False
+        self._served = 0  # requests answered
+        # When the client's time is up (monotonic); the first request's counts from the connection.
+        self.deadline = time.monotonic() + limits.request_timeout
 
     def serve(self) -> None:
-        """Read, frame, answer until the client closes, a deadline passes, or a request closes the connection."""
+        """Read, frame, answer until the client closes, its time is up, or a request closes the connection."""
+        self._deadlines.watch(self)
+        try:
+            self._serve()
+        except OSError:  # the client went away, or its time is up and the socket was closed
+            return
+        finally:
+            self._deadlines.forget(self)
+
+    def _serve(self) -> None:
         client = self._socket
         framer = self._framer
         limits = self._limits
-        deadline = time.monotonic() + limits.request_timeout
-        idle = True  # no byte of the next request has come
-        first = True
+        # The deadline of the request being received: the first's counts from the connection.
+        request_deadline = self.deadline
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return self._timed_out()
-            client.settimeout(remaining)
-            try:
-                data = client.recv(RECEIVE_SIZE)
-            except TimeoutError:
-                return self._timed_out()
+            data = client.recv(RECEIVE_SIZE)
             if not data:
                 return
-            if idle and not first:
-                deadline = time.monotonic() + limits.request_timeout
-            first = False
+            read_at = time.monotonic()
+            if not framer.in_message and self._served:  # the first byte of a request on a kept-alive connection
+                request_deadline = read_at + limits.request_timeout
+            self.deadline = request_deadline
             refusal = None
             try:
                 framer.feed(data)
             except Refusal as error:
                 refusal = error
-            answers = self._answer(framer.requests) if framer.requests else b""
+            answered = bool(framer.requests)
+            answers = self._answer(framer.requests) if answered else b""
             if refusal is not None:
-                client.settimeout(limits.request_timeout)
-                client.sendall(answers + error_answer(refusal.status, refusal.message))
+                self._send(answers + error_answer(refusal.status, refusal.message))
                 return self._linger()
             if framer.wants_continue and not self._closing:
                 framer.wants_continue = False
                 answers += CONTINUE
             if answers:
-                client.settimeout(limits.request_timeout)
-                client.sendall(answers)
+                self._send(answers)
             if self._closing:
                 return
-            idle = not framer.in_message
-            if idle:
-                deadline = time.monotonic() + limits.keepalive
+            if framer.in_message:
+                if answered:  # the request still coming began in this read, after those answered
+                    request_deadline = read_at + limits.request_timeout
+                self.deadline = request_deadline
+            else:
+                self.deadline = time.monotonic() + limits.keepalive
+
+    def _send(self, data: bytes) -> None:
+        """Send ``data``; the client has its request timeout to take it."""
+        self.deadline = time.monotonic() + self._limits.request_timeout
+        self._socket.sendall(data)
+
+    def expire(self) -> None:
+        """The client's time is up (:class:`~.deadlines.Deadlines`): a 408 if part of a request came, then close.
+
+        Called from another greenlet: nothing here may wait, so the 408 goes out only if the
+        socket takes it at once (it is small), and closing the socket fails the connection's
+        pending read or write.
+        """
+        client = self._socket
+        try:
+            if self._framer.in_message:
+                client.settimeout(0.0)
+                client.send(error_answer(408, TIMEOUT_MESSAGE))
+        except OSError:
+            pass
+        finally:
+            client.close()
 
     def _answer(self, requests: list[Request]) -> bytes:
         """The answers to ``requests``, in order, as one buffer; a request that closes the connection ends it."""
         answers = []
+        self.deadline = math.inf  # the app's own deadlines bound its work, not the client's
         for request in requests:
             if self._closing:
                 break
             if not request.keep_alive or self._framer.upgraded or not self._next_request():
                 self._closing = True
             answers.append(self._respond(request))
+            self._served += 1
         requests.clear()
         return answers[0] if len(answers) == 1 else b"".join(answers)
 
@@ -244,25 +291,11 @@ class Connection:
             raise ValueError(f"the app answered a status or a header field holding a line break: {status!r}")
         return text.encode("latin-1")
 
-    def _timed_out(self) -> None:
-        """The client's time is up: a 408 if part of a request came (then close), else just close."""
-        if self._framer.in_message:
-            self._socket.settimeout(self._limits.request_timeout)
-            self._socket.sendall(error_answer(408, TIMEOUT_MESSAGE))
-            self._linger()
-
     def _linger(self) -> None:
         """Close our side, then drop what the client still sends for a while, so that our answer reaches it."""
         client = self._socket
-        try:
-            client.shutdown(socket.SHUT_WR)
-            ends = time.monotonic() + LINGER
-            dropped = 0
-            while dropped < LINGER_BYTES and (remaining := ends - time.monotonic()) > 0:
-                client.settimeout(remaining)
-                data = client.recv(RECEIVE_SIZE)
-                if not data:
-                    return
-                dropped += len(data)
-        except OSError:
-            return
+        client.shutdown(socket.SHUT_WR)
+        self.deadline = time.monotonic() + LINGER
+        dropped = 0
+        while dropped < LINGER_BYTES and (data := client.recv(RECEIVE_SIZE)):
+            dropped += len(data)
