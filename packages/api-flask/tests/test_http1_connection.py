@@ -30,13 +30,14 @@ MAX_BODY = 1024
 
 
 class CountingSocket(gevent.socket.socket):  # type: ignore[misc]  # gevent is untyped
-    """A socket that keeps what was sent through it, one item per ``sendall``."""
+    """A socket that keeps what was sent through it, one item per ``send`` (which ``sendall`` calls)."""
 
     sends: list[bytes]
 
-    def sendall(self, data: Any, flags: int = 0) -> None:
+    def send(self, data: Any, flags: int = 0) -> int:
         self.sends.append(bytes(data))
-        super().sendall(data, flags)
+        sent: int = super().send(data, flags)
+        return sent
 
 
 class Served:

@@ -1,19 +1,17 @@
 """A Track request's body: read within the size limit, then gzip undone within it too.
 
-werkzeug's :func:`~werkzeug.wsgi.get_input_stream` refuses a ``Content-Length`` over the
-limit without reading the body and bounds a body that has none (chunked; the server
-terminates the stream). It is given a limit one byte past ours so that such a body that
-is too long shows itself by its length instead of being cut short. A gzip body is
-inflated at most one byte past the limit, so a zip bomb costs nothing.
+Read as PEP 3333 has it: ``CONTENT_LENGTH`` bytes of ``wsgi.input`` (a length over the limit
+is refused unread), or, where the server says the stream ends by itself
+(``wsgi.input_terminated``: chunked bodies), up to one byte past the limit, so that a body
+that is too long shows itself by its length instead of being cut short. A gzip body is
+inflated at most one byte past the limit, so a zip bomb costs nothing. (werkzeug's
+``get_input_stream`` does the same through two stream wrappers, a tenth of the Track work.)
 """
 
 from __future__ import annotations
 
 import zlib
 from typing import TYPE_CHECKING
-
-from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
-from werkzeug.wsgi import get_input_stream
 
 from hitcount.api_flask.errors import InvalidRequest, PayloadTooLarge, RequestTimeout, UnsupportedEncoding, echo
 
@@ -27,17 +25,26 @@ _GZIP_WBITS = 16 + zlib.MAX_WBITS
 def read_body(environ: WSGIEnvironment, limit: int) -> bytes:
     """The request body with its ``Content-Encoding`` undone, whatever its Content-Type;
     :class:`PayloadTooLarge` when it has more than ``limit`` bytes, as sent or inflated, and
-    :class:`RequestTimeout` when the server's input stream times out (the client's time to
-    send its request is up: ``HITCOUNT_CLIENT_TIMEOUT`` with hitcount's worker)."""
+    :class:`RequestTimeout` when the server's input stream times out (servers that let the app
+    read from the socket: hitcount's worker reads every body before calling the app)."""
+    stream = environ["wsgi.input"]
+    text = environ.get("CONTENT_LENGTH")
     try:
-        body = get_input_stream(environ, max_content_length=limit + 1).read()
-    except RequestEntityTooLarge:
-        raise PayloadTooLarge(f"body is over the limit of {limit} bytes") from None
-    except (TimeoutError, ClientDisconnected) as error:
-        # werkzeug reports an error of the stream it reads as a disconnection caused by it.
-        if isinstance(error, TimeoutError) or isinstance(error.__context__, TimeoutError):
-            raise RequestTimeout("the body did not arrive in time (HITCOUNT_CLIENT_TIMEOUT)") from None
-        raise
+        if text:
+            if not text.isdigit():
+                raise InvalidRequest(f"Content-Length {echo(text)} is not a number of bytes")
+            length = int(text)
+            if length > limit:
+                raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
+            body = stream.read(length)
+            if len(body) < length:
+                raise InvalidRequest(f"body ended after {len(body)} of its {length} bytes")
+        elif environ.get("wsgi.input_terminated"):
+            body = stream.read(limit + 1)
+        else:
+            body = b""
+    except TimeoutError:
+        raise RequestTimeout("the body did not arrive in time (HITCOUNT_CLIENT_TIMEOUT)") from None
     if len(body) > limit:
         raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
     return _decode(body, environ.get("HTTP_CONTENT_ENCODING"), limit)

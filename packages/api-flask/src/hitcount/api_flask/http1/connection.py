@@ -191,7 +191,11 @@ class Connection:
     def _send(self, data: bytes) -> None:
         """Send ``data``; the client has its request timeout to take it."""
         self.deadline = time.monotonic() + self._limits.request_timeout
-        self._socket.sendall(data)
+        # send, not sendall: gevent's sendall asks the socket its buffer size on every call, and an
+        # answer almost always goes out whole in one send.
+        sent = self._socket.send(data)
+        if sent < len(data):
+            self._socket.sendall(memoryview(data)[sent:])
 
     def expire(self) -> None:
         """The client's time is up (:class:`~.deadlines.Deadlines`): a 408 if part of a request came, then close.
@@ -249,12 +253,14 @@ class Connection:
                 if close is not None:
                     close()
             status, headers = response
-            head = self._head(status, headers, environ, len(b"".join(chunks)) if chunks else 0)
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            head = self._head(status, headers, environ, len(body))
         except Exception:
             log.exception("the app failed to answer %s %s", environ["REQUEST_METHOD"], environ["RAW_URI"])
             self._closing = True
             return error_answer(500, "internal error; it was logged")
-        body = b"".join(chunks) if environ["REQUEST_METHOD"] != "HEAD" else b""
+        if environ["REQUEST_METHOD"] == "HEAD":
+            body = b""
         if self._access_log is not None:
             self._access_log(environ, status, headers, len(body), time.monotonic() - started)
         return head + body

@@ -87,7 +87,6 @@ class Framer:
         "_body_size",
         "_chunked",
         "_environ",
-        "_field_bytes",
         "_fields",
         "_head_bytes",
         "_in_head",
@@ -106,9 +105,8 @@ class Framer:
         self._parser = httptools.HttpRequestParser(self)
         self._environ: dict[str, Any] = {}
         self._target = b""
-        self._fields = 0
+        self._fields: list[tuple[bytes, bytes]] = []
         self._head_bytes = 0
-        self._field_bytes = 0
         self._in_head = False
         self._body: list[bytes] = []
         self._body_size = 0
@@ -145,10 +143,9 @@ class Framer:
         self.in_message = True
         self._in_head = True
         self._head_bytes = 0
-        self._field_bytes = 0
         self._environ = self._base.copy()
         self._target = b""
-        self._fields = 0
+        self._fields = []
         self._body = []
         self._body_size = 0
         self._chunked = False
@@ -159,28 +156,33 @@ class Framer:
             raise Refusal(414, f"the request target is over {MAX_TARGET} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if not self._in_head:
-            return  # a chunked body's trailer fields: not part of the request's head
-        self._fields += 1
-        if self._fields > MAX_FIELDS:
-            raise Refusal(431, f"the request has more than {MAX_FIELDS} header fields")
-        self._field_bytes += len(name) + len(value) + 4  # as sent: "name: value\r\n"
-        if self._field_bytes > MAX_HEAD:
+        if self._in_head:  # not a chunked body's trailer fields, which are not part of the request's head
+            fields = self._fields
+            fields.append((name, value))
+            if len(fields) > MAX_FIELDS:
+                raise Refusal(431, f"the request has more than {MAX_FIELDS} header fields")
+
+    def _add_fields(self, environ: dict[str, Any]) -> None:
+        """The fields into the environ; a head over :data:`MAX_HEAD` bytes is refused."""
+        size = len(self._target)
+        for name, value in self._fields:
+            size += len(name) + len(value) + 4  # as sent: "name: value\r\n"
+            key = environ_key(name)
+            if key is None:
+                continue
+            text = value.rstrip(b" \t").decode("latin-1")
+            if key in environ:  # one value of repeated fields, as RFC 9110 (and RFC 6265 for cookies) joins them
+                environ[key] += ("; " if key == "HTTP_COOKIE" else ",") + text
+            else:
+                environ[key] = text
+        if size > MAX_HEAD:
             raise Refusal(431, f"the request head is over {MAX_HEAD} bytes")
-        key = environ_key(name)
-        if key is None:
-            return
-        text = value.rstrip(b" \t").decode("latin-1")
-        environ = self._environ
-        if key in environ:  # one value of repeated fields, as RFC 9110 (and RFC 6265 for cookies) joins them
-            environ[key] += ("; " if key == "HTTP_COOKIE" else ",") + text
-        else:
-            environ[key] = text
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         parser = self._parser
         environ = self._environ
+        self._add_fields(environ)
         protocol = _VERSIONS.get(parser.get_http_version())
         if protocol is None:
             raise Refusal(505, "only HTTP/1.1 and HTTP/1.0 are served")
