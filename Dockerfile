@@ -3,7 +3,7 @@
 FROM python:3.11-slim
 WORKDIR /src
 COPY packages/ packages/
-RUN pip install --no-cache-dir ./packages/core ./packages/queue-redis ./packages/store-elastic \
+RUN pip install --no-cache-dir ./packages/core "./packages/queue-redis[hiredis]" ./packages/store-elastic \
         ./packages/api-flask ./packages/indexer \
     && useradd --system --create-home --home-dir /var/lib/hitcount hitcount
 USER hitcount

@@ -22,7 +22,7 @@ $(TOOLS):
 $(RUN_ENV): $(TOOLS) $(wildcard packages/*/pyproject.toml)
 	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python \
 		-e ./packages/core -e ./packages/api-flask -e ./packages/indexer \
-		-e ./packages/queue-redis -e ./packages/store-elastic
+		-e "./packages/queue-redis[hiredis]" -e ./packages/store-elastic
 	touch $@
 
 run: $(RUN_ENV)
