@@ -8,12 +8,13 @@ most ``keepalive`` for that first byte. Then the connection is closed: with a 40
 of a request came, silently when nothing did, as a kept-alive connection that a client may
 be about to reuse must not get an answer to a request it has not sent. So a stalled or
 trickling client holds its greenlet and its place in the worker's pool for a bounded time.
+The connection only notes its :attr:`~Connection.deadline`; :mod:`.deadlines` enforces it.
 
 A request reaches the app once its whole body is here (bodies are bounded by
 ``HITCOUNT_MAX_BODY``): the app reads ``wsgi.input`` from memory, never from the socket, so
 no deadline is met inside it. Its answer is collected whole, given ``Content-Length`` and
 ``Date`` where it has none, and sent with those of the other requests already read
-(pipelining), in one ``sendall``.
+(pipelining), in one ``send``.
 """
 
 from __future__ import annotations
