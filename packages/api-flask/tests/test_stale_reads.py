@@ -154,6 +154,29 @@ def test_reads_of_different_ids_are_counted_apart() -> None:
     assert sorted(calls) == ["a", "b"]
 
 
+class SharedCacheSources(Sources):
+    """:class:`Sources` with a shared cache that records each time it is asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+
+    def cached(self, id: str) -> Counts | None:
+        self.asked.append(id)
+        return None
+
+
+def test_the_workers_own_fresh_copy_answers_without_asking_the_shared_cache() -> None:
+    sources = SharedCacheSources()
+    reader = Reader(sources, local_cache(), timeout=1.0, max_age=0.3)
+    for _ in range(3):
+        reader.read("page")
+    assert (calls, sources.asked) == (["page"], ["page"])  # the first read asked both, the next ones neither
+    gevent.sleep(0.3)  # the copy is now as old as the max age: the shared cache is asked again
+    reader.read("page")
+    assert sources.asked == ["page", "page"]
+
+
 def test_the_read_metrics_count_hits_misses_and_stale_answers(make_app: AppFactory) -> None:
     def sample(name: str, **labels: str) -> float:
         return REGISTRY.get_sample_value(name, labels) or 0.0

@@ -5,7 +5,9 @@ Every answer the store gives is kept in the counts cache (shared by the API proc
 shared cache is down too). A read first looks there:
 
 - counts younger than ``HITCOUNT_READ_MAX_AGE`` are answered as they are, so that a hot id
-  read by thousands costs the store about one count per that age and per worker;
+  read by thousands costs the store about one count per that age and per worker; the
+  worker's own copy when it is that young, without asking the shared cache (a round trip
+  that cost a cached read more than the rest of it);
 - otherwise the store is asked, once per id and worker however many readers wait for it;
   when it fails or has not answered within ``HITCOUNT_READ_TIMEOUT``, the last counts kept
   are answered, stale, with their age; only with none kept does the read fail (503).
@@ -75,8 +77,11 @@ class Reader:
         return Reading(counts, age(counts), fresh=True)
 
     def _kept(self, id: str) -> Counts | None:
-        """The newest of the shared cache's and the worker's own counts of ``id``."""
+        """The worker's own counts of ``id`` while younger than the max age, else the newest of those and the
+        shared cache's."""
         kept = self._local.get(id)
+        if kept is not None and age(kept) < self._max_age:
+            return kept
         try:
             with gevent.Timeout(self._timeout, CacheUnavailable(f"no answer within {self._timeout:g}s")):
                 shared = self._sources.cached(id)

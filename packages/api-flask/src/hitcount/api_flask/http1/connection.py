@@ -27,6 +27,7 @@ from collections.abc import Callable
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, Protocol
 
+import gevent
 import orjson
 
 from hitcount.api_flask.http1.deadlines import Deadlines
@@ -180,6 +181,9 @@ class Connection:
                 answers += CONTINUE
             if answers:
                 self._send(answers)
+                # Let the worker's other connections have their turn: a client whose next request is
+                # already here would otherwise be served again and again while theirs wait.
+                gevent.sleep(0)
             if self._closing:
                 return
             if framer.in_message:
