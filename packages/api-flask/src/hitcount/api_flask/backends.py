@@ -43,7 +43,6 @@ from hitcount.core import (
     Runtime,
     StoreUnavailable,
 )
-from hitcount.core.config import mask_url
 from hitcount.core.settings import QUEUE, STORE
 
 T = TypeVar("T")
@@ -94,10 +93,11 @@ class _Backend(Generic[B]):
     """One backend of the worker: opened once even when greenlets ask for it together, and
     called the way its class asks (:attr:`call`)."""
 
-    def __init__(self, kind: str, factory: Callable[[Config], B], config: Config, unavailable: type[HitcountError]):
+    def __init__(self, kind: str, factory: Callable[[Config], B], runtime: Runtime, unavailable: type[HitcountError]):
         self._kind = kind
         self._factory: Callable[[Config], B] = factory
-        self._config = config
+        self._config = runtime.config
+        self._secrets = runtime.secrets
         self._unavailable = unavailable
         self.call: Caller = OwnThread() if blocks(factory) else call_directly
         self._opening = Semaphore()
@@ -117,8 +117,8 @@ class _Backend(Generic[B]):
         try:
             backend: B = self.call(lambda: self._factory(self._config))
         except Exception as error:
-            # A client library's words may quote the URL it was given.
-            reason = mask_url(str(error))
+            # A client library's words may quote the URL it was given, password and all.
+            reason = self._secrets.mask(str(error))
             log.warning("cannot open the %s: %s", self._kind, reason)
             raise self._unavailable(f"cannot open the {self._kind}: {reason}") from error
         return backend
@@ -146,11 +146,11 @@ class Backends:
         self._settings = settings
         config = runtime.config
         # Resolve the backend names now: an unknown one fails the start, not the first request.
-        self._queue = _Backend("queue", runtime.registry.queue(config.get(QUEUE)).factory, config, QueueUnavailable)
-        self._store = _Backend("store", runtime.registry.store(config.get(STORE)).factory, config, StoreUnavailable)
+        self._queue = _Backend("queue", runtime.registry.queue(config.get(QUEUE)).factory, runtime, QueueUnavailable)
+        self._store = _Backend("store", runtime.registry.store(config.get(STORE)).factory, runtime, StoreUnavailable)
         cache = runtime.registry.cache(runtime.cache_name()).factory
-        self._cache = _Backend("counts cache", cache, config, CacheUnavailable)
-        self._spool = _Backend("spool", Spool, config, QueueUnavailable)
+        self._cache = _Backend("counts cache", cache, runtime, CacheUnavailable)
+        self._spool = _Backend("spool", Spool, runtime, QueueUnavailable)
         self._forwarder = Forwarder(self._spool.get, self._spool.call, self._publish_to_queue)
         self._queue_down_until = 0.0
         self._batcher: GroupCommit | None = None

@@ -18,14 +18,15 @@ import tempfile
 from pathlib import Path
 
 from hitcount.api_flask.settings import BIND, KEEPALIVE, WORKER_CONNECTIONS, WORKERS
-from hitcount.core import Config
+from hitcount.core import Runtime
 from hitcount.core.logs import configure_logging
 from hitcount.core.settings import LOG_LEVEL
 
 # prometheus_client's variable; read when a worker first imports prometheus_client.
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
-_config = Config(os.environ)
+_runtime = Runtime.load()
+_config = _runtime.config
 
 wsgi_app = "hitcount.api_flask.wsgi:app"
 bind = [_config.get(BIND)]
@@ -50,6 +51,7 @@ configure_logging(
     _config.get(LOG_LEVEL),
     format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
     datefmt="%Y-%m-%d %H:%M:%S %z",
+    secrets=_runtime.secrets,
 )
 
 METRICS_DIR_PREFIX = "hitcount-api-metrics-"
