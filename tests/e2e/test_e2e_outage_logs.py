@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hitcount.core.testing.processes import free_port
+from hitcount.core.testing.processes import free_port, wait_until
 from tests.e2e.pipeline import Stack
 
 # Lines of the processes' own lives (gunicorn's, the indexer's start and stop), not of the outage.
@@ -73,3 +73,36 @@ def test_a_backend_down_for_10s_is_a_handful_of_lines_per_process_and_no_traceba
     assert 1 <= len(outage_lines(api)) <= 2 * HANDFUL, api
     assert 1 <= len(outage_lines(indexer)) <= HANDFUL, indexer
     assert re.search(r"(store|queue) down: ", api + indexer), api + indexer
+
+
+def test_the_end_of_an_outage_is_one_line_per_process_saying_how_long_it_lasted(tmp_path: Path) -> None:
+    pytest.importorskip("hitcount.queue_redis")
+    from hitcount.queue_redis.testing import DURABLE, RedisServer
+
+    redis = RedisServer(tmp_path, *DURABLE)
+    redis.start()
+    (tmp_path / "stack").mkdir()
+    stack = Stack(
+        tmp_path / "stack",
+        {
+            "HITCOUNT_QUEUE": "redis",
+            "HITCOUNT_STORE": "sqlite",
+            "HITCOUNT_WORKERS": "1",
+            "HITCOUNT_REDIS_URL": redis.url,
+        },
+    )
+    try:
+        redis.kill()
+        run_under_load(stack)
+        redis.start()
+        wait_until(lambda: "queue back after" in stack.indexer.output(), "the indexer to log that the queue is back")
+        # The API's worker finds it back when it forwards its spool (every second).
+        wait_until(lambda: "queue back after" in stack.api.output(), "the API to log that the queue is back")
+    finally:
+        stack.stop()
+        redis.kill()
+    for log in (stack.api.output(), stack.indexer.output()):
+        assert "Traceback" not in log, log
+        assert log.count("queue down: ") == 1, log
+        assert log.count("queue back after") == 1, log
+        assert len(outage_lines(log)) <= HANDFUL, log

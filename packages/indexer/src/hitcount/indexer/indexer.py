@@ -98,7 +98,7 @@ class Indexer:
             deliveries = self.queue.consume(self.consumer, self.settings.max_batches, self.settings.consume_wait)
         except QueueUnavailable as error:
             delay = self._queue_backoff.next_delay()
-            self._queue_down(f"consuming failed: {error}; consuming again with backoff (up to {delay:.1f} s)")
+            self._queue_down(f"consuming failed: {error}; consuming again with backoff, hits wait in the queue")
             self._pause(delay)
             return 0
         self._queue_backoff.reset()
@@ -263,8 +263,8 @@ class Indexer:
                 delay = self._store_backoff.next_delay()
                 self._outages.note(
                     "store",
-                    f"store down: writing {len(hits)} hits failed: {error}; retrying with backoff"
-                    f" (up to {delay:.1f} s), hits kept in the queue",
+                    f"store down: writing {len(hits)} hits failed: {error}; retrying with backoff,"
+                    " hits kept in the queue",
                 )
                 if not self._pause(delay):
                     log.warning("stopping with %d hits unwritten; the queue will deliver them again", len(hits))
