@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hitcount.core import Health
+from hitcount.core import Counts, Health, StoreUnavailable
 from hitcount.core.backends.memory import MemoryQueue, MemoryStore
 
 TOKENS = "first-token, second-token"
@@ -74,6 +74,48 @@ def test_ids_outside_the_public_patterns_need_a_token(guarded: FlaskClient, id: 
 def test_an_invalid_id_without_a_token_is_401_so_that_nothing_is_learnt_of_it(guarded: FlaskClient) -> None:
     assert guarded.get("/analytics/bad%01id").status_code == 401
     assert guarded.get("/analytics/bad%01id", headers=bearer("first-token")).status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/analytics/page", "/badge.svg?id=page"])
+def test_counts_that_took_a_token_are_private_so_that_no_shared_cache_keeps_them(
+    guarded: FlaskClient, path: str
+) -> None:
+    response = guarded.get(path, headers=bearer("first-token"))
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "private, max-age=2"
+
+
+@pytest.mark.parametrize("path", ["/analytics/badge-42", "/badge.svg?id=badge-42"])
+@pytest.mark.parametrize("authorization", [{}, bearer("first-token")], ids=["no-token", "token"])
+def test_counts_of_a_public_id_stay_shared_cacheable_token_or_not(
+    guarded: FlaskClient, path: str, authorization: dict[str, str]
+) -> None:
+    assert guarded.get(path, headers=authorization).headers["Cache-Control"] == "max-age=2"
+
+
+def test_stale_counts_that_took_a_token_are_private_too(make_app: AppFactory) -> None:
+    client = make_app(
+        stores={"down": DownStore}, HITCOUNT_STORE="down", HITCOUNT_READ_TOKENS=TOKENS, HITCOUNT_READ_MAX_AGE="0s"
+    ).test_client()
+    client.get("/analytics/page", headers=bearer("first-token"))  # kept, fresh
+    DownStore.down = True
+    try:
+        stale = client.get("/analytics/page", headers=bearer("first-token"))
+    finally:
+        DownStore.down = False
+    assert stale.status_code == 200
+    assert stale.headers["Cache-Control"] == "private, no-cache"
+
+
+class DownStore(MemoryStore):
+    """A store that fails every count while ``down``."""
+
+    down = False
+
+    def counts(self, id: str, now: int) -> Counts:
+        if DownStore.down:
+            raise StoreUnavailable("connection refused")
+        return super().counts(id, now)
 
 
 # Public patterns, and ids whose text as sent matches one while the id read (normal form C) does not.

@@ -66,9 +66,11 @@ class ReadAccess:
         """Whether ``id`` is one anyone may read, token or not (a badge, a page's counter)."""
         return any(fnmatchcase(id, pattern) for pattern in self.public_ids)
 
+    def needs_token(self, id: ReadId | None = None) -> bool:
+        """Whether reading ``id`` (or, without one, everything) takes a token: tokens are set, the id is not public."""
+        return not self.open and not (id is not None and self.public(id))
+
     def check(self, authorization: str | None, id: ReadId | None = None) -> None:
         """Raise :class:`Unauthorized` unless the caller may read ``id`` (or, without one, everything)."""
-        if id is not None and self.public(id):
-            return
-        if not self.authenticated(authorization):
+        if self.needs_token(id) and not self.authenticated(authorization):
             raise Unauthorized()

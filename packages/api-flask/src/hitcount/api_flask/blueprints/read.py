@@ -2,7 +2,8 @@
 ``GET /badge.svg?id=<id>``, the count of one window drawn as a badge (:mod:`hitcount.api_flask.badge`).
 
 Counts come from :class:`~hitcount.api_flask.reader.Reader`: fresh ones say how long a
-client may keep them (``Cache-Control: max-age``), stale ones how old they are (``Age``).
+client may keep them (``Cache-Control: max-age``), stale ones how old they are (``Age``);
+those that took a token are ``private``, kept by no shared cache.
 With ``HITCOUNT_READ_TOKENS`` set, only ids of ``HITCOUNT_PUBLIC_IDS`` are read without a
 token (:mod:`hitcount.api_flask.access`), checked before anything else so that a caller
 without one learns nothing of the id. The id is normalised once, as it enters (:func:`_readable`),
@@ -77,20 +78,24 @@ def _readable(text: str) -> ReadId:
     return id
 
 
-def _with_freshness(response: Response, reading: Reading) -> Response:
-    """Fresh counts may be kept for the read max age; stale ones say how old they are and may not."""
+def _with_freshness(response: Response, reading: Reading, id: ReadId) -> Response:
+    """Fresh counts may be kept for the read max age; stale ones say how old they are and may not.
+
+    Counts that took a token are the caller's alone (``private``): a shared cache (a proxy, a
+    CDN) that kept them would hand them to callers without one.
+    """
+    state = api_state()
     response.headers["Age"] = str(int(reading.age))
-    if reading.fresh:
-        response.headers["Cache-Control"] = f"max-age={int(api_state().settings.read_max_age)}"
-    else:
-        response.headers["Cache-Control"] = "no-cache"
+    freshness = f"max-age={int(state.settings.read_max_age)}" if reading.fresh else "no-cache"
+    response.headers["Cache-Control"] = f"private, {freshness}" if state.access.needs_token(id) else freshness
     return response
 
 
 @read.get("/analytics/<id:id>")
 def counts(id: str) -> Response:
-    reading = api_state().reader.read(_readable(id))
-    return _with_freshness(json_response(reading.counts.to_json()), reading)
+    readable = _readable(id)
+    reading = api_state().reader.read(readable)
+    return _with_freshness(json_response(reading.counts.to_json()), reading, readable)
 
 
 @read.get("/badge.svg")
@@ -110,7 +115,7 @@ def count_badge() -> Response:
     response.headers["Content-Security-Policy"] = BADGE_POLICY
     # A page on any origin may show it, cross-origin isolated ones included.
     response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
-    return _with_freshness(response, reading)
+    return _with_freshness(response, reading, id)
 
 
 @read.after_request
