@@ -110,6 +110,12 @@ class SqliteQueue(Queue):
             ).fetchone()
         return Backlog(batches, hits, oldest)
 
+    def payload_bytes(self) -> int:
+        """Bytes of the batches waiting (dead letters aside), for a bound on how much a file may hold."""
+        with self._database.reading() as connection:
+            (size,) = connection.execute("select coalesce(sum(length(payload)), 0) from batches").fetchone()
+        return int(size)
+
     def health(self) -> Health:
         return self._database.health("queue", "batches")
 
