@@ -109,6 +109,17 @@ def test_a_hit_with_hundreds_of_unknown_fields_is_answered_with_the_first_few_an
     assert "and 895 more" in text
 
 
+def test_input_shown_with_escapes_is_cut_as_shown(client: FlaskClient) -> None:
+    invisible = "\U000e0001" * 64  # a tag character, shown as ten characters of escape
+    hit = {"id": "a", **{f"{index}{invisible}": 1 for index in range(10)}}
+    response = client.post("/analytics", data=orjson.dumps(hit))
+    assert response.status_code == 400
+    assert len(response.data) < ANSWER_BOUND
+    text = orjson.loads(response.data)["message"]
+    assert "'0\\U000e0001" in text  # recognisable: the first field, escaped
+    assert "and 5 more" in text
+
+
 @pytest.mark.parametrize(
     "item",
     [

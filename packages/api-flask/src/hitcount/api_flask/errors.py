@@ -36,10 +36,14 @@ T = TypeVar("T")
 
 def echo(value: object) -> str:
     """A client's ``value`` as an error message repeats it: a string quoted and cut to
-    :data:`ECHO_LIMIT` characters, anything else (a number) as Python shows it."""
-    if not isinstance(value, str) or len(value) <= ECHO_LIMIT:
+    :data:`ECHO_LIMIT` characters as shown, escapes included (a control character shows as
+    up to ten), anything else (a number) as Python shows it."""
+    if not isinstance(value, str):
         return repr(value)
-    return f"{value[:ECHO_LIMIT]!r}..."
+    cut = value[:ECHO_LIMIT]
+    while len(repr(cut)) > ECHO_LIMIT + 2:  # the quotes aside
+        cut = cut[:-1]
+    return repr(cut) if cut == value else f"{cut!r}..."
 
 
 def first_named(offenders: Sequence[T], name: Callable[[T], str] = str) -> str:
