@@ -58,9 +58,9 @@ class Spool:
     def put(self, payload: bytes, hits: int) -> None:
         """Keep one batch, durably, or raise :class:`QueueFull` when it would take the spool past
         its maximum hits or bytes (a few large batches fill a disk long before a million hits)."""
-        if self._batches.backlog().hits + hits > self._max_hits:
+        held, size = self._batches.held()
+        if held + hits > self._max_hits:
             raise QueueFull(f"the spool holds HITCOUNT_SPOOL_MAX_HITS={self._max_hits} hits; cannot add {hits} more")
-        size = self._batches.payload_bytes()
         if size + len(payload) > self._max_bytes:
             raise QueueFull(
                 f"the spool holds {size} bytes, near HITCOUNT_SPOOL_MAX_BYTES={self._max_bytes};"
@@ -86,7 +86,7 @@ class Spool:
         """Whether the spool can take hits: readable, and below its maximum hits and bytes."""
         try:
             backlog = self.backlog()
-            size = self._batches.payload_bytes()
+            _, size = self._batches.held()
         except HitcountError as error:
             return Health(False, str(error))
         detail = f"{backlog.hits} hits spooled ({size} bytes)"

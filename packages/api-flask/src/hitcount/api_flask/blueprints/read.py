@@ -6,10 +6,11 @@ client may keep them (``Cache-Control: max-age``), stale ones how old they are (
 those that took a token are ``private``, kept by no shared cache.
 With ``HITCOUNT_READ_TOKENS`` set, only ids of ``HITCOUNT_PUBLIC_IDS`` are read without a
 token (:mod:`hitcount.api_flask.access`), checked before anything else so that a caller
-without one learns nothing of the id. The id is normalised once, as it enters (:func:`_readable`),
-and the access check, the CORS headers, the badge and the read all take that one form. A
-missing token, an invalid id (core's ``InvalidHit``) and a store that cannot answer with no
-counts kept are answered by the app's error table (:mod:`hitcount.api_flask.errors`). Answers carry CORS headers
+without one learns nothing of the id. The id is normalised once, as it enters
+(:func:`_readable`), and the access check, the CORS headers, the badge and the read all take
+that one form. A missing token, an invalid id (core's ``InvalidHit``) and a store that
+cannot answer with no counts kept are answered by the app's error table
+(:mod:`hitcount.api_flask.errors`). Answers carry CORS headers
 (:meth:`~hitcount.api_flask.cors.CorsPolicy.read_headers`) so that the live counters of
 ``/hitcount.js`` work on pages of other origins: those ``HITCOUNT_CORS_ORIGINS`` lists, or
 any, for public ids. A read is never refused for its origin: whoever may read an id may do
