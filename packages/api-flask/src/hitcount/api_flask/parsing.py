@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 
-from hitcount.api_flask.errors import InvalidItems, InvalidRequest, echo
+from hitcount.api_flask.errors import InvalidItems, InvalidRequest, echo, first_named
 from hitcount.core import Hit, InvalidHit
 from hitcount.core.windows import LONGEST, NS_PER_SECOND
 
@@ -85,7 +85,7 @@ def parse_hit(item: object, now: int) -> Hit:
     if "id" not in item:
         raise InvalidHit("missing field 'id'")
     if len(item) > 1 and not item.keys() <= FIELDS:
-        unknown = ", ".join(echo(key) for key in sorted(item.keys() - FIELDS))
+        unknown = first_named([key for key in item if key not in FIELDS], echo)
         raise InvalidHit(f"unknown field {unknown}; a hit has only 'id', 'timestamp' and 'uid'")
     id = item["id"]
     if type(id) is not str:
