@@ -33,7 +33,7 @@ import pytest
 
 from hitcount.core.cache import CACHE_TTL, CountsCache
 from hitcount.core.config import PREFIX
-from hitcount.core.hit import Hit, now_ns
+from hitcount.core.hit import Hit, new_uid, now_ns
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Delivery, Queue
 from hitcount.core.runtime import Runtime
 from hitcount.core.settings import CACHE, DATA_DIR, QUEUE, STORE
@@ -366,6 +366,15 @@ class HitStoreConformance(_Suite):
         store = _written(make_store(), hits[:6])
         _written(store, hits[4:])
         assert store.counts("overlap", now).values == (10,) * len(WINDOWS)
+
+    def test_a_uid_reused_for_another_id_counts_for_each_id(self, make_store: StoreFactory) -> None:
+        # A hit is its (id, uid): a client that gives one page view's uid to several ids
+        # (or a careless one that reuses uids) must not lose hits to each other.
+        now, uid = now_ns(), new_uid()
+        store = _written(make_store(), [Hit("shared-a", now - 1, uid), Hit("shared-b", now - 2, uid)])
+        _written(store, [Hit("shared-c", now - 3, uid), Hit("shared-a", now - 1, uid)])
+        for id in ("shared-a", "shared-b", "shared-c"):
+            assert store.counts(id, now).values == (1,) * len(WINDOWS), id
 
     def test_ids_match_exactly_whatever_their_characters(self, make_store: StoreFactory) -> None:
         now = now_ns()
