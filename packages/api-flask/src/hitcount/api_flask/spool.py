@@ -6,7 +6,7 @@ answered 503), a worker writes the group to the spool, an embedded sqlite queue 
 Every worker of the host forwards the spool to the queue once it takes batches again,
 oldest first. A batch is leased while it is forwarded, so two workers never forward it at
 once; it is deleted only after the queue took it, so a crash in between forwards it again,
-which stores count once (they keep each hit uid once). A spool left by a killed API is
+which stores count once (they keep each hit, by id and uid, once). A spool left by a killed API is
 forwarded by the next one that starts on the same data directory.
 """
 
