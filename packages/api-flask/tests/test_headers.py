@@ -90,3 +90,54 @@ def test_a_foreign_origin_is_echoed_cut_to_64_characters(make_app: AppFactory) -
     assert response.status_code == 403
     assert "x" * 56 in message(response)
     assert "x" * 65 not in message(response)
+
+
+# An error answer stays this small whatever the request held, and still names its first offenders.
+ANSWER_BOUND = 2048
+
+
+def test_a_hit_with_hundreds_of_unknown_fields_is_answered_with_the_first_few_and_a_count(client: FlaskClient) -> None:
+    hit = {"id": "a", **{f"unknown-{index:03}-" + "x" * 50: 1 for index in range(900)}}
+    body = orjson.dumps(hit)
+    assert len(body) > 55_000
+    response = client.post("/analytics", data=body)
+    assert response.status_code == 400
+    assert len(response.data) < ANSWER_BOUND
+    text = message(response)
+    assert all(f"unknown-{index:03}-" in text for index in range(5))
+    assert "unknown-005-" not in text
+    assert "and 895 more" in text
+
+
+def test_input_shown_with_escapes_is_cut_as_shown(client: FlaskClient) -> None:
+    invisible = "\U000e0001" * 64  # a tag character, shown as ten characters of escape
+    hit = {"id": "a", **{f"{index}{invisible}": 1 for index in range(10)}}
+    response = client.post("/analytics", data=orjson.dumps(hit))
+    assert response.status_code == 400
+    assert len(response.data) < ANSWER_BOUND
+    text = orjson.loads(response.data)["message"]
+    assert "'0\\U000e0001" in text  # recognisable: the first field, escaped
+    assert "and 5 more" in text
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"id": "a", "field-" + "x" * 30: 1},
+        {"id": "bad\x01" + "x" * 30},
+        {"id": "a", "timestamp": "x" * 30},
+        {"id": "a", "uid": "x" * 30},
+        ["x" * 30],
+    ],
+    ids=["unknown-field", "bad-id", "bad-timestamp", "bad-uid", "not-an-object"],
+)
+def test_a_batch_of_a_thousand_bad_items_is_answered_with_the_first_few_and_a_count(
+    client: FlaskClient, item: object
+) -> None:
+    response = client.post("/analytics/batch", data=orjson.dumps([item] * 1000))
+    assert response.status_code == 400
+    assert len(response.data) < ANSWER_BOUND
+    body = orjson.loads(response.data)
+    assert "indexes 0, 1, 2, 3, 4 and 995 more" in body["message"]
+    assert [error["index"] for error in body["errors"]] == [0, 1, 2, 3, 4]
+    assert all(error["message"] for error in body["errors"])

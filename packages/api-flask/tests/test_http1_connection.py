@@ -260,6 +260,28 @@ def test_requests_over_the_limits_or_of_other_protocols_are_refused(request_byte
     assert connection.calls == []
 
 
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (post(b"zz\r\n", "Transfer-Encoding: chunked"), 400),
+        (post(b'{"id": "late"}')[:-5], 408),
+        (post(b"x" * (MAX_BODY + 1)), 413),
+        (get("/" + "a" * MAX_TARGET), 414),
+        (get("/", *(f"X-{n}: v" for n in range(MAX_FIELDS + 1))), 431),
+        (post(b"", "Transfer-Encoding: identity"), 501),
+        (get("/", version="HTTP/2.0"), 505),
+        (get("/fail"), 500),
+    ],
+    ids=["400", "408", "413", "414", "431", "501", "505", "500"],
+)
+def test_the_servers_own_answers_say_nosniff_as_the_apps_do(request_bytes: bytes, status: int) -> None:
+    with served(app=failing, request_timeout=0.5) as connection:
+        exchange = connection.send(request_bytes)
+    assert exchange.statuses == [status]
+    assert exchange.answers[0].get("X-Content-Type-Options") == "nosniff"
+    assert exchange.answers[0].get("Content-Type") == "application/json"
+
+
 def test_a_body_at_the_limit_and_a_head_near_it_are_taken() -> None:
     fields = [f"X-{n}: {'v' * 1000}" for n in range(MAX_FIELDS // 2)]
     with served() as connection:

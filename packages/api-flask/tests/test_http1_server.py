@@ -7,7 +7,9 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,49 @@ def test_the_worker_restarts_after_max_requests_and_its_last_answer_says_close(t
     assert answered.answers[2].get("connection") == "close"
     assert answered.closed
     assert "Autorestarting worker after current request." in log
+
+
+# Bodies a client botched: cut short (10 of the 1000 bytes a Content-Length promised, or part
+# of a chunk), or framed with a chunk size that is not hexadecimal.
+BOTCHED_BODIES = {
+    "length-cut": post(b'{"id": "c"', "Content-Length: 1000"),
+    "chunk-cut": post(b'3e8\r\n{"id": "c"', "Transfer-Encoding: chunked"),
+    "chunk-size-malformed": post(b'zz\r\n{"id": "c"}\r\n0\r\n\r\n', "Transfer-Encoding: chunked"),
+}
+CLIENTS = 20
+# Long enough for a loaded machine's workers to have written whatever these clients made them log.
+LOG_SETTLE = 2.0
+
+
+def send_and_go(url: str, request_bytes: bytes, how: str) -> bytes:
+    """Send ``request_bytes`` and go: closing at once, or ending the sending side and reading what
+    the server says until it closes. What it said (nothing when the client closed at once)."""
+    with socket.create_connection(address(url), timeout=10) as connection:
+        connection.sendall(request_bytes)
+        if how == "close":
+            return b""
+        connection.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+        return received
+
+
+@pytest.mark.parametrize("how", ["close", "half-close"])
+@pytest.mark.parametrize("body", BOTCHED_BODIES.keys())
+def test_clients_that_botch_a_body_and_go_get_no_500_and_leave_at_most_a_log_line_each(
+    server: Server, body: str, how: str
+) -> None:
+    """Issue 20: 20 clients dropping mid-body got 500s and wrote 760 log lines of tracebacks."""
+    log = server.data_dir / "server.log"
+    before = len(log.read_text().splitlines())
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        said = list(pool.map(lambda _: send_and_go(server.url, BOTCHED_BODIES[body], how), range(CLIENTS)))
+    assert exchange(server.url, post(b'{"id": "after"}'), answers=1).statuses == [204]  # still serving
+    time.sleep(LOG_SETTLE)
+    logged = log.read_text().splitlines()[before:]
+    # Nothing, or a 400: the client's fault, never the server's.
+    assert all(answer == b"" or answer.startswith(b"HTTP/1.1 400 ") for answer in said), said
+    assert not any("Traceback" in line or " 500 " in line or "ERROR" in line for line in logged), logged
+    assert len(logged) <= CLIENTS + 1, logged  # the request after may be logged too
+    assert queued_ids(server.data_dir) == ["after"]

@@ -41,7 +41,7 @@ def test_readyz_is_200_with_details_when_every_backend_is_healthy(client: FlaskC
         "degraded": False,
         "checks": {
             "queue": {"ok": True, "detail": "in-process memory queue"},
-            "spool": {"ok": True, "detail": "0 hits spooled"},
+            "spool": {"ok": True, "detail": "0 hits spooled (0 bytes)"},
             "store": {"ok": True, "detail": "in-process memory store"},
             "cache": {"ok": True, "detail": "in-process memory cache"},
         },

@@ -128,6 +128,19 @@ def test_a_full_spool_is_a_full_queue(make_app: AppFactory, tmp_path: Path, capl
     assert spooled(tmp_path) == 2
 
 
+def test_a_spool_full_in_bytes_is_a_full_queue(
+    make_app: AppFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(queues={"down": DownQueue}, HITCOUNT_QUEUE="down", HITCOUNT_SPOOL_MAX_BYTES="200")
+    client = app.test_client()
+    assert client.post("/analytics", json={"id": "small"}).status_code == 204
+    refused = client.post("/analytics", json={"id": "x" * 200})
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "1"
+    assert "HITCOUNT_SPOOL_MAX_BYTES=200" in caplog.text
+    assert spooled(tmp_path) == 1
+
+
 def test_spooled_hits_are_forwarded_once_the_queue_recovers(make_app: AppFactory, tmp_path: Path) -> None:
     class FlakyQueue(MemoryQueue):
         down = True

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import unicodedata
+from fnmatch import fnmatchcase
 from pathlib import Path
+from urllib.parse import quote
 
 import orjson
 import pytest
 from api_testing import AppFactory
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from hitcount.core import Config, Health, Setting
+from hitcount.core import Config, Counts, Health, Setting, StoreUnavailable
 from hitcount.core.backends.memory import MemoryQueue, MemoryStore
 
 TOKENS = "first-token, second-token"
@@ -69,6 +74,137 @@ def test_ids_outside_the_public_patterns_need_a_token(guarded: FlaskClient, id: 
 def test_an_invalid_id_without_a_token_is_401_so_that_nothing_is_learnt_of_it(guarded: FlaskClient) -> None:
     assert guarded.get("/analytics/bad%01id").status_code == 401
     assert guarded.get("/analytics/bad%01id", headers=bearer("first-token")).status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/analytics/page", "/badge.svg?id=page"])
+def test_counts_that_took_a_token_are_private_so_that_no_shared_cache_keeps_them(
+    guarded: FlaskClient, path: str
+) -> None:
+    response = guarded.get(path, headers=bearer("first-token"))
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "private, max-age=2"
+
+
+@pytest.mark.parametrize("path", ["/analytics/badge-42", "/badge.svg?id=badge-42"])
+@pytest.mark.parametrize("authorization", [{}, bearer("first-token")], ids=["no-token", "token"])
+def test_counts_of_a_public_id_stay_shared_cacheable_token_or_not(
+    guarded: FlaskClient, path: str, authorization: dict[str, str]
+) -> None:
+    assert guarded.get(path, headers=authorization).headers["Cache-Control"] == "max-age=2"
+
+
+def test_stale_counts_that_took_a_token_are_private_too(make_app: AppFactory) -> None:
+    client = make_app(
+        stores={"down": DownStore}, HITCOUNT_STORE="down", HITCOUNT_READ_TOKENS=TOKENS, HITCOUNT_READ_MAX_AGE="0s"
+    ).test_client()
+    client.get("/analytics/page", headers=bearer("first-token"))  # kept, fresh
+    DownStore.down = True
+    try:
+        stale = client.get("/analytics/page", headers=bearer("first-token"))
+    finally:
+        DownStore.down = False
+    assert stale.status_code == 200
+    assert stale.headers["Cache-Control"] == "private, no-cache"
+
+
+class DownStore(MemoryStore):
+    """A store that fails every count while ``down``."""
+
+    down = False
+
+    def counts(self, id: str, now: int) -> Counts:
+        if DownStore.down:
+            raise StoreUnavailable("connection refused")
+        return super().counts(id, now)
+
+
+# Public patterns, and ids whose text as sent matches one while the id read (normal form C) does not.
+UNICODE_PUBLIC_IDS = "blog*, \u1112*, caf\u00e9-*, e?"
+NOT_IN_NORMAL_FORM = {
+    "combining-accent": ("blog\u0301-secret", "blo\u01f5-secret"),
+    "decomposed-hangul": ("\u1112\u1161\u11ab-secret", "\ud55c-secret"),
+    "e-combining-acute": ("e\u0301", "\u00e9"),
+    "marks-composed-past-another": ("blog\u0323\u0307", "blo\u0121\u0323"),
+}
+ORIGIN = {"Origin": "https://shop.example"}
+
+
+@pytest.fixture
+def unicode_guarded(make_app: AppFactory) -> FlaskClient:
+    return make_app(HITCOUNT_READ_TOKENS=TOKENS, HITCOUNT_PUBLIC_IDS=UNICODE_PUBLIC_IDS).test_client()
+
+
+@pytest.mark.parametrize(("sent", "read"), NOT_IN_NORMAL_FORM.values(), ids=NOT_IN_NORMAL_FORM.keys())
+def test_a_read_is_decided_on_the_id_read_not_on_the_id_as_sent(
+    unicode_guarded: FlaskClient, sent: str, read: str
+) -> None:
+    path = "/analytics/" + quote(sent, safe="")
+    assert unicode_guarded.get(path).status_code == 401
+    with_token = unicode_guarded.get(path, headers=bearer("first-token"))
+    assert with_token.status_code == 200
+    assert orjson.loads(with_token.data)["id"] == read
+
+
+@pytest.mark.parametrize(("sent", "read"), NOT_IN_NORMAL_FORM.values(), ids=NOT_IN_NORMAL_FORM.keys())
+def test_a_badge_is_decided_on_the_id_read_not_on_the_id_as_sent(
+    unicode_guarded: FlaskClient, sent: str, read: str
+) -> None:
+    assert unicode_guarded.get("/badge.svg", query_string={"id": sent}).status_code == 401
+    assert unicode_guarded.get("/badge.svg", query_string={"id": read}).status_code == 401
+    assert (
+        unicode_guarded.get("/badge.svg", query_string={"id": sent}, headers=bearer("first-token")).status_code == 200
+    )
+
+
+@pytest.mark.parametrize(("sent", "read"), NOT_IN_NORMAL_FORM.values(), ids=NOT_IN_NORMAL_FORM.keys())
+def test_any_origin_may_show_only_ids_public_as_read(unicode_guarded: FlaskClient, sent: str, read: str) -> None:
+    headers = {**ORIGIN, **bearer("first-token")}
+    for response in (
+        unicode_guarded.get("/analytics/" + quote(sent, safe=""), headers=headers),
+        unicode_guarded.get("/badge.svg", query_string={"id": sent}, headers=headers),
+    ):
+        assert response.status_code == 200
+        assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize("sent", ["cafe\u0301-menu", "caf\u00e9-menu"], ids=["decomposed", "composed"])
+def test_an_id_public_as_read_is_public_in_whichever_form_it_is_sent(unicode_guarded: FlaskClient, sent: str) -> None:
+    for response in (
+        unicode_guarded.get("/analytics/" + quote(sent, safe=""), headers=ORIGIN),
+        unicode_guarded.get("/badge.svg", query_string={"id": sent}, headers=ORIGIN),
+    ):
+        assert response.status_code == 200
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_a_public_pattern_written_decomposed_matches_the_ids_read(make_app: AppFactory) -> None:
+    client = make_app(HITCOUNT_READ_TOKENS=TOKENS, HITCOUNT_PUBLIC_IDS="cafe\u0301-*").test_client()
+    assert client.get("/analytics/" + quote("caf\u00e9-menu", safe="")).status_code == 200
+
+
+# Ids that start as a pattern does, then go on with letters, combining marks that compose with
+# them or past one another, Hangul jamo and syllables, and signs whose normal form C is a letter.
+ID_STARTS = ["", "b", "blog", "e", "caf", "cafe", "\u1112"]
+ID_CHARACTERS = "bge-caf\u00e9\u01f5\u0301\u0323\u0307\u1112\u1161\u11ab\ud55c\u212b\u212a"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(start=st.sampled_from(ID_STARTS), rest=st.text(alphabet=ID_CHARACTERS, max_size=5))
+def test_every_access_decision_is_the_decision_on_the_id_in_normal_form_c(
+    unicode_guarded: FlaskClient, start: str, rest: str
+) -> None:
+    sent = start + rest or "b"
+    read = unicodedata.normalize("NFC", sent)
+    patterns = [unicodedata.normalize("NFC", pattern.strip()) for pattern in UNICODE_PUBLIC_IDS.split(",")]
+    public = any(fnmatchcase(read, pattern) for pattern in patterns)
+    path = "/analytics/" + quote(sent, safe="")
+    counts = unicode_guarded.get(path, headers=ORIGIN)
+    shown = unicode_guarded.get("/badge.svg", query_string={"id": sent}, headers=ORIGIN)
+    authenticated = unicode_guarded.get(path, headers={**ORIGIN, **bearer("first-token")})
+    for response in (counts, shown):
+        assert response.status_code == (200 if public else 401)
+    assert authenticated.status_code == 200
+    assert ("Access-Control-Allow-Origin" in authenticated.headers) == public
 
 
 def test_track_needs_no_token(guarded: FlaskClient) -> None:

@@ -60,6 +60,22 @@ def test_beyond_its_maximum_the_spool_refuses_as_a_full_queue(config: Config) ->
     assert "10 hits spooled" in spool.health().detail
 
 
+def test_beyond_its_maximum_bytes_the_spool_refuses_as_a_full_queue_until_batches_go_out(config: Config) -> None:
+    spool = Spool(config.with_overrides({"HITCOUNT_SPOOL_MAX_BYTES": "100"}))
+    spool.put(b"a" * 60, 1)
+    spool.put(b"b" * 40, 1)
+    with pytest.raises(QueueFull, match="HITCOUNT_SPOOL_MAX_BYTES=100"):
+        spool.put(b"c", 1)
+    assert spool.backlog().batches == 2
+    assert not spool.health().ok
+    assert "(100 bytes)" in spool.health().detail
+    queue = MemoryQueue(config)
+    assert forwarder(spool, queue.publish).forward_one()  # the 60 bytes go out: room for them again
+    spool.put(b"c" * 60, 1)
+    assert not spool.health().ok  # at its maximum again
+    assert drain(queue) == [b"a" * 60]
+
+
 def test_a_batch_the_queue_did_not_take_stays_spooled(config: Config) -> None:
     spool = Spool(config)
     spool.put(b"kept", 3)

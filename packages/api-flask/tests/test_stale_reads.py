@@ -11,6 +11,7 @@ from api_testing import AppFactory
 from flask import Flask
 from prometheus_client import REGISTRY
 
+from hitcount.api_flask.access import read_id
 from hitcount.api_flask.reader import Reader
 from hitcount.api_flask.state import api_state
 from hitcount.core import CacheUnavailable, Config, Counts, CountsCache, Hit, StoreUnavailable, now_ns
@@ -170,10 +171,10 @@ def test_the_workers_own_fresh_copy_answers_without_asking_the_shared_cache() ->
     sources = SharedCacheSources()
     reader = Reader(sources, local_cache(), timeout=1.0, max_age=0.3)
     for _ in range(3):
-        reader.read("page")
+        reader.read(read_id("page"))
     assert (calls, sources.asked) == (["page"], ["page"])  # the first read asked both, the next ones neither
     gevent.sleep(0.3)  # the copy is now as old as the max age: the shared cache is asked again
-    reader.read("page")
+    reader.read(read_id("page"))
     assert sources.asked == ["page", "page"]
 
 

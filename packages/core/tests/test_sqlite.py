@@ -171,3 +171,24 @@ def test_every_sqlite_store_method_raises_store_unavailable_for_a_sqlite_error(
     with pytest.raises(StoreUnavailable, match="closed database"):
         call(store)
     assert not store.health().ok
+
+
+def test_a_store_keyed_on_uid_alone_is_rekeyed_and_its_hits_still_count_once(tmp_path: Path) -> None:
+    # A file of the previous version: hits keyed on their uid alone, so a uid reused for a
+    # second id dropped that id's hit. Its rows keep counting once when delivered again.
+    stored = Hit("page", NOW - 1)
+    old = sqlite3.connect(tmp_path / "store.sqlite3", isolation_level=None)
+    old.executescript(
+        "create table hits (uid blob primary key, id text not null, ts integer not null) without rowid;"
+        "create index hits_id_ts on hits (id, ts);"
+        "create table minute_counts (id text not null, minute integer not null, count integer not null,"
+        " primary key (id, minute)) without rowid;"
+    )
+    old.execute("insert into hits values (?, ?, ?)", (stored.uid, stored.id, stored.timestamp))
+    old.execute("insert into minute_counts values (?, ?, 1)", (stored.id, stored.timestamp // NS_PER_MINUTE))
+    old.close()
+    store = SqliteStore(Config({"HITCOUNT_DATA_DIR": str(tmp_path)}))
+    store.write([stored, Hit("other", NOW - 2, stored.uid)])
+    assert store.counts("page", NOW).values == (1,) * len(WINDOWS)
+    assert store.counts("other", NOW).values == (1,) * len(WINDOWS)
+    store.close()

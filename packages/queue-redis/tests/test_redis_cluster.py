@@ -13,8 +13,9 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 
 from hitcount.core import QueueUnavailable
-from hitcount.core.testing import CountsCacheConformance, QueueConformance
+from hitcount.core.testing import CountsCacheConformance, Outage, QueueConformance
 from hitcount.core.testing.conformance import QueueFactory
+from hitcount.core.testing.processes import free_port, wait_until
 from hitcount.queue_redis.keys import partitions
 from hitcount.queue_redis.queue import RedisQueue
 from hitcount.queue_redis.testing import RedisServer
@@ -22,11 +23,33 @@ from hitcount.queue_redis.testing import RedisServer
 QueueOpener = Callable[..., RedisQueue]
 
 
+def _cluster_state(client: redis.Redis) -> str:
+    """``cluster_state`` of CLUSTER INFO: ``ok`` once the node serves every slot."""
+    info: dict[str, str] = client.execute_command("CLUSTER INFO")  # type: ignore[no-untyped-call]
+    return info["cluster_state"]
+
+
 class ClusterIsolation:
     @pytest.fixture
     def isolation(self, redis_cluster_url: str, cluster_prefix: str) -> Mapping[str, str]:
         """The shared cluster, under keys of this test alone."""
         return {"HITCOUNT_REDIS_URL": redis_cluster_url, "HITCOUNT_REDIS_PREFIX": cluster_prefix}
+
+    @pytest.fixture
+    def outage(self, start_redis: Callable[..., RedisServer]) -> Outage:
+        """A Redis Cluster of the test's own, one master holding every slot, killed (-9) or stopped (SIGSTOP).
+
+        The shared cluster is not to be broken, and the cluster client meets an outage its
+        own way (no node reachable, its errors not RedisErrors), which the single server does not show.
+        """
+        server = start_redis("--cluster-enabled", "yes", "--cluster-port", str(free_port()))
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        try:
+            client.execute_command("CLUSTER ADDSLOTSRANGE", 0, 16383)  # type: ignore[no-untyped-call]
+            wait_until(lambda: _cluster_state(client) == "ok", "the cluster to be ok")
+        finally:
+            client.close()
+        return Outage({"HITCOUNT_REDIS_URL": server.url}, stop=server.kill, hang=server.pause)
 
 
 class TestClusterQueue(ClusterIsolation, QueueConformance):

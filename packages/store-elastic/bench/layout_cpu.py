@@ -69,8 +69,8 @@ def make_hits(count: int, ids: int) -> list[Hit]:
 
 
 def store_id(hit: Hit) -> str:
-    """The store's ``_id``: base64url of the 16 uid bytes."""
-    return bulk.document_id(hit.uid)
+    """The store's ``_id``: base64url of a 16-byte digest of the uid and the id."""
+    return bulk.document_id(hit.id, hit.uid)
 
 
 def time_prefixed_id(hit: Hit) -> str:

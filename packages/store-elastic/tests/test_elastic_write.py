@@ -134,20 +134,21 @@ def test_health_is_not_ok_while_a_daily_index_is_red(open_store: StoreOpener, un
     assert "red" in health.detail
 
 
-def test_bulk_body_is_one_create_with_the_uid_id_and_one_exact_document_per_hit() -> None:
+def test_bulk_body_is_one_create_with_the_hits_document_id_and_one_exact_document_per_hit() -> None:
     hits = [Hit(id, now_ns() - n) for n, id in enumerate(TRICKY_IDS)]
     lines = "".join(bulk.encode(hits, Layout("hits"))).splitlines()
     assert len(lines) == 2 * len(hits)
     for hit, action, document in zip(hits, lines[::2], lines[1::2], strict=True):
-        target = {"_index": Layout("hits").index_of(hit.timestamp), "_id": bulk.document_id(hit.uid)}
+        target = {"_index": Layout("hits").index_of(hit.timestamp), "_id": bulk.document_id(hit.id, hit.uid)}
         assert json.loads(action) == {"create": target}
         assert json.loads(document) == {"id": hit.id, "@timestamp": timestamp_text(hit.timestamp)}
 
 
-def test_document_ids_are_22_url_safe_characters_that_differ_per_uid() -> None:
+def test_document_ids_are_22_url_safe_characters_that_differ_per_uid_and_per_id() -> None:
     hits = [Hit("x", 0) for _ in range(1000)]
-    ids = {bulk.document_id(hit.uid) for hit in hits}
-    assert len(ids) == 1000
+    ids = {bulk.document_id(hit.id, hit.uid) for hit in hits}
+    ids |= {bulk.document_id(id, hits[0].uid) for id in TRICKY_IDS}
+    assert len(ids) == 1000 + len(TRICKY_IDS)
     assert all(len(id) == 22 and id.replace("-", "").replace("_", "").isalnum() for id in ids)
 
 

@@ -9,13 +9,16 @@ so a backend's own subclass of a core error is answered like that error.
 
 What an answer says is meant for any client, authenticated or not: a backend's error
 answers with its context alone (its own words name URLs, hosts and paths, and go to the
-log), and input echoed back (:func:`echo`) is cut short.
+log), and input echoed back (:func:`echo`) is cut short, lists of offenders to their first
+few (:func:`first_named`): an answer never grows with the request.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from hitcount.core import InvalidHit, QueueFull, QueueUnavailable, StoreError, StoreUnavailable
 
@@ -24,14 +27,30 @@ RETRY_AFTER = "1"
 # Characters of a client's input an error message repeats: enough to recognise it, not
 # enough to turn an answer into a mirror of whatever was sent.
 ECHO_LIMIT = 64
+# Offenders an error message names (unknown fields, a batch's bad items): the first few, and
+# how many more, so that a request with hundreds of them is not answered with all of them.
+NAMED_LIMIT = 5
+
+T = TypeVar("T")
 
 
 def echo(value: object) -> str:
     """A client's ``value`` as an error message repeats it: a string quoted and cut to
-    :data:`ECHO_LIMIT` characters, anything else (a number) as Python shows it."""
-    if not isinstance(value, str) or len(value) <= ECHO_LIMIT:
+    :data:`ECHO_LIMIT` characters as shown, escapes included (a control character shows as
+    up to ten), anything else (a number) as Python shows it."""
+    if not isinstance(value, str):
         return repr(value)
-    return f"{value[:ECHO_LIMIT]!r}..."
+    cut = value[:ECHO_LIMIT]
+    while len(repr(cut)) > ECHO_LIMIT + 2:  # the quotes aside
+        cut = cut[:-1]
+    return repr(cut) if cut == value else f"{cut!r}..."
+
+
+def first_named(offenders: Sequence[T], name: Callable[[T], str] = str) -> str:
+    """The first :data:`NAMED_LIMIT` of ``offenders``, each as ``name`` shows it, and how many more."""
+    named = ", ".join(name(offender) for offender in offenders[:NAMED_LIMIT])
+    more = len(offenders) - NAMED_LIMIT
+    return f"{named} and {more} more" if more > 0 else named
 
 
 class Rejected(Exception):
@@ -55,15 +74,17 @@ class InvalidRequest(Rejected):
 
 
 class InvalidItems(InvalidRequest):
-    """Some items of a batch are invalid; none of the batch is taken, and the answer names their indexes."""
+    """Some items of a batch are invalid; none of the batch is taken, and the answer names the
+    first :data:`NAMED_LIMIT` of them, with their errors, and how many more there are."""
 
     def __init__(self, errors: dict[int, str], hits: int) -> None:
-        indexes = ", ".join(str(index) for index in errors)
+        indexes = first_named(list(errors))
         super().__init__(f"invalid batch items at indexes {indexes}; nothing of the batch was recorded", hits)
         self.errors = errors
 
     def details(self) -> dict[str, object]:
-        return {"errors": [{"index": index, "message": message} for index, message in self.errors.items()]}
+        named = list(self.errors.items())[:NAMED_LIMIT]
+        return {"errors": [{"index": index, "message": message} for index, message in named]}
 
 
 class PayloadTooLarge(Rejected):

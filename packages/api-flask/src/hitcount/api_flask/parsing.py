@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 
-from hitcount.api_flask.errors import InvalidItems, InvalidRequest, echo
+from hitcount.api_flask.errors import InvalidItems, InvalidRequest, echo, first_named
 from hitcount.core import Hit, InvalidHit
 from hitcount.core.windows import LONGEST, NS_PER_SECOND
 
@@ -28,6 +28,12 @@ FIELDS = frozenset({"id", "timestamp", "uid"})
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:[Zz]|([+-])(\d{2}):(\d{2}))",
     re.ASCII,
+)
+# The text forms of a UUID that RFC 9562 and its common spellings define, and no other:
+# uuid.UUID itself also takes "+", "_", surrounding spaces, nested braces and "urn:" twice.
+_CANONICAL_UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_UUID = re.compile(
+    rf"{_CANONICAL_UUID}|\{{{_CANONICAL_UUID}\}}|urn:uuid:{_CANONICAL_UUID}|[0-9a-f]{{32}}", re.ASCII | re.IGNORECASE
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SECOND = timedelta(seconds=1)
@@ -69,13 +75,21 @@ def parse_timestamp(value: object, now: int) -> int:
 
 
 def parse_uid(value: object) -> bytes:
-    """The 16 bytes of a hit's ``uid``: a UUID of any version in a text form :class:`uuid.UUID` reads."""
+    """The 16 bytes of a hit's ``uid``: a UUID of any version, in one of the documented text forms.
+
+    Those are the canonical 8-4-4-4-12 hex digits (either case), the same in braces or after
+    ``urn:uuid:``, and the 32 digits alone. :class:`uuid.UUID` reads more (signs, underscores,
+    spaces, doubled braces): the regular expression keeps those out, so that what a client
+    sends is what the OpenAPI document says.
+    """
     if type(value) is not str:
         raise InvalidHit(f"uid must be a UUID string, not {_json_type(value)}")
-    try:
-        return uuid.UUID(value).bytes
-    except ValueError:
-        raise InvalidHit("uid must be a UUID such as 3f2b9c4e-8d1a-4b7e-9c6d-2a5e8f1b0c3d") from None
+    if _UUID.fullmatch(value) is None:
+        raise InvalidHit(
+            "uid must be a UUID such as 3f2b9c4e-8d1a-4b7e-9c6d-2a5e8f1b0c3d (8-4-4-4-12 hex digits,"
+            f" optionally in braces or after urn:uuid:, or the 32 digits alone), not {echo(value)}"
+        )
+    return uuid.UUID(value).bytes
 
 
 def parse_hit(item: object, now: int) -> Hit:
@@ -85,7 +99,7 @@ def parse_hit(item: object, now: int) -> Hit:
     if "id" not in item:
         raise InvalidHit("missing field 'id'")
     if len(item) > 1 and not item.keys() <= FIELDS:
-        unknown = ", ".join(echo(key) for key in sorted(item.keys() - FIELDS))
+        unknown = first_named([key for key in item if key not in FIELDS], echo)
         raise InvalidHit(f"unknown field {unknown}; a hit has only 'id', 'timestamp' and 'uid'")
     id = item["id"]
     if type(id) is not str:

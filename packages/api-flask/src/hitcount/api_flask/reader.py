@@ -24,6 +24,7 @@ import gevent
 from gevent.event import AsyncResult
 
 from hitcount.api_flask import metrics
+from hitcount.api_flask.access import ReadId
 from hitcount.core import CacheUnavailable, Counts, CountsCache, StoreError, StoreUnavailable, now_ns
 from hitcount.core.cache import age
 
@@ -59,8 +60,9 @@ class Reader:
         self._max_age = max_age
         self._flights: dict[str, AsyncResult] = {}
 
-    def read(self, id: str) -> Reading:
-        """The counts to answer for ``id``; raises :class:`StoreUnavailable` or :class:`StoreError` when none."""
+    def read(self, id: ReadId) -> Reading:
+        """The counts to answer for ``id`` (the id as read, whose access was decided on that form);
+        raises :class:`StoreUnavailable` or :class:`StoreError` when none."""
         kept = self._kept(id)
         if kept is not None and age(kept) < self._max_age:
             metrics.READ_CACHE.labels("hit").inc()

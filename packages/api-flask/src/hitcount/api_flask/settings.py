@@ -115,6 +115,13 @@ SPOOL_MAX_HITS = Setting(
     "Hits a host keeps in its spool while the queue is down; beyond, Track answers 503.",
     parse_positive_int,
 )
+SPOOL_MAX_BYTES = Setting(
+    "HITCOUNT_SPOOL_MAX_BYTES",
+    "1024MiB",
+    "Bytes of batches a host keeps in its spool while the queue is down, so that it cannot fill the disk"
+    " of HITCOUNT_DATA_DIR; beyond, Track answers 503, as beyond HITCOUNT_SPOOL_MAX_HITS.",
+    parse_size,
+)
 
 
 def _on_off(text: str) -> bool:
@@ -149,6 +156,7 @@ SETTINGS = (
     READ_TIMEOUT,
     READ_MAX_AGE,
     SPOOL_MAX_HITS,
+    SPOOL_MAX_BYTES,
 )
 
 

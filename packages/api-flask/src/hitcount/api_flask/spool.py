@@ -6,7 +6,7 @@ answered 503), a worker writes the group to the spool, an embedded sqlite queue 
 Every worker of the host forwards the spool to the queue once it takes batches again,
 oldest first. A batch is leased while it is forwarded, so two workers never forward it at
 once; it is deleted only after the queue took it, so a crash in between forwards it again,
-which stores count once (they keep each hit uid once). A spool left by a killed API is
+which stores count once (they keep each hit, by id and uid, once). A spool left by a killed API is
 forwarded by the next one that starts on the same data directory.
 """
 
@@ -24,7 +24,7 @@ import gevent
 from gevent.event import Event
 
 from hitcount.api_flask import metrics
-from hitcount.api_flask.settings import SPOOL_MAX_HITS
+from hitcount.api_flask.settings import SPOOL_MAX_BYTES, SPOOL_MAX_HITS
 from hitcount.core import DATA_DIR, Backlog, Config, Delivery, Health, HitcountError, QueueFull
 from hitcount.core.backends.sqlite import SYNCHRONOUS
 from hitcount.core.backends.sqlite_queue import SqliteQueue
@@ -53,11 +53,19 @@ class Spool:
         local = {DATA_DIR.name: str(directory), SYNCHRONOUS.name: "FULL", VISIBILITY_TIMEOUT.name: LEASE}
         self._batches = SqliteQueue(config.with_overrides(local))
         self._max_hits = config.get(SPOOL_MAX_HITS)
+        self._max_bytes = config.get(SPOOL_MAX_BYTES)
 
     def put(self, payload: bytes, hits: int) -> None:
-        """Keep one batch, durably, or raise :class:`QueueFull` when the spool holds its maximum."""
-        if self._batches.backlog().hits + hits > self._max_hits:
+        """Keep one batch, durably, or raise :class:`QueueFull` when it would take the spool past
+        its maximum hits or bytes (a few large batches fill a disk long before a million hits)."""
+        held, size = self._batches.held()
+        if held + hits > self._max_hits:
             raise QueueFull(f"the spool holds HITCOUNT_SPOOL_MAX_HITS={self._max_hits} hits; cannot add {hits} more")
+        if size + len(payload) > self._max_bytes:
+            raise QueueFull(
+                f"the spool holds {size} bytes, near HITCOUNT_SPOOL_MAX_BYTES={self._max_bytes};"
+                f" cannot add a batch of {len(payload)} more"
+            )
         self._batches.publish(payload, hits)
 
     def take(self, forwarder: str) -> Delivery | None:
@@ -75,15 +83,16 @@ class Spool:
         return self._batches.backlog()
 
     def health(self) -> Health:
-        """Whether the spool can take hits: readable, and below its maximum."""
+        """Whether the spool can take hits: readable, and below its maximum hits and bytes."""
         try:
             backlog = self.backlog()
+            _, size = self._batches.held()
         except HitcountError as error:
             return Health(False, str(error))
-        detail = f"{backlog.hits} hits spooled"
+        detail = f"{backlog.hits} hits spooled ({size} bytes)"
         if backlog.oldest_published_at is not None:
             detail += f", the oldest {time.time() - backlog.oldest_published_at:.0f}s ago"
-        return Health(backlog.hits < self._max_hits, detail)
+        return Health(backlog.hits < self._max_hits and size < self._max_bytes, detail)
 
     def close(self) -> None:
         self._batches.close()

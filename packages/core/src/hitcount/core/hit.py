@@ -75,8 +75,10 @@ def _refuse_invisible(value: str) -> None:
 class Hit:
     """One hit of ``id`` at ``timestamp`` (UTC nanoseconds).
 
-    ``uid`` identifies this hit and no other: a queue may deliver a batch twice, and
-    stores write idempotently by uid so that the copy changes no count. ``id`` is kept
+    ``uid`` identifies this hit among the hits of its ``id``: a queue may deliver a batch
+    twice, and stores write idempotently by (id, uid) so that the copy changes no count. A
+    client may give one uid to hits of several ids (one page view counted for a page and
+    for its site): each counts. ``id`` is kept
     in Unicode normal form C (:func:`validate_id`), whatever form it was given in.
     """
 

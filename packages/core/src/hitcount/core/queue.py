@@ -4,7 +4,7 @@ A queue carries opaque payloads (core encodes them as protobuf ``HitBatch``
 messages, see :mod:`hitcount.core.wire`). Delivery is at-least-once: a consumed
 batch stays owned by its consumer until acknowledged, and one that is not
 acknowledged within the visibility timeout is delivered again, to this or another
-consumer. Stores write idempotently by hit uid, so redelivery never double-counts.
+consumer. Stores write idempotently by hit id and uid, so redelivery never double-counts.
 """
 
 from __future__ import annotations

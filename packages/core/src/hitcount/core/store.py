@@ -14,8 +14,9 @@ from hitcount.core.windows import Counts
 class HitStore(abc.ABC):
     """Durable storage of hits that answers window counts.
 
-    ``write`` is idempotent by :attr:`Hit.uid`: writing a hit that is already stored
-    (a redelivered batch, or a duplicate inside one batch) changes no count.
+    ``write`` is idempotent by :attr:`Hit.id` and :attr:`Hit.uid` together: writing a hit
+    that is already stored (a redelivered batch, or a duplicate inside one batch) changes no
+    count, while a uid that a client gave to hits of several ids counts once for each id.
     """
 
     #: Whether calls hold the process until they return; see :attr:`hitcount.core.Queue.blocking`.

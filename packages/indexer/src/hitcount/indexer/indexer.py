@@ -1,7 +1,7 @@
 """The indexer loop: queue batches in, one bulk store write out, acknowledgement only once the store has them.
 
 Nothing is acknowledged before ``store.write`` returned, so a crash at any point leaves the
-batches in the queue to be delivered again; stores write idempotently by hit uid, so the
+batches in the queue to be delivered again; stores write idempotently by hit id and uid, so the
 second delivery changes no count. That is what makes a hit neither lost nor doubled.
 """
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
@@ -24,15 +25,19 @@ from hitcount.store_elastic.layout import ID_FIELD, NS_PER_DAY, TIMESTAMP_FIELD,
 RESPONSE_FILTER = "errors,items.*.status,items.*.error"
 
 
-def document_id(uid: bytes) -> str:
-    """The ``_id`` of a hit: its 16-byte uid in unpadded base64url, 22 characters.
+def document_id(id: str, uid: bytes) -> str:
+    """The ``_id`` of a hit: a 16-byte BLAKE2b digest of its uid and UTF-8 id, in unpadded base64url.
 
-    Derived from the uid alone, so every copy of a hit gets the same ``_id`` and a
-    redelivered ``create`` conflicts instead of adding a document. The price is an id
+    Derived from the hit alone, so every copy of a hit gets the same ``_id`` and a
+    redelivered ``create`` conflicts instead of adding a document; derived from the id
+    too, so that a uid a client gave to hits of several ids counts for each (the uid
+    alone, as before, let the first id's document swallow the others). The uid has a
+    fixed length, so uid and id concatenated are never ambiguous. The price is an id
     lookup per document, which auto-generated ids skip; ids prefixed with the hit's time
     won none of it back (``bench/layout_cpu.py`` measures both), so the id stays this short.
     """
-    return base64.urlsafe_b64encode(uid)[:22].decode("ascii")
+    digest = hashlib.blake2b(uid + id.encode("utf-8"), digest_size=16).digest()
+    return base64.urlsafe_b64encode(digest)[:22].decode("ascii")
 
 
 def encode(hits: Sequence[Hit], layout: Layout) -> list[str]:
@@ -55,7 +60,7 @@ def encode(hits: Sequence[Hit], layout: Layout) -> list[str]:
         if second_prefix is None:
             second_prefix = seconds[second] = second_text(second)
         entries.append(
-            f'{{"create":{{"_index":"{index}","_id":"{document_id(hit.uid)}"}}}}\n'
+            f'{{"create":{{"_index":"{index}","_id":"{document_id(hit.id, hit.uid)}"}}}}\n'
             f'{{"{ID_FIELD}":{quoted_id},"{TIMESTAMP_FIELD}":"{second_prefix}.{nanosecond:09d}Z"}}\n'
         )
     return entries
@@ -64,7 +69,7 @@ def encode(hits: Sequence[Hit], layout: Layout) -> list[str]:
 class Outcome(enum.Enum):
     """What one bulk item's status means for the hit it carried."""
 
-    STORED = "stored"  # created now, or already there (409 on create: the same uid was stored before)
+    STORED = "stored"  # created now, or already there (409 on create: the same id and uid were stored before)
     RETRY = "retry"  # the cluster is busy (429) or failing (5xx): send just this item again
     DENIED = "denied"  # 401/403: credentials or privileges are wrong, the hit is fine
     REFUSED = "refused"  # anything else: this hit will fail again however often it is sent

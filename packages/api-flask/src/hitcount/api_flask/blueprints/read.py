@@ -2,12 +2,15 @@
 ``GET /badge.svg?id=<id>``, the count of one window drawn as a badge (:mod:`hitcount.api_flask.badge`).
 
 Counts come from :class:`~hitcount.api_flask.reader.Reader`: fresh ones say how long a
-client may keep them (``Cache-Control: max-age``), stale ones how old they are (``Age``).
+client may keep them (``Cache-Control: max-age``), stale ones how old they are (``Age``);
+those that took a token are ``private``, kept by no shared cache.
 With ``HITCOUNT_READ_TOKENS`` set, only ids of ``HITCOUNT_PUBLIC_IDS`` are read without a
 token (:mod:`hitcount.api_flask.access`), checked before anything else so that a caller
-without one learns nothing of the id. A missing token, an invalid id (core's
-``InvalidHit``) and a store that cannot answer with no counts kept are answered by the
-app's error table (:mod:`hitcount.api_flask.errors`). Answers carry CORS headers
+without one learns nothing of the id. The id is normalised once, as it enters
+(:func:`_readable`), and the access check, the CORS headers, the badge and the read all take
+that one form. A missing token, an invalid id (core's ``InvalidHit``) and a store that
+cannot answer with no counts kept are answered by the app's error table
+(:mod:`hitcount.api_flask.errors`). Answers carry CORS headers
 (:meth:`~hitcount.api_flask.cors.CorsPolicy.read_headers`) so that the live counters of
 ``/hitcount.js`` work on pages of other origins: those ``HITCOUNT_CORS_ORIGINS`` lists, or
 any, for public ids. A read is never refused for its origin: whoever may read an id may do
@@ -16,17 +19,17 @@ so from anywhere but a browser anyway.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import PathConverter
 
 from hitcount.api_flask import badge
+from hitcount.api_flask.access import ReadId, read_id
 from hitcount.api_flask.errors import InvalidRequest, echo
 from hitcount.api_flask.reader import Reading
 from hitcount.api_flask.responses import json_response
 from hitcount.api_flask.state import api_state
-from hitcount.core import WINDOWS
-from hitcount.core.hit import validate_id
+from hitcount.core import WINDOWS, InvalidHit
 from hitcount.core.windows import LONGEST
 
 SVG = "image/svg+xml"
@@ -55,51 +58,71 @@ def add_converter(state: BlueprintSetupState) -> None:
     state.app.url_map.converters["id"] = IdConverter
 
 
-def _read(id: str) -> Reading:
-    """The counts of ``id``, if the caller may read them."""
+def _readable(text: str) -> ReadId:
+    """The id ``text`` names, as it is read (normal form C, as every hit's id is stored), once
+    the caller may read it.
+
+    Made before anything is decided on the id, and kept for :func:`allow_origins`: deciding
+    on ``text`` would let ``blog\u0301-secret`` pass ``blog*`` and then read ``blo\u01f5-secret``.
+    An invalid id is refused like a private one to a caller without a token, so that it
+    learns nothing of it.
+    """
     state = api_state()
-    state.access.check(request.headers.get("Authorization"), id)
-    return state.reader.read(validate_id(id))  # in normal form C, as every hit's id is stored
+    authorization = request.headers.get("Authorization")
+    try:
+        id = read_id(text)
+    except InvalidHit:
+        state.access.check(authorization)
+        raise
+    g.read_id = id
+    state.access.check(authorization, id)
+    return id
 
 
-def _with_freshness(response: Response, reading: Reading) -> Response:
-    """Fresh counts may be kept for the read max age; stale ones say how old they are and may not."""
+def _with_freshness(response: Response, reading: Reading, id: ReadId) -> Response:
+    """Fresh counts may be kept for the read max age; stale ones say how old they are and may not.
+
+    Counts that took a token are the caller's alone (``private``): a shared cache (a proxy, a
+    CDN) that kept them would hand them to callers without one.
+    """
+    state = api_state()
     response.headers["Age"] = str(int(reading.age))
-    if reading.fresh:
-        response.headers["Cache-Control"] = f"max-age={int(api_state().settings.read_max_age)}"
-    else:
-        response.headers["Cache-Control"] = "no-cache"
+    freshness = f"max-age={int(state.settings.read_max_age)}" if reading.fresh else "no-cache"
+    response.headers["Cache-Control"] = f"private, {freshness}" if state.access.needs_token(id) else freshness
     return response
 
 
 @read.get("/analytics/<id:id>")
 def counts(id: str) -> Response:
-    reading = _read(id)
-    return _with_freshness(json_response(reading.counts.to_json()), reading)
+    readable = _readable(id)
+    reading = api_state().reader.read(readable)
+    return _with_freshness(json_response(reading.counts.to_json()), reading, readable)
 
 
 @read.get("/badge.svg")
 def count_badge() -> Response:
     """The count of ``id`` in ``window`` (default the longest), beside ``label`` (default "hits")."""
-    id = request.args.get("id")
-    if not id:
+    text = request.args.get("id")
+    if not text:
         raise InvalidRequest("the query needs an id: /badge.svg?id=<id>")
+    id = _readable(text)  # first, so that the CORS headers of every answer about it are the id's
     reference = request.args.get("window", LONGEST.reference)
     if reference not in {window.reference for window in WINDOWS}:
         expected = ", ".join(window.reference for window in WINDOWS)
         raise InvalidRequest(f"window {echo(reference)} is not one of: {expected}")
     label = badge.parse_label(request.args.get("label"))
-    reading = _read(id)
+    reading = api_state().reader.read(id)
     response = Response(badge.render(label, reading.counts.by_reference()[reference]), content_type=SVG)
     response.headers["Content-Security-Policy"] = BADGE_POLICY
     # A page on any origin may show it, cross-origin isolated ones included.
     response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
-    return _with_freshness(response, reading)
+    return _with_freshness(response, reading, id)
 
 
 @read.after_request
 def allow_origins(response: Response) -> Response:
     state = api_state()
-    id = (request.view_args or {}).get("id") or request.args.get("id") or ""
-    response.headers.extend(state.cors.read_headers(request.headers.get("Origin"), state.access.public(id)))
+    id: ReadId | None = g.get("read_id")  # None when no valid id was read
+    public = id is not None and state.access.public(id)
+    response.headers.extend(state.cors.read_headers(request.headers.get("Origin"), public))
     return response

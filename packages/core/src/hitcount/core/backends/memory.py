@@ -61,7 +61,7 @@ class _Shelf:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.uids: set[bytes] = set()
+        self.keys: set[tuple[str, bytes]] = set()  # (id, uid): a hit is counted once
         self.timestamps: dict[str, list[int]] = defaultdict(list)
 
 
@@ -155,8 +155,9 @@ class MemoryStore(HitStore):
     def write(self, hits: Sequence[Hit]) -> None:
         with self._shelf.lock:
             for hit in hits:
-                if hit.uid not in self._shelf.uids:
-                    self._shelf.uids.add(hit.uid)
+                key = (hit.id, hit.uid)
+                if key not in self._shelf.keys:
+                    self._shelf.keys.add(key)
                     self._shelf.timestamps[hit.id].append(hit.timestamp)
 
     def counts(self, id: str, now: int) -> Counts:

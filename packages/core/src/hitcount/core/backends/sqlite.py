@@ -148,9 +148,14 @@ class Database:
             yield self._connection
 
     def health(self, kind: str, table: str) -> Health:
-        """Whether ``table`` can be read now, as the health of the sqlite ``kind`` (queue, store...)."""
+        """Whether the file can be written and ``table`` read now, as the health of the sqlite ``kind``.
+
+        Readers of a WAL file go on while another process holds its write lock, so a read
+        alone would say ok while every publish and write fails; the check takes the write
+        lock (waiting up to the busy timeout, as writes do) and writes nothing.
+        """
         try:
-            with self.reading() as connection:
+            with self.transaction() as connection:
                 connection.execute(f"select 1 from {table} limit 1").fetchall()
         except HitcountError as error:
             return Health(False, str(error))

@@ -110,6 +110,15 @@ class SqliteQueue(Queue):
             ).fetchone()
         return Backlog(batches, hits, oldest)
 
+    def held(self) -> tuple[int, int]:
+        """The hits and the payload bytes of the batches waiting (dead letters aside), in one pass:
+        what bounds on how much a file may hold are checked against."""
+        with self._database.reading() as connection:
+            hits, size = connection.execute(
+                "select coalesce(sum(hits), 0), coalesce(sum(length(payload)), 0) from batches"
+            ).fetchone()
+        return int(hits), int(size)
+
     def health(self) -> Health:
         return self._database.health("queue", "batches")
 

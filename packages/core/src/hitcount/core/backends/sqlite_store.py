@@ -2,8 +2,13 @@
 
 A window's count is the sum of the per-minute counts of the whole minutes inside it,
 plus the raw hits of the partial minutes at its two edges. Per-minute counts are
-only ever incremented for hits whose uid was not yet stored, in the same transaction
+only ever incremented for hits whose (id, uid) was not yet stored, in the same transaction
 that stores them, so redelivered batches leave every count exact.
+
+Files written before hits were keyed on (id, uid) had the uid alone as the key, so that a
+uid reused for a second id lost that id's hit; opening such a file rekeys its table once
+(:data:`REKEY`). Its rows keep their id and uid, so a hit stored before the upgrade and
+delivered again after it still counts once.
 """
 
 from __future__ import annotations
@@ -21,7 +26,12 @@ from hitcount.core.store import HitStore
 from hitcount.core.windows import NS_PER_MINUTE, WINDOWS, Counts
 
 SCHEMA = """
-create table if not exists hits (uid blob primary key, id text not null, ts integer not null) without rowid;
+create table if not exists hits (
+    uid blob not null,
+    id text not null,
+    ts integer not null,
+    primary key (id, uid)
+) without rowid;
 create index if not exists hits_id_ts on hits (id, ts);
 create table if not exists minute_counts (
     id text not null,
@@ -31,15 +41,34 @@ create table if not exists minute_counts (
 ) without rowid;
 """
 STAGE = """
-create temp table if not exists staging (uid blob primary key, id text not null, ts integer not null) without rowid;
+create temp table if not exists staging (
+    uid blob not null,
+    id text not null,
+    ts integer not null,
+    primary key (id, uid)
+) without rowid;
 delete from staging;
 """
 COUNT_NEW_HITS = f"""
 insert into minute_counts (id, minute, count)
 select id, ts / {NS_PER_MINUTE}, count(*) from staging
-where not exists (select 1 from hits where hits.uid = staging.uid)
+where not exists (select 1 from hits where hits.id = staging.id and hits.uid = staging.uid)
 group by 1, 2
 on conflict (id, minute) do update set count = count + excluded.count
+"""
+# The columns keep their order, so that a process of the previous version still writing
+# (its ``insert ... select uid, id, ts``) during a rolling restart puts each value in its place.
+REKEY = """
+create table hits_by_id_and_uid (
+    uid blob not null,
+    id text not null,
+    ts integer not null,
+    primary key (id, uid)
+) without rowid;
+insert into hits_by_id_and_uid select uid, id, ts from hits;
+drop table hits;
+alter table hits_by_id_and_uid rename to hits;
+create index hits_id_ts on hits (id, ts)
 """
 SUM_MINUTES = "select coalesce(sum(count), 0) from minute_counts where id = ? and minute >= ? and minute < ?"
 COUNT_RAW = "select count(*) from hits where id = ? and ts > ? and ts <= ?"
@@ -53,6 +82,10 @@ class SqliteStore(HitStore):
 
     def __init__(self, config: Config) -> None:
         self._database = Database(config, "store.sqlite3", SCHEMA, StoreUnavailable)
+        with self._database.transaction() as connection:
+            key = [column for _, column, _, _, _, position in connection.execute("pragma table_info(hits)") if position]
+            if key == ["uid"]:
+                run_script(connection, REKEY)
 
     def write(self, hits: Sequence[Hit]) -> None:
         with self._database.transaction() as connection:

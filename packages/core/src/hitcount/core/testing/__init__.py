@@ -10,5 +10,6 @@ from hitcount.core.testing.conformance import (  # noqa: E402
     HitStoreConformance,
     QueueConformance,
 )
+from hitcount.core.testing.outages import Outage, TcpProxy  # noqa: E402
 
-__all__ = ["CountsCacheConformance", "HitStoreConformance", "QueueConformance"]
+__all__ = ["CountsCacheConformance", "HitStoreConformance", "Outage", "QueueConformance", "TcpProxy"]

@@ -1,12 +1,16 @@
 """The conformance suites every Queue and HitStore backend runs against itself.
 
 A backend's whole test is a subclass naming the backend as ``HITCOUNT_QUEUE`` or
-``HITCOUNT_STORE`` would::
+``HITCOUNT_STORE`` would, and saying how a test takes its server away::
 
-    from hitcount.core.testing import HitStoreConformance
+    from hitcount.core.testing import HitStoreConformance, Outage
 
     class TestMyStore(HitStoreConformance):
         backend = "mystore"
+
+        @pytest.fixture
+        def outage(self, my_server) -> Outage:  # a server of the test's own, to kill and to pause
+            return Outage({"HITCOUNT_MYSTORE_URL": my_server.url}, stop=my_server.kill, hang=my_server.pause)
 
 Each test gets a fresh environment: the ``HITCOUNT_*`` variables of the process (where
 a server's URL comes from), the backend's name, a fresh ``HITCOUNT_DATA_DIR``, the
@@ -16,10 +20,17 @@ tested too), each a new connection to the *same* queue or store, as a second pro
 would; the suite closes them afterwards. A backend whose data outlives the test's
 directory (a server) overrides ``isolation`` with a fixture giving the test a namespace
 of its own (a key prefix, an index prefix) and deleting it afterwards.
+
+The rules hold when the server fails too: with the server gone or hung (see
+:class:`~hitcount.core.testing.outages.Outage`), every call raises the contract's error
+(``QueueUnavailable``, ``StoreUnavailable``, ``CacheUnavailable``) within a bounded time,
+never the client library's own, and ``health()`` says not ok and why. A backend without a
+server to lose (one living in the process) skips those tests from its ``outage`` fixture.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
@@ -27,20 +38,30 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import pytest
 
 from hitcount.core.cache import CACHE_TTL, CountsCache
 from hitcount.core.config import PREFIX
-from hitcount.core.hit import Hit, now_ns
+from hitcount.core.errors import CacheUnavailable, HitcountError, QueueUnavailable, StoreUnavailable
+from hitcount.core.health import Health
+from hitcount.core.hit import Hit, new_uid, now_ns
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Delivery, Queue
 from hitcount.core.runtime import Runtime
 from hitcount.core.settings import CACHE, DATA_DIR, QUEUE, STORE
 from hitcount.core.store import HitStore
+from hitcount.core.testing.outages import Outage
 from hitcount.core.testing.windows import expected_counts, one_age_per_window
 from hitcount.core.windows import LONGEST, NS_PER_SECOND, WINDOWS, Counts
 from hitcount.core.wire import decode_batch, encode_batch
+
+# How long any call may take while its server is gone or hung; the contract's callers
+# (the API's request deadline, the indexer's visibility timeout) are sized on the backend's
+# own timeouts, which an outage's settings make short, so this only catches a call that waits forever.
+OUTAGE_CALL_BOUND = 60.0
+# The two ways a server fails: it is gone (connections refused or reset), or it hangs.
+FAILURES = ("gone", "hung")
 
 # Ids that a careless backend would parse as query syntax or mangle.
 TRICKY_IDS = ("*", '"', "\\", "id:1 OR 1", "a b", "ünïcödé", "日本語", "🙂", "x" * 256, "?q=1&r=2", "{}", "1")
@@ -94,6 +115,25 @@ class _Suite:
         return Runtime.load({**environ, **self.environment, **isolation})
 
     @pytest.fixture
+    def outage(self) -> Outage:
+        """How this test takes the backend's server away; every backend with a server provides one."""
+        pytest.fail(
+            f"{type(self).__name__} must override the `outage` fixture, returning a hitcount.core.testing.Outage"
+            " (a private server it kills and pauses, or a TcpProxy in front of a shared one),"
+            " or skip in it if the backend has no server to lose"
+        )
+
+    @pytest.fixture(params=FAILURES)
+    def failure(self, request: pytest.FixtureRequest) -> str:
+        """Whether the server of an outage test is gone or hangs."""
+        return str(request.param)
+
+    @pytest.fixture
+    def outage_runtime(self, runtime: Runtime, outage: Outage) -> Runtime:
+        """The runtime of a process whose backend is on the outage's server."""
+        return dataclasses.replace(runtime, config=runtime.config.with_overrides(outage.environment))
+
+    @pytest.fixture
     def opened(self) -> Iterator[list[Queue | HitStore | CountsCache]]:
         """The instances a test opened, closed after it."""
         instances: list[Queue | HitStore | CountsCache] = []
@@ -124,6 +164,72 @@ def _drain(queue: Queue, consumer: str, until: int, wait: float = 10.0) -> list[
         queue.ack(batch)
         got += batch
     return got
+
+
+def _fail(outage: Outage, failure: str) -> None:
+    """Take the server away, as ``failure`` says."""
+    (outage.stop if failure == "gone" else outage.hang)()
+
+
+def _bounded(call: Callable[[], Any], what: str) -> Any:
+    """``call()``'s result or exception, failing the test if it takes longer than :data:`OUTAGE_CALL_BOUND`.
+
+    The call runs in a thread, so that one waiting forever fails the test instead of hanging it.
+    """
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as error:  # handed to the test's thread as it is
+            outcome.append((False, error))
+
+    thread = threading.Thread(target=run, name=f"outage-{what}", daemon=True)
+    thread.start()
+    thread.join(OUTAGE_CALL_BOUND)
+    assert outcome, f"{what} was still waiting after {OUTAGE_CALL_BOUND:.0f} s with the server away"
+    [(returned, value)] = outcome
+    if not returned:
+        raise value
+    return value
+
+
+def _check_call_during_outage(
+    call: Callable[[], Any], name: str, outage: Outage, unavailable: type[HitcountError]
+) -> None:
+    """``call`` raises ``unavailable`` (or answers, when the outage lets ``name`` answer), and nothing else."""
+    if name in outage.still_answers:
+        with contextlib.suppress(unavailable):
+            _bounded(call, name)
+        return
+    with pytest.raises(unavailable):
+        _bounded(call, name)
+
+
+def _check_health_during_outage(health: Callable[[], Health]) -> None:
+    state = _bounded(health, "health()")
+    assert not state.ok, f"health() says ok with the server away: {state.detail!r}"
+    assert state.detail.strip(), "health() must say why it is not ok"
+
+
+QUEUE_CALLS: dict[str, Callable[[Queue, Delivery], object]] = {
+    "publish": lambda queue, delivery: queue.publish(_payload(3), 1),
+    "consume": lambda queue, delivery: queue.consume("c1", 10, 0.2),
+    "ack": lambda queue, delivery: queue.ack([delivery]),
+    "dead_letter": lambda queue, delivery: queue.dead_letter(delivery, "refused"),
+    "dead_letters": lambda queue, delivery: queue.dead_letters(),
+    "replay_dead_letter": lambda queue, delivery: queue.replay_dead_letter(delivery.tag),
+    "backlog": lambda queue, delivery: queue.backlog(),
+}
+STORE_CALLS: dict[str, Callable[[HitStore], object]] = {
+    "write": lambda store: store.write([Hit("outage", now_ns())]),
+    "counts": lambda store: store.counts("outage", now_ns()),
+    "purge": lambda store: store.purge(now_ns() - 10 * LONGEST.length),
+}
+CACHE_CALLS: dict[str, Callable[[CountsCache], object]] = {
+    "get": lambda cache: cache.get("outage"),
+    "put": lambda cache: cache.put(Counts("outage", now_ns(), (1,) * len(WINDOWS))),
+}
 
 
 class QueueConformance(_Suite):
@@ -297,6 +403,42 @@ class QueueConformance(_Suite):
     def test_health_is_ok_when_the_backend_is_reachable(self, make_queue: QueueFactory) -> None:
         assert make_queue().health().ok
 
+    def test_attempts_grow_by_one_with_each_redelivery(self, make_queue: QueueFactory) -> None:
+        queue = make_queue(visibility_timeout=0.3)
+        queue.publish(_payload(1), 1)
+        attempts: list[int] = []
+        deadline = time.monotonic() + 30.0
+        while len(attempts) < 3 and time.monotonic() < deadline:
+            attempts += [delivery.attempts for delivery in queue.consume("c1", 10, 0.5)]  # never acknowledged
+        assert attempts == [1, 2, 3]
+
+    @pytest.fixture
+    def outage_queue(
+        self, outage_runtime: Runtime, opened: list[Queue | HitStore | CountsCache]
+    ) -> tuple[Queue, Delivery]:
+        """A queue on the outage's server holding a batch in hand (its delivery) and one waiting."""
+        config = outage_runtime.config.with_overrides({VISIBILITY_TIMEOUT.name: "30s"})
+        queue = _opening(dataclasses.replace(outage_runtime, config=config).open_queue, opened)()
+        queue.publish(_payload(1), 1)
+        queue.publish(_payload(2), 1)
+        [delivery] = queue.consume("c1", 1, 5.0)
+        return queue, delivery
+
+    @pytest.mark.parametrize("call", QUEUE_CALLS)
+    def test_every_call_raises_queue_unavailable_while_the_server_is_away(
+        self, outage: Outage, failure: str, outage_queue: tuple[Queue, Delivery], call: str
+    ) -> None:
+        queue, delivery = outage_queue
+        _fail(outage, failure)
+        _check_call_during_outage(lambda: QUEUE_CALLS[call](queue, delivery), call, outage, QueueUnavailable)
+
+    def test_health_is_not_ok_and_says_why_while_the_server_is_away(
+        self, outage: Outage, failure: str, outage_queue: tuple[Queue, Delivery]
+    ) -> None:
+        queue, _ = outage_queue
+        _fail(outage, failure)
+        _check_health_during_outage(queue.health)
+
 
 def _written(store: HitStore, hits: list[Hit]) -> HitStore:
     store.write(hits)
@@ -367,6 +509,15 @@ class HitStoreConformance(_Suite):
         _written(store, hits[4:])
         assert store.counts("overlap", now).values == (10,) * len(WINDOWS)
 
+    def test_a_uid_reused_for_another_id_counts_for_each_id(self, make_store: StoreFactory) -> None:
+        # A hit is its (id, uid): a client that gives one page view's uid to several ids
+        # (or a careless one that reuses uids) must not lose hits to each other.
+        now, uid = now_ns(), new_uid()
+        store = _written(make_store(), [Hit("shared-a", now - 1, uid), Hit("shared-b", now - 2, uid)])
+        _written(store, [Hit("shared-c", now - 3, uid), Hit("shared-a", now - 1, uid)])
+        for id in ("shared-a", "shared-b", "shared-c"):
+            assert store.counts(id, now).values == (1,) * len(WINDOWS), id
+
     def test_ids_match_exactly_whatever_their_characters(self, make_store: StoreFactory) -> None:
         now = now_ns()
         hits = [Hit(id, now - n) for position, id in enumerate(TRICKY_IDS) for n in range(position + 1)]
@@ -397,6 +548,27 @@ class HitStoreConformance(_Suite):
 
     def test_health_is_ok_when_the_backend_is_reachable(self, make_store: StoreFactory) -> None:
         assert make_store().health().ok
+
+    @pytest.fixture
+    def outage_store(self, outage_runtime: Runtime, opened: list[Queue | HitStore | CountsCache]) -> HitStore:
+        """A store on the outage's server, which has counted a hit."""
+        store = _opening(outage_runtime.open_store, opened)()
+        _written(store, [Hit("outage", now_ns())])
+        assert store.counts("outage", now_ns()).values[-1] == 1
+        return store
+
+    @pytest.mark.parametrize("call", STORE_CALLS)
+    def test_every_call_raises_store_unavailable_while_the_server_is_away(
+        self, outage: Outage, failure: str, outage_store: HitStore, call: str
+    ) -> None:
+        _fail(outage, failure)
+        _check_call_during_outage(lambda: STORE_CALLS[call](outage_store), call, outage, StoreUnavailable)
+
+    def test_health_is_not_ok_and_says_why_while_the_server_is_away(
+        self, outage: Outage, failure: str, outage_store: HitStore
+    ) -> None:
+        _fail(outage, failure)
+        _check_health_during_outage(outage_store.health)
 
 
 class CountsCacheConformance(_Suite):
@@ -440,3 +612,24 @@ class CountsCacheConformance(_Suite):
 
     def test_health_is_ok_when_the_backend_is_reachable(self, make_cache: CacheFactory) -> None:
         assert make_cache().health().ok
+
+    @pytest.fixture
+    def outage_cache(self, outage_runtime: Runtime, opened: list[Queue | HitStore | CountsCache]) -> CountsCache:
+        """A cache on the outage's server, holding counts."""
+        cache = _opening(outage_runtime.open_cache, opened)()
+        cache.put(Counts("outage", now_ns(), (1,) * len(WINDOWS)))
+        assert cache.get("outage") is not None
+        return cache
+
+    @pytest.mark.parametrize("call", CACHE_CALLS)
+    def test_every_call_raises_cache_unavailable_while_the_server_is_away(
+        self, outage: Outage, failure: str, outage_cache: CountsCache, call: str
+    ) -> None:
+        _fail(outage, failure)
+        _check_call_during_outage(lambda: CACHE_CALLS[call](outage_cache), call, outage, CacheUnavailable)
+
+    def test_health_is_not_ok_and_says_why_while_the_server_is_away(
+        self, outage: Outage, failure: str, outage_cache: CountsCache
+    ) -> None:
+        _fail(outage, failure)
+        _check_health_during_outage(outage_cache.health)
