@@ -107,3 +107,13 @@ def test_a_condition_not_met_for_a_whole_interval_starts_anew() -> None:
     finally:
         logger.removeHandler(handler)
     assert records == ["queue full", "queue full"]
+
+
+def test_a_message_whose_arguments_do_not_fit_does_not_raise_where_it_is_logged(written: io.StringIO) -> None:
+    logging.raiseExceptions = False  # the handler's report of the bad record would go to stderr
+    try:
+        unfit = "two %s %s"
+        logging.getLogger("some.library").warning(unfit, "one")
+    finally:
+        logging.raiseExceptions = True
+    assert written.getvalue() == ""

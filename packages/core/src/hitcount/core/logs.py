@@ -48,7 +48,10 @@ class _Records:
 
     def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
         record = _PLAIN_RECORDS(*args, **kwargs)
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # arguments that do not fit the message: the handler reports it, as without us
+            return record
         error = record.exc_info[1] if record.exc_info else None
         if error is not None and (isinstance(error, OUTAGES) or record.name.startswith(QUIET_LIBRARIES)):
             record.exc_info = None
