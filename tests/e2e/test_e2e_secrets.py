@@ -78,3 +78,24 @@ def test_readyz_and_the_logs_never_show_the_redis_password(password: str, tmp_pa
     assert "redis queue redis://:****@127.0.0.1" in readyz["checks"]["queue"]["detail"]
     for text in (str(readyz), stack.api.output(), stack.indexer.output()):
         assert not leaks(text, password), text
+
+
+# An Elasticsearch URL is one of a comma-separated list: a comma in its password is written %2C.
+@pytest.mark.parametrize("password", ["q'u\"o<t>e", "sp ace>", "p@ss:w0rd", "Zq9%2CXk7%20Lm3"])
+def test_a_failing_elasticsearch_command_never_shows_the_password(password: str, tmp_path: Path) -> None:
+    pytest.importorskip("hitcount.store_elastic")
+    environ = {
+        "PATH": "/usr/bin:/bin",
+        "HITCOUNT_QUEUE": "sqlite",
+        "HITCOUNT_STORE": "elastic",
+        "HITCOUNT_DATA_DIR": str(tmp_path),
+        "HITCOUNT_ELASTIC_URL": f"http://elastic:{password}@127.0.0.1:{free_port()}",
+        "HITCOUNT_ELASTIC_TIMEOUT": "1s",
+    }
+    shown = hitcount("config", environ=environ)
+    assert "http://elastic:****@127.0.0.1" in shown.stdout
+    failed = hitcount("retention", environ=environ)
+    assert failed.returncode == 2, failed.stderr
+    assert "****" in failed.stderr
+    for text in (shown.stdout, shown.stderr, failed.stdout, failed.stderr):
+        assert not leaks(text, password), text
