@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import gevent
 import pytest
@@ -24,7 +25,7 @@ from prometheus_client import REGISTRY
 from hitcount.api_flask.app import create_app
 from hitcount.api_flask.spool import Spool
 from hitcount.api_flask.state import api_state
-from hitcount.core import Config, CountsCache, Hit, HitStore, Queue, Runtime
+from hitcount.core import Config, CountsCache, Hit, HitStore, Queue, Runtime, Setting
 from hitcount.core.backends.memory import MemoryQueue
 from hitcount.core.wire import decode_batch
 
@@ -43,7 +44,8 @@ def memory_environ(**overrides: str) -> dict[str, str]:
 
 @pytest.fixture(params=["on", "off"], ids=["front", "views"])
 def make_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppFactory]:
-    """Build an app from settings, optionally with extra queue, store and cache backends registered by name."""
+    """Build an app from settings, optionally with extra queue, store and cache backends registered by name
+    and extra settings ``registered`` (as their plugins would)."""
     apps: list[Flask] = []
     track_front: str = request.param
 
@@ -51,11 +53,13 @@ def make_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppFact
         queues: dict[str, Callable[[Config], Queue]] | None = None,
         stores: dict[str, Callable[[Config], HitStore]] | None = None,
         caches: dict[str, Callable[[Config], CountsCache]] | None = None,
+        registered: Sequence[Setting[Any]] = (),
         **settings: str,
     ) -> Flask:
         # The test's own data directory, where the spool and any embedded backend live.
         defaults = {"HITCOUNT_API_TRACK_FRONT": track_front, "HITCOUNT_DATA_DIR": str(tmp_path)}
         runtime = Runtime.load(memory_environ(**{**defaults, **settings}))
+        runtime.registry.add_settings(*registered)
         for name, queue in (queues or {}).items():
             runtime.registry.add_queue(name, queue)
         for name, store in (stores or {}).items():

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 import orjson
 import pytest
 from flask.testing import FlaskClient
-
-from hitcount.api_flask.responses import ThrottledLog
 
 
 @pytest.mark.parametrize("path", ["/", "/nope", "/analytics/", "/analytics-x"])
@@ -38,21 +34,3 @@ def test_a_wrong_method_is_a_json_405_with_allow(
     assert response.content_type == "application/json"
     assert orjson.loads(response.data)["message"]
     assert set(response.headers["Allow"].split(", ")) == allowed
-
-
-def test_a_backends_failure_is_logged_once_per_interval_and_kind_with_how_many_were_not(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    now = [0.0]
-    log = ThrottledLog(10.0, clock=lambda: now[0])
-    with caplog.at_level(logging.WARNING):
-        for second in range(25):
-            now[0] = float(second)
-            log.note("queue_full", f"full at {second}")
-        log.note("store_unavailable", "store down")
-    assert [record.getMessage() for record in caplog.records] == [
-        "full at 0",
-        "full at 10 (9 more like it since the last)",
-        "full at 20 (9 more like it since the last)",
-        "store down",
-    ]

@@ -53,6 +53,24 @@ class DownQueue(MemoryQueue):
         return Health(False, "redis: connection refused")
 
 
+# A read token with the characters that end a URL to anyone guessing where one ends in free text.
+TOKEN = 'Zq9 Xk7\'Lm3<>"x"'
+
+
+class QuotingQueue(MemoryQueue):
+    """A queue whose client library's words quote a secret of the configuration, as redis-py's may quote its URL."""
+
+    def health(self) -> Health:
+        return Health(False, f"redis://:{TOKEN}@cache:6379/0: auth with {TOKEN!r} refused")
+
+
+def test_readyz_details_never_show_a_configured_secret_a_backend_quotes(make_app: AppFactory) -> None:
+    app = make_app(queues={"quoting": QuotingQueue}, HITCOUNT_QUEUE="quoting", HITCOUNT_READ_TOKENS=TOKEN)
+    response = app.test_client().get("/readyz", headers={"Authorization": f"Bearer {TOKEN}"})
+    detail = orjson.loads(response.data)["checks"]["queue"]["detail"]
+    assert detail == "redis://:****@cache:6379/0: auth with '****' refused"
+
+
 def test_readyz_stays_200_but_degraded_while_the_queue_is_down_and_hits_are_spooled(make_app: AppFactory) -> None:
     response = make_app(queues={"down": DownQueue}, HITCOUNT_QUEUE="down").test_client().get("/readyz")
     assert response.status_code == 200

@@ -158,5 +158,5 @@ def test_a_store_that_cannot_be_opened_gives_503_and_is_tried_again(
     assert first.status_code == 503
     assert first.headers["Retry-After"] == "1"
     assert orjson.loads(first.data) == {"message": "the store cannot answer now"}
-    assert "cannot open the store: database is locked" in caplog.text
+    assert "store down: cannot open it: database is locked" in caplog.text
     assert client.get("/analytics/page").status_code == 200

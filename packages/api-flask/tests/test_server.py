@@ -200,7 +200,8 @@ def test_a_backend_that_cannot_be_opened_at_start_gives_503_until_it_can(tmp_pat
         assert request(server.url + "/analytics/page")[0] == 200
         assert request(server.url + "/readyz")[0] == 200
         log = (server.data_dir / "server.log").read_text()
-    assert "cannot open the store" in log
+    assert "store down: cannot open it" in log
+    assert "store back after" in log
 
 
 def test_reading_the_gunicorn_configuration_does_no_process_work(tmp_path: Path) -> None:

@@ -50,6 +50,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         RateLimiter(settings.rate_limit) if settings.rate_limit else None,
         backends,
         reader,
+        runtime.secrets,
     )
     state.init_app(app)
     for blueprint in (track, read, script, ops):

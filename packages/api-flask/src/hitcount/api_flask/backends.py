@@ -43,7 +43,7 @@ from hitcount.core import (
     Runtime,
     StoreUnavailable,
 )
-from hitcount.core.config import mask_url
+from hitcount.core.logs import RecurringLog
 from hitcount.core.settings import QUEUE, STORE
 
 T = TypeVar("T")
@@ -94,10 +94,22 @@ class _Backend(Generic[B]):
     """One backend of the worker: opened once even when greenlets ask for it together, and
     called the way its class asks (:attr:`call`)."""
 
-    def __init__(self, kind: str, factory: Callable[[Config], B], config: Config, unavailable: type[HitcountError]):
+    def __init__(
+        self,
+        kind: str,
+        factory: Callable[[Config], B],
+        runtime: Runtime,
+        unavailable: type[HitcountError],
+        *,
+        outages: RecurringLog,
+        meanwhile: str,
+    ):
         self._kind = kind
+        self._outages = outages
+        self._meanwhile = meanwhile
         self._factory: Callable[[Config], B] = factory
-        self._config = config
+        self._config = runtime.config
+        self._secrets = runtime.secrets
         self._unavailable = unavailable
         self.call: Caller = OwnThread() if blocks(factory) else call_directly
         self._opening = Semaphore()
@@ -117,11 +129,19 @@ class _Backend(Generic[B]):
         try:
             backend: B = self.call(lambda: self._factory(self._config))
         except Exception as error:
-            # A client library's words may quote the URL it was given.
-            reason = mask_url(str(error))
-            log.warning("cannot open the %s: %s", self._kind, reason)
+            # A client library's words may quote the URL it was given, password and all.
+            reason = self._secrets.mask(str(error))
+            self.down(f"cannot open it: {reason}")
             raise self._unavailable(f"cannot open the {self._kind}: {reason}") from error
         return backend
+
+    def down(self, what: str) -> None:
+        """It failed, as ``what`` says: logged once when it starts and then once in a while."""
+        self._outages.note(self._kind, f"{self._kind} down: {what}; {self._meanwhile}")
+
+    def up(self) -> None:
+        """It answered: if it was down, that it is back is logged."""
+        self._outages.ended(self._kind, f"{self._kind} back")
 
     def health(self, timeout: float) -> Health:
         """Its health within ``timeout`` seconds; failing to open or to answer is unhealthy."""
@@ -146,11 +166,33 @@ class Backends:
         self._settings = settings
         config = runtime.config
         # Resolve the backend names now: an unknown one fails the start, not the first request.
-        self._queue = _Backend("queue", runtime.registry.queue(config.get(QUEUE)).factory, config, QueueUnavailable)
-        self._store = _Backend("store", runtime.registry.store(config.get(STORE)).factory, config, StoreUnavailable)
+        # A backend down: a few lines a minute, however many requests meet it.
+        outages = RecurringLog(log)
+        queue = runtime.registry.queue(config.get(QUEUE)).factory
+        store = runtime.registry.store(config.get(STORE)).factory
         cache = runtime.registry.cache(runtime.cache_name()).factory
-        self._cache = _Backend("counts cache", cache, config, CacheUnavailable)
-        self._spool = _Backend("spool", Spool, config, QueueUnavailable)
+        self._queue = _Backend(
+            "queue", queue, runtime, QueueUnavailable, outages=outages, meanwhile="Track spools the hits meanwhile"
+        )
+        self._store = _Backend(
+            "store",
+            store,
+            runtime,
+            StoreUnavailable,
+            outages=outages,
+            meanwhile="reads answer counts kept, else 503",
+        )
+        self._cache = _Backend(
+            "counts cache", cache, runtime, CacheUnavailable, outages=outages, meanwhile="reads use each worker's own"
+        )
+        self._spool = _Backend(
+            "spool",
+            Spool,
+            runtime,
+            QueueUnavailable,
+            outages=outages,
+            meanwhile="Track gets 503 with the queue down",
+        )
         self._forwarder = Forwarder(self._spool.get, self._spool.call, self._publish_to_queue)
         self._queue_down_until = 0.0
         self._batcher: GroupCommit | None = None
@@ -191,8 +233,7 @@ class Backends:
                 return
             except QueueFull:
                 raise
-            except QueueUnavailable as error:
-                log.warning("the queue cannot take hits, spooling them: %s", error)
+            except QueueUnavailable:
                 self._queue_down_until = time.monotonic() + FORWARD_INTERVAL
         spool = self._spool.get()
         self._spool.call(lambda: spool.put(payload, hits))
@@ -200,13 +241,27 @@ class Backends:
         self._forwarder.start()
 
     def _publish_to_queue(self, payload: bytes, hits: int) -> None:
+        """Publish to the queue; its failures (not a full queue's refusal) are logged as the queue down."""
         queue = self._queue.get()
-        self._queue.call(lambda: queue.publish(payload, hits))
+        try:
+            self._queue.call(lambda: queue.publish(payload, hits))
+        except QueueFull:
+            raise
+        except QueueUnavailable as error:
+            self._queue.down(f"publishing failed: {error}")
+            raise
+        self._queue.up()
 
     def counts(self, id: str, now: int) -> Counts:
-        """The counts of ``id`` at ``now`` from the store."""
+        """The counts of ``id`` at ``now`` from the store; its outages are logged as the store down."""
         store = self._store.get()
-        return self._store.call(lambda: store.counts(id, now))
+        try:
+            counts = self._store.call(lambda: store.counts(id, now))
+        except StoreUnavailable as error:
+            self._store.down(f"counting failed: {error}")
+            raise
+        self._store.up()
+        return counts
 
     def cached(self, id: str) -> Counts | None:
         """The counts of ``id`` the shared counts cache keeps, if any."""

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from hitcount.api_flask.settings import BIND, KEEPALIVE, WORKER_CONNECTIONS, WORKERS
-from hitcount.core import Config
+from hitcount.core import Config, Runtime
 from hitcount.core.logs import configure_logging
 from hitcount.core.settings import LOG_LEVEL
 
@@ -45,12 +45,6 @@ proc_name = "hitcount-api"
 # (tests, `hitcount serve`) would fight over; hitcount does not use it.
 control_socket_disable = True
 loglevel = _config.get(LOG_LEVEL).lower()
-# hitcount's own loggers (the app's, the backends') write beside gunicorn's lines, alike.
-configure_logging(
-    _config.get(LOG_LEVEL),
-    format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
-    datefmt="%Y-%m-%d %H:%M:%S %z",
-)
 
 METRICS_DIR_PREFIX = "hitcount-api-metrics-"
 
@@ -96,15 +90,27 @@ def _raise_open_files_limit(log) -> None:  # type: ignore[no-untyped-def]
 
 def on_starting(server):  # type: ignore[no-untyped-def]
     """Give this server a fresh metrics directory, and remove those of servers killed before their ``on_exit``,
-    and raise its open-files limit for its workers' connections.
+    raise its open-files limit for its workers' connections, and set up logging.
 
     Every worker writes its metrics to files there and /metrics merges them; a fresh
     directory per server, so that no dead process's counts from an earlier run leak in.
     The workers inherit the variable; the master never imports prometheus_client before.
+
+    hitcount's own loggers (the app's, the backends') then write beside gunicorn's lines,
+    alike, with every configured secret masked in every process's lines (the workers inherit
+    the setup). The secrets are known once the plugins that declare the settings are loaded,
+    which is only done here: one of them (the indexer's) imports prometheus_client, which
+    must see the variable above.
     """
     _raise_open_files_limit(server.log)
     _remove_dead_servers_metrics()
     os.environ[METRICS_DIR_VARIABLE] = tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
+    configure_logging(
+        _config.get(LOG_LEVEL),
+        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S %z",
+        secrets=Runtime.load().secrets,
+    )
 
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]

@@ -73,7 +73,7 @@ class Reader:
         except (StoreUnavailable, StoreError) as error:
             if kept is None:
                 raise
-            log.info("answering %r with counts %.0fs old: %s", id, age(kept), error)
+            log.debug("answering %r with counts %.0fs old: %s", id, age(kept), error)  # the outage is logged
             metrics.READ_STALE.inc()
             return Reading(kept, age(kept), fresh=False)
         return Reading(counts, age(counts), fresh=True)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 
 import orjson
 from flask import Response
@@ -12,11 +10,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from hitcount.api_flask.errors import Rejected, answer_of
+from hitcount.core.logs import RecurringLog
 
 JSON = "application/json"
-# A backend's failure answered to clients is logged at most once per this many seconds and
-# kind of answer: an outage answers thousands of requests a second, alike.
-BACKEND_LOG_INTERVAL = 10.0
 log = logging.getLogger(__name__)
 
 
@@ -45,34 +41,16 @@ def error_response(error: Exception) -> Response:
     if answer.logged:
         log.error("answered %d: %s: %s", answer.status, message, error, exc_info=error)
     elif answer.context is not None:
-        _backend_log.note(answer.reason, f"answered {answer.status} ({answer.reason}): {message}: {error}")
+        _backend_log.note(answer.reason, f"answering {answer.status} ({answer.reason}): {message}: {error}")
     details, headers = (error.details(), error.headers()) if isinstance(error, Rejected) else ({}, [])
     response = json_response({"message": message, **details}, answer.status)
     response.headers.extend([*answer.headers, *headers])
     return response
 
 
-class ThrottledLog:
-    """Warnings logged at most once per interval and kind, saying how many of that kind were not."""
-
-    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._interval = interval
-        self._clock = clock
-        self._last: dict[str, float] = {}
-        self._held: dict[str, int] = {}
-
-    def note(self, kind: str, message: str) -> None:
-        now = self._clock()
-        last = self._last.get(kind)
-        if last is not None and now - last < self._interval:
-            self._held[kind] = self._held.get(kind, 0) + 1
-            return
-        self._last[kind] = now
-        held = self._held.pop(kind, 0)
-        log.warning("%s%s", message, f" ({held} more like it since the last)" if held else "")
-
-
-_backend_log = ThrottledLog(BACKEND_LOG_INTERVAL)
+# A backend's failure answered to clients is logged at most once a minute and kind of answer:
+# an outage answers thousands of requests a second, alike.
+_backend_log = RecurringLog(log)
 
 
 def http_error(error: HTTPException) -> BaseResponse:

@@ -135,7 +135,7 @@ class Forwarder:
                 while not self._stopping and self.forward_one():
                     pass
             except HitcountError as error:
-                log.info("spooled hits wait for the queue: %s", error)
+                log.debug("spooled hits wait for the queue: %s", error)  # the outage is logged
             try:
                 spool = self._spool()
                 metrics.observe_spool(self._call(spool.backlog))

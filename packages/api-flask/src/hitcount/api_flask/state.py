@@ -13,6 +13,7 @@ from hitcount.api_flask.proxies import TrustedProxies
 from hitcount.api_flask.ratelimit import RateLimiter
 from hitcount.api_flask.reader import Reader
 from hitcount.api_flask.settings import ApiSettings
+from hitcount.core.masking import Secrets
 
 EXTENSION = "hitcount"
 
@@ -27,6 +28,8 @@ class ApiState:
     limiter: RateLimiter | None
     backends: Backends
     reader: Reader
+    # What no answer or log line of the app may hold (hitcount.core.Runtime.secrets).
+    secrets: Secrets
 
     def init_app(self, app: Flask) -> None:
         app.extensions[EXTENSION] = self

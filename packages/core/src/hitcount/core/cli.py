@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from hitcount.core.errors import HitcountError
 from hitcount.core.logs import configure_logging
+from hitcount.core.masking import Secrets
 from hitcount.core.runtime import Runtime
 from hitcount.core.settings import LOG_LEVEL
 
@@ -26,13 +27,15 @@ def build_parser(runtime: Runtime) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``hitcount``; errors hitcount raises on purpose print one line and exit 2."""
+    secrets = Secrets()
     try:
         runtime = Runtime.load()
-        configure_logging(runtime.config.get(LOG_LEVEL))
+        secrets = runtime.secrets
+        configure_logging(runtime.config.get(LOG_LEVEL), secrets=runtime.secrets)
         arguments = build_parser(runtime).parse_args(argv)
         return int(arguments.run(arguments, runtime))
     except HitcountError as error:
-        print(f"hitcount: error: {error}", file=sys.stderr)
+        print(f"hitcount: error: {secrets.mask(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

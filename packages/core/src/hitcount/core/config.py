@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
-from urllib.parse import unquote_plus, urlsplit
 
 from hitcount.core.errors import ConfigError
+from hitcount.core.masking import MASK, Secrets, mask_url
 
 T = TypeVar("T")
 PREFIX = "HITCOUNT_"
@@ -81,55 +81,13 @@ def parse_csv(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
-# A URL within any text: a scheme, "://", and what follows up to a blank, a comma (lists of
-# URLs) or a quote (URLs inside messages such as "cannot parse 'http://...'").
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s,'\"<>]*")
-# Query parameters whose value is a secret, by a case-insensitive part of their name.
-_SECRET_PARAMETER = re.compile(r"password|token|key|secret", re.IGNORECASE)
-MASK = "****"
-
-
-def mask_url(text: str) -> str:
-    """``text`` with the secrets of every URL in it masked: the password of the userinfo, and
-    the values of query parameters named ``password`` or with ``token``, ``key`` or ``secret``
-    in their names (any case). Everything else is kept as written.
-
-    Every place that shows a backend URL (``hitcount config``, logs, health details, error
-    messages) passes it, or the whole message holding it, through here.
-    """
-    return _URL.sub(lambda match: _mask_one(match.group()), text)
-
-
-def _mask_one(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # e.g. an unbalanced IPv6 bracket: nothing of it can be told safe
-        return url.split("://", 1)[0] + "://" + MASK
-    netloc = parts.netloc
-    userinfo, at, hostport = netloc.rpartition("@")
-    if at and ":" in userinfo:
-        netloc = f"{userinfo.partition(':')[0]}:{MASK}@{hostport}"
-    query = "&".join(_mask_parameter(parameter) for parameter in parts.query.split("&")) if parts.query else ""
-    if netloc == parts.netloc and query == parts.query:
-        return url
-    # Rebuilt by hand: urlunsplit drops the "//" of an empty authority (unix:///path).
-    before_fragment, hash, fragment = url.partition("#")
-    question = "?" if "?" in before_fragment else ""
-    return f"{parts.scheme}://{netloc}{parts.path}{question}{query}{hash}{fragment}"
-
-
-def _mask_parameter(parameter: str) -> str:
-    name, equals, value = parameter.partition("=")
-    if equals and value and _SECRET_PARAMETER.search(unquote_plus(name)):
-        return f"{name}={MASK}"
-    return parameter
-
-
 @dataclass(frozen=True)
 class Setting(Generic[T]):
     """One environment variable: its name, default (as text), meaning and parser.
 
-    ``secret`` settings are never printed; URLs in any value are printed with their secrets masked.
+    ``secret`` settings are never shown, nor are their values anywhere in a process's text
+    (:meth:`Config.secrets`). ``url`` settings parse into a URL or a tuple of URLs, shown with
+    their passwords and secret query parameters masked, which are secrets too.
     """
 
     name: str
@@ -137,16 +95,40 @@ class Setting(Generic[T]):
     help: str
     parse: Callable[[str], T]
     secret: bool = False
+    url: bool = False
 
     def __post_init__(self) -> None:
         if not self.name.startswith(PREFIX):
             raise ValueError(f"setting {self.name!r} must start with {PREFIX}")
 
+    def _urls(self, raw: str) -> tuple[str, ...] | None:
+        """The URLs of a ``url`` setting's value ``raw``, or None when it cannot be parsed."""
+        try:
+            parsed: object = self.parse(raw)
+        except ValueError:
+            return None
+        return tuple(map(str, parsed)) if isinstance(parsed, tuple) else (str(parsed),)
+
     def display(self, raw: str) -> str:
         """How ``raw`` may be shown to an operator."""
         if self.secret:
             return MASK if raw else ""
-        return mask_url(raw)
+        if not self.url:
+            return raw
+        urls = self._urls(raw)
+        if urls is None:  # where one URL ends cannot be told: its secrets are found either way
+            return self.secrets(raw).mask(raw)
+        return ",".join(mask_url(url) for url in urls)
+
+    def secrets(self, raw: str) -> Secrets:
+        """The secret values ``raw`` holds: all of it and each item of a list for a ``secret`` setting,
+        the secrets of its URLs for a ``url`` one (read both as one URL and as a list when it cannot be parsed)."""
+        if self.secret:
+            return Secrets([raw, *parse_csv(raw)])
+        if not self.url:
+            return Secrets()
+        urls = self._urls(raw)
+        return Secrets.of_urls((raw, *raw.split(",")) if urls is None else urls)
 
 
 @dataclass(frozen=True)
@@ -175,7 +157,8 @@ class Config:
         try:
             return setting.parse(raw)
         except ValueError as error:
-            raise ConfigError(f"{setting.name}={setting.display(raw)!r} is invalid: {error}") from None
+            reason = setting.secrets(raw).mask(str(error))  # a parser's words may quote the value
+            raise ConfigError(f"{setting.name}={setting.display(raw)!r} is invalid: {reason}") from None
 
     def with_overrides(self, overrides: Mapping[str, str]) -> Config:
         """A copy with some variables replaced, for tests and sub-processes."""
@@ -185,13 +168,18 @@ class Config:
         """The ``HITCOUNT_*`` variables that were set, to pass on to child processes."""
         return dict(self._environ)
 
+    def secrets(self, settings: Iterable[Setting[Any]]) -> Secrets:
+        """The secret values of these settings as configured, to mask wherever this process writes text."""
+        return Secrets(value for setting in settings for value in setting.secrets(self.raw(setting)).values)
+
     def entries(self, settings: Iterable[Setting[Any]]) -> list[ConfigEntry]:
         """Every known setting with its displayable value, plus unknown ``HITCOUNT_*`` variables (typos)."""
         known = {setting.name: setting for setting in settings}
+        secrets = self.secrets(known.values())
         rows = [
             ConfigEntry(
                 name,
-                setting.display(self.raw(setting)),
+                secrets.mask(setting.display(self.raw(setting))),
                 "environment" if name in self._environ else "default",
                 setting.help,
             )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from hitcount.core.cache import CountsCache
 from hitcount.core.config import Config
 from hitcount.core.errors import ConfigError
+from hitcount.core.masking import Secrets
 from hitcount.core.plugins import Plugins
 from hitcount.core.queue import Queue
 from hitcount.core.registry import Registry
@@ -29,6 +31,11 @@ class Runtime:
         config = Config(os.environ if environ is None else environ)
         disabled: tuple[str, ...] = config.get(DISABLE_PLUGINS)
         return cls(config, Plugins(disabled).registry())
+
+    @cached_property
+    def secrets(self) -> Secrets:
+        """The secrets of every registered setting, as configured: what this process never writes out."""
+        return self.config.secrets(self.registry.settings.values())
 
     def open_queue(self) -> Queue:
         """Open the queue ``HITCOUNT_QUEUE`` names."""

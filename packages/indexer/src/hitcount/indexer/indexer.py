@@ -26,6 +26,7 @@ from hitcount.core import (
     StoreUnavailable,
     now_ns,
 )
+from hitcount.core.logs import RecurringLog
 from hitcount.core.windows import NS_PER_SECOND
 from hitcount.core.wire import decode_batch, encode_batch
 from hitcount.indexer.backoff import Backoff
@@ -63,6 +64,8 @@ class Indexer:
         self._store_backoff = Backoff(settings.retry_base, settings.retry_cap)
         self._queue_backoff = Backoff(settings.retry_base, settings.retry_cap)
         self._stopping = False
+        # The queue or the store down: a few lines a minute, however often each call fails.
+        self._outages = RecurringLog(log)
         # Monotonic times the periodic duties are next due; 0 runs them on the first pass.
         self._next_purge = 0.0
         self._next_backlog = 0.0
@@ -95,10 +98,11 @@ class Indexer:
             deliveries = self.queue.consume(self.consumer, self.settings.max_batches, self.settings.consume_wait)
         except QueueUnavailable as error:
             delay = self._queue_backoff.next_delay()
-            log.warning("queue unavailable, consuming again in %.1fs: %s", delay, error)
+            self._queue_down(f"consuming failed: {error}; consuming again with backoff, hits wait in the queue")
             self._pause(delay)
             return 0
         self._queue_backoff.reset()
+        self._outages.ended("queue", "queue back")
         if deliveries:
             self._gather(deliveries)
             self.index(deliveries)
@@ -127,7 +131,7 @@ class Indexer:
             try:
                 more = self.queue.consume(self.consumer, wanted, 0)
             except QueueUnavailable as error:
-                log.warning("queue unavailable while gathering, writing the batches in hand: %s", error)
+                self._queue_down(f"consuming failed: {error}; writing the batches in hand")
                 return
             deliveries += more
             hits += sum(delivery.hits for delivery in more)
@@ -257,13 +261,18 @@ class Indexer:
                 self.store.write(hits)
             except OUTAGES as error:
                 delay = self._store_backoff.next_delay()
-                log.warning("store write of %d hits failed, retrying in %.1fs: %r", len(hits), delay, error)
+                self._outages.note(
+                    "store",
+                    f"store down: writing {len(hits)} hits failed: {error}; retrying with backoff,"
+                    " hits kept in the queue",
+                )
                 if not self._pause(delay):
                     log.warning("stopping with %d hits unwritten; the queue will deliver them again", len(hits))
                     return False
                 self.metrics.store_retries.inc()
             else:
                 self._store_backoff.reset()
+                self._outages.ended("store", "store back")
                 return True
 
     def _ack(self, decoded: Sequence[Decoded]) -> None:
@@ -272,10 +281,9 @@ class Indexer:
         try:
             self.queue.ack([item.delivery for item in decoded])
         except QueueUnavailable as error:
-            log.warning(
-                "could not acknowledge %d written batches; they will be delivered and written again, harmlessly: %s",
-                len(decoded),
-                error,
+            self._queue_down(
+                f"could not acknowledge {len(decoded)} written batches: {error};"
+                " they will be delivered and written again, harmlessly"
             )
             return
         self.metrics.batches.inc(len(decoded))
@@ -289,7 +297,7 @@ class Indexer:
         try:
             self.queue.dead_letter(delivery, reason)
         except QueueUnavailable as error:
-            log.warning("could not dead-letter batch %s, it will be delivered again: %s", delivery.tag, error)
+            self._queue_down(f"could not dead-letter batch {delivery.tag}: {error}; it will be delivered again")
             return False
         self.metrics.dead_letters.inc()
         return True
@@ -301,8 +309,9 @@ class Indexer:
             removed = self.store.purge(cutoff)
         except Exception as error:
             delay = min(self.settings.purge_interval, self.settings.retry_cap)
-            log.warning("retention purge failed, trying again in %.0fs: %r", delay, error)
+            self._outages.note("retention", f"retention purge failed, trying again in {delay:.0f} s: {error!r}")
             return delay
+        self._outages.ended("retention", "retention purge works again")
         log.info("retention: removed %d (hits or indices) older than %.0fs", removed, self.settings.retention)
         return self.settings.purge_interval
 
@@ -310,10 +319,14 @@ class Indexer:
         try:
             backlog = self.queue.backlog()
         except Exception as error:
-            log.warning("could not read the queue backlog for metrics: %r", error)
+            self._queue_down(f"could not read the backlog for metrics: {error!r}")
             return
         self.metrics.observe_backlog(backlog, time.time())
         self.metrics.observe_data_losses(self.queue.data_losses())
+
+    def _queue_down(self, what: str) -> None:
+        """The queue failed, as ``what`` says (and what the indexer does about it)."""
+        self._outages.note("queue", f"queue down: {what}")
 
     def _pause(self, seconds: float) -> bool:
         """Sleep ``seconds`` unless a stop request comes first; True when the whole pause passed."""

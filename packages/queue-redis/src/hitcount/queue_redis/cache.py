@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 
 from hitcount.core import CACHE_TTL, CacheUnavailable, Config, Counts, CountsCache, Health
 from hitcount.core.cache import age, decode_counts, encode_counts
-from hitcount.core.config import mask_url
+from hitcount.core.masking import mask_url
 from hitcount.queue_redis.client import Connector, unavailable
 from hitcount.queue_redis.settings import MAX_CONNECTIONS, PREFIX, REDIS_URL, TIMEOUT
 

@@ -15,7 +15,7 @@ from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from hitcount.core import HitcountError
-from hitcount.core.config import mask_url
+from hitcount.core.masking import Secrets
 
 # What a backend talks to: one server, or redis-py's cluster client, which sends each command
 # to the master of its key's slot and follows failovers and resharding (MOVED, ASK).
@@ -81,6 +81,8 @@ class Connector:
 
     def __init__(self, url: str, timeout: float, max_connections: int, block: float = 0.0) -> None:
         self._url = url
+        # What the client's words must not show when they quote the URL.
+        self.secrets = Secrets.of_urls([url])
         self._timeout = timeout
         self._max_connections = max_connections
         self._block = block
@@ -136,7 +138,7 @@ class Connector:
 @contextmanager
 def unavailable(error: type[HitcountError], what: str, action: str, connector: Connector) -> Iterator[None]:
     """Turn the client's errors into core's ``error`` naming the server (``what``) and the action;
-    a URL in the client's words is shown with its secrets masked, as ``what`` is. On a cluster,
+    the secrets of the URL are masked in the client's words, as they are in ``what``. On a cluster,
     ``connector``'s clients then look again at its topology (:meth:`Connector.follow_topology`).
 
     The cluster client's own errors (no node reachable, a slot no master serves, as during a
@@ -146,4 +148,4 @@ def unavailable(error: type[HitcountError], what: str, action: str, connector: C
         yield
     except (redis.RedisError, RedisClusterException) as cause:
         connector.follow_topology()
-        raise error(f"{what}: {action} failed: {mask_url(str(cause))}") from cause
+        raise error(f"{what}: {action} failed: {connector.secrets.mask(str(cause))}") from cause

@@ -37,9 +37,10 @@ from typing import Any, TypeVar, cast
 import redis
 from redis.cluster import RedisCluster
 
-from hitcount.core.config import Config, mask_url
+from hitcount.core.config import Config
 from hitcount.core.errors import QueueFull, QueueUnavailable
 from hitcount.core.health import Health
+from hitcount.core.masking import mask_url
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
 from hitcount.queue_redis import persistence, scripts
 from hitcount.queue_redis.client import Client, Connection, Connector, unavailable

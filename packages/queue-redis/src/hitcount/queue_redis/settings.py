@@ -47,6 +47,7 @@ REDIS_URL = Setting(
     "Redis of the queue: redis://[[user]:password@]host[:port][/db], rediss:// for TLS, or unix://path;"
     " any node of a Redis Cluster (found by its cluster_enabled).",
     parse_redis_url,
+    url=True,
 )
 PREFIX = Setting(
     "HITCOUNT_REDIS_PREFIX",

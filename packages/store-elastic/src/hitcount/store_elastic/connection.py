@@ -13,8 +13,9 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
-from hitcount.core.config import Config, mask_url
+from hitcount.core.config import Config
 from hitcount.core.errors import ConfigError, StoreError, StoreUnavailable
+from hitcount.core.masking import Secrets, mask_url
 from hitcount.store_elastic.settings import API_KEY, CA_CERTS, PASSWORD, TIMEOUT, URL, USERNAME
 
 # Statuses of a whole request that blame the request, not the cluster: a malformed
@@ -72,7 +73,14 @@ def open_client(config: Config) -> Elasticsearch:
             **options,
         )
     except ValueError as error:  # the client's words quote the URL it could not parse, password and all
-        raise ConfigError(f"{URL.name}={describe_nodes(config)!r} is invalid: {mask_url(str(error))}") from None
+        raise ConfigError(
+            f"{URL.name}={describe_nodes(config)!r} is invalid: {secrets_of(config).mask(str(error))}"
+        ) from None
+
+
+def secrets_of(config: Config) -> Secrets:
+    """What the client's words must not show: the secrets of the node URLs, the password and the API key."""
+    return config.secrets((URL, PASSWORD, API_KEY))
 
 
 def describe_nodes(config: Config) -> str:
@@ -81,18 +89,18 @@ def describe_nodes(config: Config) -> str:
 
 
 @contextmanager
-def translated_errors(what: str) -> Iterator[None]:
+def translated_errors(what: str, secrets: Secrets) -> Iterator[None]:
     """Raise the client's errors inside the block as :class:`StoreError` or :class:`StoreUnavailable`.
 
-    ``what`` opens the message: which cluster, doing what; a URL in the client's words is
-    shown with its secrets masked.
+    ``what`` opens the message: which cluster, doing what; the client's words follow, with
+    ``secrets`` (:func:`secrets_of`) masked where they quote a URL.
     """
     try:
         yield
     except ApiError as error:
-        message = f"{what} failed: {mask_url(str(error))}"
+        message = f"{what} failed: {secrets.mask(str(error))}"
         if error.meta.status in REQUEST_FAULTS:
             raise StoreError(message) from error
         raise StoreUnavailable(message) from error
     except TransportError as error:
-        raise StoreUnavailable(f"{what} failed: {mask_url(str(error))}") from error
+        raise StoreUnavailable(f"{what} failed: {secrets.mask(str(error))}") from error

@@ -58,6 +58,7 @@ URL = Setting(
     "http://127.0.0.1:9200",
     "Elasticsearch node URL(s), comma-separated; the client's major version must match the server's.",
     parse_urls,
+    url=True,
 )
 API_KEY = Setting(
     "HITCOUNT_ELASTIC_API_KEY",

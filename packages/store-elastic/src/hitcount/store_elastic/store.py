@@ -18,7 +18,7 @@ from hitcount.core.store import HitStore
 from hitcount.core.windows import Counts
 from hitcount.store_elastic import bulk, query
 from hitcount.store_elastic.bulk import Outcome
-from hitcount.store_elastic.connection import describe_nodes, open_client, translated_errors
+from hitcount.store_elastic.connection import describe_nodes, open_client, secrets_of, translated_errors
 from hitcount.store_elastic.layout import Layout
 from hitcount.store_elastic.settings import INDEX_PREFIX, REFRESH_INTERVAL, REPLICAS, SHARDS, TIMEOUT
 
@@ -43,6 +43,7 @@ class ElasticStore(HitStore):
         )
         self._client = open_client(config)
         self._nodes = describe_nodes(config)
+        self._secrets = secrets_of(config)
         # How long each bulk item may wait for its shard (or its index's creation):
         # half the request timeout, so that Elasticsearch answers a retryable 503 for
         # the items of an unavailable shard before the client gives up on the request.
@@ -54,7 +55,7 @@ class ElasticStore(HitStore):
             log.warning("%s; installing it again before the first write", error)
 
     def _errors(self, action: str) -> AbstractContextManager[None]:
-        return translated_errors(f"elasticsearch at {self._nodes}: {action}")
+        return translated_errors(f"elasticsearch at {self._nodes}: {action}", self._secrets)
 
     def _install_template(self) -> None:
         """Put the index template unless the cluster already holds this very version of it."""

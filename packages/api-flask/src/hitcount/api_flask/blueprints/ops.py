@@ -2,12 +2,11 @@
 
 With ``HITCOUNT_READ_TOKENS`` set, ``/metrics`` needs a token and ``/readyz`` answers
 its status to anyone (load balancers) but its checks' details (backend URLs, file
-paths, errors) only to a caller with a token. Details never show a URL's password.
+paths, errors) only to a caller with a token. Details never show a configured secret (a URL's
+password), wherever a backend's words quote it.
 """
 
 from __future__ import annotations
-
-import re
 
 from flask import Blueprint, Response, request
 
@@ -15,26 +14,9 @@ from hitcount.api_flask import metrics
 from hitcount.api_flask.openapi import openapi_document
 from hitcount.api_flask.responses import JSON, json_response
 from hitcount.api_flask.state import api_state
-from hitcount.core.config import mask_url
 
 ops = Blueprint("ops", __name__)
 OPENAPI = openapi_document()
-# A URL inside a backend's words: up to a character no URL holds there, and not ending in
-# the punctuation of the sentence around it ("at http://es:9200: cluster red").
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>,;()]*[^\s'\"<>,;():.]")
-
-
-def _masked(text: str) -> str:
-    """``text`` with every URL in it as :func:`~hitcount.core.config.mask_url` shows it (hidden whole when
-    it cannot be read as a URL)."""
-
-    def mask(match: re.Match[str]) -> str:
-        try:
-            return mask_url(match.group())
-        except ValueError:
-            return "<url>"
-
-    return _URL.sub(mask, text)
 
 
 @ops.get("/healthz")
@@ -55,7 +37,9 @@ def readyz() -> Response:
     ready = checks["queue"].ok or checks["spool"].ok
     body: dict[str, object] = {"ready": ready, "degraded": not all(health.ok for health in checks.values())}
     if state.access.authenticated(request.headers.get("Authorization")):
-        body["checks"] = {name: {"ok": health.ok, "detail": _masked(health.detail)} for name, health in checks.items()}
+        body["checks"] = {
+            name: {"ok": health.ok, "detail": state.secrets.mask(health.detail)} for name, health in checks.items()
+        }
     return json_response(body, 200 if ready else 503)
 
 

@@ -14,8 +14,9 @@ import urllib.request
 from collections import Counter
 
 from hitcount.core.bench.load import REPORT_EVERY, Outcome, Plan, Report, run
-from hitcount.core.config import mask_url, parse_duration
+from hitcount.core.config import parse_duration
 from hitcount.core.errors import HitcountError
+from hitcount.core.masking import Secrets, mask_url
 from hitcount.core.progress import Progress
 from hitcount.core.registry import Command
 from hitcount.core.runtime import Runtime
@@ -139,6 +140,8 @@ def run_bench(arguments: argparse.Namespace, runtime: Runtime) -> int:
         retries.update(outcome.retries)
     elapsed = max(outcome.elapsed for outcome in outcomes)
     accepted = len(latencies) * plan.hits_per_request
+    # The causes are the HTTP client's words, which may quote the URL (and a token in it).
+    secrets = runtime.secrets | Secrets.of_urls([url])
     print(f"url {mask_url(url)}  id {id}  workers {workers} x {arguments.connections} connections  {elapsed:.1f}s")
     print(f"requests 2xx {len(latencies)}  errors {sum(errors.values())}  {len(latencies) / elapsed:,.0f} req/s")
     print(f"hits accepted {accepted}  {accepted / elapsed:,.0f} hits/s")
@@ -149,9 +152,9 @@ def run_bench(arguments: argparse.Namespace, runtime: Runtime) -> int:
     )
     print(f"retries {sum(retries.values())}  (resent with the same uids)")
     for cause, number in retries.most_common():
-        print(f"retry {number} x {cause}")
+        print(f"retry {number} x {secrets.mask(cause)}")
     for cause, number in errors.most_common():
-        print(f"error {number} x {cause}")
+        print(f"error {number} x {secrets.mask(cause)}")
     if not arguments.verify:
         return 1 if errors else 0
     counted, waited = verify(url, id, before + accepted, arguments.verify_timeout)
