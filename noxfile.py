@@ -242,6 +242,14 @@ def deploy(session: nox.Session) -> None:
 
 
 @nox.session(python=DEFAULT_PYTHON)
+def install(session: nox.Session) -> None:
+    """Every `pip install` of the READMEs and the Dockerfile, as written, in fresh virtual environments beside
+    an index of impostor hitcount distributions: hitcount comes from the checkout, or the install fails."""
+    session.install("pytest>=8")
+    pytest(session, "tests/install")
+
+
+@nox.session(python=DEFAULT_PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff: the rules and the format."""
     session.install("ruff==0.17.5")
