@@ -36,7 +36,8 @@ def test_a_supported_python_the_machine_lacks_fails_its_sessions_saying_how_to_i
 
     listed = nox("-l", home=tmp_path, path=bin)
     assert "* services-3.12 " in listed.stdout, listed.stdout + listed.stderr
-    run = nox("-s", "services-3.12", home=tmp_path, path=bin)
+    # (The standard library's venv, as uv, which the noxfile asks for, may not be on this PATH.)
+    run = nox("-s", "services-3.12", "--default-venv-backend", "venv", home=tmp_path, path=bin)
     assert run.returncode != 0
     assert "Python interpreter 3.12 not found" in run.stdout + run.stderr, run.stdout + run.stderr
     assert "Python 3.12 not found" in run.stderr, run.stderr
