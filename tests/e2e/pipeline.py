@@ -32,9 +32,11 @@ from hitcount.core.testing.processes import DEADLINE, Child, free_port, wait_unt
 from hitcount.core.windows import NS_PER_SECOND
 
 # What a log shows of a crash: a traceback (whatever logged it), or gunicorn finding a worker
-# hung or dead (it then boots another: more boots than HITCOUNT_WORKERS per start also tell).
-CRASH = re.compile(r"^Traceback |WORKER TIMEOUT|Worker \(pid:\d+\) (?:exited with code|was sent SIGKILL)", re.MULTILINE)
-WORKER_BOOT = re.compile(r"Booting worker with pid", re.MULTILINE)
+# hung or dead; it then boots another, so that more boots than HITCOUNT_WORKERS per start tell too.
+CRASH = re.compile(r"^Traceback |WORKER TIMEOUT|Worker \(pid:\d+\) exited with code", re.MULTILINE)
+WORKER_KILLED = re.compile(r"Worker \(pid:\d+\) was sent SIGKILL")
+WORKER_BOOT = re.compile(r"Booting worker with pid")
+WORKER_READY = re.compile(r"Worker ready \(pid")
 
 
 @functools.cache
@@ -77,6 +79,8 @@ class Stack:
         # it caused for some: any other ending fails the test (see :meth:`stop`).
         self.children: list[Child] = []
         self.declared: dict[Child, int] = {}
+        # The gunicorn workers a test killed, by API: each one's SIGKILL and replacement are expected.
+        self.killed_workers: dict[Child, int] = {}
         self.indexers: list[Child] = []
         self.api = self.start("api", self.environ, "api")
         self.start_indexer()
@@ -108,6 +112,19 @@ class Stack:
         """SIGKILL ``child`` (its group, if it leads one), which must then end killed, not otherwise."""
         self.declared[child] = -signal.SIGKILL
         child.kill()
+
+    def kill_worker(self) -> None:
+        """SIGKILL a gunicorn worker of the API and wait until gunicorn has replaced it (declared, as :meth:`kill`).
+
+        Every worker is ready before and after: one sent SIGTERM while it boots may never exit.
+        """
+        workers = self.runtime.config.get(WORKERS) + self.killed_workers.get(self.api, 0)
+        wait_until(lambda: len(WORKER_READY.findall(self.api.output())) >= workers, "every API worker to be ready")
+        master = self.api.pid
+        [worker, *_] = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        self.killed_workers[self.api] = self.killed_workers.get(self.api, 0) + 1
+        os.kill(int(worker), signal.SIGKILL)
+        wait_until(lambda: len(WORKER_READY.findall(self.api.output())) > workers, "gunicorn to replace the worker")
 
     def ready(self) -> bool:
         if not self.api.running():
@@ -222,10 +239,13 @@ class Stack:
         """What ``child``'s log shows of a crash, each as a line for the failure."""
         log = child.output()
         found = [f"{child.log.stem}.log: {match.group(0)}" for match in CRASH.finditer(log)]
+        killed = self.killed_workers.get(child, 0)
+        if (sigkills := len(WORKER_KILLED.findall(log))) > killed:
+            found.append(f"{child.log.stem}.log: {sigkills} gunicorn workers were sent SIGKILL, {killed} by the test")
         workers = self.runtime.config.get(WORKERS)
-        if (boots := len(WORKER_BOOT.findall(log))) > workers:
+        if (boots := len(WORKER_BOOT.findall(log))) > workers + killed:
             found.append(
-                f"{child.log.stem}.log: {boots} gunicorn workers booted, {workers} expected: one was restarted"
+                f"{child.log.stem}.log: {boots} gunicorn workers booted, {workers + killed} expected: one was restarted"
             )
         return found
 
