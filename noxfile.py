@@ -23,12 +23,22 @@ from scripts.services import ServiceError, url_of  # noqa: E402 - the one reader
 os.environ["PATH"] = os.pathsep.join(
     [*sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin"))), os.environ.get("PATH", "")]
 )
-SUPPORTED_PYTHON = ("3.10", "3.11", "3.12", "3.13")
-ALL_PYTHON = [version for version in SUPPORTED_PYTHON if shutil.which(f"python{version}")]
+# Every supported Python has its sessions, whether the machine has it or not: a missing one fails
+# them (nox's error_on_missing_interpreters), with the line below saying how to install it, rather
+# than the matrix shrinking in silence. Nor does nox download one (download_python).
+ALL_PYTHON = ["3.10", "3.11", "3.12", "3.13"]
 DEFAULT_PYTHON = "3.11"
+NEWEST_PYTHON = ALL_PYTHON[-1]
 # The sessions that take most of `make test`'s time run on the oldest, the default and the
 # newest Python: the versions in between add minutes and catch nothing the edges miss.
-EDGE_PYTHON = sorted({ALL_PYTHON[0], DEFAULT_PYTHON, ALL_PYTHON[-1]})
+EDGE_PYTHON = sorted({ALL_PYTHON[0], DEFAULT_PYTHON, NEWEST_PYTHON})
+if MISSING_PYTHON := [version for version in ALL_PYTHON if not shutil.which(f"python{version}")]:
+    print(
+        f"noxfile.py: Python {', '.join(MISSING_PYTHON)} not found (on PATH or under ~/.pyenv/versions):"
+        f" its sessions will fail. Install it, e.g. `pyenv install {MISSING_PYTHON[0]}`"
+        f" or `apt-get install python{MISSING_PYTHON[0]}`.",
+        file=sys.stderr,
+    )
 # Elasticsearch majors the store supports; each runs against its own server with its own client.
 ELASTIC_MAJORS = ["8", "9"]
 # The browser tests' driver of Debian's chromium.
@@ -38,6 +48,7 @@ SERVER_ONLY = ("flask", "redis", "elasticsearch", "gevent")
 
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
+nox.options.download_python = "never"
 nox.options.reuse_venv = "yes"
 
 
@@ -81,7 +92,7 @@ def indexer(session: nox.Session) -> None:
 
 
 # The API's tests that start real `hitcount api` servers (gunicorn, sockets): a minute of the
-# session's time, run on the default Python; the app's own tests run on every edge Python.
+# session's time, run on the default and the newest Python; the app's own tests on every edge Python.
 API_SERVER_TESTS = (
     "test_server.py",
     "test_client_timeouts.py",
@@ -95,7 +106,8 @@ def api_flask(session: nox.Session) -> None:
     """hitcount-api-flask: the app over core's memory backends, schemathesis, and real `hitcount api` processes."""
     session.install("./packages/core[testing]", "./packages/api-flask[test]")
     tests = Path("packages/api-flask/tests")
-    skipped = [] if session.python == DEFAULT_PYTHON else [f"--ignore={tests / name}" for name in API_SERVER_TESTS]
+    servers = session.python in (DEFAULT_PYTHON, NEWEST_PYTHON)
+    skipped = [] if servers else [f"--ignore={tests / name}" for name in API_SERVER_TESTS]
     pytest(session, str(tests), *skipped)
 
 
@@ -160,16 +172,20 @@ def store_elastic_cluster(session: nox.Session) -> None:
     )
 
 
-# (HITCOUNT_QUEUE, HITCOUNT_STORE, Elasticsearch major) of the end-to-end runs.
-E2E_BACKENDS = [
-    nox.param("sqlite", "sqlite", None, id="sqlite-sqlite"),
-    nox.param("redis", "sqlite", None, id="redis-sqlite"),
-    *(nox.param("redis", "elastic", es, id=f"redis-elastic{es}") for es in ELASTIC_MAJORS),
+# (Python, HITCOUNT_QUEUE, HITCOUNT_STORE, Elasticsearch major) of the end-to-end runs: every
+# combination on the default Python, the production shape on the newest too.
+E2E_RUNS = [
+    nox.param(DEFAULT_PYTHON, "sqlite", "sqlite", None, id="sqlite-sqlite"),
+    nox.param(DEFAULT_PYTHON, "redis", "sqlite", None, id="redis-sqlite"),
+    *(nox.param(DEFAULT_PYTHON, "redis", "elastic", es, id=f"redis-elastic{es}") for es in ELASTIC_MAJORS),
+    nox.param(
+        NEWEST_PYTHON, "redis", "elastic", ELASTIC_MAJORS[-1], id=f"redis-elastic{ELASTIC_MAJORS[-1]}-{NEWEST_PYTHON}"
+    ),
 ]
 
 
-@nox.session(python=DEFAULT_PYTHON)
-@nox.parametrize(("queue", "store", "es"), E2E_BACKENDS)
+@nox.session
+@nox.parametrize(("python", "queue", "store", "es"), E2E_RUNS)
 def e2e(session: nox.Session, queue: str, store: str, es: str | None) -> None:
     """The real `hitcount api` (gunicorn, gevent) and `hitcount indexer` over HTTP, per backend combination.
 
@@ -224,8 +240,9 @@ def browser(session: nox.Session) -> None:
 @nox.session(python=ALL_PYTHON)
 def services(session: nox.Session) -> None:
     """scripts/services.py on every Python it must run on: its logic, and a Redis of its own started and stopped;
-    a Redis Cluster of its own formed, stopped and started again (16 s) on the default Python."""
-    session.install("./packages/core[testing]")
+    a Redis Cluster of its own formed, stopped and started again (16 s) on the default Python. And noxfile.py's
+    Python matrix."""
+    session.install("./packages/core[testing]", "nox==2026.10.20")
     cluster = "tests/scripts/test_services.py::test_redis_cluster_up_forms_it_once_and_it_rejoins_after_down_and_up"
     pytest(session, "tests/scripts", *([] if session.python == DEFAULT_PYTHON else [f"--deselect={cluster}"]))
 
@@ -239,6 +256,14 @@ def deploy(session: nox.Session) -> None:
     """
     session.install(*PRODUCTION_SHAPE, "pyyaml==6.0.3")
     pytest(session, "tests/deploy")
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def install(session: nox.Session) -> None:
+    """Every `pip install` of the READMEs and the Dockerfile, as written, in fresh virtual environments beside
+    an index of impostor hitcount distributions: hitcount comes from the checkout, or the install fails."""
+    session.install("pytest>=8")
+    pytest(session, "tests/install")
 
 
 @nox.session(python=DEFAULT_PYTHON)

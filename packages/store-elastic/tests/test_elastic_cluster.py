@@ -24,6 +24,7 @@ from elasticsearch import Elasticsearch
 
 from hitcount.core.errors import StoreUnavailable
 from hitcount.core.hit import Hit
+from hitcount.core.testing.processes import wait_until
 from hitcount.core.windows import NS_PER_SECOND, WINDOWS
 from hitcount.store_elastic.layout import Layout
 from hitcount.store_elastic.store import ElasticStore
@@ -33,10 +34,11 @@ SERVICES = Path(__file__).resolve().parents[3] / "scripts" / "services.py"
 CLUSTER_NAME = "hitcount-elastic-cluster"  # the cluster scripts/services.py runs, which alone this test may kill
 BATCH = 100
 # A replica becomes the primary (and, when the master died, a new master is elected) within
-# seconds: by RECOVERY after the kill, writes and counts must succeed again; no batch may wait
-# LONGEST_WAIT to be stored. Hits are written and counted for AFTER_KILL.
-RECOVERY = 5.0
-AFTER_KILL = RECOVERY + 3.0
+# seconds: a write and a count begun after the kill must succeed within RECOVERY (a loaded
+# machine's slack over those seconds, and still a failure for a store that never gets back);
+# no batch may wait LONGEST_WAIT to be stored. Hits are written and counted AFTER_RECOVERY more.
+RECOVERY = 60.0
+AFTER_RECOVERY = 3.0
 LONGEST_WAIT = 20.0
 
 
@@ -63,7 +65,7 @@ class Writer:
     store: ElasticStore
     id: str
     acknowledged: int = 0
-    # (monotonic time of the attempt, whether it raised StoreUnavailable)
+    # (monotonic time the attempt began, whether it succeeded rather than raise StoreUnavailable)
     attempts: list[tuple[float, bool]] = field(default_factory=list)
     # The longest a batch waited between its first attempt and its acknowledgement.
     longest_wait: float = 0.0
@@ -73,13 +75,14 @@ class Writer:
             hits = [Hit(self.id, MIDNIGHT + self.acknowledged + n) for n in range(BATCH)]
             first = time.monotonic()
             while True:
+                began = time.monotonic()
                 try:
                     self.store.write(hits)
                 except StoreUnavailable:
-                    self.attempts.append((time.monotonic(), True))
+                    self.attempts.append((began, False))
                     time.sleep(0.2)
                     continue
-                self.attempts.append((time.monotonic(), False))
+                self.attempts.append((began, True))
                 break
             self.longest_wait = max(self.longest_wait, time.monotonic() - first)
             self.acknowledged += len(hits)
@@ -87,7 +90,7 @@ class Writer:
 
 @dataclass
 class Reader:
-    """Counts the writer's id over and over; remembers when each count succeeded or failed."""
+    """Counts the writer's id over and over; remembers when each count began and whether it succeeded."""
 
     store: ElasticStore
     id: str
@@ -95,13 +98,19 @@ class Reader:
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
+            began = time.monotonic()
             try:
                 self.store.counts(self.id, MIDNIGHT + 60 * NS_PER_SECOND)
             except StoreUnavailable:
-                self.answers.append((time.monotonic(), False))
+                self.answers.append((began, False))
             else:
-                self.answers.append((time.monotonic(), True))
+                self.answers.append((began, True))
             time.sleep(0.05)
+
+
+def succeeded_since(outcomes: list[tuple[float, bool]], moment: float) -> bool:
+    """Whether a write or count begun after ``moment`` succeeded."""
+    return any(ok for began, ok in list(outcomes) if began > moment)
 
 
 def test_killing_the_primarys_node_while_writing_and_reading_loses_and_doubles_no_acknowledged_hit(
@@ -123,7 +132,9 @@ def test_killing_the_primarys_node_while_writing_and_reading_loses_and_doubles_n
         before_kill = writer.acknowledged
         os.kill(pid, signal.SIGKILL)
         killed = time.monotonic()
-        time.sleep(AFTER_KILL)
+        wait_until(lambda: succeeded_since(writer.attempts, killed), "writes to succeed again after the kill", RECOVERY)
+        wait_until(lambda: succeeded_since(reader.answers, killed), "counts to succeed again after the kill", RECOVERY)
+        time.sleep(AFTER_RECOVERY)
     finally:
         stop.set()
         for thread in threads:
@@ -133,9 +144,6 @@ def test_killing_the_primarys_node_while_writing_and_reading_loses_and_doubles_n
 
     assert before_kill > 0
     assert writer.longest_wait < LONGEST_WAIT, f"a batch waited {writer.longest_wait:.1f}s to be stored"
-    recovered = killed + RECOVERY
-    assert any(not failed for when, failed in writer.attempts if when > recovered), "writes did not resume"
-    assert any(answered for when, answered in reader.answers if when > recovered), "counts did not resume"
     assert reader.answers[-1][1], "counting still failed at the end"
 
     # Counted on the two surviving nodes, before the dead one is back: every hit once.
