@@ -86,10 +86,10 @@ class ForeignOrigin(Rejected):
 
 
 class RateLimited(Rejected):
-    """A client address over ``HITCOUNT_RATE_LIMIT``; ``retry_after`` is when it may send again (seconds)."""
+    """A client address over the rate limit ``setting`` names; ``retry_after`` is when it may send again (seconds)."""
 
-    def __init__(self, retry_after: float) -> None:
-        super().__init__("too many requests from this address: over HITCOUNT_RATE_LIMIT")
+    def __init__(self, retry_after: float, setting: str) -> None:
+        super().__init__(f"too many requests from this address: over {setting}")
         self.retry_after = retry_after
 
     def headers(self) -> list[tuple[str, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hitcount.api_flask.proxies import Network, parse_networks
-from hitcount.api_flask.ratelimit import Rate, parse_rate
+from hitcount.api_flask.ratelimit import Rate, parse_ipv6_prefix, parse_rate
 from hitcount.core import Config, Setting
 from hitcount.core.config import parse_csv, parse_duration, parse_positive_duration, parse_positive_int, parse_size
 
@@ -73,6 +73,21 @@ RATE_LIMIT = Setting(
     "Track requests one client address may send, such as 50/s or 3000/m (a burst of the count, then"
     " its pace), counted by each worker process apart; beyond, 429 with Retry-After. off: no limit.",
     parse_rate,
+)
+READ_RATE_LIMIT = Setting(
+    "HITCOUNT_READ_RATE_LIMIT",
+    "100/s",
+    "Reads (GET /analytics/<id>, /badge.svg) one client address may send, as HITCOUNT_RATE_LIMIT counts"
+    " Track requests; beyond, 429 with Retry-After. Raise it, or set HITCOUNT_TRUSTED_PROXIES, when the"
+    " readers come through a proxy. off: no limit.",
+    parse_rate,
+)
+RATE_LIMIT_IPV6_PREFIX = Setting(
+    "HITCOUNT_RATE_LIMIT_IPV6_PREFIX",
+    "64",
+    "Length of the IPv6 prefix whose addresses share one client's rate limits (one /64 is one subscriber's"
+    " usual block); IPv4 clients are limited per address.",
+    parse_ipv6_prefix,
 )
 TRUSTED_PROXIES = Setting(
     "HITCOUNT_TRUSTED_PROXIES",
@@ -142,6 +157,8 @@ SETTINGS = (
     READ_TOKENS,
     PUBLIC_IDS,
     RATE_LIMIT,
+    READ_RATE_LIMIT,
+    RATE_LIMIT_IPV6_PREFIX,
     TRUSTED_PROXIES,
     ENQUEUE_TIMEOUT,
     COMMIT_INTERVAL,
@@ -161,6 +178,8 @@ class ApiSettings:
     read_tokens: tuple[str, ...]
     public_ids: tuple[str, ...]
     rate_limit: Rate | None
+    read_rate_limit: Rate | None
+    rate_limit_ipv6_prefix: int
     trusted_proxies: tuple[Network, ...]
     enqueue_timeout: float
     commit_interval: float
@@ -177,6 +196,8 @@ class ApiSettings:
             read_tokens=config.get(READ_TOKENS),
             public_ids=config.get(PUBLIC_IDS),
             rate_limit=config.get(RATE_LIMIT),
+            read_rate_limit=config.get(READ_RATE_LIMIT),
+            rate_limit_ipv6_prefix=config.get(RATE_LIMIT_IPV6_PREFIX),
             trusted_proxies=config.get(TRUSTED_PROXIES),
             enqueue_timeout=config.get(ENQUEUE_TIMEOUT),
             commit_interval=config.get(COMMIT_INTERVAL),
