@@ -45,7 +45,7 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     # The worker's own copy of counts, apart from any memory backend of the same namespace.
     namespace = f"{runtime.config.get(NAMESPACE)}-api-worker"
     local = MemoryCache(runtime.config.with_overrides({NAMESPACE.name: namespace}))
-    reader = Reader(backends, local, settings.read_timeout, settings.read_max_age)
+    reader = Reader(backends, local, settings.read_timeout, settings.read_max_age, settings.read_concurrency)
     state = ApiState(
         settings,
         CorsPolicy.of(settings.cors_origins),

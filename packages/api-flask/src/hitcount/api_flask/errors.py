@@ -2,7 +2,8 @@
 
 Backends raise core's errors (:mod:`hitcount.core.errors`); the API adds only what is
 its own: the refusals of a request's body (:class:`Rejected` and its subclasses) and the
-queue's deadline (:class:`QueueTimeout`, a kind of core's ``QueueUnavailable``).
+queue's deadline (:class:`QueueTimeout`, a kind of core's ``QueueUnavailable``) and the bound on
+concurrent store reads (:class:`StoreBusy`, a kind of ``StoreUnavailable``).
 :data:`ANSWERS` gives each its status, the label of the rejection metric and the words
 that open its message; :func:`answer_of` looks an error up through its class hierarchy,
 so a backend's own subclass of a core error is answered like that error.
@@ -105,6 +106,10 @@ class QueueTimeout(QueueUnavailable):
     """The queue did not take the hits within ``HITCOUNT_API_ENQUEUE_TIMEOUT``."""
 
 
+class StoreBusy(StoreUnavailable):
+    """The worker already runs ``HITCOUNT_READ_CONCURRENCY`` store reads: another would only queue behind them."""
+
+
 @dataclass(frozen=True)
 class Answer:
     """How the API answers one kind of error."""
@@ -142,6 +147,7 @@ ANSWERS: dict[type[Exception], Answer] = {
     QueueTimeout: Answer(503, "queue_timeout", "the queue cannot take hits now"),
     QueueFull: Answer(503, "queue_full", "the queue cannot take hits now"),
     QueueUnavailable: Answer(503, "queue_unavailable", "the queue cannot take hits now"),
+    StoreBusy: Answer(503, "store_busy", "the store cannot answer now"),
     StoreUnavailable: Answer(503, "store_unavailable", "the store cannot answer now"),
     # The store failed the request in a way retrying will not fix.
     StoreError: Answer(502, "store_error", "the store failed", logged=True),

@@ -116,6 +116,13 @@ READ_TIMEOUT = Setting(
     "Longest a read waits for the store; then it answers the last counts kept, stale, with their Age.",
     parse_positive_duration,
 )
+READ_CONCURRENCY = Setting(
+    "HITCOUNT_READ_CONCURRENCY",
+    "32",
+    "Store reads (of different ids) a worker runs at once; a read of one more id answers its last counts"
+    " kept, stale, or 503 with Retry-After at once.",
+    parse_positive_int,
+)
 READ_MAX_AGE = Setting(
     "HITCOUNT_READ_MAX_AGE",
     "2s",
@@ -164,6 +171,7 @@ SETTINGS = (
     COMMIT_INTERVAL,
     TRACK_FRONT,
     READ_TIMEOUT,
+    READ_CONCURRENCY,
     READ_MAX_AGE,
     SPOOL_MAX_HITS,
 )
@@ -185,6 +193,7 @@ class ApiSettings:
     commit_interval: float
     track_front: bool
     read_timeout: float
+    read_concurrency: int
     read_max_age: float
 
     @classmethod
@@ -203,5 +212,6 @@ class ApiSettings:
             commit_interval=config.get(COMMIT_INTERVAL),
             track_front=config.get(TRACK_FRONT),
             read_timeout=config.get(READ_TIMEOUT),
+            read_concurrency=config.get(READ_CONCURRENCY),
             read_max_age=config.get(READ_MAX_AGE),
         )
