@@ -100,7 +100,8 @@ class Bench:
     def api(self, environ: dict[str, str], app: str | None = None) -> Iterator[tuple[str, Child]]:
         """``hitcount api`` (or ``app`` under the same gunicorn configuration) on a free port."""
         port = free_port()
-        environ = {**environ, "HITCOUNT_BIND": f"127.0.0.1:{port}"}
+        # Read benchmarks send one address's reads as fast as it answers: they measure reads, not their limit.
+        environ = {"HITCOUNT_READ_RATE_LIMIT": "off", **environ, "HITCOUNT_BIND": f"127.0.0.1:{port}"}
         command = [*_hitcount(environ), "api"]
         if app:
             command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--chdir", str(ROOT / "bench"), app]

@@ -10,7 +10,7 @@ from api_testing import AppFactory, queued_hits, rejected
 
 from hitcount.api_flask.proxies import TrustedProxies, parse_networks
 from hitcount.api_flask.ratelimit import Rate, RateLimiter, parse_rate
-from hitcount.api_flask.settings import RATE_LIMIT, TRUSTED_PROXIES
+from hitcount.api_flask.settings import RATE_LIMIT, RATE_LIMIT_IPV6_PREFIX, READ_RATE_LIMIT, TRUSTED_PROXIES
 from hitcount.core import Config, ConfigError
 
 
@@ -44,7 +44,7 @@ def test_a_malformed_rate_names_the_setting(text: str) -> None:
 
 def test_an_address_may_send_a_burst_of_the_count_then_at_the_limits_pace() -> None:
     clock = Clock()
-    limiter = RateLimiter(Rate(3, 1.0), clock)
+    limiter = RateLimiter(Rate(3, 1.0), "HITCOUNT_RATE_LIMIT", clock=clock)
     assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
     assert limiter.take("a") == pytest.approx(1 / 3)
     assert limiter.take("b") == 0.0  # another address has its own bucket
@@ -57,7 +57,7 @@ def test_an_address_may_send_a_burst_of_the_count_then_at_the_limits_pace() -> N
 
 def test_refused_requests_do_not_push_the_next_token_further_away() -> None:
     clock = Clock()
-    limiter = RateLimiter(Rate(1, 1.0), clock)
+    limiter = RateLimiter(Rate(1, 1.0), "HITCOUNT_RATE_LIMIT", clock=clock)
     assert limiter.take("a") == 0.0
     for _ in range(100):
         limiter.take("a")
@@ -67,7 +67,7 @@ def test_refused_requests_do_not_push_the_next_token_further_away() -> None:
 
 def test_the_limiter_forgets_addresses_whose_bucket_refilled() -> None:
     clock = Clock()
-    limiter = RateLimiter(Rate(10, 1.0), clock)
+    limiter = RateLimiter(Rate(10, 1.0), "HITCOUNT_RATE_LIMIT", clock=clock)
     for n in range(1000):
         limiter.take(f"10.0.{n // 256}.{n % 256}")
     assert len(limiter) == 1000
@@ -156,3 +156,96 @@ def test_without_a_limit_one_address_is_never_refused(make_app: AppFactory) -> N
 def test_reads_are_not_rate_limited(make_app: AppFactory) -> None:
     client = make_app(HITCOUNT_RATE_LIMIT="1/m").test_client()
     assert {client.get("/analytics/x").status_code for _ in range(5)} == {200}
+
+
+@pytest.mark.parametrize(
+    ("written", "address"),
+    [
+        ("198.51.100.7", "198.51.100.7"),
+        ("198.51.100.7:5678", "198.51.100.7"),
+        ("::ffff:198.51.100.7", "198.51.100.7"),
+        ("[::ffff:198.51.100.7]:443", "198.51.100.7"),
+        ("2001:db8::1", "2001:db8::1"),
+        ("[2001:db8::1]:80", "2001:db8::1"),
+        ("[2001:db8::1]", "2001:db8::1"),
+        ("2001:DB8:0:0::1", "2001:db8::1"),
+        ("unknown", "unknown"),
+    ],
+)
+def test_a_client_address_is_told_in_one_spelling_whatever_the_proxy_wrote(written: str, address: str) -> None:
+    environ = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": written}
+    assert PROXIES.client(environ) == address
+    assert TrustedProxies(()).client({"REMOTE_ADDR": written}) == address
+
+
+def test_a_trusted_proxy_written_with_its_port_is_still_skipped() -> None:
+    environ = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "198.51.100.1, 10.0.0.3:8080"}
+    assert PROXIES.client(environ) == "198.51.100.1"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("198.51.100.7", "198.51.100.7:5678"),
+        ("198.51.100.7", "::ffff:198.51.100.7"),
+        ("2001:db8:1:2::1", "2001:db8:1:2:ffff::9"),  # one /64
+        ("[2001:db8::1]:80", "2001:db8::1"),
+    ],
+)
+def test_spellings_of_one_client_share_one_bucket(first: str, second: str) -> None:
+    limiter = RateLimiter(Rate(1, 60.0), "HITCOUNT_RATE_LIMIT", clock=Clock())
+    assert limiter.take(first) == 0.0
+    assert limiter.take(second) > 0
+
+
+def test_ipv6_clients_are_limited_per_prefix_of_the_configured_length() -> None:
+    limiter = RateLimiter(Rate(1, 60.0), "HITCOUNT_RATE_LIMIT", ipv6_prefix=48, clock=Clock())
+    assert limiter.take("2001:db8:1:2::1") == 0.0
+    assert limiter.take("2001:db8:1:ffff::1") > 0  # same /48
+    assert limiter.take("2001:db8:2::1") == 0.0
+    assert RateLimiter(Rate(1, 60.0), "HITCOUNT_RATE_LIMIT", ipv6_prefix=128).take("2001:db8::2") == 0.0
+
+
+@pytest.mark.parametrize("text", ["0", "129", "/64", "big"])
+def test_a_malformed_ipv6_prefix_names_the_setting(text: str) -> None:
+    with pytest.raises(ConfigError, match="HITCOUNT_RATE_LIMIT_IPV6_PREFIX"):
+        Config({"HITCOUNT_RATE_LIMIT_IPV6_PREFIX": text}).get(RATE_LIMIT_IPV6_PREFIX)
+
+
+def test_behind_a_proxy_that_writes_ports_each_client_keeps_one_limit(make_app: AppFactory) -> None:
+    client = make_app(HITCOUNT_RATE_LIMIT="10/m", HITCOUNT_TRUSTED_PROXIES="10.0.0.0/8").test_client()
+    statuses = [
+        client.post(
+            "/analytics",
+            json={"id": "x"},
+            headers={"X-Forwarded-For": f"198.51.100.1:{40000 + n}"},
+            environ_base={"REMOTE_ADDR": "10.0.0.2"},
+        ).status_code
+        for n in range(20)
+    ]
+    assert statuses.count(204) == 10
+    assert statuses.count(429) == 10
+
+
+def test_over_the_read_limit_a_read_is_a_json_429_with_retry_after(make_app: AppFactory) -> None:
+    client = make_app(HITCOUNT_READ_RATE_LIMIT="2/m").test_client()
+    assert [client.get(path).status_code for path in ("/analytics/a", "/badge.svg?id=b")] == [200, 200]
+    for path in ("/analytics/c", "/badge.svg?id=c"):
+        refused = client.get(path)
+        assert refused.status_code == 429
+        assert refused.headers["Retry-After"] == "30"
+        assert "HITCOUNT_READ_RATE_LIMIT" in orjson.loads(refused.data)["message"]
+    other = {"REMOTE_ADDR": "198.51.100.2"}
+    assert client.get("/analytics/a", environ_base=other).status_code == 200
+
+
+def test_reads_and_track_requests_have_limits_of_their_own(make_app: AppFactory) -> None:
+    client = make_app(HITCOUNT_RATE_LIMIT="1/m", HITCOUNT_READ_RATE_LIMIT="1/m").test_client()
+    assert client.post("/analytics", json={"id": "x"}).status_code == 204
+    assert client.get("/analytics/x").status_code == 200
+    assert client.post("/analytics", json={"id": "x"}).status_code == 429
+    assert client.get("/analytics/x").status_code == 429
+
+
+def test_reads_are_limited_by_default() -> None:
+    assert Config({}).get(READ_RATE_LIMIT) == Rate(100, 1.0)

@@ -6,15 +6,17 @@ import time
 import uuid
 
 import gevent
+import gevent.event
 import pytest
 from api_testing import AppFactory
 from flask import Flask
 from prometheus_client import REGISTRY
 
 from hitcount.api_flask.access import read_id
+from hitcount.api_flask.errors import StoreBusy
 from hitcount.api_flask.reader import Reader
 from hitcount.api_flask.state import api_state
-from hitcount.core import CacheUnavailable, Config, Counts, CountsCache, Hit, StoreUnavailable, now_ns
+from hitcount.core import WINDOWS, CacheUnavailable, Config, Counts, CountsCache, Hit, StoreUnavailable, now_ns
 from hitcount.core.backends.memory import MemoryCache, MemoryStore
 
 calls: list[str] = []
@@ -196,3 +198,102 @@ def test_the_read_metrics_count_hits_misses_and_stale_answers(make_app: AppFacto
     assert sample("hitcount_api_read_stale_total") == stale + 1
     assert sample("hitcount_api_store_read_seconds_count") == reads + 1
     assert "hitcount_api_read_stale_total" in client.get("/metrics").data.decode()
+
+
+class HangingSources(Sources):
+    """A store whose counts hang until ``release`` is set, keeping count of those under way."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = gevent.event.Event()
+        self.running = 0
+        self.kept: list[Counts] = []
+
+    def counts(self, id: str, now: int) -> Counts:
+        calls.append(id)
+        self.running += 1
+        try:
+            self.release.wait()
+            return self.store.counts(id, now)
+        finally:
+            self.running -= 1
+
+    def keep(self, counts: Counts) -> None:
+        self.kept.append(counts)
+
+
+def test_a_count_whose_readers_all_gave_up_is_dropped() -> None:
+    sources = HangingSources()
+    reader = Reader(sources, local_cache(), timeout=0.2, max_age=2.0)
+    readers = [gevent.spawn(reader.read, "a") for _ in range(3)]
+    gevent.joinall(readers, timeout=10)
+    assert all(isinstance(greenlet.exception, StoreUnavailable) for greenlet in readers)
+    deadline = time.monotonic() + 10
+    while sources.running and time.monotonic() < deadline:
+        gevent.sleep(0.01)
+    assert sources.running == 0
+
+
+def test_once_a_hung_store_answers_a_new_id_is_not_stuck_behind_abandoned_counts() -> None:
+    sources = HangingSources()
+    reader = Reader(sources, local_cache(), timeout=0.1, max_age=2.0, concurrency=4)
+    for n in range(20):
+        with pytest.raises(StoreUnavailable):
+            reader.read(read_id(f"gone-{n}"))
+    sources.release.set()
+    assert reader.read(read_id("new")).counts.id == "new"
+
+
+def test_beyond_the_read_concurrency_a_new_id_is_refused_at_once_without_the_store() -> None:
+    sources = HangingSources()
+    reader = Reader(sources, local_cache(), timeout=30.0, max_age=2.0, concurrency=2)
+    waiting = [gevent.spawn(reader.read, id) for id in ("a", "b")]
+    gevent.sleep(0.05)
+    started = time.monotonic()
+    with pytest.raises(StoreBusy, match="HITCOUNT_READ_CONCURRENCY"):
+        reader.read(read_id("c"))
+    assert time.monotonic() - started < 5  # at once, not after HITCOUNT_READ_TIMEOUT
+    assert sorted(calls) == ["a", "b"]
+    gevent.spawn(reader.read, "a")  # a reader of an id being counted joins that count
+    gevent.sleep(0.05)
+    assert sorted(calls) == ["a", "b"]
+    gevent.killall(waiting)
+
+
+def test_beyond_the_read_concurrency_the_last_counts_kept_are_answered_stale() -> None:
+    sources = HangingSources()
+    local = local_cache()
+    local.put(Counts("c", now_ns() - 60 * 10**9, (1,) * len(WINDOWS)))
+    reader = Reader(sources, local, timeout=30.0, max_age=2.0, concurrency=1)
+    waiting = gevent.spawn(reader.read, "a")
+    gevent.sleep(0.05)
+    reading = reader.read(read_id("c"))
+    assert (reading.fresh, reading.counts.values[0]) == (False, 1)
+    assert calls == ["a"]
+    waiting.kill()
+
+
+def test_beyond_the_read_concurrency_a_read_is_a_503_with_retry_after(make_app: AppFactory) -> None:
+    app = app_with(make_app, FlakyStore, HITCOUNT_READ_CONCURRENCY="1", HITCOUNT_READ_TIMEOUT="20s")
+    Outage.state = "hung"
+    waiting = gevent.spawn(app.test_client().get, "/analytics/page")
+    gevent.sleep(0.1)
+    started = time.monotonic()
+    refused = app.test_client().get("/analytics/other")
+    waiting.kill()
+    assert time.monotonic() - started < 10  # at once, not after HITCOUNT_READ_TIMEOUT
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "1"
+
+
+def test_counts_of_an_id_never_hit_are_not_kept_in_the_shared_cache() -> None:
+    sources = HangingSources()
+    sources.release.set()
+    sources.store.write([Hit("hit", now_ns())])
+    reader = Reader(sources, local_cache(), timeout=5.0, max_age=2.0)
+    for n in range(100):
+        assert not any(reader.read(read_id(f"badge-{n}")).counts.values)
+    assert reader.read(read_id("hit")).counts.values[0] == 1
+    assert [counts.id for counts in sources.kept] == ["hit"]
+    assert not any(reader.read(read_id("badge-0")).counts.values)
+    assert calls.count("badge-0") == 1  # the worker's own copy answers it again

@@ -16,13 +16,17 @@ from hitcount.api_flask.errors import ANSWERS
 from hitcount.api_flask.front import TrackFront
 from hitcount.api_flask.nosniff import NoSniff
 from hitcount.api_flask.proxies import TrustedProxies
-from hitcount.api_flask.ratelimit import RateLimiter
+from hitcount.api_flask.ratelimit import Rate, RateLimiter
 from hitcount.api_flask.reader import Reader
 from hitcount.api_flask.responses import error_response, http_error, unexpected_error
-from hitcount.api_flask.settings import ApiSettings
+from hitcount.api_flask.settings import RATE_LIMIT, READ_RATE_LIMIT, ApiSettings
 from hitcount.api_flask.state import ApiState
 from hitcount.core import Runtime
 from hitcount.core.backends.memory import NAMESPACE, MemoryCache
+
+
+def _limiter(rate: Rate | None, setting: str, settings: ApiSettings) -> RateLimiter | None:
+    return RateLimiter(rate, setting, settings.rate_limit_ipv6_prefix) if rate else None
 
 
 def create_app(runtime: Runtime | None = None) -> Flask:
@@ -41,13 +45,14 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     # The worker's own copy of counts, apart from any memory backend of the same namespace.
     namespace = f"{runtime.config.get(NAMESPACE)}-api-worker"
     local = MemoryCache(runtime.config.with_overrides({NAMESPACE.name: namespace}))
-    reader = Reader(backends, local, settings.read_timeout, settings.read_max_age)
+    reader = Reader(backends, local, settings.read_timeout, settings.read_max_age, settings.read_concurrency)
     state = ApiState(
         settings,
         CorsPolicy.of(settings.cors_origins),
         ReadAccess.of(settings.read_tokens, settings.public_ids),
         TrustedProxies(settings.trusted_proxies),
-        RateLimiter(settings.rate_limit) if settings.rate_limit else None,
+        _limiter(settings.rate_limit, RATE_LIMIT.name, settings),
+        _limiter(settings.read_rate_limit, READ_RATE_LIMIT.name, settings),
         backends,
         reader,
         runtime.secrets,

@@ -2,7 +2,8 @@
 
 Backends raise core's errors (:mod:`hitcount.core.errors`); the API adds only what is
 its own: the refusals of a request's body (:class:`Rejected` and its subclasses) and the
-queue's deadline (:class:`QueueTimeout`, a kind of core's ``QueueUnavailable``).
+queue's deadline (:class:`QueueTimeout`, a kind of core's ``QueueUnavailable``) and the bound on
+concurrent store reads (:class:`StoreBusy`, a kind of ``StoreUnavailable``).
 :data:`ANSWERS` gives each its status, the label of the rejection metric and the words
 that open its message; :func:`answer_of` looks an error up through its class hierarchy,
 so a backend's own subclass of a core error is answered like that error.
@@ -107,10 +108,10 @@ class ForeignOrigin(Rejected):
 
 
 class RateLimited(Rejected):
-    """A client address over ``HITCOUNT_RATE_LIMIT``; ``retry_after`` is when it may send again (seconds)."""
+    """A client address over the rate limit ``setting`` names; ``retry_after`` is when it may send again (seconds)."""
 
-    def __init__(self, retry_after: float) -> None:
-        super().__init__("too many requests from this address: over HITCOUNT_RATE_LIMIT")
+    def __init__(self, retry_after: float, setting: str) -> None:
+        super().__init__(f"too many requests from this address: over {setting}")
         self.retry_after = retry_after
 
     def headers(self) -> list[tuple[str, str]]:
@@ -124,6 +125,10 @@ class RequestTimeout(Rejected):
 
 class QueueTimeout(QueueUnavailable):
     """The queue did not take the hits within ``HITCOUNT_API_ENQUEUE_TIMEOUT``."""
+
+
+class StoreBusy(StoreUnavailable):
+    """The worker already runs ``HITCOUNT_READ_CONCURRENCY`` store reads: another would only queue behind them."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,7 @@ ANSWERS: dict[type[Exception], Answer] = {
     QueueTimeout: Answer(503, "queue_timeout", "the queue cannot take hits now"),
     QueueFull: Answer(503, "queue_full", "the queue cannot take hits now"),
     QueueUnavailable: Answer(503, "queue_unavailable", "the queue cannot take hits now"),
+    StoreBusy: Answer(503, "store_busy", "the store cannot answer now"),
     StoreUnavailable: Answer(503, "store_unavailable", "the store cannot answer now"),
     # The store failed the request in a way retrying will not fix.
     StoreError: Answer(502, "store_error", "the store failed", logged=True),

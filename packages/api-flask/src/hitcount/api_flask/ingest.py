@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from hitcount.api_flask import metrics
 from hitcount.api_flask.body import read_body
-from hitcount.api_flask.errors import ForeignOrigin, RateLimited, Rejected, answer_of, echo
+from hitcount.api_flask.errors import ForeignOrigin, Rejected, answer_of, echo
 from hitcount.api_flask.parsing import parse_batch, parse_track
 from hitcount.api_flask.state import ApiState
 from hitcount.core import Hit, HitcountError, now_ns
@@ -57,9 +57,7 @@ def ingest(state: ApiState, parse: Callable[[bytes, int], list[Hit]], environ: W
 def _admit(state: ApiState, environ: WSGIEnvironment) -> None:
     """Refuse, before reading its body, a request over its address's rate limit or from a foreign page."""
     if state.limiter is not None:
-        wait = state.limiter.take(state.proxies.client(environ))
-        if wait:
-            raise RateLimited(wait)
+        state.limiter.check(state.proxies.client(environ))
     origin: str | None = environ.get("HTTP_ORIGIN")
     if not state.cors.admits(origin):
         raise ForeignOrigin(f"origin {echo(origin)} may not send hits: HITCOUNT_CORS_ORIGINS does not list it")

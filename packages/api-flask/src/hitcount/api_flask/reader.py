@@ -11,13 +11,23 @@ shared cache is down too). A read first looks there:
 - otherwise the store is asked, once per id and worker however many readers wait for it;
   when it fails or has not answered within ``HITCOUNT_READ_TIMEOUT``, the last counts kept
   are answered, stale, with their age; only with none kept does the read fail (503).
+
+A worker runs at most ``HITCOUNT_READ_CONCURRENCY`` store counts at once (of different
+ids): a read of one more id answers its stale counts, or 503 at once, rather than queueing
+behind counts of a store that hangs. A count whose readers have all stopped waiting is
+dropped (its greenlet killed, which closes its connection), so that it holds neither a
+slot nor a connection of the store client's pool once nobody needs its answer.
+
+Counts that are all zero (an id never hit, or any id a client makes up) are kept in the
+worker's own copy only: in the shared cache they would let any client fill the cache's
+Redis with one entry per id it invents.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import gevent
@@ -25,6 +35,7 @@ from gevent.event import AsyncResult
 
 from hitcount.api_flask import metrics
 from hitcount.api_flask.access import ReadId
+from hitcount.api_flask.errors import StoreBusy
 from hitcount.core import CacheUnavailable, Counts, CountsCache, StoreError, StoreUnavailable, now_ns
 from hitcount.core.cache import age
 
@@ -50,15 +61,27 @@ class Reading:
     fresh: bool
 
 
+@dataclass(eq=False)
+class _Flight:
+    """One count of an id under way: its answer, the greenlet counting it and how many readers wait for it."""
+
+    result: AsyncResult = field(default_factory=AsyncResult)
+    greenlet: gevent.Greenlet | None = None
+    waiting: int = 0
+
+
 class Reader:
     """Answers reads for one worker; see the module's docstring."""
 
-    def __init__(self, sources: Sources, local: CountsCache, timeout: float, max_age: float) -> None:
+    def __init__(
+        self, sources: Sources, local: CountsCache, timeout: float, max_age: float, concurrency: int = 32
+    ) -> None:
         self._sources = sources
         self._local = local
         self._timeout = timeout
         self._max_age = max_age
-        self._flights: dict[str, AsyncResult] = {}
+        self._concurrency = concurrency
+        self._flights: dict[str, _Flight] = {}
 
     def read(self, id: ReadId) -> Reading:
         """The counts to answer for ``id`` (the id as read, whose access was decided on that form);
@@ -98,30 +121,47 @@ class Reader:
         """The store's counts of ``id``; readers of an id already being counted wait for that count."""
         flight = self._flights.get(id)
         if flight is None:
-            flight = self._flights[id] = AsyncResult()
-            gevent.spawn(self._count_for, id, flight)
+            if len(self._flights) >= self._concurrency:
+                raise StoreBusy(f"{self._concurrency} store reads under way: HITCOUNT_READ_CONCURRENCY")
+            flight = self._flights[id] = _Flight()
+            flight.greenlet = gevent.spawn(self._count_for, id, flight)
+        flight.waiting += 1
         try:
-            counts: Counts = flight.get(timeout=self._timeout)
+            counts: Counts = flight.result.get(timeout=self._timeout)
         except gevent.Timeout:
             raise StoreUnavailable(f"no answer within HITCOUNT_READ_TIMEOUT={self._timeout:g}s") from None
+        finally:
+            flight.waiting -= 1
+            if not flight.waiting and not flight.result.ready():
+                self._drop(id, flight)
         return counts
 
-    def _count_for(self, id: str, flight: AsyncResult) -> None:
-        """Count ``id``, wake its readers, keep the answer; readers stop waiting at their timeout, this goes on."""
+    def _drop(self, id: str, flight: _Flight) -> None:
+        """Stop a count nobody waits for any longer."""
+        if self._flights.get(id) is flight:
+            del self._flights[id]
+        if flight.greenlet is not None:
+            flight.greenlet.kill(block=False)
+
+    def _count_for(self, id: str, flight: _Flight) -> None:
+        """Count ``id``, wake its readers, keep the answer."""
         started = time.perf_counter()
         try:
             counts = self._sources.counts(id, now_ns())
         except Exception as error:  # the readers raise it: core's errors are answered, others are bugs
-            flight.set_exception(error)
+            flight.result.set_exception(error)
         else:
             metrics.STORE_READ_SECONDS.observe(time.perf_counter() - started)
-            flight.set(counts)
+            flight.result.set(counts)
             self._keep(counts)
         finally:
-            self._flights.pop(id, None)
+            if self._flights.get(id) is flight:
+                del self._flights[id]
 
     def _keep(self, counts: Counts) -> None:
         self._local.put(counts)
+        if not any(counts.values):
+            return
         try:
             self._sources.keep(counts)
         except CacheUnavailable as error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hitcount.api_flask.proxies import Network, parse_networks
-from hitcount.api_flask.ratelimit import Rate, parse_rate
+from hitcount.api_flask.ratelimit import Rate, parse_ipv6_prefix, parse_rate
 from hitcount.core import Config, Setting
 from hitcount.core.config import parse_csv, parse_duration, parse_positive_duration, parse_positive_int, parse_size
 
@@ -74,6 +74,21 @@ RATE_LIMIT = Setting(
     " its pace), counted by each worker process apart; beyond, 429 with Retry-After. off: no limit.",
     parse_rate,
 )
+READ_RATE_LIMIT = Setting(
+    "HITCOUNT_READ_RATE_LIMIT",
+    "100/s",
+    "Reads (GET /analytics/<id>, /badge.svg) one client address may send, as HITCOUNT_RATE_LIMIT counts"
+    " Track requests; beyond, 429 with Retry-After. Raise it, or set HITCOUNT_TRUSTED_PROXIES, when the"
+    " readers come through a proxy. off: no limit.",
+    parse_rate,
+)
+RATE_LIMIT_IPV6_PREFIX = Setting(
+    "HITCOUNT_RATE_LIMIT_IPV6_PREFIX",
+    "64",
+    "Length of the IPv6 prefix whose addresses share one client's rate limits (one /64 is one subscriber's"
+    " usual block); IPv4 clients are limited per address.",
+    parse_ipv6_prefix,
+)
 TRUSTED_PROXIES = Setting(
     "HITCOUNT_TRUSTED_PROXIES",
     "",
@@ -100,6 +115,13 @@ READ_TIMEOUT = Setting(
     "1s",
     "Longest a read waits for the store; then it answers the last counts kept, stale, with their Age.",
     parse_positive_duration,
+)
+READ_CONCURRENCY = Setting(
+    "HITCOUNT_READ_CONCURRENCY",
+    "32",
+    "Store reads (of different ids) a worker runs at once; a read of one more id answers its last counts"
+    " kept, stale, or 503 with Retry-After at once.",
+    parse_positive_int,
 )
 READ_MAX_AGE = Setting(
     "HITCOUNT_READ_MAX_AGE",
@@ -149,11 +171,14 @@ SETTINGS = (
     READ_TOKENS,
     PUBLIC_IDS,
     RATE_LIMIT,
+    READ_RATE_LIMIT,
+    RATE_LIMIT_IPV6_PREFIX,
     TRUSTED_PROXIES,
     ENQUEUE_TIMEOUT,
     COMMIT_INTERVAL,
     TRACK_FRONT,
     READ_TIMEOUT,
+    READ_CONCURRENCY,
     READ_MAX_AGE,
     SPOOL_MAX_HITS,
     SPOOL_MAX_BYTES,
@@ -169,11 +194,14 @@ class ApiSettings:
     read_tokens: tuple[str, ...]
     public_ids: tuple[str, ...]
     rate_limit: Rate | None
+    read_rate_limit: Rate | None
+    rate_limit_ipv6_prefix: int
     trusted_proxies: tuple[Network, ...]
     enqueue_timeout: float
     commit_interval: float
     track_front: bool
     read_timeout: float
+    read_concurrency: int
     read_max_age: float
 
     @classmethod
@@ -185,10 +213,13 @@ class ApiSettings:
             read_tokens=config.get(READ_TOKENS),
             public_ids=config.get(PUBLIC_IDS),
             rate_limit=config.get(RATE_LIMIT),
+            read_rate_limit=config.get(READ_RATE_LIMIT),
+            rate_limit_ipv6_prefix=config.get(RATE_LIMIT_IPV6_PREFIX),
             trusted_proxies=config.get(TRUSTED_PROXIES),
             enqueue_timeout=config.get(ENQUEUE_TIMEOUT),
             commit_interval=config.get(COMMIT_INTERVAL),
             track_front=config.get(TRACK_FRONT),
             read_timeout=config.get(READ_TIMEOUT),
+            read_concurrency=config.get(READ_CONCURRENCY),
             read_max_age=config.get(READ_MAX_AGE),
         )

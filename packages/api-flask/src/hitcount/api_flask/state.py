@@ -1,4 +1,4 @@
-"""What the views of one app share: its settings, policies, per-worker backends, reader and rate limiter."""
+"""What the views of one app share: its settings, policies, per-worker backends, reader and rate limiters."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ class ApiState:
     proxies: TrustedProxies
     # None when HITCOUNT_RATE_LIMIT is off.
     limiter: RateLimiter | None
+    # None when HITCOUNT_READ_RATE_LIMIT is off.
+    read_limiter: RateLimiter | None
     backends: Backends
     reader: Reader
     # What no answer or log line of the app may hold (hitcount.core.Runtime.secrets).

@@ -1,7 +1,13 @@
-"""The ``redis`` counts cache: one key per id beside the queue's, expiring with ``HITCOUNT_CACHE_TTL``.
+"""The ``redis`` counts cache: one key per id, expiring with ``HITCOUNT_CACHE_TTL``, in the
+Redis of ``HITCOUNT_CACHE_REDIS_URL`` (default: the queue's).
 
-Every API process of every host that shares the queue's Redis shares these counts, so a hot
+Every API process of every host that shares that Redis shares these counts, so a hot
 id is counted by the store about once per ``HITCOUNT_READ_MAX_AGE`` whatever the readers.
+The cache must never take the memory the queue needs: a Redis that holds batches refuses
+writes once full (``noeviction``) rather than lose one, and would then refuse batches for
+the sake of cached counts. So the cache has a server of its own (``allkeys-lru``), or shares
+the queue's under ``volatile-lru``: every cache key has a time to live and no key of the
+queue has one, so Redis evicts counts, never batches.
 Keys carry no hash tag: each command touches one key, so a Redis Cluster spreads them; the
 client is a cluster's when the URL names a node of one.
 """
@@ -15,14 +21,14 @@ from hitcount.core import CACHE_TTL, CacheUnavailable, Config, Counts, CountsCac
 from hitcount.core.cache import age, decode_counts, encode_counts
 from hitcount.core.masking import mask_url
 from hitcount.queue_redis.client import Connector, unavailable
-from hitcount.queue_redis.settings import MAX_CONNECTIONS, PREFIX, REDIS_URL, TIMEOUT
+from hitcount.queue_redis.settings import CACHE_REDIS_URL, MAX_CONNECTIONS, PREFIX, REDIS_URL, TIMEOUT
 
 
 class RedisCache(CountsCache):
     """Counts under ``<prefix>:counts:<id>``; opening one does not connect."""
 
     def __init__(self, config: Config) -> None:
-        url = config.get(REDIS_URL)
+        url = config.get(CACHE_REDIS_URL) or config.get(REDIS_URL)
         timeout = config.get(TIMEOUT)
         self._where = mask_url(url)
         self._prefix = f"{config.get(PREFIX)}:counts:"

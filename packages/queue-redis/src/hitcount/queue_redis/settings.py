@@ -23,6 +23,11 @@ def parse_redis_url(text: str) -> str:
     return text.strip()
 
 
+def parse_cache_url(text: str) -> str:
+    """Nothing (the queue's server), or a URL as :func:`parse_redis_url` reads it."""
+    return parse_redis_url(text) if text.strip() else ""
+
+
 def parse_prefix(text: str) -> str:
     """A key prefix without braces: a brace would move the Redis Cluster hash tag into the prefix."""
     prefix = text.strip()
@@ -94,4 +99,22 @@ CONSUMER_EXPIRY = Setting(
     " from the group, so that the names of indexers that are gone do not pile up.",
     parse_positive_duration,
 )
-SETTINGS = (REDIS_URL, PREFIX, PARTITIONS, MAX_BACKLOG, TIMEOUT, MAX_CONNECTIONS, MIN_REPLICAS, CONSUMER_EXPIRY)
+CACHE_REDIS_URL = Setting(
+    "HITCOUNT_CACHE_REDIS_URL",
+    "",
+    "Redis of the counts cache, as HITCOUNT_REDIS_URL (a server with maxmemory and an allkeys-lru policy,"
+    " whose memory the queue's batches never compete for); empty: the queue's server, whose maxmemory-policy"
+    " should then be volatile-lru so that cached counts are evicted before batches are refused.",
+    parse_cache_url,
+)
+SETTINGS = (
+    REDIS_URL,
+    PREFIX,
+    PARTITIONS,
+    MAX_BACKLOG,
+    TIMEOUT,
+    MAX_CONNECTIONS,
+    MIN_REPLICAS,
+    CONSUMER_EXPIRY,
+    CACHE_REDIS_URL,
+)

@@ -1,7 +1,9 @@
 """Read: ``GET /analytics/<id>``, the counts of one id in every window, longest first, and
 ``GET /badge.svg?id=<id>``, the count of one window drawn as a badge (:mod:`hitcount.api_flask.badge`).
 
-Counts come from :class:`~hitcount.api_flask.reader.Reader`: fresh ones say how long a
+A client address over ``HITCOUNT_READ_RATE_LIMIT`` gets 429 before anything else is
+looked at (:mod:`hitcount.api_flask.ratelimit`): every read of an id not cached costs a
+store search. Counts come from :class:`~hitcount.api_flask.reader.Reader`: fresh ones say how long a
 client may keep them (``Cache-Control: max-age``), stale ones how old they are (``Age``);
 those that took a token are ``private``, kept by no shared cache.
 With ``HITCOUNT_READ_TOKENS`` set, only ids of ``HITCOUNT_PUBLIC_IDS`` are read without a
@@ -68,6 +70,8 @@ def _readable(text: str) -> ReadId:
     learns nothing of it.
     """
     state = api_state()
+    if state.read_limiter is not None:
+        state.read_limiter.check(state.proxies.client(request.environ))
     authorization = request.headers.get("Authorization")
     try:
         id = read_id(text)
