@@ -11,10 +11,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
+from hitcount.core.bench.load import ACKNOWLEDGED, GIVEN_UP
 from hitcount.core.cli import main
 from hitcount.core.testing.processes import run_on_terminal
 from hitcount.core.windows import LONGEST
@@ -153,3 +155,26 @@ def test_a_run_on_a_terminal_shows_rate_p90_and_errors_as_it_goes(api: str) -> N
     assert code == 0, terminal
     assert re.search(r"\r +\d+\.\ds  [\d,]+ req/s  p90 \d+\.\d ms  errors 0", terminal), terminal
     assert "hits accepted" in output
+
+
+def test_a_journal_names_every_hit_sent_and_whether_it_was_acknowledged(api: str, tmp_path: Path) -> None:
+    StandIn.refuse = True  # every request refused for good: its hits given up, not acknowledged
+    assert bench(api, "-i", "refused", "--journal", str(tmp_path / "refused")) == 1
+    StandIn.refuse = False
+    StandIn.fail_every = 3
+    assert bench(api, "-i", "j", "--batch", "2", "--journal", str(tmp_path / "kept")) == 0
+    kept = journal(tmp_path / "kept")
+    assert set(kept) == StandIn.uids["j"]
+    assert len(kept) > 0
+    assert set(kept.values()) == {ACKNOWLEDGED}
+    refused = journal(tmp_path / "refused")
+    assert len(refused) > 0
+    assert set(refused.values()) == {GIVEN_UP}
+
+
+def journal(directory: Path) -> dict[str, str]:
+    """The outcome of every uid in the journals of ``directory``, each written once by the process that sent it."""
+    lines = [line.split() for path in directory.glob("*.txt") for line in path.read_text().splitlines()]
+    outcomes = {uid: outcome for uid, outcome in lines}
+    assert len(outcomes) == len(lines), "a uid in two lines of the journals"
+    return outcomes
