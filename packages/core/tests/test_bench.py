@@ -18,7 +18,7 @@ import pytest
 
 from hitcount.core.bench.load import ACKNOWLEDGED, GIVEN_UP
 from hitcount.core.cli import main
-from hitcount.core.testing.processes import run_on_terminal
+from hitcount.core.testing.processes import free_port, run_on_terminal, wait_until
 from hitcount.core.windows import LONGEST
 
 
@@ -178,3 +178,26 @@ def journal(directory: Path) -> dict[str, str]:
     outcomes = {uid: outcome for uid, outcome in lines}
     assert len(outcomes) == len(lines), "a uid in two lines of the journals"
     return outcomes
+
+
+def test_an_api_that_refuses_connections_until_it_starts_is_retried(capsys: pytest.CaptureFixture[str]) -> None:
+    StandIn.uids, StandIn.posted, StandIn.requests, StandIn.fail_every, StandIn.late = {}, [], 0, 0, 0.0
+    StandIn.refuse = False
+    port = free_port()
+    servers: list[ThreadingHTTPServer] = []
+
+    def start_late() -> None:
+        time.sleep(1.5)  # the bench's whole duration: every request meets a refused connection first
+        servers.append(ThreadingHTTPServer(("127.0.0.1", port), StandIn))
+        servers[0].serve_forever()
+
+    threading.Thread(target=start_late, daemon=True).start()
+    try:
+        assert bench(f"http://127.0.0.1:{port}", "-i", "late", "--retry-for", "30s") == 0
+    finally:
+        wait_until(lambda: bool(servers), "the stand-in to start")
+        servers[0].shutdown()
+    output = capsys.readouterr().out
+    assert "Connect call failed" in output
+    accepted = int(output.split("hits accepted ")[1].split()[0])
+    assert accepted == len(StandIn.uids["late"]) > 0
