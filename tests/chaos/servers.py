@@ -1,0 +1,81 @@
+"""The chaos run's own Redis and Elasticsearch, which it kills: scripts/services.py on a private directory and ports.
+
+The shared servers of ``var/services.env`` serve every other test and must never be
+killed, so the run starts the same services (the same code, fsync settings and
+integ-test distribution) with their files under ``var/chaos`` and on ports of their own,
+starts a killed node again through :meth:`Services.up` (it starts what does not run and
+waits), and deletes the nodes' data when the shape is done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scripts.services import ROOT, Node, RedisClusterNode, Services, settings_prefix
+
+# Private ports, away from services.py's defaults (the shared servers): HTTP and transport of
+# Elasticsearch, the first of consecutive ones for the clusters (a Redis Cluster's buses on +10000).
+PORTS = {
+    "redis": (26379, None),
+    "redis-cluster": (27100, None),
+    "elastic9": (29209, 29309),
+    "elastic-cluster": (29401, 29501),
+}
+DIRECTORY = ROOT / "var" / "chaos"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Which services carry the pipeline: the single-node ones or the clusters."""
+
+    name: str
+    redis: str
+    elastic: str
+    # Extra settings of the pipeline on this shape.
+    settings: tuple[tuple[str, str], ...] = ()
+
+
+SINGLE = Shape("single", "redis", "elastic9")
+# Partitions on every master, so that a master lost takes its share, not all publishes.
+CLUSTERS = Shape("clusters", "redis-cluster", "elastic-cluster", (("HITCOUNT_REDIS_PARTITIONS", "6"),))
+SHAPES = {shape.name: shape for shape in (SINGLE, CLUSTERS)}
+
+
+class Servers:
+    """The private services of one shape: started, their nodes by kind, restarted, purged."""
+
+    def __init__(self, shape: Shape) -> None:
+        self.shape = shape
+        environ: dict[str, str] = {"HITCOUNT_SERVICES_ES_HEAP": "384m"}
+        for service, (port, transport) in PORTS.items():
+            environ[f"{settings_prefix(service)}_PORT"] = str(port)
+            if transport is not None:
+                environ[f"{settings_prefix(service)}_TRANSPORT_PORT"] = str(transport)
+        self.services = Services(DIRECTORY, environ)
+
+    @property
+    def names(self) -> list[str]:
+        return [self.shape.redis, self.shape.elastic]
+
+    def up(self, *names: str) -> None:
+        """Start every node of the services named (default: both) that does not run (at first, or after a
+        kill) and wait until each serves."""
+        self.services.up(list(names) or self.names)
+
+    def down(self) -> None:
+        """Stop the nodes and delete their data and logs (the distribution stays, for the next run)."""
+        self.services.down(self.names, purge=True)
+
+    def url(self, service: str) -> str:
+        return self.services.catalog[service].url
+
+    @property
+    def redis_nodes(self) -> tuple[Node, ...]:
+        """The Redis nodes a fault may hit: on a cluster, every node but the first, whose URL the
+        pipeline's processes are given (one started after a fault must find the cluster)."""
+        nodes = self.services.catalog[self.shape.redis].nodes
+        return nodes[1:] if isinstance(nodes[0], RedisClusterNode) else nodes
+
+    @property
+    def elastic_nodes(self) -> tuple[Node, ...]:
+        return self.services.catalog[self.shape.elastic].nodes
