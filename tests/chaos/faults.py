@@ -24,7 +24,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,12 +70,7 @@ class Pipeline:
     restarts: int = 0
 
     def api_workers(self) -> list[int]:
-        """The pids of the API master's children (gunicorn's workers)."""
-        pid = self.stack.api.pid
-        try:
-            return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-        except OSError:
-            return []
+        return api_workers(self.stack.api)
 
     def replace_indexer(self, slot: int) -> None:
         """Start a new indexer in ``slot`` (its old one killed), forgetting the killed one."""
@@ -90,17 +85,29 @@ class Pipeline:
         self.stack.restart_api(f"api-{self.restarts}")
 
 
-def pause(pid: int, hold: float) -> None:
-    """SIGSTOP ``pid`` for ``hold`` seconds, then SIGCONT (unless it died meanwhile)."""
-    try:
+@contextlib.contextmanager
+def paused(pid: int) -> Iterator[None]:
+    """``pid`` stopped (SIGSTOP) for the block, then continued (SIGCONT), unless it died meanwhile."""
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGSTOP)
-    except ProcessLookupError:
-        return
     try:
-        time.sleep(hold)
+        yield
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGCONT)
+
+
+def pause(pid: int, hold: float) -> None:
+    with paused(pid):
+        time.sleep(hold)
+
+
+def api_workers(api: Child) -> list[int]:
+    """The pids of the API master's children (gunicorn's workers)."""
+    try:
+        return [int(child) for child in Path(f"/proc/{api.pid}/task/{api.pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def kill(pid: int) -> None:
@@ -193,16 +200,11 @@ def pause_redis(pipeline: Pipeline, fault: Fault) -> None:
 
 def spool_full(pipeline: Pipeline, fault: Fault) -> None:
     """Every Redis node hung long enough for the API's spool to fill up."""
-    pids = [
-        pid for node in pipeline.servers.services.catalog[pipeline.servers.shape.redis].nodes if (pid := node.pid())
-    ]
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
-    try:
+    nodes = pipeline.servers.services.catalog[pipeline.servers.shape.redis].nodes
+    with contextlib.ExitStack() as hung:
+        for pid in [pid for node in nodes if (pid := node.pid()) is not None]:
+            hung.enter_context(paused(pid))
         time.sleep(SPOOL_FULL_HOLD)
-    finally:
-        for pid in pids:
-            os.kill(pid, signal.SIGCONT)
 
 
 def redis_memory_full(pipeline: Pipeline, fault: Fault) -> None:
