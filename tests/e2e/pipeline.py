@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import sys
 import time
 import uuid
@@ -177,3 +178,22 @@ class Answer:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+def load(stack: Stack, id: str, seconds: float, rate: float, *options: str) -> Child:
+    """``hitcount bench`` sending single hits of ``id`` to the stack's API for ``seconds`` at ``rate``/s, in the
+    background, each hit with a uid of its own and resent until acknowledged; more bench ``options`` after."""
+    command = [sys.executable, "-m", "hitcount.core.cli", "bench", "--url", f"http://127.0.0.1:{stack.port}"]
+    command += ["--id", id, "--duration", f"{seconds}s", "--rate", str(rate), "--workers", "1"]
+    command += ["--connections", "16", "--retry-for", "120s", *options]
+    return Child(command, stack.directory / f"bench-{id}.log", stack.environ)
+
+
+def accepted(bench: Child, timeout: float) -> int:
+    """The hits a finished ``hitcount bench`` got acknowledged; it must have given none up."""
+    code = bench.wait(timeout)
+    output = bench.output()
+    assert code == 0, output
+    found = re.search(r"hits accepted (\d+)", output)
+    assert found is not None, output
+    return int(found.group(1))
