@@ -34,13 +34,13 @@ from elasticsearch import Elasticsearch, helpers
 
 from hitcount.api_flask.spool import Spool
 from hitcount.core import Config
-from hitcount.core.testing.processes import Child, wait_until
+from hitcount.core.testing.processes import wait_until
 from hitcount.store_elastic.bulk import document_id
 from hitcount.store_elastic.settings import parse_urls
 from tests.chaos.faults import INDEXERS, SPOOL_MAX_HITS, Fault, Injector, Pipeline, schedule
 from tests.chaos.ledger import Ledger, read_journal
 from tests.chaos.servers import DIRECTORY, SHAPES, Servers, Shape
-from tests.e2e.pipeline import Stack
+from tests.e2e.pipeline import Stack, load
 
 # How long the client resends a hit before it gives up: longer than any outage of the schedule
 # (a single Elasticsearch killed takes a minute or so to start again on a loaded machine).
@@ -106,10 +106,7 @@ def load_and_check(pipeline: Pipeline, faults: list[Fault], seconds: float, rate
     stack = pipeline.stack
     id = f"chaos-{uuid.uuid4().hex[:12]}"
     journal = stack.directory / "journal"
-    command = [sys.executable, "-m", "hitcount.core.cli", "bench", "--url", f"http://127.0.0.1:{stack.port}"]
-    command += ["--id", id, "--duration", f"{seconds}s", "--rate", str(rate), "--workers", "1"]
-    command += ["--connections", "32", "--timeout", "5s", "--retry-for", f"{RETRY_FOR}s", "--journal", str(journal)]
-    bench = Child(command, stack.directory / "bench.log", stack.environ)
+    bench = load(stack, id, seconds, rate, "--timeout", "5s", "--retry-for", f"{RETRY_FOR}s", "--journal", str(journal))
     injector = Injector(pipeline, faults)
     started = time.monotonic()
     injector.run(started, seconds)

@@ -10,6 +10,7 @@ waits), and deletes the nodes' data when the shape is done.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from scripts.services import ROOT, Node, RedisClusterNode, Services, settings_prefix
 
@@ -44,14 +45,16 @@ SHAPES = {shape.name: shape for shape in (SINGLE, CLUSTERS)}
 class Servers:
     """The private services of one shape: started, their nodes by kind, restarted, purged."""
 
-    def __init__(self, shape: Shape) -> None:
+    def __init__(self, shape: Shape, directory: Path = DIRECTORY, offset: int = 0) -> None:
+        """Files under ``directory``, on the ports of :data:`PORTS` plus ``offset``: two sets of servers
+        (the run's and a test's) must differ in both."""
         self.shape = shape
         environ: dict[str, str] = {"HITCOUNT_SERVICES_ES_HEAP": "384m"}
         for service, (port, transport) in PORTS.items():
-            environ[f"{settings_prefix(service)}_PORT"] = str(port)
+            environ[f"{settings_prefix(service)}_PORT"] = str(port + offset)
             if transport is not None:
-                environ[f"{settings_prefix(service)}_TRANSPORT_PORT"] = str(transport)
-        self.services = Services(DIRECTORY, environ)
+                environ[f"{settings_prefix(service)}_TRANSPORT_PORT"] = str(transport + offset)
+        self.services = Services(directory, environ)
 
     @property
     def names(self) -> list[str]:

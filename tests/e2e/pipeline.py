@@ -182,7 +182,8 @@ class Answer:
 
 def load(stack: Stack, id: str, seconds: float, rate: float, *options: str) -> Child:
     """``hitcount bench`` sending single hits of ``id`` to the stack's API for ``seconds`` at ``rate``/s, in the
-    background, each hit with a uid of its own and resent until acknowledged; more bench ``options`` after."""
+    background, each hit with a uid of its own and resent until acknowledged; ``options`` add to or override
+    the bench's (its last value of an option counts)."""
     command = [sys.executable, "-m", "hitcount.core.cli", "bench", "--url", f"http://127.0.0.1:{stack.port}"]
     command += ["--id", id, "--duration", f"{seconds}s", "--rate", str(rate), "--workers", "1"]
     command += ["--connections", "16", "--retry-for", "120s", *options]
