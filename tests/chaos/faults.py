@@ -139,8 +139,14 @@ def kill_api_worker(pipeline: Pipeline, fault: Fault) -> None:
     """kill -9 a worker; gunicorn's master starts another."""
     workers = pipeline.api_workers()
     if workers:
-        kill(workers[fault.pick % len(workers)])
-        wait_until(lambda: len(pipeline.api_workers()) == len(workers), "the API master to replace a killed worker")
+        doomed = workers[fault.pick % len(workers)]
+        kill(doomed)
+        # Until reaped, the killed worker is still a child (a zombie): count the others.
+        wait_until(
+            lambda: len([pid for pid in pipeline.api_workers() if pid != doomed and alive(pid)]) == len(workers),
+            "the API master to replace a killed worker",
+            60,
+        )
 
 
 def pause_api_worker(pipeline: Pipeline, fault: Fault) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
+
 from scripts.services import ROOT, Node, RedisClusterNode, Services, settings_prefix
 
 # Private ports, away from services.py's defaults (the shared servers): HTTP and transport of
@@ -74,11 +76,23 @@ class Servers:
 
     @property
     def redis_nodes(self) -> tuple[Node, ...]:
-        """The Redis nodes a fault may hit: on a cluster, every node but the first, whose URL the
-        pipeline's processes are given (one started after a fault must find the cluster)."""
+        """The Redis nodes a fault may hit: on a cluster, the masters (whose loss costs a failover) but the
+        first node, whose URL the pipeline's processes are given (one started after a fault must find the
+        cluster); every node but the first when none is a master now (failovers under way)."""
         nodes = self.services.catalog[self.shape.redis].nodes
-        return nodes[1:] if isinstance(nodes[0], RedisClusterNode) else nodes
+        if not isinstance(nodes[0], RedisClusterNode):
+            return nodes
+        return tuple(node for node in nodes[1:] if master(node)) or nodes[1:]
 
     @property
     def elastic_nodes(self) -> tuple[Node, ...]:
         return self.services.catalog[self.shape.elastic].nodes
+
+
+def master(node: Node) -> bool:
+    """Whether the Redis ``node`` answers as a master now."""
+    try:
+        with redis.Redis.from_url(node.url, socket_timeout=1) as client:
+            return bool(client.info("replication")["role"] == "master")
+    except redis.RedisError:
+        return False
