@@ -9,6 +9,7 @@ waits), and deletes the nodes' data when the shape is done.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,8 +69,16 @@ class Servers:
         self.services.up(list(names) or self.names)
 
     def down(self) -> None:
-        """Stop the nodes and delete their data and logs (the distribution stays, for the next run)."""
-        self.services.down(self.names, purge=True)
+        """Stop the nodes and delete their data and logs (the distribution stays, for the next run).
+
+        Once more when a file vanished under the deletion: Elasticsearch's launcher may still be
+        cleaning its temporary files after the node's own process has exited.
+        """
+        try:
+            self.services.down(self.names, purge=True)
+        except FileNotFoundError:
+            time.sleep(2)
+            self.services.down(self.names, purge=True)
 
     def url(self, service: str) -> str:
         return self.services.catalog[service].url
