@@ -15,7 +15,7 @@ from pathlib import Path
 
 import redis
 
-from scripts.services import ROOT, Node, RedisClusterNode, Services, settings_prefix
+from scripts.services import ROOT, Node, RedisClusterNode, Services, port_open, settings_prefix
 
 # Private ports, away from services.py's defaults (the shared servers): HTTP and transport of
 # Elasticsearch, the first of consecutive ones for the clusters (a Redis Cluster's buses on +10000).
@@ -49,9 +49,11 @@ class Servers:
     """The private services of one shape: started, their nodes by kind, restarted, purged."""
 
     def __init__(self, shape: Shape, directory: Path = DIRECTORY, offset: int = 0) -> None:
-        """Files under ``directory``, on the ports of :data:`PORTS` plus ``offset``: two sets of servers
-        (the run's and a test's) must differ in both."""
+        """Files under ``directory``, on the ports of :data:`PORTS` plus ``offset`` (or plus the next multiple of
+        10 beyond it whose ports are all free: other checkouts may run servers of their own on any port). Two
+        sets of servers (the run's and a test's) must differ in both."""
         self.shape = shape
+        offset = free_offset(offset)
         environ: dict[str, str] = {"HITCOUNT_SERVICES_ES_HEAP": "384m"}
         for service, (port, transport) in PORTS.items():
             environ[f"{settings_prefix(service)}_PORT"] = str(port + offset)
@@ -105,3 +107,18 @@ def master(node: Node) -> bool:
             return bool(client.info("replication")["role"] == "master")
     except redis.RedisError:
         return False
+
+
+def free_offset(offset: int) -> int:
+    """``offset``, or the first ``offset + 10 * n`` at which no port of :data:`PORTS` (with a cluster's
+    consecutive ports and its Redis buses) is in use."""
+    for candidate in range(offset, offset + 500, 10):
+        ports = [
+            port + candidate + step
+            for first, transport in PORTS.values()
+            for port in (first, first + 10000, *([transport] if transport else []))
+            for step in range(6)
+        ]
+        if not any(port_open(port) for port in ports):
+            return candidate
+    raise RuntimeError(f"no free ports for the chaos servers at offsets {offset} to {offset + 490} from {PORTS}")
