@@ -7,7 +7,7 @@ RUN_ENV := $(VENV)/.run-installed
 SERVICES := $(PYTHON) scripts/services.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint services services-cluster services-down bench clean run-docker clean-docker
+.PHONY: run test lint services services-cluster services-down bench chaos clean run-docker clean-docker
 
 # Nox and uv, in the repository's own virtual environment.
 $(TOOLS):
@@ -39,6 +39,13 @@ bench: $(TOOLS)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(SERVICES) up redis elastic9 redis-cluster elastic-cluster
 	$(VENV)/bin/nox -s bench
+
+# The chaos run's long mode (tests/chaos/run.py): 30 minutes of overlapping faults, 15 on the single-node
+# shape and 15 on the clusters, on servers of its own; make test runs 1.5 minutes of it. CHAOS_ARGS adds
+# options, e.g. `make chaos CHAOS_ARGS="--seed 1234"` to replay a run.
+CHAOS_MINUTES ?= 30
+chaos: $(TOOLS)
+	$(VENV)/bin/nox -s chaos -- --minutes $(CHAOS_MINUTES) --shape both $(CHAOS_ARGS)
 
 lint: $(TOOLS)
 	$(VENV)/bin/nox -s lint mypy

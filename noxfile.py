@@ -230,6 +230,21 @@ def clusters(session: nox.Session) -> None:
 
 
 @nox.session(python=DEFAULT_PYTHON)
+def chaos(session: nox.Session) -> None:
+    """The production shape under load and a seeded schedule of overlapping faults (kill -9, SIGSTOP, spool and
+    Redis memory full) on servers of its own: every acknowledged hit counted once, nothing else counted.
+
+    First tests/chaos's own tests: the checker, and single kills pinned once (a single-node Elasticsearch,
+    the API under load and while its spool forwards; 2 minutes). Then 1.5 minutes of faults on the
+    single-node shape by default (about 3 minutes in all); ``make chaos`` runs 30 on both shapes.
+    Arguments after ``--`` go to tests/chaos/run.py (``--seed``, ``--minutes``, ``--shape``, ``--rate``).
+    """
+    session.install(*PRODUCTION_SHAPE)
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/chaos")  # the checker's own tests, first
+    session.run("python", "-m", "tests.chaos.run", *session.posargs, env={"PYTHONPATH": str(ROOT)})
+
+
+@nox.session(python=DEFAULT_PYTHON)
 def browser(session: nox.Session) -> None:
     """/hitcount.js, live counters and badges in Debian's chromium (apt-get installs it when missing), driven by
     Playwright against the real `hitcount api` and `hitcount indexer`, from pages of other origins."""

@@ -110,8 +110,16 @@ class Stack:
 
     def kill(self, child: Child) -> None:
         """SIGKILL ``child`` (its group, if it leads one), which must then end killed, not otherwise."""
-        self.declared[child] = -signal.SIGKILL
+        self.killed(child)
         child.kill()
+
+    def killed(self, child: Child) -> None:
+        """Declare that ``child`` ends killed by SIGKILL, by the test's hand or its own (a test seam)."""
+        self.declared[child] = -signal.SIGKILL
+
+    def worker_killed(self) -> None:
+        """Declare a gunicorn worker of the API SIGKILLed by the test: its SIGKILL and replacement are expected."""
+        self.killed_workers[self.api] = self.killed_workers.get(self.api, 0) + 1
 
     def kill_worker(self) -> None:
         """SIGKILL a gunicorn worker of the API and wait until gunicorn has replaced it (declared, as :meth:`kill`).
@@ -122,7 +130,7 @@ class Stack:
         wait_until(lambda: len(WORKER_READY.findall(self.api.output())) >= workers, "every API worker to be ready")
         master = self.api.pid
         [worker, *_] = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        self.killed_workers[self.api] = self.killed_workers.get(self.api, 0) + 1
+        self.worker_killed()
         os.kill(int(worker), signal.SIGKILL)
         wait_until(lambda: len(WORKER_READY.findall(self.api.output())) > workers, "gunicorn to replace the worker")
 
@@ -261,3 +269,23 @@ class Answer:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+def load(stack: Stack, id: str, seconds: float, rate: float, *options: str) -> Child:
+    """``hitcount bench`` sending single hits of ``id`` to the stack's API for ``seconds`` at ``rate``/s, in the
+    background, each hit with a uid of its own and resent until acknowledged; ``options`` add to or override
+    the bench's (its last value of an option counts)."""
+    command = [sys.executable, "-m", "hitcount.core.cli", "bench", "--url", f"http://127.0.0.1:{stack.port}"]
+    command += ["--id", id, "--duration", f"{seconds}s", "--rate", str(rate), "--workers", "1"]
+    command += ["--connections", "16", "--retry-for", "120s", *options]
+    return Child(command, stack.directory / f"bench-{id}.log", stack.environ)
+
+
+def accepted(bench: Child, timeout: float) -> int:
+    """The hits a finished ``hitcount bench`` got acknowledged; it must have given none up."""
+    code = bench.wait(timeout)
+    output = bench.output()
+    assert code == 0, output
+    found = re.search(r"hits accepted (\d+)", output)
+    assert found is not None, output
+    return int(found.group(1))

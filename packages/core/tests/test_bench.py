@@ -11,12 +11,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
+from hitcount.core.bench.load import ACKNOWLEDGED, GIVEN_UP
 from hitcount.core.cli import main
-from hitcount.core.testing.processes import run_on_terminal
+from hitcount.core.testing.processes import free_port, run_on_terminal, wait_until
 from hitcount.core.windows import LONGEST
 
 
@@ -153,3 +155,49 @@ def test_a_run_on_a_terminal_shows_rate_p90_and_errors_as_it_goes(api: str) -> N
     assert code == 0, terminal
     assert re.search(r"\r +\d+\.\ds  [\d,]+ req/s  p90 \d+\.\d ms  errors 0", terminal), terminal
     assert "hits accepted" in output
+
+
+def test_a_journal_names_every_hit_sent_and_whether_it_was_acknowledged(api: str, tmp_path: Path) -> None:
+    StandIn.refuse = True  # every request refused for good: its hits given up, not acknowledged
+    assert bench(api, "-i", "refused", "--journal", str(tmp_path / "refused")) == 1
+    StandIn.refuse = False
+    StandIn.fail_every = 3
+    assert bench(api, "-i", "j", "--batch", "2", "--journal", str(tmp_path / "kept")) == 0
+    kept = journal(tmp_path / "kept")
+    assert set(kept) == StandIn.uids["j"]
+    assert len(kept) > 0
+    assert set(kept.values()) == {ACKNOWLEDGED}
+    refused = journal(tmp_path / "refused")
+    assert len(refused) > 0
+    assert set(refused.values()) == {GIVEN_UP}
+
+
+def journal(directory: Path) -> dict[str, str]:
+    """The outcome of every uid in the journals of ``directory``, each written once by the process that sent it."""
+    lines = [line.split() for path in directory.glob("*.txt") for line in path.read_text().splitlines()]
+    outcomes = {uid: outcome for uid, outcome in lines}
+    assert len(outcomes) == len(lines), "a uid in two lines of the journals"
+    return outcomes
+
+
+def test_an_api_that_refuses_connections_until_it_starts_is_retried(capsys: pytest.CaptureFixture[str]) -> None:
+    StandIn.uids, StandIn.posted, StandIn.requests, StandIn.fail_every, StandIn.late = {}, [], 0, 0, 0.0
+    StandIn.refuse = False
+    port = free_port()
+    servers: list[ThreadingHTTPServer] = []
+
+    def start_late() -> None:
+        time.sleep(1.5)  # the bench's whole duration: every request meets a refused connection first
+        servers.append(ThreadingHTTPServer(("127.0.0.1", port), StandIn))
+        servers[0].serve_forever()
+
+    threading.Thread(target=start_late, daemon=True).start()
+    try:
+        assert bench(f"http://127.0.0.1:{port}", "-i", "late", "--retry-for", "30s") == 0
+    finally:
+        wait_until(lambda: bool(servers), "the stand-in to start")
+        servers[0].shutdown()
+    output = capsys.readouterr().out
+    assert "Connect call failed" in output
+    accepted = int(output.split("hits accepted ")[1].split()[0])
+    assert accepted == len(StandIn.uids["late"]) > 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
+import signal
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +42,10 @@ PAUSE_SLICE = 0.1
 LINGER_POLL = 0.1
 # Store failures that say the store is down, not that the hits are wrong: waited out, never counted as attempts.
 OUTAGES = (StoreUnavailable, OSError)
+# Test-only, never a setting: ``1`` makes the process SIGKILL itself after its first store write
+# returned and before that write's batches are acknowledged, the one moment at which a crash
+# leaves hits stored and still queued (tests/e2e/test_e2e_crash.py, the chaos run).
+KILL_BEFORE_ACK = "HITCOUNT_TESTING_INDEXER_KILL_BEFORE_ACK"
 
 
 @dataclass(frozen=True)
@@ -278,6 +284,8 @@ class Indexer:
     def _ack(self, decoded: Sequence[Decoded]) -> None:
         if not decoded:
             return
+        if os.environ.get(KILL_BEFORE_ACK) == "1":
+            os.kill(os.getpid(), signal.SIGKILL)
         try:
             self.queue.ack([item.delivery for item in decoded])
         except QueueUnavailable as error:

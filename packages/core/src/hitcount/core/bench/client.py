@@ -39,10 +39,11 @@ class Connection:
 
     async def send(self, request: bytes) -> tuple[int, bytes]:
         """Send one request and return the status and body of its answer."""
-        if self._writer is None or self._writer.is_closing():
-            self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
-        assert self._reader is not None
         try:
+            # Inside the try: a server that is down (refused) or restarting is an error to retry like any other.
+            if self._writer is None or self._writer.is_closing():
+                self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
+            assert self._reader is not None
             self._writer.write(request)
             head = await self._reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])

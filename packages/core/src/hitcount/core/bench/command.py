@@ -38,6 +38,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=60.0,
         help="how long a request is resent (same uids) before it is given up",
     )
+    parser.add_argument(
+        "--journal",
+        default=None,
+        help="directory (created) where each load process writes every hit's uid and whether it was acknowledged",
+    )
     parser.add_argument("--verify", action="store_true", help="read the counts back and report missing/extra")
     parser.add_argument("--verify-timeout", type=parse_duration, default=120.0, help="how long to wait for counts")
 
@@ -129,7 +134,10 @@ def run_bench(arguments: argparse.Namespace, runtime: Runtime) -> int:
         rate,
         arguments.timeout,
         arguments.retry_for,
+        arguments.journal,
     )
+    if arguments.journal is not None:
+        os.makedirs(arguments.journal, exist_ok=True)
     with Progress() as progress:
         outcomes = load(plan, workers, progress)
     latencies = sorted(latency for outcome in outcomes for latency in outcome.latencies)

@@ -5,17 +5,23 @@ a 503 (or 408, 429) or no answer in time is sent again, byte for byte, until it 
 or ``retry_for`` runs out. The API may have queued the hits of a request it answered 503
 or whose answer was lost; the store counts a hit once per uid, so the resent copies count
 once, the hits accepted stay exactly the hits counted, and ``--verify`` stays exact.
+
+With a journal directory, each process also writes the uid of every hit it sent and whether
+it was acknowledged (:data:`ACKNOWLEDGED`) or given up (:data:`GIVEN_UP`), one
+``<uid> <outcome>`` line each, to ``<journal>/<pid>.txt``: what a checker needs to classify
+every hit as lost, duplicated or unexpected against what the store holds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
 from multiprocessing.queues import Queue
+from pathlib import Path
 
 from hitcount.core.bench.client import Connection, HttpError, request_bytes
 
@@ -25,6 +31,9 @@ RETRIED_STATUSES = frozenset({408, 429, 503})
 RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0)
 # How often each process sends what it saw since its previous report, for the live line.
 REPORT_EVERY = 0.5
+# The outcomes of a hit in a journal.
+ACKNOWLEDGED = "acknowledged"
+GIVEN_UP = "given-up"
 
 
 @dataclass
@@ -33,7 +42,8 @@ class Plan:
 
     ``batch`` hits per request on ``/analytics/batch``, or 0 for one hit per request on
     ``/analytics``; a request is resent for at most ``retry_for`` seconds, each attempt
-    waiting ``timeout`` seconds for its answer.
+    waiting ``timeout`` seconds for its answer. ``journal``: the directory of the journals,
+    or None for none.
     """
 
     url: str
@@ -44,20 +54,20 @@ class Plan:
     rate: float | None
     timeout: float
     retry_for: float
+    journal: str | None = None
 
     @property
     def hits_per_request(self) -> int:
         return self.batch or 1
 
-    def request(self) -> bytes:
-        """A new request: its hits with uids of their own and the time of now, which every retry keeps."""
+    def request(self) -> tuple[bytes, list[str]]:
+        """A new request and the uids of its hits, each of its own, at the time of now, which every retry keeps."""
         milliseconds = time.time_ns() // 1_000_000
-        hits = [
-            {"id": self.id, "uid": str(uuid.uuid4()), "timestamp": milliseconds} for _ in range(self.hits_per_request)
-        ]
+        uids = [str(uuid.uuid4()) for _ in range(self.hits_per_request)]
+        hits = [{"id": self.id, "uid": uid, "timestamp": milliseconds} for uid in uids]
         if self.batch:
-            return request_bytes("POST", f"{self.url}/analytics/batch", json.dumps(hits).encode())
-        return request_bytes("POST", f"{self.url}/analytics", json.dumps(hits[0]).encode())
+            return request_bytes("POST", f"{self.url}/analytics/batch", json.dumps(hits).encode()), uids
+        return request_bytes("POST", f"{self.url}/analytics", json.dumps(hits[0]).encode()), uids
 
 
 @dataclass
@@ -69,6 +79,8 @@ class Outcome:
     errors: dict[str, int] = field(default_factory=dict)
     retries: dict[str, int] = field(default_factory=dict)
     elapsed: float = 0.0
+    # The journal's lines, when the plan keeps one.
+    journal: list[str] = field(default_factory=list)
 
     def error(self, cause: str) -> None:
         self.errors[cause] = self.errors.get(cause, 0) + 1
@@ -119,9 +131,19 @@ async def _open_loop(plan: Plan, outcome: Outcome, started: float, deadline: flo
 
 async def _one(connection: Connection, plan: Plan, outcome: Outcome, scheduled: float) -> None:
     """Send one request until it gets a 2xx, or give it up: another answer, or ``retry_for`` spent."""
-    request = plan.request()
+    request, uids = plan.request()
+    acknowledged = await _until_answered(connection, plan, outcome, scheduled, request)
+    if plan.journal is not None:
+        outcome.journal += [f"{uid} {ACKNOWLEDGED if acknowledged else GIVEN_UP}" for uid in uids]
+
+
+async def _until_answered(
+    connection: Connection, plan: Plan, outcome: Outcome, scheduled: float, request: bytes
+) -> bool:
+    """Send ``request`` until it gets a 2xx (True), or give it up (False)."""
     give_up = time.perf_counter() + plan.retry_for
-    for attempt in itertools.count():
+    attempt = 0
+    while True:
         try:
             status, _ = await asyncio.wait_for(connection.send(request), plan.timeout)
         except HttpError as error:
@@ -132,17 +154,18 @@ async def _one(connection: Connection, plan: Plan, outcome: Outcome, scheduled: 
         else:
             if 200 <= status < 300:
                 outcome.latencies.append(time.perf_counter() - scheduled)
-                return
+                return True
             if status not in RETRIED_STATUSES:
                 outcome.error(f"HTTP {status}")
-                return
+                return False
             cause = f"HTTP {status}"
         delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
         if time.perf_counter() + delay > give_up:
             outcome.error(f"gave up after {plan.retry_for:g}s of retries: {cause}")
-            return
+            return False
         outcome.retry(cause)
         await asyncio.sleep(delay)
+        attempt += 1
 
 
 def run(plan: Plan, reports: Queue[Report | Outcome]) -> None:
@@ -169,4 +192,7 @@ def run(plan: Plan, reports: Queue[Report | Outcome]) -> None:
         reporter.cancel()
 
     asyncio.run(main())
+    if plan.journal is not None:
+        Path(plan.journal, f"{os.getpid()}.txt").write_text("".join(f"{line}\n" for line in outcome.journal))
+        outcome.journal = []  # written: not sent back through the queue
     reports.put(outcome)
