@@ -15,6 +15,7 @@ import pytest
 from api_testing import AppFactory, forwarded, queued_hits, rejected, spooled
 from prometheus_client import REGISTRY
 
+from hitcount.api_flask.backends import OwnThread
 from hitcount.core import Config, QueueFull, QueueUnavailable
 from hitcount.core.backends.memory import MemoryQueue
 
@@ -185,3 +186,20 @@ def test_a_locked_sqlite_queue_spools_and_its_hits_go_in_once_the_lock_is_releas
     assert client.post("/analytics", json={"id": "after"}).status_code == 204
     hits = forwarded(app, ["first", "meanwhile", "after"])
     assert sorted(hit.id for hit in hits) == ["after", "first", "meanwhile"]
+
+
+def test_an_error_of_a_call_on_a_backends_own_thread_is_raised_in_the_caller_and_never_printed(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # A full spool (a blocking backend) refuses every request while it is full: gevent's hub
+    # printed each refusal with its traceback when it was raised on the thread.
+    call = OwnThread()
+
+    def full() -> int:
+        raise QueueFull("the spool is full")
+
+    with pytest.raises(QueueFull, match="the spool is full"):
+        call(full)
+    gevent.sleep(0.1)  # the hub's next turns, where it printed the thread's error
+    assert call(lambda: 7) == 7
+    assert "Traceback" not in capfd.readouterr().err

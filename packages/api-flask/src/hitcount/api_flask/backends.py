@@ -19,7 +19,8 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from typing import Generic, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar, cast
 
 import gevent
 from gevent.lock import Semaphore
@@ -63,6 +64,10 @@ class OwnThread:
     locks do not wake a waiter in one native thread when another releases them, so two
     threads calling one backend can hang forever. A caller that gives up (a timeout)
     leaves its call running to its end before the next starts.
+
+    A call's exception is caught on the thread and raised again in the caller: raised on the
+    thread, gevent's hub would also print it with its traceback, for errors the API expects
+    and answers (a full spool, a backend down), once per request.
     """
 
     def __init__(self) -> None:
@@ -71,8 +76,28 @@ class OwnThread:
     def __call__(self, function: Callable[[], T], /) -> T:
         if self._pool is None:  # created in the worker that uses it, not before gunicorn forks
             self._pool = ThreadPool(1)
-        result: T = self._pool.apply(function)
-        return result
+        outcome: _Outcome[T] = self._pool.apply(_Outcome.of, (function,))
+        return outcome.result()
+
+
+@dataclass(frozen=True)
+class _Outcome(Generic[T]):
+    """What a call returned, or the exception it raised."""
+
+    value: T | None = None
+    error: Exception | None = None
+
+    @classmethod
+    def of(cls, function: Callable[[], T]) -> _Outcome[T]:
+        try:
+            return cls(value=function())
+        except Exception as error:
+            return cls(error=error)
+
+    def result(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return cast(T, self.value)
 
 
 class Caller(Protocol):
