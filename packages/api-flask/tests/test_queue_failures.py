@@ -3,6 +3,7 @@ or the spool is; never a false 204."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -129,6 +130,19 @@ def test_a_full_spool_is_a_full_queue(make_app: AppFactory, tmp_path: Path, capl
     assert refused.status_code == 503
     assert "HITCOUNT_SPOOL_MAX_HITS=2" in caplog.text
     assert spooled(tmp_path) == 2
+
+
+def test_a_full_spool_is_a_few_log_lines_however_many_requests_it_refuses(
+    make_app: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(queues={"down": DownQueue}, HITCOUNT_QUEUE="down", HITCOUNT_SPOOL_MAX_HITS="1")
+    client = app.test_client()
+    assert client.post("/analytics", json={"id": "a"}).status_code == 204
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert {client.post("/analytics", json={"id": "b"}).status_code for _ in range(50)} == {503}
+    lines = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(lines) <= 3, [record.getMessage() for record in lines]  # one per request before
 
 
 def test_a_spool_full_in_bytes_is_a_full_queue(

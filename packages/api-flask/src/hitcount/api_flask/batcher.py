@@ -138,7 +138,8 @@ class GroupCommit:
                 self._publish(payload, len(hits))
                 metrics.record_publish(len(hits), time.perf_counter() - started)
         except HitcountError as refused:
-            log.warning("queue refused %d hits: %s", len(hits), refused)
+            # Each request of the group is answered for it, and that answer logged a few times a minute.
+            log.debug("queue refused %d hits: %s", len(hits), refused)
             error = refused
         except Exception as failed:
             # A backend that let its client library's error through: still the queue failing.
