@@ -17,6 +17,7 @@ every machine.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 import signal
@@ -191,17 +192,19 @@ def indexer_killed_before_ack(pipeline: Pipeline, fault: Fault) -> None:
     pipeline.stack.indexers.remove(doomed)
 
 
-def kill_redis(pipeline: Pipeline, fault: Fault) -> None:
-    """kill -9 a Redis node (on the cluster, a master's replica takes over); started again after ``hold``."""
-    pid = node_pid(pipeline, "redis", fault.pick)
+def kill_server(nodes: str, pipeline: Pipeline, fault: Fault) -> None:
+    """kill -9 a node of ``nodes`` ("redis" or "elastic"): on a cluster, the others take over; on a
+    single node, that backend is down. Started again after ``hold``."""
+    pid = node_pid(pipeline, nodes, fault.pick)
     if pid is not None:
         kill(pid)
         time.sleep(fault.hold)
-    pipeline.servers.up(pipeline.servers.shape.redis)
+    pipeline.servers.up(getattr(pipeline.servers.shape, nodes))
 
 
-def pause_redis(pipeline: Pipeline, fault: Fault) -> None:
-    pid = node_pid(pipeline, "redis", fault.pick)
+def pause_server(nodes: str, pipeline: Pipeline, fault: Fault) -> None:
+    """SIGSTOP a node of ``nodes`` for ``hold``."""
+    pid = node_pid(pipeline, nodes, fault.pick)
     if pid is not None:
         pause(pid, fault.hold)
 
@@ -231,21 +234,6 @@ def redis_memory_full(pipeline: Pipeline, fault: Fault) -> None:
             client.close()
 
 
-def kill_elastic(pipeline: Pipeline, fault: Fault) -> None:
-    """kill -9 an Elasticsearch node; started again after ``hold`` (a single node: the store is down meanwhile)."""
-    pid = node_pid(pipeline, "elastic", fault.pick)
-    if pid is not None:
-        kill(pid)
-        time.sleep(fault.hold)
-    pipeline.servers.up(pipeline.servers.shape.elastic)
-
-
-def pause_elastic(pipeline: Pipeline, fault: Fault) -> None:
-    pid = node_pid(pipeline, "elastic", fault.pick)
-    if pid is not None:
-        pause(pid, fault.hold)
-
-
 Action = Callable[[Pipeline, Fault], None]
 # Each kind: what it does and the component it hits (faults of one component never overlap).
 KINDS: dict[str, tuple[Action, str]] = {
@@ -256,12 +244,12 @@ KINDS: dict[str, tuple[Action, str]] = {
     "kill-indexer": (kill_indexer, "indexer"),
     "pause-indexer": (pause_indexer, "indexer"),
     "indexer-killed-before-ack": (indexer_killed_before_ack, "indexer-before-ack"),
-    "kill-redis": (kill_redis, "redis"),
-    "pause-redis": (pause_redis, "redis"),
+    "kill-redis": (functools.partial(kill_server, "redis"), "redis"),
+    "pause-redis": (functools.partial(pause_server, "redis"), "redis"),
     "spool-full": (spool_full, "redis"),
     "redis-memory-full": (redis_memory_full, "redis"),
-    "kill-elastic": (kill_elastic, "elastic"),
-    "pause-elastic": (pause_elastic, "elastic"),
+    "kill-elastic": (functools.partial(kill_server, "elastic"), "elastic"),
+    "pause-elastic": (functools.partial(pause_server, "elastic"), "elastic"),
 }
 
 
