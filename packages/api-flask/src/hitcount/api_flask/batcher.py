@@ -30,6 +30,7 @@ from gevent.event import Event
 from hitcount.api_flask import metrics
 from hitcount.api_flask.errors import QueueTimeout
 from hitcount.core import Hit, HitcountError, QueueUnavailable
+from hitcount.core.logs import RecurringLog
 from hitcount.core.wire import encode_batch
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ class GroupCommit:
         self._pending: deque[_Group] = deque()
         self._wake = Event()
         self._greenlet: gevent.Greenlet | None = None
+        # A queue refusing (full, down) refuses every group while it lasts: a few lines a minute.
+        self._refusals = RecurringLog(log)
 
     def submit(self, hits: Sequence[Hit]) -> None:
         """Return once the queue holds ``hits``, or raise the queue's error or :class:`QueueTimeout`.
@@ -138,8 +141,7 @@ class GroupCommit:
                 self._publish(payload, len(hits))
                 metrics.record_publish(len(hits), time.perf_counter() - started)
         except HitcountError as refused:
-            # Each request of the group is answered for it, and that answer logged a few times a minute.
-            log.debug("queue refused %d hits: %s", len(hits), refused)
+            self._refusals.note(type(refused).__name__, f"queue refused {len(hits)} hits: {refused}")
             error = refused
         except Exception as failed:
             # A backend that let its client library's error through: still the queue failing.
