@@ -51,6 +51,7 @@ def test_indexer_killed_after_its_store_write_and_before_its_ack_leaves_counts_e
         sent = send(stack, id, 10)
         queued = queue.backlog().batches
         doomed = stack.start_indexer({KILL_BEFORE_ACK: "1"})
+        stack.killed(doomed)  # by its own hand, after its store write
         assert doomed.wait() == -signal.SIGKILL, doomed.output()
         store.refresh()
         stored = store.counts(id, now_ns()).values[0]

@@ -12,7 +12,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-import redis
 
 from hitcount.api_flask.app import create_app
 from hitcount.api_flask.state import api_state
@@ -21,6 +20,8 @@ from hitcount.core.wire import decode_batch
 
 if os.environ.get("HITCOUNT_QUEUE") != "redis":
     pytest.skip("a Redis queue's memory: runs in the e2e session with HITCOUNT_QUEUE=redis", allow_module_level=True)
+
+import redis  # only installed beside the Redis queue
 
 from hitcount.queue_redis.testing import DURABLE, RedisServer
 
