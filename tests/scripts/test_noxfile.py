@@ -16,8 +16,12 @@ from scripts.services import ROOT
 
 
 def nox(*arguments: str, home: Path, path: Path) -> subprocess.CompletedProcess[str]:
-    """``nox`` on the checkout's noxfile, for a user whose home and PATH are those given."""
-    command = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), *arguments]
+    """``nox`` on the checkout's noxfile, for a user whose home and PATH are those given.
+
+    Its virtual environments go under ``home``: in the checkout's .nox, ``services-3.12`` would
+    be the very environment of the session running this test on 3.12.
+    """
+    command = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "--envdir", str(home / "nox"), *arguments]
     environ = {**os.environ, "HOME": str(home), "PATH": f"{path}{os.pathsep}/usr/bin{os.pathsep}/bin"}
     return subprocess.run(command, env=environ, capture_output=True, text=True, check=False, timeout=300)
 
