@@ -28,21 +28,24 @@ def nox(*arguments: str, home: Path, path: Path) -> subprocess.CompletedProcess[
 
 def test_a_supported_python_the_machine_lacks_fails_its_sessions_saying_how_to_install_it(tmp_path: Path) -> None:
     pytest.importorskip("nox")
-    # A machine with every supported Python but 3.12 (and no pyenv in its home).
+    # A machine with every supported Python but one (and no pyenv in its home). Not the Python
+    # running this test: nox would find it as its own interpreter.
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    missing = "3.12" if running != "3.12" else "3.10"
     bin = tmp_path / "bin"
     bin.mkdir()
     known = os.pathsep.join([*glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin")), os.environ["PATH"]])
-    for version in ("3.10", "3.11", "3.13"):
+    for version in {"3.10", "3.11", "3.12", "3.13"} - {missing}:
         if found := shutil.which(f"python{version}", path=known):
             (bin / f"python{version}").symlink_to(found)
-    if shutil.which("python3.12", path=f"{bin}{os.pathsep}/usr/bin{os.pathsep}/bin"):
-        pytest.skip("this machine's /usr/bin has Python 3.12")
+    if shutil.which(f"python{missing}", path=f"{bin}{os.pathsep}/usr/bin{os.pathsep}/bin"):
+        pytest.skip(f"this machine's /usr/bin has Python {missing}")
 
     listed = nox("-l", home=tmp_path, path=bin)
-    assert "* services-3.12 " in listed.stdout, listed.stdout + listed.stderr
+    assert f"* services-{missing} " in listed.stdout, listed.stdout + listed.stderr
     # (The standard library's venv, as uv, which the noxfile asks for, may not be on this PATH.)
-    run = nox("-s", "services-3.12", "--default-venv-backend", "venv", home=tmp_path, path=bin)
+    run = nox("-s", f"services-{missing}", "--default-venv-backend", "venv", home=tmp_path, path=bin)
     assert run.returncode != 0
-    assert "Python interpreter 3.12 not found" in run.stdout + run.stderr, run.stdout + run.stderr
-    assert "Python 3.12 not found" in run.stderr, run.stderr
-    assert "pyenv install 3.12" in run.stderr, run.stderr
+    assert f"Python interpreter {missing} not found" in run.stdout + run.stderr, run.stdout + run.stderr
+    assert f"Python {missing} not found" in run.stderr, run.stderr
+    assert f"pyenv install {missing}" in run.stderr, run.stderr
