@@ -72,6 +72,7 @@ class Indexer:
         self._stopping = False
         # The queue or the store down: a few lines a minute, however often each call fails.
         self._outages = RecurringLog(log)
+        self._kill_before_ack = os.environ.get(KILL_BEFORE_ACK) == "1"  # read once, not on every ack
         # Monotonic times the periodic duties are next due; 0 runs them on the first pass.
         self._next_purge = 0.0
         self._next_backlog = 0.0
@@ -284,7 +285,7 @@ class Indexer:
     def _ack(self, decoded: Sequence[Decoded]) -> None:
         if not decoded:
             return
-        if os.environ.get(KILL_BEFORE_ACK) == "1":
+        if self._kill_before_ack:
             os.kill(os.getpid(), signal.SIGKILL)
         try:
             self.queue.ack([item.delivery for item in decoded])
