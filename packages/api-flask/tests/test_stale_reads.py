@@ -170,6 +170,26 @@ class SharedCacheSources(Sources):
         return None
 
 
+class SlowSharedCacheSources(Sources):
+    """:class:`Sources` whose shared cache takes 30 ms to answer that it has nothing."""
+
+    def cached(self, id: str) -> Counts | None:
+        gevent.sleep(0.03)
+        return None
+
+
+def test_a_reader_still_asking_the_shared_cache_when_the_count_lands_takes_that_count() -> None:
+    # Readers arrive every 5 ms: those asking the shared cache when the 50 ms count lands
+    # would start a count of their own (5 store reads in 0.4 s of a hot id, in a CI run).
+    reader = Reader(SlowSharedCacheSources(), local_cache(), timeout=1.0, max_age=2.0)
+    readers = []
+    for _ in range(40):
+        readers.append(gevent.spawn(reader.read, "hot"))
+        gevent.sleep(0.005)
+    gevent.joinall(readers, timeout=10, raise_error=True)
+    assert calls == ["hot"]
+
+
 def test_the_workers_own_fresh_copy_answers_without_asking_the_shared_cache() -> None:
     sources = SharedCacheSources()
     reader = Reader(sources, local_cache(), timeout=1.0, max_age=0.3)

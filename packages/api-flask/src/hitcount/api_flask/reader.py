@@ -121,6 +121,9 @@ class Reader:
         """The store's counts of ``id``; readers of an id already being counted wait for that count."""
         flight = self._flights.get(id)
         if flight is None:
+            landed = self._local.get(id)
+            if landed is not None and age(landed) < self._max_age:  # counted while this reader asked the cache
+                return landed
             if len(self._flights) >= self._concurrency:
                 raise StoreBusy(f"{self._concurrency} store reads under way: HITCOUNT_READ_CONCURRENCY")
             flight = self._flights[id] = _Flight()
