@@ -32,7 +32,7 @@ run: $(RUN_ENV)
 # scripts/services.py.
 test: $(TOOLS)
 	$(SERVICES) up
-	$(VENV)/bin/nox
+	$(VENV)/bin/nox --parallel 2
 
 # The performance targets, against real Redis and Elasticsearch 9 (and the clusters); prints one table (minutes).
 bench: $(TOOLS)

@@ -1,8 +1,10 @@
 """Every check of the monorepo: one session per package, the backend and Python matrix, lint and mypy.
 
-``make test`` runs them all, after ``scripts/services.py up`` has started Redis and
-Elasticsearch 8 and 9 and written their URLs to ``var/services.env``. Run one with, e.g.,
-``.venv/bin/nox -s "core-3.13"``; ``nox -l`` lists them.
+``make test`` runs them all, two at a time (``--parallel 2``: most of their time is spent
+waiting on servers), after ``scripts/services.py up`` has started Redis and Elasticsearch 8 and 9
+and the clusters and written their URLs to ``var/services.env``. A session that stops, pauses or
+kills a node of those shared servers runs alone (``allow_parallel=False``); every other one may
+run beside any other. Run one with, e.g., ``.venv/bin/nox -s "core-3.13"``; ``nox -l`` lists them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import nox
 
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT))  # nox does not put the noxfile's directory on the path
-from scripts.services import ServiceError, url_of  # noqa: E402 - the one reader of var/services.env
+from scripts.services import ServiceError, settings_prefix, url_of  # noqa: E402 - the one reader of var/services.env
 
 # Interpreters installed under pyenv are found by version name, whatever pyenv's global is.
 os.environ["PATH"] = os.pathsep.join(
@@ -50,6 +52,8 @@ nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 nox.options.download_python = "never"
 nox.options.reuse_venv = "yes"
+# Under --parallel, every session may run beside another unless it says otherwise (see above).
+nox.options.allow_parallel = True
 
 
 def service_url(session: nox.Session, service: str) -> str:
@@ -120,16 +124,28 @@ def queue_redis(session: nox.Session, parser: str) -> None:
     """hitcount-queue-redis against the Redis and the Redis Cluster of services.py, and servers it kills.
 
     The edge Pythons with redis-py's own parser; hiredis (a C extension, the same code path
-    above it) on the default Python only. The tests on the cluster (the cluster client's code
-    path, the same on every Python and parser) run on the default Python with redis-py's parser.
+    above it) on the default Python only. The tests of the cluster's own behaviour are
+    :func:`queue_redis_cluster`'s.
     """
     extras = "testing,hiredis" if parser == "hiredis" else "testing"
     session.install("./packages/core[testing]", f"./packages/queue-redis[{extras}]")
     env = {"HITCOUNT_REDIS_URL": service_url(session, "redis")}
     env["HITCOUNT_REDIS_CLUSTER_URL"] = service_url(session, "redis-cluster")
-    tests = Path("packages/queue-redis/tests")
-    everything = session.python == DEFAULT_PYTHON and parser == "python"
-    pytest(session, str(tests), *([] if everything else [f"--ignore={tests / 'test_redis_cluster.py'}"]), env=env)
+    pytest(session, "packages/queue-redis/tests", f"--ignore={REDIS_CLUSTER_TESTS}", env=env)
+
+
+# The tests of the queue on a Redis Cluster: one pauses a replica of the shared cluster.
+REDIS_CLUSTER_TESTS = "packages/queue-redis/tests/test_redis_cluster.py"
+
+
+@nox.session(python=DEFAULT_PYTHON, allow_parallel=False)
+def queue_redis_cluster(session: nox.Session) -> None:
+    """hitcount-queue-redis on the Redis Cluster of services.py (the cluster client's code path, the same on every
+    Python and parser), alone: one test pauses a replica of that cluster."""
+    session.install("./packages/core[testing]", "./packages/queue-redis[testing]")
+    env = {"HITCOUNT_REDIS_URL": service_url(session, "redis")}
+    env["HITCOUNT_REDIS_CLUSTER_URL"] = service_url(session, "redis-cluster")
+    pytest(session, REDIS_CLUSTER_TESTS, env=env)
 
 
 @nox.session
@@ -157,13 +173,13 @@ def store_elastic(session: nox.Session, es: str) -> None:
 ELASTIC_CLUSTER_TESTS = "packages/store-elastic/tests/test_elastic_cluster.py"
 
 
-@nox.session(python=DEFAULT_PYTHON)
+@nox.session(python=DEFAULT_PYTHON, allow_parallel=False)
 def store_elastic_cluster(session: nox.Session) -> None:
     """hitcount-store-elastic against the 3-node Elasticsearch cluster of services.py, every node in its URL.
 
     All the store's tests, plus one that kills a node while writing and reading and then starts
     it again through scripts/services.py (which needs the HITCOUNT_SERVICES_* ports of the
-    services.py that started the cluster, as the end-to-end session does).
+    services.py that started the cluster): alone, since that kill would fail others on the cluster.
     """
     es = ELASTIC_MAJORS[-1]
     session.install("./packages/core[testing]", "./packages/store-elastic", elastic_client(es))
@@ -172,35 +188,61 @@ def store_elastic_cluster(session: nox.Session) -> None:
     )
 
 
-# (Python, HITCOUNT_QUEUE, HITCOUNT_STORE, Elasticsearch major) of the end-to-end runs: every
-# combination on the default Python, the production shape on the newest too.
-E2E_RUNS = [
-    nox.param(DEFAULT_PYTHON, "sqlite", "sqlite", None, id="sqlite-sqlite"),
-    nox.param(DEFAULT_PYTHON, "redis", "sqlite", None, id="redis-sqlite"),
-    *(nox.param(DEFAULT_PYTHON, "redis", "elastic", es, id=f"redis-elastic{es}") for es in ELASTIC_MAJORS),
-    nox.param(
-        NEWEST_PYTHON, "redis", "elastic", ELASTIC_MAJORS[-1], id=f"redis-elastic{ELASTIC_MAJORS[-1]}-{NEWEST_PYTHON}"
-    ),
+E2E_PACKAGES = ("./packages/core[testing]", "./packages/api-flask", "./packages/indexer")
+
+
+@nox.session(python=DEFAULT_PYTHON)
+@nox.parametrize("queue", ["sqlite", "redis"])
+def e2e(session: nox.Session, queue: str) -> None:
+    """The real `hitcount api` (gunicorn, gevent) and `hitcount indexer` over HTTP on the sqlite store, with the
+    sqlite queue and with the Redis queue (whose outage tests kill Redis servers of their own)."""
+    env = {"HITCOUNT_QUEUE": queue, "HITCOUNT_STORE": "sqlite"}
+    packages = [*E2E_PACKAGES]
+    if queue == "redis":
+        packages.append("./packages/queue-redis")
+        env["HITCOUNT_REDIS_URL"] = service_url(session, "redis")
+    session.install(*packages)
+    pytest(session, "tests/e2e", env=env)
+
+
+# (Python, Elasticsearch major, first port) of the end-to-end runs on Elasticsearch: every major
+# on the default Python, the newest on the newest Python too. Each runs on a node of its own,
+# on that HTTP port and the transport port 100 above it.
+E2E_ELASTIC_RUNS = [
+    *(nox.param(DEFAULT_PYTHON, es, 19610 + index, id=f"elastic{es}") for index, es in enumerate(ELASTIC_MAJORS)),
+    nox.param(NEWEST_PYTHON, ELASTIC_MAJORS[-1], 19620, id=f"elastic{ELASTIC_MAJORS[-1]}-{NEWEST_PYTHON}"),
 ]
 
 
 @nox.session
-@nox.parametrize(("python", "queue", "store", "es"), E2E_RUNS)
-def e2e(session: nox.Session, queue: str, store: str, es: str | None) -> None:
-    """The real `hitcount api` (gunicorn, gevent) and `hitcount indexer` over HTTP, per backend combination.
+@nox.parametrize(("python", "es", "port"), E2E_ELASTIC_RUNS)
+def e2e_elastic(session: nox.Session, es: str, port: int) -> None:
+    """The end-to-end tests in the production shape: the Redis queue and the Elasticsearch store.
 
-    On Elasticsearch, one test stops and restarts its node through scripts/services.py.
+    Their Elasticsearch is a node of the session's own (scripts/services.py under var/e2e-*,
+    about 15 s to start), since tests stop and pause it: the shared node serves the store's
+    sessions meanwhile.
     """
-    packages = ["./packages/core[testing]", "./packages/api-flask", "./packages/indexer"]
-    env = {"HITCOUNT_QUEUE": queue, "HITCOUNT_STORE": store}
-    if queue == "redis":
-        packages.append("./packages/queue-redis")
-        env["HITCOUNT_REDIS_URL"] = service_url(session, "redis")
-    if es is not None:
-        packages += ["./packages/store-elastic", elastic_client(es)]
-        env["HITCOUNT_ELASTIC_URL"] = service_url(session, f"elastic{es}")
-    session.install(*packages)
-    pytest(session, "tests/e2e", env=env)
+    session.install(*E2E_PACKAGES, "./packages/queue-redis", "./packages/store-elastic", elastic_client(es))
+    service = f"elastic{es}"
+    own = {
+        "HITCOUNT_SERVICES_VAR": str(ROOT / "var" / f"e2e-{service}-{session.python}"),
+        f"{settings_prefix(service)}_PORT": str(port),
+        f"{settings_prefix(service)}_TRANSPORT_PORT": str(port + 100),
+    }
+    services = ["python", str(ROOT / "scripts" / "services.py")]
+    session.run(*services, "up", service, env=own, external=True)
+    try:
+        env = {
+            **own,
+            "HITCOUNT_QUEUE": "redis",
+            "HITCOUNT_STORE": "elastic",
+            "HITCOUNT_REDIS_URL": service_url(session, "redis"),
+            "HITCOUNT_ELASTIC_URL": f"http://127.0.0.1:{port}",
+        }
+        pytest(session, "tests/e2e", env=env)
+    finally:
+        session.run(*services, "down", "--purge", service, env=own, external=True)
 
 
 # Every package of the production shape (API, indexer, Redis queue, Elasticsearch store), for
@@ -215,7 +257,7 @@ PRODUCTION_SHAPE = (
 )
 
 
-@nox.session(python=DEFAULT_PYTHON)
+@nox.session(python=DEFAULT_PYTHON, allow_parallel=False)
 def clusters(session: nox.Session) -> None:
     """The real API (2 workers) and two indexers on the Redis Cluster and the 3-node Elasticsearch cluster of
     services.py: a master and a node killed under load, every hit counted once. The killed nodes are restarted."""

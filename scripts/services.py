@@ -23,6 +23,8 @@ HITCOUNT_SERVICES_ELASTIC8_PORT (19208), HITCOUNT_SERVICES_ELASTIC8_TRANSPORT_PO
 HITCOUNT_SERVICES_ELASTIC9_PORT (19209), HITCOUNT_SERVICES_ELASTIC9_TRANSPORT_PORT (19309),
 HITCOUNT_SERVICES_ELASTIC_CLUSTER_PORT and HITCOUNT_SERVICES_ELASTIC_CLUSTER_TRANSPORT_PORT (the
 first of 3 consecutive ports each: 19401 and 19501).
+HITCOUNT_SERVICES_VAR moves var/ (the files and services.env) elsewhere, for a set of servers apart
+from the checkout's shared ones.
 Other settings: HITCOUNT_SERVICES_ES_TIMEOUT (seconds, 180), HITCOUNT_SERVICES_ES_HEAP (512m),
 HITCOUNT_SERVICES_ES_CLUSTER_HEAP (each cluster node's, 384m), HITCOUNT_SERVICES_ELASTIC8_JAVA_HOME,
 HITCOUNT_SERVICES_ELASTIC9_JAVA_HOME and HITCOUNT_SERVICES_ELASTIC_CLUSTER_JAVA_HOME (default: the
@@ -580,8 +582,8 @@ class ElasticHome:
         return self.link.readlink() if self.link.is_symlink() else self.link
 
     def fallback(self) -> Path:
-        checkout = str(self.services.parent.parent)
-        return ES_FALLBACK_ROOT / f"{Path(checkout).name}-{hashlib.sha1(checkout.encode()).hexdigest()[:12]}"
+        """A directory of its own for each set of services (the checkout's, the chaos run's, a session's own)."""
+        return ES_FALLBACK_ROOT / f"{ROOT.name}-{hashlib.sha1(str(self.services).encode()).hexdigest()[:12]}"
 
     def user(self) -> tuple[int, int]:
         """ES_USER's uid and gid; the system user is created on first use."""
@@ -846,10 +848,11 @@ Launch = tuple["subprocess.Popen[bytes] | None", float]
 class Services:
     """The services of one checkout: their files in var/services, their URLs in var/services.env."""
 
-    def __init__(self, var: Path = VAR, environ: Mapping[str, str] = os.environ) -> None:
-        """With the ports and settings of ``environ`` (HITCOUNT_SERVICES_*)."""
-        self.var = var
-        self.directory = var / "services"
+    def __init__(self, var: Path | None = None, environ: Mapping[str, str] = os.environ) -> None:
+        """With the ports and settings of ``environ`` (HITCOUNT_SERVICES_*); files under ``var``, by default
+        HITCOUNT_SERVICES_VAR or the checkout's var/."""
+        self.var = var or Path(environ.get("HITCOUNT_SERVICES_VAR") or VAR)
+        self.directory = self.var / "services"
         redis = RedisNode(
             "redis",
             whole_number(environ, "HITCOUNT_SERVICES_REDIS_PORT", DEFAULT_PORTS["redis"]),

@@ -49,7 +49,9 @@ class ClusterIsolation:
             wait_until(lambda: _cluster_state(client) == "ok", "the cluster to be ok")
         finally:
             client.close()
-        return Outage({"HITCOUNT_REDIS_URL": server.url}, stop=server.kill, hang=server.pause)
+        # The cluster client tries a hung node several times (about 6 timeouts): short ones keep each case short.
+        environment = {"HITCOUNT_REDIS_URL": server.url, "HITCOUNT_REDIS_TIMEOUT": "200ms"}
+        return Outage(environment, stop=server.kill, hang=server.pause)
 
 
 class TestClusterQueue(ClusterIsolation, QueueConformance):
