@@ -144,7 +144,7 @@ def local_cache() -> CountsCache:
 
 
 def test_a_thousand_concurrent_reads_of_one_id_ask_the_store_once() -> None:
-    reader = Reader(Sources(), local_cache(), timeout=1.0, max_age=2.0)
+    reader = Reader(Sources(), local_cache(), timeout=1.0, max_age=2.0, concurrency=32)
     readers = [gevent.spawn(reader.read, "hot") for _ in range(1000)]
     gevent.joinall(readers, timeout=10, raise_error=True)
     assert {greenlet.value.counts.id for greenlet in readers} == {"hot"}
@@ -152,7 +152,7 @@ def test_a_thousand_concurrent_reads_of_one_id_ask_the_store_once() -> None:
 
 
 def test_reads_of_different_ids_are_counted_apart() -> None:
-    reader = Reader(Sources(), local_cache(), timeout=1.0, max_age=2.0)
+    reader = Reader(Sources(), local_cache(), timeout=1.0, max_age=2.0, concurrency=32)
     readers = [gevent.spawn(reader.read, id) for id in ("a", "b", "a", "b")]
     gevent.joinall(readers, timeout=10, raise_error=True)
     assert sorted(calls) == ["a", "b"]
@@ -181,7 +181,7 @@ class SlowSharedCacheSources(Sources):
 def test_a_reader_still_asking_the_shared_cache_when_the_count_lands_takes_that_count() -> None:
     # Readers arrive every 5 ms: those asking the shared cache when the 50 ms count lands
     # would start a count of their own (5 store reads in 0.4 s of a hot id, in a CI run).
-    reader = Reader(SlowSharedCacheSources(), local_cache(), timeout=1.0, max_age=2.0)
+    reader = Reader(SlowSharedCacheSources(), local_cache(), timeout=1.0, max_age=2.0, concurrency=32)
     readers = []
     for _ in range(40):
         readers.append(gevent.spawn(reader.read, "hot"))
@@ -192,7 +192,7 @@ def test_a_reader_still_asking_the_shared_cache_when_the_count_lands_takes_that_
 
 def test_the_workers_own_fresh_copy_answers_without_asking_the_shared_cache() -> None:
     sources = SharedCacheSources()
-    reader = Reader(sources, local_cache(), timeout=1.0, max_age=0.3)
+    reader = Reader(sources, local_cache(), timeout=1.0, max_age=0.3, concurrency=32)
     for _ in range(3):
         reader.read(read_id("page"))
     assert (calls, sources.asked) == (["page"], ["page"])  # the first read asked both, the next ones neither
@@ -244,7 +244,7 @@ class HangingSources(Sources):
 
 def test_a_count_whose_readers_all_gave_up_is_dropped() -> None:
     sources = HangingSources()
-    reader = Reader(sources, local_cache(), timeout=0.2, max_age=2.0)
+    reader = Reader(sources, local_cache(), timeout=0.2, max_age=2.0, concurrency=32)
     readers = [gevent.spawn(reader.read, "a") for _ in range(3)]
     gevent.joinall(readers, timeout=10)
     assert all(isinstance(greenlet.exception, StoreUnavailable) for greenlet in readers)
@@ -310,7 +310,7 @@ def test_counts_of_an_id_never_hit_are_not_kept_in_the_shared_cache() -> None:
     sources = HangingSources()
     sources.release.set()
     sources.store.write([Hit("hit", now_ns())])
-    reader = Reader(sources, local_cache(), timeout=5.0, max_age=2.0)
+    reader = Reader(sources, local_cache(), timeout=5.0, max_age=2.0, concurrency=32)
     for n in range(100):
         assert not any(reader.read(read_id(f"badge-{n}")).counts.values)
     assert reader.read(read_id("hit")).counts.values[0] == 1

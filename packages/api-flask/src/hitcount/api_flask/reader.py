@@ -73,9 +73,7 @@ class _Flight:
 class Reader:
     """Answers reads for one worker; see the module's docstring."""
 
-    def __init__(
-        self, sources: Sources, local: CountsCache, timeout: float, max_age: float, concurrency: int = 32
-    ) -> None:
+    def __init__(self, sources: Sources, local: CountsCache, timeout: float, max_age: float, concurrency: int) -> None:
         self._sources = sources
         self._local = local
         self._timeout = timeout

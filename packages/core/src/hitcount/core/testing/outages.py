@@ -39,12 +39,15 @@ class Outage:
 
 
 class TcpProxy:
-    """Relays 127.0.0.1:``port`` to ``upstream``, until told to refuse or to stop answering.
+    """Relays 127.0.0.1:``port`` to ``upstream``, until told to hang, to flow again or to stop.
 
-    For a server the test cannot kill because others share it: the backend connects to
-    the proxy, and :meth:`stop` closes every connection and the listening socket (the
-    server is gone), while :meth:`hang` keeps the connections open, accepts new ones,
-    and passes nothing on (the server hangs); a test stops it in the end whatever happened.
+    For a server the test cannot kill or pause because others share it: the backend connects
+    to the proxy, and :meth:`stop` closes every connection and the listening socket (the
+    server is gone), while :meth:`hang` keeps the connections open, accepts new ones, and
+    passes nothing on, as a stopped (SIGSTOP) server's kernel does; :meth:`resume` then passes
+    on what was held, or leaves those connections hung for good. A test stops it in the end
+    whatever happened. Under gevent's monkey patching its threads are greenlets, so a patched
+    process can use it too.
     """
 
     def __init__(self, host: str, port: int) -> None:
@@ -53,9 +56,20 @@ class TcpProxy:
         self.port: int = self._listener.getsockname()[1]
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
-        self._hung = threading.Event()
+        # What clients sent while hung, per server connection, until resumed or the client closes.
+        self._held: dict[socket.socket, bytearray] = {}
+        # Server connections left hung for good by resume(held=False).
+        self._lost: set[socket.socket] = set()
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._stopped = threading.Event()
         threading.Thread(target=self._accept, name=f"proxy-{self.port}", daemon=True).start()
+
+    @property
+    def held(self) -> int:
+        """On how many connections a request waits while hung (those whose client has closed not counted)."""
+        with self._lock:
+            return len(self._held)
 
     def _accept(self) -> None:
         while True:
@@ -63,53 +77,80 @@ class TcpProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return  # the listener was closed
+            try:
+                upstream = socket.create_connection(self._upstream, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
             with self._lock:
                 if self._stopped.is_set():
                     client.close()
+                    upstream.close()
                     return
-                self._sockets.append(client)
-                if self._hung.is_set():
-                    continue  # accepted, and never answered
-                try:
-                    upstream = socket.create_connection(self._upstream, timeout=10)
-                except OSError:
-                    client.close()
-                    continue
-                upstream.settimeout(None)
-                self._sockets.append(upstream)
-            for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._relay, args=(source, target), daemon=True).start()
+                self._sockets += [client, upstream]
+            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._answers, args=(upstream, client), daemon=True).start()
 
-    def _relay(self, source: socket.socket, target: socket.socket) -> None:
-        """Pass bytes on until either side closes; once hung, hold them until stopped."""
-        while True:
-            try:
-                data = source.recv(65536)
-            except OSError:
-                return
-            if self._hung.is_set():
-                self._stopped.wait()
-                return
-            if not data:
-                with contextlib.suppress(OSError):
-                    target.shutdown(socket.SHUT_WR)
-                return
-            try:
-                target.sendall(data)
-            except OSError:
-                return
+    def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
+        """Pass the client's bytes on; while hung, hold them (still reading, so that a client closing is seen)."""
+        try:
+            while data := client.recv(65536):
+                with self._lock:
+                    if upstream in self._lost:
+                        continue
+                    if not self._flowing.is_set():
+                        self._held.setdefault(upstream, bytearray()).extend(data)
+                        continue
+                upstream.sendall(data)
+            upstream.shutdown(socket.SHUT_WR)
+        except OSError:
+            return
+        finally:
+            with self._lock:
+                self._held.pop(upstream, None)
+
+    def _answers(self, upstream: socket.socket, client: socket.socket) -> None:
+        """Pass the server's bytes back; while hung, none."""
+        try:
+            while data := upstream.recv(65536):
+                self._flowing.wait()
+                if self._stopped.is_set():
+                    return
+                if upstream not in self._lost:
+                    client.sendall(data)
+            client.shutdown(socket.SHUT_WR)
+        except OSError:
+            return
 
     def hang(self) -> None:
-        """From now on nothing is passed on either way; connections stay open."""
-        self._hung.set()
+        """From now on nothing is passed on either way; connections stay open and new ones are accepted."""
+        self._flowing.clear()
+
+    def resume(self, held: bool = True) -> None:
+        """Pass everything on from now on, and what was held first; with ``held`` False, the connections
+        on which a request was held stay hung for good instead (as flows a partition lost), the others flow."""
+        with self._lock:  # before any new byte of the same connection
+            for upstream, data in self._held.items():
+                if held:
+                    with contextlib.suppress(OSError):
+                        upstream.sendall(data)
+                else:
+                    self._lost.add(upstream)
+            self._held.clear()
+            self._flowing.set()
 
     def stop(self) -> None:
         """Reset every connection and refuse new ones, as a server that died; stopping again does nothing."""
         with self._lock:
             self._stopped.set()
+            self._flowing.set()  # releases the answers held, which then see the proxy stopped
+            with contextlib.suppress(OSError):  # wakes the accepting thread: a close alone would not
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             for connection in self._sockets:
                 with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
                 connection.close()
             self._sockets.clear()
+            self._held.clear()
