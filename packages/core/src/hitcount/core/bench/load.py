@@ -8,8 +8,9 @@ once, the hits accepted stay exactly the hits counted, and ``--verify`` stays ex
 
 With a journal directory, each process also writes the uid of every hit it sent and whether
 it was acknowledged (:data:`ACKNOWLEDGED`) or given up (:data:`GIVEN_UP`), one
-``<uid> <outcome>`` line each, to ``<journal>/<pid>.txt``: what a checker needs to classify
-every hit as lost, duplicated or unexpected against what the store holds.
+``<uid> <outcome> <epoch seconds> <attempts>`` line each (when that outcome came, after how
+many sends), to ``<journal>/<pid>.txt``: what a checker needs to classify every hit as lost,
+duplicated or unexpected against what the store holds, and when to look in the logs for one.
 """
 
 from __future__ import annotations
@@ -132,15 +133,16 @@ async def _open_loop(plan: Plan, outcome: Outcome, started: float, deadline: flo
 async def _one(connection: Connection, plan: Plan, outcome: Outcome, scheduled: float) -> None:
     """Send one request until it gets a 2xx, or give it up: another answer, or ``retry_for`` spent."""
     request, uids = plan.request()
-    acknowledged = await _until_answered(connection, plan, outcome, scheduled, request)
+    acknowledged, attempts = await _until_answered(connection, plan, outcome, scheduled, request)
     if plan.journal is not None:
-        outcome.journal += [f"{uid} {ACKNOWLEDGED if acknowledged else GIVEN_UP}" for uid in uids]
+        line = f"{ACKNOWLEDGED if acknowledged else GIVEN_UP} {time.time():.3f} {attempts}"
+        outcome.journal += [f"{uid} {line}" for uid in uids]
 
 
 async def _until_answered(
     connection: Connection, plan: Plan, outcome: Outcome, scheduled: float, request: bytes
-) -> bool:
-    """Send ``request`` until it gets a 2xx (True), or give it up (False)."""
+) -> tuple[bool, int]:
+    """Send ``request`` until it gets a 2xx (True), or give it up (False); and how many times it was sent."""
     give_up = time.perf_counter() + plan.retry_for
     attempt = 0
     while True:
@@ -154,15 +156,15 @@ async def _until_answered(
         else:
             if 200 <= status < 300:
                 outcome.latencies.append(time.perf_counter() - scheduled)
-                return True
+                return True, attempt + 1
             if status not in RETRIED_STATUSES:
                 outcome.error(f"HTTP {status}")
-                return False
+                return False, attempt + 1
             cause = f"HTTP {status}"
         delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
         if time.perf_counter() + delay > give_up:
             outcome.error(f"gave up after {plan.retry_for:g}s of retries: {cause}")
-            return False
+            return False, attempt + 1
         outcome.retry(cause)
         await asyncio.sleep(delay)
         attempt += 1
