@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import pytest
+from elasticsearch import Elasticsearch
 
+from hitcount.core import Hit, HitStore
 from hitcount.core.testing import HitStoreConformance, Outage, TcpProxy
+from hitcount.store_elastic.layout import Layout
 from hitcount.store_elastic.settings import parse_urls
 
 
@@ -18,6 +21,16 @@ class TestElasticStore(HitStoreConformance):
     def isolation(self, prefix: str) -> Mapping[str, str]:
         """The cluster of ``HITCOUNT_ELASTIC_URL``, under indices of this test alone."""
         return {"HITCOUNT_ELASTIC_INDEX_PREFIX": prefix}
+
+    @pytest.fixture
+    def refuse(self, admin: Elasticsearch, prefix: str) -> Callable[[HitStore, Hit], None]:
+        """The index of the hit's day, closed: the store's hits for it are refused (``index_closed_exception``)."""
+
+        def refuse(store: HitStore, hit: Hit) -> None:
+            store.write([hit])  # so that the index of its day exists
+            admin.indices.close(index=Layout(prefix).index_of(hit.timestamp))
+
+        return refuse
 
     @pytest.fixture
     def outage(self, elastic_url: str) -> Iterator[Outage]:

@@ -44,7 +44,7 @@ import pytest
 
 from hitcount.core.cache import CACHE_TTL, CountsCache
 from hitcount.core.config import PREFIX
-from hitcount.core.errors import CacheUnavailable, HitcountError, QueueUnavailable, StoreUnavailable
+from hitcount.core.errors import CacheUnavailable, HitcountError, HitsRefused, QueueUnavailable, StoreUnavailable
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit, new_uid, now_ns
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Delivery, Queue
@@ -548,6 +548,28 @@ class HitStoreConformance(_Suite):
 
     def test_health_is_ok_when_the_backend_is_reachable(self, make_store: StoreFactory) -> None:
         assert make_store().health().ok
+
+    @pytest.fixture
+    def refuse(self) -> Callable[[HitStore, Hit], None]:
+        """``refuse(store, hit)`` makes the store refuse that hit for good from now on (and maybe others of its
+        day, never those of a day later), as its own backend can: an Elasticsearch index closed. A store that
+        never refuses a hit for good (every failure of its passes) leaves this out and the rule is skipped."""
+        pytest.skip(f"the {self.backend} store refuses no hit for good")
+
+    def test_a_write_with_hits_refused_for_good_raises_hits_refused_naming_them_and_stores_the_others(
+        self, make_store: StoreFactory, refuse: Callable[[HitStore, Hit], None]
+    ) -> None:
+        now = now_ns()
+        store = make_store()
+        doomed = Hit("refused", now - 24 * 3600 * NS_PER_SECOND)  # the day before: kept apart from the others
+        refuse(store, doomed)
+        with pytest.raises(HitsRefused) as refusal:
+            store.write([Hit("kept", now), doomed, Hit("kept", now - 1), doomed])
+        # By position in the write, each with the store's reason, so that the indexer sets aside those alone.
+        assert sorted(refusal.value.refused) == [1, 3]
+        assert all(refusal.value.refused.values())
+        store.refresh()
+        assert store.counts("kept", now).values == (2,) * len(WINDOWS)
 
     @pytest.fixture
     def outage_store(self, outage_runtime: Runtime, opened: list[Queue | HitStore | CountsCache]) -> HitStore:
