@@ -71,7 +71,7 @@ class Pipeline:
     restarts: int = 0
 
     def api_workers(self) -> list[int]:
-        return api_workers(self.stack.api)
+        return self.stack.api.children()
 
     def replace_indexer(self, slot: int) -> None:
         """Start a new indexer in ``slot`` (its old one killed), forgetting the killed one."""
@@ -101,14 +101,6 @@ def paused(pid: int) -> Iterator[None]:
 def pause(pid: int, hold: float) -> None:
     with paused(pid):
         time.sleep(hold)
-
-
-def api_workers(api: Child) -> list[int]:
-    """The pids of the API master's children (gunicorn's workers)."""
-    try:
-        return [int(child) for child in Path(f"/proc/{api.pid}/task/{api.pid}/children").read_text().split()]
-    except OSError:
-        return []
 
 
 def kill(pid: int) -> None:

@@ -20,7 +20,7 @@ from hitcount.api_flask.spool import Spool
 from hitcount.core import Config
 from hitcount.core.testing.processes import DEADLINE, wait_until
 from hitcount.core.windows import WINDOWS
-from tests.chaos.faults import alive, api_workers, kill, paused
+from tests.chaos.faults import alive, kill, paused
 from tests.chaos.servers import DIRECTORY, SINGLE, Servers
 from tests.e2e.pipeline import Stack, accepted, load
 
@@ -80,7 +80,7 @@ def test_the_api_killed_under_load_with_the_queue_up_loses_and_doubles_nothing(s
     id = new_id()
     bench = load(stack, id, 20, RATE)
     time.sleep(5)
-    workers = api_workers(stack.api)
+    workers = stack.api.children()
     stack.kill(stack.api)  # the master; its workers notice and exit, answers in flight lost: the client resends
     assert stack.api.returncode == -signal.SIGKILL
     wait_until(lambda: not any(alive(pid) for pid in workers), "the API's workers to exit")
@@ -105,7 +105,7 @@ def test_the_api_killed_while_its_spool_forwards_loses_and_doubles_nothing(stack
                 sent += 1000
         # Redis back: the workers forward the spool; the API is killed before they are done.
         wait_until(lambda: spool.backlog().hits < sent, "the spool to start forwarding", DEADLINE, 0.01)
-        workers = api_workers(stack.api)
+        workers = stack.api.children()
         stack.kill(stack.api)
         left = spool.backlog().hits
         assert left > 0, "the spool was forwarded before the API was killed: spool more"

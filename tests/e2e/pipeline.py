@@ -131,10 +131,9 @@ class Stack:
         """
         workers = self.runtime.config.get(WORKERS) + self.killed_workers.get(self.api, 0)
         wait_until(lambda: len(WORKER_READY.findall(self.api.output())) >= workers, "every API worker to be ready")
-        master = self.api.pid
-        [worker, *_] = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        [worker, *_] = self.api.children()
         self.worker_killed()
-        os.kill(int(worker), signal.SIGKILL)
+        os.kill(worker, signal.SIGKILL)
         wait_until(lambda: len(WORKER_READY.findall(self.api.output())) > workers, "gunicorn to replace the worker")
 
     def ready(self) -> bool:

@@ -44,9 +44,7 @@ def test_an_indexer_the_test_killed_through_the_stack_does_not_fail_the_stop(doo
 
 def test_a_gunicorn_worker_killed_and_replaced_fails_the_stop(doomed: Stack) -> None:
     wait_until(lambda: doomed.api.output().count("Worker ready") == 2, "both workers to be ready")
-    master = doomed.api.pid
-    worker = Path(f"/proc/{master}/task/{master}/children").read_text().split()[0]
-    os.kill(int(worker), signal.SIGKILL)
+    os.kill(doomed.api.children()[0], signal.SIGKILL)
     # Until the new worker is ready: a worker sent SIGTERM while it boots may never exit.
     wait_until(lambda: doomed.api.output().count("Worker ready") == 3, "gunicorn to replace the worker")
     with pytest.raises(pytest.fail.Exception, match=r"(?s)1 gunicorn workers were sent SIGKILL, 0 by the test.*"):

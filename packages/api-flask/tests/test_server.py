@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -282,3 +284,18 @@ def test_over_http_a_client_over_the_rate_limit_gets_429_with_retry_after(tmp_pa
     assert refused
     assert all(int(wait) >= 1 for wait in refused)
     assert len(queued_ids(tmp_path)) == len(accepted)
+
+
+def test_a_sigterm_sent_while_a_replacement_worker_boots_ends_the_server_without_the_graceful_timeout(
+    server: Server,
+) -> None:
+    # Stopping right after gunicorn replaced a dead worker: the SIGTERM reaches the new worker
+    # while it boots, before gunicorn's handlers, where it was lost (the master waited 30 s).
+    workers = server.process.children()
+    os.kill(workers[0], signal.SIGKILL)
+    wait_until(
+        lambda: bool(set(server.process.children()) - set(workers)), "gunicorn to fork a replacement", interval=0.001
+    )
+    started = time.monotonic()
+    assert server.process.stop(timeout=60) == 0
+    assert time.monotonic() - started < 20, server.process.output()

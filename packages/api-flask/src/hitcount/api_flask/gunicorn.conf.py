@@ -14,6 +14,7 @@ standard library.
 import os
 import resource
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -111,6 +112,18 @@ def on_starting(server):  # type: ignore[no-untyped-def]
         datefmt="%Y-%m-%d %H:%M:%S %z",
         secrets=Runtime.load().secrets,
     )
+
+
+def post_fork(server, worker):  # type: ignore[no-untyped-def]
+    """Keep a SIGTERM that reaches a new worker before gunicorn's own handlers are installed.
+
+    The worker inherits the master's handlers, which queue the signal for a master loop that
+    does not run in the child: a SIGTERM sent while a worker boots (the master stopping right
+    after it replaced a dead one) was lost, and the master then waited its whole graceful
+    timeout (30 s) before killing that worker. Here the signal ends the worker's loop as soon
+    as it has booted, as gunicorn's own handler does.
+    """
+    signal.signal(signal.SIGTERM, lambda *_: setattr(worker, "alive", False))
 
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]

@@ -93,6 +93,13 @@ class Child:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def children(self) -> list[int]:
+        """The pids of its child processes (a gunicorn master's workers); none once it has exited."""
+        try:
+            return [int(child) for child in Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()]
+        except OSError:
+            return []
+
     def send(self, signum: int) -> None:
         """Send ``signum`` (to the group, with ``group``) while it runs."""
         if self.running():
