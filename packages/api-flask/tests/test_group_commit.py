@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gevent
+import gevent.event
 import pytest
 from api_testing import AppFactory, CountingQueue, queued_batches, queued_hits
 from flask import Flask
 
+from hitcount.api_flask.batcher import GroupCommit
 from hitcount.api_flask.state import api_state
+from hitcount.core import Hit, QueueUnavailable, now_ns
 
 
 def post_concurrently(app: Flask, ids: list[str]) -> list[int]:
@@ -74,3 +77,18 @@ def test_batches_and_single_hits_share_writes_without_splitting_a_batch(make_app
     # Whole batches only, at most 5,000 hits per write: 8 batches need 2 writes at least.
     assert all(len(write) % 1000 == 0 and len(write) <= 5000 for write in writes)
     assert 2 <= queue.publishes < 8
+
+
+def test_a_request_whose_write_was_cut_short_by_the_worker_stopping_is_never_answered_as_queued() -> None:
+    writing = gevent.event.Event()
+
+    def publish(payload: bytes, hits: int) -> None:
+        writing.set()
+        gevent.sleep(30)  # a queue that has not answered yet
+
+    batcher = GroupCommit(publish, interval=0, timeout=60)
+    request = gevent.spawn(batcher.submit, [Hit("page", now_ns())])
+    writing.wait(5)
+    batcher.close()  # the worker exits: its batcher is killed mid-write
+    request.join(5)
+    assert isinstance(request.exception, QueueUnavailable), request.value

@@ -132,20 +132,29 @@ class GroupCommit:
                 gevent.idle()
 
     def _commit(self, group: _Group) -> None:
-        hits = [hit for part in group.parts for hit in part]
-        error: HitcountError | None = None
         try:
-            if hits:
-                payload = encode_batch(hits)
-                started = time.perf_counter()
-                self._publish(payload, len(hits))
-                metrics.record_publish(len(hits), time.perf_counter() - started)
+            error = self._write([hit for part in group.parts for hit in part])
+        except BaseException:
+            # Killed mid-write (the worker stopping): whether the queue holds the hits is unknown,
+            # so no request of the group may be answered as if it did.
+            group.finish(QueueUnavailable("the worker stopped before the queue answered"))
+            raise
+        group.finish(error)
+
+    def _write(self, hits: list[Hit]) -> HitcountError | None:
+        """Publish ``hits``; the queue's error, if it failed."""
+        if not hits:
+            return None
+        try:
+            payload = encode_batch(hits)
+            started = time.perf_counter()
+            self._publish(payload, len(hits))
+            metrics.record_publish(len(hits), time.perf_counter() - started)
         except HitcountError as refused:
             self._refusals.note(type(refused).__name__, f"queue refused {len(hits)} hits: {refused}")
-            error = refused
+            return refused
         except Exception as failed:
             # A backend that let its client library's error through: still the queue failing.
             log.exception("queue write of %d hits failed", len(hits))
-            error = QueueUnavailable(f"unexpected {type(failed).__name__}, logged")
-        finally:
-            group.finish(error)
+            return QueueUnavailable(f"unexpected {type(failed).__name__}, logged")
+        return None
