@@ -111,6 +111,8 @@ def load_and_check(pipeline: Pipeline, faults: list[Fault], seconds: float, rate
     bench = load(stack, id, seconds, rate, "--timeout", "5s", "--retry-for", f"{RETRY_FOR}s", "--journal", str(journal))
     injector = Injector(pipeline, faults)
     started = time.monotonic()
+    # The journal's times are epoch seconds: this one puts a lost hit's among the faults' times.
+    print(f"   0.0s  faults start, at epoch {time.time():.3f}", flush=True)
     injector.run(started, seconds)
     print(f"{time.monotonic() - started:6.1f}s  faults over; recovering", flush=True)
     recover(pipeline)
