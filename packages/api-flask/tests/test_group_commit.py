@@ -92,3 +92,17 @@ def test_a_request_whose_write_was_cut_short_by_the_worker_stopping_is_never_ans
     batcher.close()  # the worker exits: its batcher is killed mid-write
     request.join(5)
     assert isinstance(request.exception, QueueUnavailable), request.value
+
+
+def test_a_closed_batcher_refuses_waiting_and_later_requests_without_writing_them() -> None:
+    published: list[int] = []
+    batcher = GroupCommit(lambda payload, hits: published.append(hits), interval=0.05, timeout=60)
+    waiting = gevent.spawn(batcher.submit, [Hit("page", now_ns())])
+    gevent.sleep(0)  # it joined a group, still gathering
+    batcher.close()
+    waiting.join(5)
+    assert isinstance(waiting.exception, QueueUnavailable)
+    with pytest.raises(QueueUnavailable, match="stopping"):
+        batcher.submit([Hit("page", now_ns())])
+    gevent.sleep(0.1)
+    assert published == []

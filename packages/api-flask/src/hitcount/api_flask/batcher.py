@@ -79,6 +79,7 @@ class GroupCommit:
         self._pending: deque[_Group] = deque()
         self._wake = Event()
         self._greenlet: gevent.Greenlet | None = None
+        self._closed = False
         # A queue refusing (full, down) refuses every group while it lasts: a few lines a minute.
         self._refusals = RecurringLog(log)
 
@@ -88,6 +89,8 @@ class GroupCommit:
         Every request of a failed group raises the same error instance, as
         :meth:`concurrent.futures.Future.result` does.
         """
+        if self._closed:
+            raise QueueUnavailable("the worker is stopping")
         part = list(hits)
         group = self._pending[-1] if self._pending else None
         if group is None or group.done.is_set() or group.size + len(part) > MAX_GROUP_HITS:  # set: it expired
@@ -101,9 +104,14 @@ class GroupCommit:
             raise group.error
 
     def close(self) -> None:
-        """Stop the batcher greenlet; requests still waiting get their deadline's 503."""
+        """Stop the batcher (the worker exits): the requests waiting and any that come later get
+        :class:`QueueUnavailable` at once, those of a write under way included."""
+        self._closed = True
         if self._greenlet is not None:
             self._greenlet.kill()
+        stopping = QueueUnavailable("the worker is stopping")
+        while self._pending:
+            self._pending.popleft().finish(stopping)
 
     def _start(self) -> None:
         self._wake.set()
