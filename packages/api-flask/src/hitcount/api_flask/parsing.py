@@ -68,10 +68,35 @@ def parse_timestamp(value: object, now: int) -> int:
     else:
         raise InvalidHit(f"timestamp must be an RFC 3339 string or integer epoch milliseconds, not {_json_type(value)}")
     if timestamp < now - MAX_AGE_NS:
-        raise InvalidHit(f"timestamp {echo(value)} is more than {LONGEST.reference.removesuffix(' ago')} in the past")
+        raise InvalidHit(
+            f"timestamp {echo(value)} is more than {LONGEST.reference.removesuffix(' ago')} in the past"
+            + _unit_hint(value, now)
+        )
     if timestamp > now + MAX_AHEAD_NS:
-        raise InvalidHit(f"timestamp {echo(value)} is more than {MAX_AHEAD_NS // NS_PER_SECOND} s in the future")
+        raise InvalidHit(
+            f"timestamp {echo(value)} is more than {MAX_AHEAD_NS // NS_PER_SECOND} s in the future"
+            + _unit_hint(value, now)
+        )
     return timestamp
+
+
+# What a number sent in another unit than milliseconds is, in nanoseconds.
+_OTHER_UNITS = {
+    "seconds": lambda value: value * NS_PER_SECOND,
+    "microseconds": lambda value: value * 1000,
+    "nanoseconds": lambda value: value,
+}
+
+
+def _unit_hint(value: object, now: int) -> str:
+    """``"; it looks like seconds since the epoch: send milliseconds"`` when an integer refused as out of
+    range would be in range read in another unit, the usual mistake (``time.time()``, ``time.time_ns()``)."""
+    if type(value) is not int:
+        return ""
+    for unit, nanoseconds in _OTHER_UNITS.items():
+        if now - MAX_AGE_NS <= nanoseconds(value) <= now + MAX_AHEAD_NS:
+            return f"; it looks like {unit} since the epoch: send milliseconds"
+    return ""
 
 
 def parse_uid(value: object) -> bytes:
