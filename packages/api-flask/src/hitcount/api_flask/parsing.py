@@ -80,12 +80,8 @@ def parse_timestamp(value: object, now: int) -> int:
     return timestamp
 
 
-# What a number sent in another unit than milliseconds is, in nanoseconds.
-_OTHER_UNITS = {
-    "seconds": lambda value: value * NS_PER_SECOND,
-    "microseconds": lambda value: value * 1000,
-    "nanoseconds": lambda value: value,
-}
+# Nanoseconds per unit of the other units a number is sent in by mistake.
+_OTHER_UNITS = {"seconds": NS_PER_SECOND, "microseconds": 1000, "nanoseconds": 1}
 
 
 def _unit_hint(value: object, now: int) -> str:
@@ -94,7 +90,7 @@ def _unit_hint(value: object, now: int) -> str:
     if type(value) is not int:
         return ""
     for unit, nanoseconds in _OTHER_UNITS.items():
-        if now - MAX_AGE_NS <= nanoseconds(value) <= now + MAX_AHEAD_NS:
+        if now - MAX_AGE_NS <= value * nanoseconds <= now + MAX_AHEAD_NS:
             return f"; it looks like {unit} since the epoch: send milliseconds"
     return ""
 
