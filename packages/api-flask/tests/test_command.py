@@ -63,7 +63,7 @@ def test_hitcount_api_refuses_a_bad_setting_before_starting_gunicorn(
     result = subprocess.run(
         [str(HITCOUNT), "api"], env=environ, capture_output=True, text=True, timeout=30, check=False
     )
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert message in result.stderr
     assert "gunicorn" not in result.stderr
 
@@ -75,3 +75,13 @@ def test_hitcount_config_lists_the_security_settings_with_the_read_tokens_masked
     for name in ("HITCOUNT_READ_TOKENS", "HITCOUNT_PUBLIC_IDS", "HITCOUNT_RATE_LIMIT", "HITCOUNT_TRUSTED_PROXIES"):
         assert name in result.stdout
     assert "s3cret" not in result.stdout
+
+
+def test_hitcount_config_fails_naming_a_malformed_api_setting_and_why(tmp_path: Path) -> None:
+    environ = {key: text for key, text in os.environ.items() if not key.startswith("HITCOUNT_")}
+    environ.update(HITCOUNT_DATA_DIR=str(tmp_path), HITCOUNT_WORKERS="two")
+    result = subprocess.run([str(HITCOUNT), "config"], env=environ, capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "hitcount: error: HITCOUNT_WORKERS='two' is invalid: expected an integer of at least 1, such as 4"
+    ]

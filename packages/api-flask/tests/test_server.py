@@ -102,6 +102,7 @@ def test_hitcount_api_serves_with_gevent_workers_and_a_204_hit_is_in_the_sqlite_
     assert status == 204
     assert queued_ids(server.data_dir) == ["served"]
     assert "Using worker: hitcount.api_flask.worker.Worker" in (server.data_dir / "server.log").read_text()
+    assert f"data directory {server.data_dir} (HITCOUNT_DATA_DIR={server.data_dir})" in server.process.output()
 
 
 def raw_request(url: str, head: str, body: bytes = b"") -> bytes:

@@ -91,6 +91,25 @@ def test_timestamps_are_accepted_from_3_days_ago_to_60_s_ahead(
 
 
 @pytest.mark.parametrize(
+    ("unit", "per_second"),
+    [("seconds", 1), ("microseconds", 1_000_000), ("nanoseconds", 1_000_000_000)],
+)
+def test_a_timestamp_in_another_unit_than_milliseconds_is_refused_naming_the_unit_it_looks_like(
+    client: FlaskClient, unit: str, per_second: int
+) -> None:
+    timestamp = now_ns() * per_second // NS_PER_SECOND
+    status, body = post(client, {"id": "unit", "timestamp": timestamp})
+    assert status == 400
+    assert str(body["message"]).endswith(f"; it looks like {unit} since the epoch: send milliseconds")
+
+
+def test_a_timestamp_out_of_range_in_every_unit_gets_no_unit_hint(client: FlaskClient) -> None:
+    status, body = post(client, {"id": "unit", "timestamp": 1})
+    assert status == 400
+    assert "looks like" not in str(body["message"])
+
+
+@pytest.mark.parametrize(
     "timestamp",
     [
         "2024-01-01T00:00:00",  # no offset: ambiguous

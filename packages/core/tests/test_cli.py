@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import logging
 import os
 import re
 import subprocess
@@ -12,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from hitcount.core import Hit, HitcountError, Runtime, now_ns
+from hitcount.core.cli import build_parser, main
 from hitcount.core.commands import SERVED_COMMANDS, run_serve
+from hitcount.core.registry import Command, Provider, Registered
 from hitcount.core.settings import QUEUE
-from hitcount.core.testing.processes import run_on_terminal
+from hitcount.core.testing.processes import free_port, run_on_terminal
 from hitcount.core.windows import NS_PER_SECOND
 from hitcount.core.wire import encode_batch
 
@@ -63,7 +67,7 @@ def test_config_says_what_each_setting_means_and_flags_unknown_variables() -> No
 
 def test_an_unknown_backend_is_a_one_line_error_listing_the_installed_ones(tmp_path: Path) -> None:
     result = hitcount("retention", env={"HITCOUNT_STORE": "nope", "HITCOUNT_DATA_DIR": str(tmp_path)})
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "HITCOUNT_STORE='nope'" in result.stderr
     assert re.search(r"installed: (.*, )?memory, (.*, )?sqlite", result.stderr)
     assert "Traceback" not in result.stderr
@@ -71,7 +75,7 @@ def test_an_unknown_backend_is_a_one_line_error_listing_the_installed_ones(tmp_p
 
 def test_serve_refuses_the_memory_queue_that_its_api_and_indexer_processes_would_not_share(tmp_path: Path) -> None:
     result = hitcount("serve", env={"HITCOUNT_QUEUE": "memory", "HITCOUNT_DATA_DIR": str(tmp_path)})
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "HITCOUNT_QUEUE='memory' keeps batches inside one process" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -140,3 +144,139 @@ def test_serve_explains_what_is_missing_when_the_api_or_indexer_is_not_installed
         runtime.registry.commands.pop(name, None)
     with pytest.raises(HitcountError, match="needs the commands api, indexer"):
         run_serve(argparse.Namespace(), runtime)
+
+
+def test_dead_letters_drop_deletes_them_for_good_and_names_the_tags_it_did_not_find(tmp_path: Path) -> None:
+    env = {"HITCOUNT_DATA_DIR": str(tmp_path)}
+    dead_letter(env)
+    dead_letter(env)
+    queue = Runtime.load(env).open_queue()
+    first, second = (letter.tag for letter in queue.dead_letters())
+    dropped = hitcount("dead-letters", "--drop", first, "999", env=env)
+    assert dropped.returncode == 1
+    assert dropped.stdout.strip() == "dropped 1 dead letter(s)"
+    assert dropped.stderr.splitlines() == [
+        "hitcount: error: no dead letter with tag(s) 999: `hitcount dead-letters` lists the tags there are"
+    ]
+    assert [letter.tag for letter in queue.dead_letters()] == [second]
+    assert hitcount("dead-letters", "--drop-all", env=env).stdout.strip() == "dropped 1 dead letter(s)"
+    assert queue.dead_letters() == []
+    assert queue.backlog().batches == 0
+    queue.close()
+
+
+def test_a_user_mistake_is_one_error_line_and_exit_1_not_a_traceback(tmp_path: Path) -> None:
+    result = hitcount("dead-letters", "--replay", "nope", env={"HITCOUNT_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "hitcount: error: no dead letter with tag(s) nope: `hitcount dead-letters` lists the tags there are"
+    ]
+
+
+def test_bench_against_a_closed_port_is_one_error_line_naming_the_url_option() -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    result = hitcount("bench", "--url", closed, "--verify")
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("hitcount: error: cannot read the count of 'bench-")
+    assert f"from the API at {closed} " in line
+    assert line.endswith("pass its base URL with --url")
+
+
+def test_a_malformed_log_level_is_one_error_line_naming_it() -> None:
+    result = hitcount("plugins", env={"HITCOUNT_LOG_LEVEL": "loud"})
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "hitcount: error: HITCOUNT_LOG_LEVEL='loud' is invalid: expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+    ]
+
+
+def runtime_with(command: Command) -> Runtime:
+    runtime = Runtime.load({})
+    runtime.registry.commands[command.name] = Registered(command, Provider("test", "0"))
+    return runtime
+
+
+def test_an_os_error_is_one_error_line_and_exit_1_and_a_bug_keeps_its_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def refused(arguments: argparse.Namespace, runtime: Runtime) -> int:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    def buggy(arguments: argparse.Namespace, runtime: Runtime) -> int:
+        raise KeyError("a bug")
+
+    runtime = runtime_with(Command("refused", "Meets a closed port.", refused))
+    runtime.registry.commands["buggy"] = Registered(Command("buggy", "Has a bug.", buggy), Provider("test", "0"))
+    monkeypatch.setattr(Runtime, "load", classmethod(lambda cls: runtime))
+    assert main(["refused"]) == 1
+    assert capsys.readouterr().err == "hitcount: error: [Errno 111] Connection refused\n"
+    with pytest.raises(KeyError, match="a bug"):
+        main(["buggy"])
+
+
+def test_a_usage_mistake_exits_2_with_the_usage() -> None:
+    result = hitcount("dead-letters", "--drop")
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: hitcount dead-letters")
+
+
+def test_version_prints_core_then_every_installed_plugin_distribution() -> None:
+    result = hitcount("--version")
+    assert result.returncode == 0, result.stderr
+    plugins = {
+        f"{distribution.metadata['Name']} {distribution.version}"
+        for distribution in importlib.metadata.distributions()
+        if any(entry.group == "hitcount" for entry in distribution.entry_points)
+    }
+    core = f"hitcount-core {importlib.metadata.version('hitcount-core')}"
+    lines = result.stdout.splitlines()
+    assert lines[0] == core
+    assert set(lines) == plugins
+
+
+def test_config_fails_naming_every_invalid_value_and_unknown_backend(tmp_path: Path) -> None:
+    env = {
+        "HITCOUNT_DATA_DIR": str(tmp_path),
+        "HITCOUNT_RETENTION": "1d",
+        "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "soon",
+        "HITCOUNT_STORE": "nope",
+    }
+    result = hitcount("config", env=env)
+    assert result.returncode == 1
+    assert "HITCOUNT_RETENTION" in result.stdout  # the table still shows
+    errors = result.stderr.splitlines()
+    assert len(errors) == 3, errors
+    assert all(line.startswith("hitcount: error: ") for line in errors)
+    assert any("HITCOUNT_RETENTION='1d' is invalid: must be at least the longest window" in line for line in errors)
+    assert any("HITCOUNT_QUEUE_VISIBILITY_TIMEOUT='soon' is invalid: expected a duration" in line for line in errors)
+    assert any("HITCOUNT_STORE='nope': no installed plugin provides a store" in line for line in errors)
+
+
+def test_every_help_shows_the_default_of_each_option_that_has_one() -> None:
+    parser = build_parser(Runtime.load({}))
+    [subparsers] = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    checked = 0
+    for name, subparser in subparsers.choices.items():
+        text = " ".join(subparser.format_help().split())
+        for action in subparser._actions:
+            flag = action.default is None or isinstance(action.default, bool) or action.default == argparse.SUPPRESS
+            if action.option_strings and not flag:
+                assert f"(default: {action.default})" in text, f"hitcount {name} {action.option_strings[-1]}"
+                checked += 1
+    assert checked >= 8  # bench's options at least
+
+
+def test_bench_help_shows_durations_as_they_are_typed() -> None:
+    text = " ".join(hitcount("bench", "--help").stdout.split())
+    assert "how long to send, e.g. 60s (default: 10s)" in text
+    assert "(default: 120s)" in text
+
+
+def test_a_server_logs_its_data_directory_as_an_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.INFO, logger="hitcount"):
+        Runtime.load({}).log_data_dir()
+    assert caplog.messages == [f"data directory {tmp_path.resolve() / 'var'} (HITCOUNT_DATA_DIR=./var)"]

@@ -155,7 +155,14 @@ def test_metrics_endpoint_serves_the_indexer_metrics(
     assert indexer.stop() == 0
 
 
-def test_malformed_setting_exits_2_naming_it(spawn: Callable[..., Child]) -> None:
+def test_the_indexer_logs_its_data_directory_as_it_starts(spawn: Callable[..., Child], tmp_path: Path) -> None:
+    indexer = spawn()
+    wait_until(lambda: "consuming up to" in indexer.output(), "the indexer to start consuming")
+    assert f"data directory {tmp_path} (HITCOUNT_DATA_DIR={tmp_path})" in indexer.output()
+    assert indexer.stop() == 0
+
+
+def test_malformed_setting_exits_1_naming_it(spawn: Callable[..., Child]) -> None:
     indexer = spawn(HITCOUNT_INDEXER_MAX_BATCHES="none")
-    assert indexer.process.wait(timeout=DEADLINE) == 2
+    assert indexer.process.wait(timeout=DEADLINE) == 1
     assert "HITCOUNT_INDEXER_MAX_BATCHES='none' is invalid" in indexer.output()

@@ -68,10 +68,31 @@ def parse_timestamp(value: object, now: int) -> int:
     else:
         raise InvalidHit(f"timestamp must be an RFC 3339 string or integer epoch milliseconds, not {_json_type(value)}")
     if timestamp < now - MAX_AGE_NS:
-        raise InvalidHit(f"timestamp {echo(value)} is more than {LONGEST.reference.removesuffix(' ago')} in the past")
+        raise InvalidHit(
+            f"timestamp {echo(value)} is more than {LONGEST.reference.removesuffix(' ago')} in the past"
+            + _unit_hint(value, now)
+        )
     if timestamp > now + MAX_AHEAD_NS:
-        raise InvalidHit(f"timestamp {echo(value)} is more than {MAX_AHEAD_NS // NS_PER_SECOND} s in the future")
+        raise InvalidHit(
+            f"timestamp {echo(value)} is more than {MAX_AHEAD_NS // NS_PER_SECOND} s in the future"
+            + _unit_hint(value, now)
+        )
     return timestamp
+
+
+# Nanoseconds per unit of the other units a number is sent in by mistake.
+_OTHER_UNITS = {"seconds": NS_PER_SECOND, "microseconds": 1000, "nanoseconds": 1}
+
+
+def _unit_hint(value: object, now: int) -> str:
+    """``"; it looks like seconds since the epoch: send milliseconds"`` when an integer refused as out of
+    range would be in range read in another unit, the usual mistake (``time.time()``, ``time.time_ns()``)."""
+    if type(value) is not int:
+        return ""
+    for unit, nanoseconds in _OTHER_UNITS.items():
+        if now - MAX_AGE_NS <= value * nanoseconds <= now + MAX_AHEAD_NS:
+            return f"; it looks like {unit} since the epoch: send milliseconds"
+    return ""
 
 
 def parse_uid(value: object) -> bytes:

@@ -36,6 +36,7 @@ def serve(arguments: argparse.Namespace, runtime: Runtime) -> int:
     config.get(KEEPALIVE)
     runtime.require_shared_queue("api")
     runtime.registry.store(config.get(STORE))
+    runtime.log_data_dir()
     sys.stdout.flush()
     sys.stderr.flush()
     command = gunicorn_command()

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from hitcount.core.bench.command import BENCH
-from hitcount.core.errors import HitcountError
+from hitcount.core.errors import ConfigError, HitcountError
 from hitcount.core.hit import now_ns
 from hitcount.core.markers import hookimpl
 from hitcount.core.progress import Progress
@@ -52,11 +52,15 @@ def run_plugins(arguments: argparse.Namespace, runtime: Runtime) -> int:
 
 
 def run_config(arguments: argparse.Namespace, runtime: Runtime) -> int:
-    """Print the effective configuration, secrets masked, with what each setting means (and unknown ones flagged)."""
+    """Print the effective configuration, secrets masked, with what each setting means (and unknown ones flagged);
+    then fail naming every value that is invalid, which the other commands would refuse only once they read it."""
     settings = runtime.registry.settings.values()
     rows = [("SETTING", "VALUE", "SOURCE", "MEANING")]
     rows += [(entry.name, entry.value, entry.source, entry.help) for entry in runtime.config.entries(settings)]
     print(_table(rows))
+    problems = runtime.problems()
+    if problems:
+        raise ConfigError("\n".join(problems))
     return 0
 
 
@@ -85,41 +89,43 @@ def run_serve(arguments: argparse.Namespace, runtime: Runtime) -> int:
 
 
 def configure_dead_letters(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument(
         "--replay", metavar="TAG", nargs="*", help="publish these dead letters again (all without a TAG)"
     )
+    action.add_argument("--drop", metavar="TAG", nargs="+", help="delete these dead letters and their hits for good")
+    action.add_argument("--drop-all", action="store_true", help="delete every dead letter and its hits for good")
 
 
 def run_dead_letters(arguments: argparse.Namespace, runtime: Runtime) -> int:
-    """List the batches the indexer could not process, or replay them onto the queue."""
+    """List the batches the indexer could not process, replay them onto the queue, or drop them."""
     queue = runtime.open_queue()
     try:
         letters = queue.dead_letters()
-        if arguments.replay is None:
+        every = [letter.tag for letter in letters]
+        if arguments.replay is not None:
+            tags, act, doing, done = arguments.replay or every, queue.replay_dead_letter, "replaying", "replayed"
+        elif arguments.drop is not None or arguments.drop_all:
+            tags, act, doing, done = arguments.drop or every, queue.drop_dead_letter, "dropping", "dropped"
+        else:
             rows = [("TAG", "HITS", "BYTES", "FAILED AT", "REASON")]
             rows += [
-                (
-                    letter.tag,
-                    str(letter.hits),
-                    str(len(letter.payload)),
-                    _utc(letter.failed_at),
-                    letter.reason,
-                )
+                (letter.tag, str(letter.hits), str(len(letter.payload)), _utc(letter.failed_at), letter.reason)
                 for letter in letters
             ]
             print(_table(rows))
             return 0
-        tags = arguments.replay or [letter.tag for letter in letters]
         unknown = []
         with Progress() as progress:
-            for done, tag in enumerate(tags):
-                progress.show(f"replaying dead letters: {done}/{len(tags)}")
-                if not queue.replay_dead_letter(tag):
+            for count, tag in enumerate(tags):
+                progress.show(f"{doing} dead letters: {count}/{len(tags)}")
+                if not act(tag):
                     unknown.append(tag)
-        print(f"replayed {len(tags) - len(unknown)} dead letter(s)")
+        print(f"{done} {len(tags) - len(unknown)} dead letter(s)")
         if unknown:
-            print(f"no dead letter with tag(s): {', '.join(unknown)}", file=sys.stderr)
-            return 1
+            raise HitcountError(
+                f"no dead letter with tag(s) {', '.join(unknown)}: `hitcount dead-letters` lists the tags there are"
+            )
         return 0
     finally:
         queue.close()
@@ -148,7 +154,10 @@ def hitcount_register_commands(registry: Registry) -> None:
     registry.add_command(Command("serve", "Run the API and the indexer together in the foreground.", run_serve))
     registry.add_command(
         Command(
-            "dead-letters", "List or replay batches the indexer set aside.", run_dead_letters, configure_dead_letters
+            "dead-letters",
+            "List, replay or drop batches the indexer set aside.",
+            run_dead_letters,
+            configure_dead_letters,
         )
     )
     registry.add_command(Command("retention", "Delete hits older than HITCOUNT_RETENTION now.", run_retention))

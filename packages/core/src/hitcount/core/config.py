@@ -70,9 +70,13 @@ def parse_optional_file(text: str) -> Path | None:
 
 def parse_positive_int(text: str) -> int:
     """An integer of at least 1."""
-    value = int(text)
+    expected = "expected an integer of at least 1, such as 4"
+    try:
+        value = int(text)
+    except ValueError:  # int()'s own words ("invalid literal for int() with base 10") say nothing to an operator
+        raise ValueError(expected) from None
     if value < 1:
-        raise ValueError("expected an integer of at least 1")
+        raise ValueError(expected)
     return value
 
 
@@ -159,6 +163,20 @@ class Config:
         except ValueError as error:
             reason = setting.secrets(raw).mask(str(error))  # a parser's words may quote the value
             raise ConfigError(f"{setting.name}={setting.display(raw)!r} is invalid: {reason}") from None
+
+    def problems(self, settings: Iterable[Setting[Any]]) -> list[str]:
+        """Why each of these settings that does not parse is invalid (:meth:`get`'s words), in name order.
+
+        A command reads only the settings it needs, when it needs them: ``hitcount config``
+        checks them all up front, so that a typo shows before ``serve`` trips on it.
+        """
+        problems = []
+        for setting in sorted(settings, key=lambda setting: setting.name):
+            try:
+                self.get(setting)
+            except ConfigError as error:
+                problems.append(str(error))
+        return problems
 
     def with_overrides(self, overrides: Mapping[str, str]) -> Config:
         """A copy with some variables replaced, for tests and sub-processes."""

@@ -102,7 +102,16 @@ class Queue(abc.ABC):
 
     @abc.abstractmethod
     def replay_dead_letter(self, tag: str) -> bool:
-        """Publish a dead letter's payload again and remove it; False when no such tag exists."""
+        """Publish a dead letter's payload again and remove it; False when no such tag exists
+        (whatever the text: an operator types it)."""
+
+    @abc.abstractmethod
+    def drop_dead_letter(self, tag: str) -> bool:
+        """Delete a dead letter for good, its hits with it; False when no such tag exists (whatever the text).
+
+        For a batch an operator has looked at and will never want counted (a client's garbage),
+        which would otherwise be listed, and replayable by mistake, forever.
+        """
 
     @abc.abstractmethod
     def backlog(self) -> Backlog:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 from hitcount.core.cache import CountsCache
 from hitcount.core.config import Config
@@ -14,8 +16,10 @@ from hitcount.core.masking import Secrets
 from hitcount.core.plugins import Plugins
 from hitcount.core.queue import Queue
 from hitcount.core.registry import Registry
-from hitcount.core.settings import CACHE, DISABLE_PLUGINS, QUEUE, STORE
+from hitcount.core.settings import CACHE, DATA_DIR, DISABLE_PLUGINS, QUEUE, STORE
 from hitcount.core.store import HitStore
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,6 +40,30 @@ class Runtime:
     def secrets(self) -> Secrets:
         """The secrets of every registered setting, as configured: what this process never writes out."""
         return self.config.secrets(self.registry.settings.values())
+
+    def problems(self) -> list[str]:
+        """What would stop a command, found without opening anything: each registered setting whose
+        value does not parse, and each backend named (queue, store, cache) that no plugin provides."""
+        problems = self.config.problems(self.registry.settings.values())
+        for lookup in (
+            lambda: self.registry.queue(self.config.get(QUEUE)),
+            lambda: self.registry.store(self.config.get(STORE)),
+            lambda: self.registry.cache(self.cache_name()),
+        ):
+            try:
+                lookup()
+            except ConfigError as error:
+                problems.append(str(error))
+        return list(dict.fromkeys(problems))  # a name that does not parse is found twice
+
+    def log_data_dir(self) -> None:
+        """Log, as a server starts, the absolute path of ``HITCOUNT_DATA_DIR``.
+
+        Its default (``./var``) is relative: started from another directory, a server opens new,
+        empty files there without a word, and counts seem lost. The line says which files it opened.
+        """
+        directory: Path = self.config.get(DATA_DIR)
+        logger.info("data directory %s (%s=%s)", directory.resolve(), DATA_DIR.name, self.config.raw(DATA_DIR))
 
     def open_queue(self) -> Queue:
         """Open the queue ``HITCOUNT_QUEUE`` names."""

@@ -18,6 +18,13 @@ def _name(text: str) -> str:
     return text.strip()
 
 
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
 def _retention(text: str) -> float:
     seconds = parse_duration(text)
     longest = LONGEST.length / NS_PER_SECOND
@@ -42,7 +49,8 @@ DISABLE_PLUGINS = Setting(
     "Comma-separated entry-point names of installed plugins not to load (see `hitcount plugins`).",
     parse_csv,
 )
-LOG_LEVEL = Setting("HITCOUNT_LOG_LEVEL", "INFO", "Logging level of every hitcount process.", str.upper)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVEL = Setting("HITCOUNT_LOG_LEVEL", "INFO", "Logging level of every hitcount process.", _log_level)
 
 
 @hookimpl

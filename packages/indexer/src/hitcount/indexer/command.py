@@ -25,6 +25,7 @@ def run_indexer(arguments: argparse.Namespace, runtime: Runtime) -> int:
     """Index until a signal asks to stop; the batch in hand is finished and acknowledged first."""
     settings = IndexerSettings.from_config(runtime.config)
     bind = runtime.config.get(METRICS_BIND)
+    runtime.log_data_dir()
     with ExitStack() as resources:
         queue = runtime.open_queue()
         resources.callback(queue.close)

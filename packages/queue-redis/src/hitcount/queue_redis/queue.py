@@ -368,6 +368,16 @@ class RedisQueue(Queue):
             raise QueueFull(f"redis queue {self._where}: partition {index} is full (HITCOUNT_REDIS_MAX_BACKLOG)")
         return bool(replayed)
 
+    def drop_dead_letter(self, tag: str) -> bool:
+        try:
+            index, letter_id = self._locate(tag)
+        except ValueError:
+            return False
+        with self._unavailable("drop dead letter"):
+            # One XDEL on one partition's dead-letter stream: atomic as it is, and no counter
+            # holds dead letters (``hits`` counts the stream's backlog only), so no script.
+            return bool(self._client().xdel(self._partitions[index].dead, letter_id))
+
     # -- observing
 
     def backlog(self) -> Backlog:

@@ -126,12 +126,20 @@ class MemoryQueue(Queue):
             return list(self._broker.dead.values())
 
     def replay_dead_letter(self, tag: str) -> bool:
-        with self._broker.condition:
-            letter = self._broker.dead.pop(int(tag), None)
+        letter = self._pop_dead_letter(tag)
         if letter is None:
             return False
         self.publish(letter.payload, letter.hits)
         return True
+
+    def drop_dead_letter(self, tag: str) -> bool:
+        return self._pop_dead_letter(tag) is not None
+
+    def _pop_dead_letter(self, tag: str) -> DeadLetter | None:
+        if not tag.isdigit():  # not a tag this queue gives
+            return None
+        with self._broker.condition:
+            return self._broker.dead.pop(int(tag), None)
 
     def backlog(self) -> Backlog:
         with self._broker.condition:

@@ -92,6 +92,8 @@ class SqliteQueue(Queue):
             return [DeadLetter(str(seq), payload, hits, reason, failed) for seq, payload, hits, reason, failed in rows]
 
     def replay_dead_letter(self, tag: str) -> bool:
+        if not tag.isdigit():  # not a tag this queue gives
+            return False
         with self._database.transaction() as connection:
             row = connection.execute(
                 "delete from dead_letters where seq = ? returning payload, hits", (int(tag),)
@@ -102,6 +104,12 @@ class SqliteQueue(Queue):
                 "insert into batches (payload, hits, published_at) values (?, ?, ?)", (row[0], row[1], time.time())
             )
         return True
+
+    def drop_dead_letter(self, tag: str) -> bool:
+        if not tag.isdigit():  # not a tag this queue gives
+            return False
+        with self._database.transaction() as connection:
+            return connection.execute("delete from dead_letters where seq = ?", (int(tag),)).rowcount > 0
 
     def backlog(self) -> Backlog:
         with self._database.reading() as connection:

@@ -28,14 +28,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-w", "--workers", type=int, default=os.cpu_count() or 2, help="load processes")
     parser.add_argument("-c", "--connections", type=int, default=32, help="keep-alive connections per process")
     parser.add_argument("-i", "--id", default=None, help="the id every hit counts for (default: a new one)")
-    parser.add_argument("--duration", type=parse_duration, default=10.0, help="how long to send, e.g. 60s")
+    parser.add_argument("--duration", type=parse_duration, default="10s", help="how long to send, e.g. 60s")
     parser.add_argument("--rate", type=float, default=None, help="requests/s in total, open-loop (default: max)")
     parser.add_argument("--batch", type=int, default=0, help="hits per request on /analytics/batch (0: single)")
-    parser.add_argument("--timeout", type=parse_duration, default=10.0, help="how long an attempt waits for its answer")
+    parser.add_argument(
+        "--timeout", type=parse_duration, default="10s", help="how long an attempt waits for its answer"
+    )
     parser.add_argument(
         "--retry-for",
         type=parse_duration,
-        default=60.0,
+        default="60s",
         help="how long a request is resent (same uids) before it is given up",
     )
     parser.add_argument(
@@ -44,7 +46,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="directory (created) where each load process writes every hit's uid and whether it was acknowledged",
     )
     parser.add_argument("--verify", action="store_true", help="read the counts back and report missing/extra")
-    parser.add_argument("--verify-timeout", type=parse_duration, default=120.0, help="how long to wait for counts")
+    parser.add_argument("--verify-timeout", type=parse_duration, default="120s", help="how long to wait for counts")
 
 
 def _percentile(ordered: list[float], fraction: float) -> float:
@@ -95,8 +97,14 @@ def load(plan: Plan, workers: int, progress: Progress) -> list[Outcome]:
 
 def count_of(url: str, id: str) -> int:
     """The id's count in the longest window, read from the API (the run's hits never leave it)."""
-    with urllib.request.urlopen(f"{url}/analytics/{urllib.parse.quote(id, safe='')}", timeout=10) as answer:
-        counts = json.load(answer)["counts"]
+    try:
+        with urllib.request.urlopen(f"{url}/analytics/{urllib.parse.quote(id, safe='')}", timeout=10) as answer:
+            counts = json.load(answer)["counts"]
+    except urllib.error.URLError as error:
+        raise HitcountError(
+            f"cannot read the count of {id!r} from the API at {mask_url(url)} ({error.reason}):"
+            " start it (`hitcount serve`) or pass its base URL with --url"
+        ) from None
     return int(next(entry["count"] for entry in counts if entry["reference"] == LONGEST.reference))
 
 

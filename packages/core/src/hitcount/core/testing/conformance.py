@@ -219,6 +219,7 @@ QUEUE_CALLS: dict[str, Callable[[Queue, Delivery], object]] = {
     "dead_letter": lambda queue, delivery: queue.dead_letter(delivery, "refused"),
     "dead_letters": lambda queue, delivery: queue.dead_letters(),
     "replay_dead_letter": lambda queue, delivery: queue.replay_dead_letter(delivery.tag),
+    "drop_dead_letter": lambda queue, delivery: queue.drop_dead_letter(delivery.tag),
     "backlog": lambda queue, delivery: queue.backlog(),
 }
 STORE_CALLS: dict[str, Callable[[HitStore], object]] = {
@@ -387,6 +388,38 @@ class QueueConformance(_Suite):
         [replayed] = queue.consume("c1", 10, 5.0)
         assert (replayed.payload, replayed.hits) == (b"\xff not protobuf", 5)
         assert not queue.replay_dead_letter(letter.tag)
+
+    def test_a_dropped_dead_letter_is_gone_for_good(self, make_queue: QueueFactory) -> None:
+        queue = make_queue(visibility_timeout=0.2)
+        queue.publish(b"garbage", 2)
+        queue.publish(b"kept", 3)
+        deliveries: list[Delivery] = []
+        for _ in range(5):  # a partitioned queue may give one partition's batch at a time
+            deliveries += queue.consume("c1", 10, 1.0)
+            if len(deliveries) == 2:
+                break
+        for delivery in deliveries:
+            queue.dead_letter(delivery, "undecodable")
+        letters = {letter.payload: letter for letter in queue.dead_letters()}
+        dropped, kept = letters[b"garbage"], letters[b"kept"]
+        assert queue.drop_dead_letter(dropped.tag)
+        assert queue.dead_letters() == [kept]
+        assert not queue.drop_dead_letter(dropped.tag)
+        assert not queue.replay_dead_letter(dropped.tag)
+        time.sleep(0.4)
+        assert queue.consume("c1", 10, 0.3) == []
+        assert queue.backlog().batches == 0
+
+    @pytest.mark.parametrize("tag", ["nope", "", "12345", "0:1-1", "-1"])
+    def test_a_tag_the_queue_never_gave_names_no_dead_letter(self, make_queue: QueueFactory, tag: str) -> None:
+        """Operators type tags: whatever the text, replaying or dropping what is not there is False, not an error."""
+        queue = make_queue()
+        queue.publish(b"kept", 3)
+        [delivery] = queue.consume("c1", 10, 5.0)
+        queue.dead_letter(delivery, "refused")
+        assert not queue.replay_dead_letter(tag)
+        assert not queue.drop_dead_letter(tag)
+        assert [letter.payload for letter in queue.dead_letters()] == [b"kept"]
 
     def test_dead_letter_keeps_the_part_it_is_given_and_acknowledges_the_whole_batch(
         self, make_queue: QueueFactory
