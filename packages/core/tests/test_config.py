@@ -35,6 +35,8 @@ def test_durations_take_a_unit(text: str, seconds: float) -> None:
     ("seconds", "words"),
     [
         (0, "0 ms"),
+        (0.00042, "0.4 ms"),
+        (0.00999, "10 ms"),
         (0.25, "250 ms"),
         (0.9996, "1 s"),
         (1.5, "1.5 s"),

@@ -35,7 +35,7 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """``seconds`` in words, for log lines and errors: ``"250 ms"``, ``"1.5 s"``, ``"90 s"``,
+    """``seconds`` in words, for log lines and errors: ``"0.4 ms"``, ``"250 ms"``, ``"1.5 s"``, ``"90 s"``,
     ``"2 min 5 s"``, ``"2 h 30 min"``, ``"7 days"``.
 
     A reader takes in "7 days" at a glance where "604800s" needs its digits counted. The unit
@@ -45,15 +45,18 @@ def format_duration(seconds: float) -> str:
     """
     if seconds < 0:
         return "-" + format_duration(-seconds)
-    milliseconds = round(seconds * 1000)
-    if milliseconds < 1000:
-        return f"{milliseconds} ms"
+    if round(seconds * 1000) < 1000:
+        return f"{_number(seconds * 1000)} ms"
     for unit, size, smaller, smaller_size in _WORDS:
         if seconds >= 2 * size:
             whole, rest = divmod(round(seconds / smaller_size), size // smaller_size)
             return f"{whole} {unit} {rest} {smaller}" if rest else f"{whole} {unit}"
-    number = f"{seconds:.1f}".removesuffix(".0") if seconds < 10 else str(round(seconds))
-    return f"{number} s"
+    return f"{_number(seconds)} s"
+
+
+def _number(value: float) -> str:
+    """``value`` with one decimal below 10 (a request's "1.2 ms", a backoff's "1.5 s"), whole above."""
+    return f"{value:.1f}".removesuffix(".0") if value < 10 else str(round(value))
 
 
 def parse_positive_duration(text: str) -> float:
