@@ -19,8 +19,9 @@ from tests.e2e.pipeline import Stack
 
 # Lines of the processes' own lives (gunicorn's, the indexer's start and stop), not of the outage.
 LIFECYCLE = re.compile(
-    r"\[INFO\] (Starting gunicorn|Listening at|Using worker|Booting worker|Worker ready|Handling signal|Worker exiting"
-    r"|Shutting down)|INFO hitcount\.indexer\.indexer: (indexer \S+ (consuming|stopped)|retention: removed)"
+    r"INFO gunicorn\.error: (Starting gunicorn|Listening at|Using worker|Booting worker|Worker ready|Handling signal"
+    r"|Worker exiting|Shutting down)"
+    r"|INFO hitcount\.indexer\.indexer: (indexer \S+ (consuming|stopped)|retention: removed)"
 )
 SECONDS = 10.0
 # What an outage may write per process (per API worker) in that time: the backend down, an answer it

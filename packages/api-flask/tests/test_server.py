@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -205,6 +206,44 @@ def test_a_backend_that_cannot_be_opened_at_start_gives_503_until_it_can(tmp_pat
         log = (server.data_dir / "server.log").read_text()
     assert "store down: cannot open it" in log
     assert "store back after" in log
+
+
+# A request's line in the access log (HITCOUNT_ACCESS_LOG): method, path, status, the app's time, the client.
+ACCESS_LINE = re.compile(r"INFO hitcount\.api_flask\.request_log: (\S+) (\S+) (\d{3}) [\d.]+ ms from (\S+)$")
+
+
+def access_lines(log: str) -> list[tuple[str, ...]]:
+    return [match.groups() for line in log.splitlines() if (match := ACCESS_LINE.search(line))]
+
+
+def test_hitcount_api_logs_no_request_by_default_nor_what_to_try_next(server: Server) -> None:
+    assert request(server.url + "/analytics", b'{"id": "quiet"}')[0] == 204
+    assert request(server.url + "/analytics/quiet")[0] == 200
+    log = server.process.output()
+    assert "request_log" not in log
+    assert "Try this next" not in log  # hitcount serve's alone
+
+
+def test_with_the_access_log_on_each_request_is_a_line_without_its_query_nor_its_token(tmp_path: Path) -> None:
+    settings = {
+        "HITCOUNT_ACCESS_LOG": "on",
+        "HITCOUNT_READ_TOKENS": "s3cret-token",
+        "HITCOUNT_TRUSTED_PROXIES": "127.0.0.1",
+    }
+    with running_server(tmp_path, **settings) as server:
+        assert request(server.url + "/analytics", b'{"id": "logged"}')[0] == 204  # answered by the Track front
+        token = {"Authorization": "Bearer s3cret-token"}
+        assert request(server.url + "/analytics/logged?token=s3cret-token&note=private-words", None, token)[0] == 200
+        assert request(server.url + "/analytics/caf%C3%A9", None, {"X-Forwarded-For": "203.0.113.9"})[0] == 401
+        log = server.process.output()
+    assert access_lines(log) == [
+        ("GET", "/healthz", "200", "127.0.0.1"),  # running_server's
+        ("POST", "/analytics", "204", "127.0.0.1"),
+        ("GET", "/analytics/logged", "200", "127.0.0.1"),
+        ("GET", "/analytics/caf%C3%A9", "401", "203.0.113.9"),  # as sent; the client behind the trusted proxy
+    ]
+    assert "s3cret-token" not in log
+    assert "private-words" not in log
 
 
 def test_reading_the_gunicorn_configuration_does_no_process_work(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import re
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -58,6 +59,12 @@ def test_beyond_its_maximum_the_spool_refuses_as_a_full_queue(config: Config) ->
     assert spool.backlog().hits == 10
     assert not spool.health().ok
     assert "10 hits spooled" in spool.health().detail
+
+
+def test_the_spools_health_says_how_long_ago_its_oldest_batch_came_in_words(config: Config) -> None:
+    spool = Spool(config)
+    spool.put(b"a", 1)
+    assert re.fullmatch(r"1 hits spooled \(1 bytes\), the oldest [\d.]+ ms ago", spool.health().detail)
 
 
 def test_beyond_its_maximum_bytes_the_spool_refuses_as_a_full_queue_until_batches_go_out(config: Config) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from hitcount.core import Config, ConfigError, Setting
 from hitcount.core.config import (
+    format_duration,
     parse_csv,
     parse_duration,
     parse_optional_address,
@@ -28,6 +29,38 @@ COUNT = Setting("HITCOUNT_TEST_COUNT", "3", "a number", int)
 )
 def test_durations_take_a_unit(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (0, "0 ms"),
+        (0.00042, "0.4 ms"),
+        (0.00999, "10 ms"),
+        (0.25, "250 ms"),
+        (0.9996, "1 s"),
+        (1.5, "1.5 s"),
+        (90, "90 s"),
+        (125, "2 min 5 s"),
+        (7199, "119 min 59 s"),
+        (9000, "2 h 30 min"),
+        (129600, "36 h"),
+        (216000, "2 days 12 h"),
+        (604800, "7 days"),
+        (604799.6, "7 days"),
+        (-0.003, "-3 ms"),
+    ],
+)
+def test_durations_in_words_use_the_largest_unit_held_twice_and_the_next_when_not_zero(
+    seconds: float, words: str
+) -> None:
+    assert format_duration(seconds) == words
+
+
+@pytest.mark.parametrize("text", ["30s", "5m", "2h", "3d", "7d"])
+def test_a_duration_setting_reads_back_in_words_with_its_own_number(text: str) -> None:
+    number, unit = text[:-1], text[-1]
+    assert format_duration(parse_duration(text)) == f"{number} {dict(s='s', m='min', h='h', d='days')[unit]}"
 
 
 @pytest.mark.parametrize("text", ["0", "0s", "0ms"])
@@ -80,7 +113,9 @@ def test_a_malformed_value_names_the_variable_and_the_value() -> None:
 
 
 def test_retention_below_the_longest_window_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"HITCOUNT_RETENTION='2d'.*longest window"):
+    with pytest.raises(
+        ConfigError, match=r"HITCOUNT_RETENTION='2d' is invalid: must be at least 3 days, the longest window"
+    ):
         Config({"HITCOUNT_RETENTION": "2d"}).get(RETENTION)
     assert Config({}).get(RETENTION) == 7 * 86400
 

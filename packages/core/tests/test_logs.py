@@ -89,7 +89,7 @@ def test_a_recurring_condition_is_logged_once_per_interval_with_how_many_were_no
     assert lines[1].endswith("; 11 more like it since the last line)")
     assert lines[2].startswith("store down: refused at 120 (since ")
     assert lines[1].split("(since ")[1][:9] == lines[2].split("(since ")[1][:9]  # the same start
-    assert lines[3:] == ["queue down", "store back after 145 s"]
+    assert lines[3:] == ["queue down", "store back after 2 min 25 s"]
 
 
 def test_a_condition_not_met_for_a_whole_interval_starts_anew() -> None:

@@ -5,6 +5,7 @@ Store failures come from :class:`ScriptedStore`, a real store behind a script of
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -431,6 +432,14 @@ def test_purge_removes_hits_older_than_the_retention_and_keeps_the_rest(indexer:
     indexer.housekeeping()
     assert store.counts("page", now).values[0] == 1
     assert store.inner.purge(now - 7 * 86400 * NS_PER_SECOND) == 0
+
+
+def test_a_purge_logs_the_retention_in_words(
+    indexer: Indexer, store: ScriptedStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="hitcount.indexer"):
+        indexer.housekeeping()
+    assert "retention: removed 0 (hits or indices) older than 7 days" in caplog.messages
 
 
 def test_backlog_gauges_show_waiting_batches_hits_and_the_ingestion_lag(

@@ -18,9 +18,11 @@ import signal
 import tempfile
 from pathlib import Path
 
+from gunicorn.glogging import Logger
+
 from hitcount.api_flask.settings import BIND, KEEPALIVE, WORKER_CONNECTIONS, WORKERS
 from hitcount.core import Config, Runtime
-from hitcount.core.logs import configure_logging
+from hitcount.core.logs import FORMAT, configure_logging
 from hitcount.core.settings import LOG_LEVEL
 
 # prometheus_client's variable; read when a worker first imports prometheus_client.
@@ -46,6 +48,18 @@ proc_name = "hitcount-api"
 # (tests, `hitcount serve`) would fight over; hitcount does not use it.
 control_socket_disable = True
 loglevel = _config.get(LOG_LEVEL).lower()
+
+
+class HitcountLogger(Logger):  # type: ignore[misc]  # gunicorn is untyped
+    """gunicorn's logger writing its lines ("Booting worker", "Handling signal") in hitcount's format, so that
+    every line of every hitcount process (``hitcount serve`` interleaves the API's and the indexer's) has
+    one shape, whatever a reader greps or parses them with."""
+
+    error_fmt = FORMAT
+    datefmt = None
+
+
+logger_class = HitcountLogger
 
 METRICS_DIR_PREFIX = "hitcount-api-metrics-"
 
@@ -98,7 +112,7 @@ def on_starting(server):  # type: ignore[no-untyped-def]
     The workers inherit the variable; the master never imports prometheus_client before.
 
     hitcount's own loggers (the app's, the backends') then write beside gunicorn's lines,
-    alike, with every configured secret masked in every process's lines (the workers inherit
+    alike (:class:`HitcountLogger`), with every configured secret masked in every process's lines (the workers inherit
     the setup). The secrets are known once the plugins that declare the settings are loaded,
     which is only done here: one of them (the indexer's) imports prometheus_client, which
     must see the variable above.
@@ -106,12 +120,7 @@ def on_starting(server):  # type: ignore[no-untyped-def]
     _raise_open_files_limit(server.log)
     _remove_dead_servers_metrics()
     os.environ[METRICS_DIR_VARIABLE] = tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
-    configure_logging(
-        _config.get(LOG_LEVEL),
-        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S %z",
-        secrets=Runtime.load().secrets,
-    )
+    configure_logging(_config.get(LOG_LEVEL), secrets=Runtime.load().secrets)
 
 
 def post_fork(server, worker):  # type: ignore[no-untyped-def]

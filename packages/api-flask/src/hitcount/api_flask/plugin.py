@@ -6,9 +6,10 @@ command loads it.
 
 from __future__ import annotations
 
+from hitcount.api_flask import next_steps
 from hitcount.api_flask.server import serve
-from hitcount.api_flask.settings import SETTINGS
-from hitcount.core import Command, Registry, hookimpl
+from hitcount.api_flask.settings import ACCESS_LOG, SETTINGS
+from hitcount.core import Command, Registry, Served, hookimpl
 
 
 @hookimpl
@@ -20,5 +21,12 @@ def hitcount_register_settings(registry: Registry) -> None:
 
 @hookimpl
 def hitcount_register_commands(registry: Registry) -> None:
-    """``hitcount api``."""
-    registry.add_command(Command("api", "Serve the HTTP API (gunicorn, gevent workers) on HITCOUNT_BIND.", serve))
+    """``hitcount api``; run by ``hitcount serve`` with its access log on, saying what to try once it answers."""
+    registry.add_command(
+        Command(
+            "api",
+            "Serve the HTTP API (gunicorn, gevent workers) on HITCOUNT_BIND.",
+            serve,
+            served=Served({ACCESS_LOG.name: "on"}, next_steps.started),
+        )
+    )

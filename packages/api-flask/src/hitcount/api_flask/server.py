@@ -7,7 +7,15 @@ import os
 import sys
 from pathlib import Path
 
-from hitcount.api_flask.settings import BIND, CLIENT_TIMEOUT, KEEPALIVE, WORKER_CONNECTIONS, WORKERS, ApiSettings
+from hitcount.api_flask.settings import (
+    ACCESS_LOG,
+    BIND,
+    CLIENT_TIMEOUT,
+    KEEPALIVE,
+    WORKER_CONNECTIONS,
+    WORKERS,
+    ApiSettings,
+)
 from hitcount.core import Runtime
 from hitcount.core.settings import STORE
 
@@ -34,6 +42,7 @@ def serve(arguments: argparse.Namespace, runtime: Runtime) -> int:
     config.get(WORKER_CONNECTIONS)
     config.get(CLIENT_TIMEOUT)
     config.get(KEEPALIVE)
+    config.get(ACCESS_LOG)
     runtime.require_shared_queue("api")
     runtime.registry.store(config.get(STORE))
     runtime.log_data_dir()

@@ -160,6 +160,13 @@ TRACK_FRONT = Setting(
     " Flask's hooks, extensions and instrumentation see them.",
     _on_off,
 )
+ACCESS_LOG = Setting(
+    "HITCOUNT_ACCESS_LOG",
+    "off",
+    "Log a line per request the app answers: method, path (never its query), status, duration and client"
+    " address; `hitcount serve` turns it on.",
+    _on_off,
+)
 SETTINGS = (
     BIND,
     WORKERS,
@@ -177,6 +184,7 @@ SETTINGS = (
     ENQUEUE_TIMEOUT,
     COMMIT_INTERVAL,
     TRACK_FRONT,
+    ACCESS_LOG,
     READ_TIMEOUT,
     READ_CONCURRENCY,
     READ_MAX_AGE,

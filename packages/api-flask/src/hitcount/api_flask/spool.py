@@ -28,6 +28,7 @@ from hitcount.api_flask.settings import SPOOL_MAX_BYTES, SPOOL_MAX_HITS
 from hitcount.core import DATA_DIR, Backlog, Config, Delivery, Health, HitcountError, QueueFull
 from hitcount.core.backends.sqlite import SYNCHRONOUS
 from hitcount.core.backends.sqlite_queue import SqliteQueue
+from hitcount.core.config import format_duration
 from hitcount.core.queue import VISIBILITY_TIMEOUT
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ class Spool:
             return Health(False, str(error))
         detail = f"{backlog.hits} hits spooled ({size} bytes)"
         if backlog.oldest_published_at is not None:
-            detail += f", the oldest {time.time() - backlog.oldest_published_at:.0f}s ago"
+            detail += f", the oldest {format_duration(time.time() - backlog.oldest_published_at)} ago"
         return Health(backlog.hits < self._max_hits and size < self._max_bytes, detail)
 
     def close(self) -> None:

@@ -10,7 +10,6 @@ accepted connection, its ``wsgi`` app, ``cfg``, ``log``, ``alive``, ``nr`` and `
 
 from __future__ import annotations
 
-import datetime
 import os
 import socket
 import sys
@@ -20,7 +19,9 @@ from gunicorn.workers.ggevent import GeventWorker
 
 from hitcount.api_flask.http1.connection import Connection, Limits
 from hitcount.api_flask.http1.deadlines import Deadlines
-from hitcount.api_flask.settings import CLIENT_TIMEOUT, MAX_BODY
+from hitcount.api_flask.proxies import TrustedProxies
+from hitcount.api_flask.request_log import RequestLog
+from hitcount.api_flask.settings import ACCESS_LOG, CLIENT_TIMEOUT, MAX_BODY, TRUSTED_PROXIES
 from hitcount.core import Config
 
 SERVER_SOFTWARE = "hitcount"
@@ -28,7 +29,9 @@ SERVER_SOFTWARE = "hitcount"
 
 class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
     """gunicorn's gevent worker whose connections are served by :class:`~.http1.connection.Connection`, with
-    ``HITCOUNT_CLIENT_TIMEOUT``, gunicorn's ``keepalive`` and ``HITCOUNT_MAX_BODY`` as their limits."""
+    ``HITCOUNT_CLIENT_TIMEOUT``, gunicorn's ``keepalive`` and ``HITCOUNT_MAX_BODY`` as their limits, and
+    ``HITCOUNT_ACCESS_LOG``'s :class:`~.request_log.RequestLog` (gunicorn's own access log is not used:
+    it formats dozens of fields of every request, headers included)."""
 
     # gunicorn's: whether the worker goes on, and its requests counted against max_requests.
     alive: bool
@@ -37,6 +40,8 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
     def init_process(self) -> None:
         config = Config(os.environ)
         self.limits = Limits(config.get(CLIENT_TIMEOUT), float(self.cfg.keepalive), config.get(MAX_BODY))
+        # None when off: connections then log nothing and call nothing for it.
+        self.access_log = RequestLog(TrustedProxies(config.get(TRUSTED_PROXIES))) if config.get(ACCESS_LOG) else None
         self.deadlines = Deadlines()
         self.base_environ: dict[str, Any] = {
             "wsgi.version": (1, 0),
@@ -53,7 +58,6 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
     def handle(self, listener: socket.socket, client: socket.socket, address: Any) -> None:
         """Serve one accepted connection until it ends (gunicorn's gevent worker spawns this per connection)."""
         environ = {**self.base_environ, **_addresses(listener.getsockname(), address)}
-        access_log = self._log_access if self.log.access_log_enabled else None
         client.setblocking(True)  # no timeout on each call: the connection's deadlines are kept apart
         try:
             Connection(
@@ -63,7 +67,7 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
                 self.limits,
                 self.deadlines,
                 next_request=self._next_request,
-                access_log=access_log,
+                access_log=self.access_log,
             ).serve()
         except Exception:
             self.log.exception("error serving a connection")
@@ -77,21 +81,6 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
             self.log.info("Autorestarting worker after current request.")
             self.alive = False
         return bool(self.alive)
-
-    def _log_access(
-        self, environ: dict[str, Any], status: str, headers: list[tuple[str, str]], sent: int, took: float
-    ) -> None:
-        fields = [(key[5:].replace("_", "-"), value) for key, value in environ.items() if key.startswith("HTTP_")]
-        self.log.access(_Answered(status, headers, sent), fields, environ, datetime.timedelta(seconds=took))
-
-
-class _Answered:
-    """An answer as gunicorn's access log reads it."""
-
-    def __init__(self, status: str, headers: list[tuple[str, str]], sent: int) -> None:
-        self.status = status
-        self.headers = headers
-        self.sent = sent
 
 
 def _addresses(server: Any, client: Any) -> dict[str, str]:

@@ -24,7 +24,7 @@ from hitcount.core.health import Health
 from hitcount.core.hit import Hit, now_ns
 from hitcount.core.markers import hookimpl
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
-from hitcount.core.registry import Command, Registry
+from hitcount.core.registry import Command, Registry, Served
 from hitcount.core.runtime import Runtime
 from hitcount.core.settings import CACHE, DATA_DIR, DISABLE_PLUGINS, LOG_LEVEL, QUEUE, RETENTION, STORE
 from hitcount.core.store import HitStore
@@ -62,6 +62,7 @@ __all__ = [
     "QueueUnavailable",
     "Registry",
     "Runtime",
+    "Served",
     "Setting",
     "StoreError",
     "StoreUnavailable",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -65,23 +66,40 @@ def run_config(arguments: argparse.Namespace, runtime: Runtime) -> int:
 
 
 def run_serve(arguments: argparse.Namespace, runtime: Runtime) -> int:
-    """Run ``hitcount api`` and ``hitcount indexer`` as child processes until one ends or a signal comes."""
+    """Run ``hitcount api`` and ``hitcount indexer`` as child processes until one ends or a signal comes;
+    once both have started, print what each says to try next (the API: requests to send, a page's tags)."""
     runtime.require_shared_queue("serve")
     missing = [name for name in SERVED_COMMANDS if name not in runtime.registry.commands]
     if missing:
         raise HitcountError(
             f"`hitcount serve` needs the commands {', '.join(missing)}: install hitcount-api-flask and hitcount-indexer"
         )
-    children = [subprocess.Popen([sys.executable, "-m", "hitcount.core.cli", name]) for name in SERVED_COMMANDS]
+    served = [runtime.registry.commands[name].value.served for name in SERVED_COMMANDS]
+    children = [
+        subprocess.Popen([sys.executable, "-m", "hitcount.core.cli", name], env={**how.environ, **os.environ})
+        for name, how in zip(SERVED_COMMANDS, served, strict=True)
+    ]
+
+    # Each child is asked to stop once: a second SIGTERM that reaches it while its interpreter exits
+    # (Python gives signals their default actions back then) kills it, and serve exits 241 for -15.
+    stopped: set[subprocess.Popen[bytes]] = set()
 
     def forward(signum: int, frame: FrameType | None) -> None:
         for child in children:
-            if child.poll() is None:
+            if child.poll() is None and child not in stopped:
+                stopped.add(child)
                 child.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    said: list[str] = []  # what the commands started so far said, in order
     while all(child.poll() is None for child in children):
+        if len(said) < len(served):
+            text = served[len(said)].started(runtime)
+            if text is not None:
+                said.append(text)
+                if len(said) == len(served) and any(said):
+                    print("\n\n".join(filter(None, said)), flush=True)
         time.sleep(0.2)
     forward(signal.SIGTERM, None)
     codes = [child.wait() for child in children]

@@ -20,6 +20,8 @@ T = TypeVar("T")
 PREFIX = "HITCOUNT_"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+# The units of durations in words (format_duration), largest first, each with the next smaller one.
+_WORDS = (("days", 86400, "h", 3600), ("h", 3600, "min", 60), ("min", 60, "s", 1))
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB)?\s*$")
 _SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024 * 1024}
 
@@ -30,6 +32,31 @@ def parse_duration(text: str) -> float:
     if not match:
         raise ValueError("expected a duration such as 500ms, 30s, 5m, 2h or 7d")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def format_duration(seconds: float) -> str:
+    """``seconds`` in words, for log lines and errors: ``"0.4 ms"``, ``"250 ms"``, ``"1.5 s"``, ``"90 s"``,
+    ``"2 min 5 s"``, ``"2 h 30 min"``, ``"7 days"``.
+
+    A reader takes in "7 days" at a glance where "604800s" needs its digits counted. The unit
+    is the largest one the duration holds at least twice (so "90 s" and "36 h", never "1 min
+    30 s"), then the next smaller one when it is not zero, rounded to it: a log line needs
+    no finer precision.
+    """
+    if seconds < 0:
+        return "-" + format_duration(-seconds)
+    if round(seconds * 1000) < 1000:
+        return f"{_number(seconds * 1000)} ms"
+    for unit, size, smaller, smaller_size in _WORDS:
+        if seconds >= 2 * size:
+            whole, rest = divmod(round(seconds / smaller_size), size // smaller_size)
+            return f"{whole} {unit} {rest} {smaller}" if rest else f"{whole} {unit}"
+    return f"{_number(seconds)} s"
+
+
+def _number(value: float) -> str:
+    """``value`` with one decimal below 10 (a request's "1.2 ms", a backoff's "1.5 s"), whole above."""
+    return f"{value:.1f}".removesuffix(".0") if value < 10 else str(round(value))
 
 
 def parse_positive_duration(text: str) -> float:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hitcount.core.config import format_duration
 from hitcount.core.errors import CacheUnavailable, QueueUnavailable, StoreUnavailable
 from hitcount.core.masking import Secrets
 
@@ -135,4 +136,4 @@ class RecurringLog:
         with self._lock:
             lasting = self._lasting.pop(condition, None)
         if lasting is not None:
-            self._logger.warning("%s after %.0f s", message, self._clock() - lasting.since, stacklevel=2)
+            self._logger.warning("%s after %s", message, format_duration(self._clock() - lasting.since), stacklevel=2)

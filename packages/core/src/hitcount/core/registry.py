@@ -58,16 +58,32 @@ class Backend(Generic[T]):
 
 
 @dataclass(frozen=True)
+class Served:
+    """What ``hitcount serve`` needs of a command it runs beside the others (``api``, ``indexer``).
+
+    ``environ``: settings it gives the command's process unless the user set them (the API's
+    access log, so that whoever runs ``hitcount serve`` sees each request arrive).
+    ``started(runtime)``: None until the command serves, then what its user may try next;
+    ``serve`` asks it now and then, and prints the answers once every command has one.
+    """
+
+    environ: Mapping[str, str] = field(default_factory=dict)
+    started: Callable[[Runtime], str | None] = lambda runtime: ""
+
+
+@dataclass(frozen=True)
 class Command:
     """A ``hitcount`` subcommand.
 
-    ``configure`` adds arguments to its parser; ``run`` does the work and returns the exit code.
+    ``configure`` adds arguments to its parser; ``run`` does the work and returns the exit code;
+    ``served`` tells ``hitcount serve`` how to run it, for the commands it runs.
     """
 
     name: str
     help: str
     run: Callable[[argparse.Namespace, Runtime], int]
     configure: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+    served: Served = Served()
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hitcount.core.cache import CACHE_TTL
-from hitcount.core.config import Setting, parse_csv, parse_duration
+from hitcount.core.config import Setting, format_duration, parse_csv, parse_duration
 from hitcount.core.markers import hookimpl
 from hitcount.core.queue import VISIBILITY_TIMEOUT
 from hitcount.core.registry import Registry
@@ -29,7 +29,7 @@ def _retention(text: str) -> float:
     seconds = parse_duration(text)
     longest = LONGEST.length / NS_PER_SECOND
     if seconds < longest:
-        raise ValueError(f"must be at least the longest window ({LONGEST.reference}: {longest:.0f}s)")
+        raise ValueError(f"must be at least {format_duration(longest)}, the longest window ({LONGEST.reference})")
     return seconds
 
 

@@ -28,6 +28,7 @@ from hitcount.core import (
     StoreUnavailable,
     now_ns,
 )
+from hitcount.core.config import format_duration
 from hitcount.core.logs import RecurringLog
 from hitcount.core.windows import NS_PER_SECOND
 from hitcount.core.wire import decode_batch, encode_batch
@@ -318,10 +319,14 @@ class Indexer:
             removed = self.store.purge(cutoff)
         except Exception as error:
             delay = min(self.settings.purge_interval, self.settings.retry_cap)
-            self._outages.note("retention", f"retention purge failed, trying again in {delay:.0f} s: {error!r}")
+            self._outages.note(
+                "retention", f"retention purge failed, trying again in {format_duration(delay)}: {error!r}"
+            )
             return delay
         self._outages.ended("retention", "retention purge works again")
-        log.info("retention: removed %d (hits or indices) older than %.0fs", removed, self.settings.retention)
+        log.info(
+            "retention: removed %d (hits or indices) older than %s", removed, format_duration(self.settings.retention)
+        )
         return self.settings.purge_interval
 
     def _refresh_backlog(self) -> None:

@@ -61,11 +61,10 @@ TIMEOUT_MESSAGE = "the request did not arrive in time (HITCOUNT_CLIENT_TIMEOUT)"
 
 
 class AccessLog(Protocol):
-    """What a connection tells of each answered request (gunicorn's access log, through the worker)."""
+    """What a connection tells of each request the app answered: its environ, the status line's text after
+    the version, and the app's time in seconds (``HITCOUNT_ACCESS_LOG``, through the worker)."""
 
-    def __call__(
-        self, environ: dict[str, Any], status: str, headers: list[tuple[str, str]], sent: int, took: float
-    ) -> None: ...
+    def __call__(self, environ: dict[str, Any], status: str, took: float) -> None: ...
 
 
 def error_answer(status: int, message: str) -> bytes:
@@ -267,7 +266,7 @@ class Connection:
         if environ["REQUEST_METHOD"] == "HEAD":
             body = b""
         if self._access_log is not None:
-            self._access_log(environ, status, headers, len(body), time.monotonic() - started)
+            self._access_log(environ, status, time.monotonic() - started)
         return head + body
 
     def _head(self, status: str, headers: list[tuple[str, str]], environ: dict[str, Any], length: int) -> bytes:
