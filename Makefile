@@ -7,7 +7,8 @@ RUN_ENV := $(VENV)/.run-installed
 SERVICES := $(PYTHON) scripts/services.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint services services-cluster services-down bench chaos clean run-docker clean-docker
+.PHONY: run test lint services services-cluster services-down bench chaos clean run-docker clean-docker \
+	image-requirements
 
 # Nox and uv, in the repository's own virtual environment.
 $(TOOLS):
@@ -66,6 +67,15 @@ COMPOSE := docker compose --env-file deploy/.env
 run-docker:
 	@test -f deploy/.env || { echo "deploy/.env is missing: copy deploy/.env.example and set its passwords" >&2; exit 1; }
 	$(COMPOSE) up --build --detach --wait
+
+# deploy/requirements.txt: every third-party package of the image (deploy/requirements.in), pinned with its
+# hashes, for the Dockerfile's Python on Linux. Run it after changing a package's dependencies; uv keeps the
+# versions already pinned, `make image-requirements LOCK_ARGS=--upgrade` takes the newest releases.
+IMAGE_PYTHON := $(shell sed -n 's/^FROM python:\([0-9]*\.[0-9]*\)\..*/\1/p' Dockerfile)
+image-requirements: $(TOOLS)
+	$(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version $(IMAGE_PYTHON) --python-platform linux \
+		$(patsubst packages/%/,--no-emit-package hitcount-%,$(wildcard packages/*/)) $(LOCK_ARGS) \
+		--custom-compile-command "make image-requirements" --output-file deploy/requirements.txt deploy/requirements.in
 
 # Stops that stack and deletes its containers and data volumes (the hits, the spool, Redis's queue).
 clean-docker:

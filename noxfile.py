@@ -306,12 +306,14 @@ def services(session: nox.Session) -> None:
 
 @nox.session(python=DEFAULT_PYTHON)
 def deploy(session: nox.Session) -> None:
-    """What deploy/ and docker-compose.yml promise: the dashboard's metrics exist, the compose file's defaults hold.
+    """What deploy/, docker-compose.yml and the Dockerfile promise: the dashboard's metrics exist, the compose
+    file's defaults hold, the image is pinned and its build context small.
 
     The dashboard is checked against real `hitcount api` and `hitcount indexer` processes on the
-    sqlite backends; the compose file on its parsed YAML (tests run where Docker is not).
+    sqlite backends; the compose file, the Dockerfile, deploy/requirements.txt and .dockerignore on
+    their text (tests run where Docker is not; `nox -s install` runs the Dockerfile's pip commands).
     """
-    session.install(*PRODUCTION_SHAPE, "pyyaml==6.0.3")
+    session.install(*PRODUCTION_SHAPE, "pyyaml==6.0.3", "packaging>=24")
     pytest(session, "tests/deploy")
 
 
@@ -321,6 +323,14 @@ def install(session: nox.Session) -> None:
     an index of impostor hitcount distributions: hitcount comes from the checkout, or the install fails."""
     session.install("pytest>=8")
     pytest(session, "tests/install")
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def release(session: nox.Session) -> None:
+    """What the checkout says of itself: LICENSE is the license every package declares, CHANGELOG.md names their
+    version."""
+    session.install("pytest>=8")
+    pytest(session, "tests/release")
 
 
 @nox.session(python=DEFAULT_PYTHON)

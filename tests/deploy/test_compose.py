@@ -17,6 +17,10 @@ ENV_EXAMPLE = ROOT / "deploy" / ".env.example"
 HITCOUNT_ROLES = ("api", "indexer")
 # ${NAME}, ${NAME:?message}, ${NAME:-default}: the variables compose takes from the env file.
 INTERPOLATED = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)")
+# The variables of deploy/.env that hold passwords.
+SECRETS = ("REDIS_PASSWORD", "ELASTIC_PASSWORD")
+# Restart policies that bring a long-running service back after a crash or the host's reboot.
+RESTARTING = ("always", "unless-stopped")
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +40,25 @@ def command_of(service: dict[str, Any]) -> list[str]:
     return command.split() if isinstance(command, str) else [str(word) for word in command]
 
 
+def default_of(value: str) -> str:
+    """``value`` as compose reads it when the env file leaves its ``${NAME:-default}`` variables unset."""
+    return re.sub(r"\$\{[A-Z_][A-Z0-9_]*:-([^}]*)\}", r"\1", value)
+
+
+def config_file(compose: dict[str, Any], service: dict[str, Any], target: str) -> str:
+    """The content of the file of the top-level ``configs`` that ``service`` mounts at ``target``."""
+    sources = [config["source"] for config in service.get("configs", []) if config["target"] == target]
+    assert sources, f"nothing mounted at {target}"
+    content: str = compose["configs"][sources[0]]["content"]
+    return content
+
+
+def command_lines(service: dict[str, Any]) -> str:
+    """Every command line the service runs: its command, entrypoint and healthcheck, as one text."""
+    parts = [service.get("command", []), service.get("entrypoint", []), service.get("healthcheck", {}).get("test", [])]
+    return " ".join(part if isinstance(part, str) else " ".join(map(str, part)) for part in parts)
+
+
 def test_the_stack_runs_api_indexer_redis_and_elasticsearch(services: dict[str, dict[str, Any]]) -> None:
     assert set(services) == {*HITCOUNT_ROLES, "redis", "elasticsearch"}
 
@@ -52,7 +75,19 @@ def test_every_image_is_pinned_to_a_version(services: dict[str, dict[str, Any]])
 def test_only_the_api_publishes_a_port(services: dict[str, dict[str, Any]]) -> None:
     publishing = {name for name, service in services.items() if service.get("ports")}
     assert publishing == {"api"}
-    assert services["api"]["ports"] == ["8000:8000"]
+    assert [port.rpartition(":")[2] for port in services["api"]["ports"]] == ["8000"]
+
+
+def test_the_api_is_published_on_loopback_unless_api_publish_opens_it(services: dict[str, dict[str, Any]]) -> None:
+    """Plain HTTP, open to every network, is for a TLS proxy on the host to offer, not for the API."""
+    [port] = services["api"]["ports"]
+    assert port.startswith("${API_PUBLISH:-"), port
+    assert default_of(port) == "127.0.0.1:8000:8000"
+
+
+def test_every_service_restarts_unless_stopped(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        assert service.get("restart") in RESTARTING, f"{name} has restart {service.get('restart')!r}"
 
 
 def test_every_service_has_a_healthcheck(services: dict[str, dict[str, Any]]) -> None:
@@ -77,12 +112,39 @@ def test_data_lives_in_named_volumes(compose: dict[str, Any], services: dict[str
         assert sources[0] in compose["volumes"], f"{name}'s {target} is not a named volume"
 
 
-def test_redis_fsyncs_every_write_and_needs_a_password(services: dict[str, dict[str, Any]]) -> None:
+def test_redis_fsyncs_every_write_and_needs_a_password(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
     command = command_of(services["redis"])
-    options = dict(zip(command[1::2], command[2::2], strict=True))
-    assert options["--appendonly"] == "yes"
-    assert options["--appendfsync"] == "always"
-    assert options["--requirepass"].startswith("${REDIS_PASSWORD")
+    assert command[0] == "redis-server"
+    assert command[2:] == [], f"redis-server takes options on its command line: {command}"
+    lines = config_file(compose, services["redis"], command[1]).splitlines()
+    options = dict(line.split(maxsplit=1) for line in lines if line.strip() and not line.startswith("#"))
+    assert options["appendonly"] == "yes"
+    assert options["appendfsync"] == "always"
+    assert options["requirepass"].startswith("${REDIS_PASSWORD")
+
+
+def test_no_password_is_on_a_command_line(services: dict[str, dict[str, Any]]) -> None:
+    """Any user of the host sees a process's command line (`ps`): passwords go in its environment or a file.
+
+    Neither a variable of deploy/.env holding one nor a variable of the service's environment set
+    from one may appear in its command, entrypoint or healthcheck.
+    """
+    for name, service in services.items():
+        environment = service.get("environment", {})
+        holding = {key for key, value in environment.items() if any(secret in str(value) for secret in SECRETS)}
+        named = {word for word in {*SECRETS, *holding} if word in command_lines(service)}
+        assert not named, f"{name}'s command line names {named}"
+
+
+def test_the_elasticsearch_healthcheck_reads_its_password_from_a_file(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    elasticsearch = services["elasticsearch"]
+    curlrc = re.search(r"curl .*-K (\S+)", command_lines(elasticsearch))
+    assert curlrc, "the healthcheck's curl reads no config file"
+    assert config_file(compose, elasticsearch, curlrc.group(1)).startswith('user = "elastic:${ELASTIC_PASSWORD')
 
 
 def test_elasticsearch_runs_with_security_and_a_password(services: dict[str, dict[str, Any]]) -> None:
@@ -109,4 +171,4 @@ def test_every_hitcount_variable_is_a_setting_hitcount_reads(services: dict[str,
 def test_the_env_example_documents_every_variable_the_file_needs() -> None:
     needed = set(INTERPOLATED.findall(COMPOSE.read_text()))
     documented = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", ENV_EXAMPLE.read_text(), re.MULTILINE))
-    assert needed == documented == {"REDIS_PASSWORD", "ELASTIC_PASSWORD"}
+    assert needed == documented == {*SECRETS, "API_PUBLISH", "TRUSTED_PROXIES"}

@@ -37,15 +37,21 @@ def distributions() -> dict[str, Path]:
 
 
 def documented_commands() -> list[str]:
-    """Every `pip install` the READMEs show (in code blocks or inline) and the Dockerfile runs."""
+    """Every `pip install` the READMEs show (in code blocks or inline), and the Dockerfile's install."""
     commands = []
     for document in DOCUMENTS:
         text = document.read_text()
         commands += re.findall(r"^\s*(pip install .+?)\s*(?:#.*)?$", text, re.MULTILINE)
         commands += re.findall(r"`(pip install [^`]+)`", text)
+    return [*commands, dockerfile_install()]
+
+
+def dockerfile_install() -> str:
+    """Every pip command of the Dockerfile's RUN lines, in order, as one command: the image's install is
+    all of them (the hashed third-party requirements, hitcount's packages without dependencies, pip check)."""
     dockerfile = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
-    commands += [re.sub(r"\s+", " ", run) for run in re.findall(r"^RUN (pip install .+?)(?: &&|$)", dockerfile, re.M)]
-    return commands
+    steps = [step.strip() for run in re.findall(r"^RUN (.+)$", dockerfile, re.MULTILINE) for step in run.split("&&")]
+    return " && ".join(re.sub(r"\s+", " ", step) for step in steps if step.startswith("pip "))
 
 
 def impostor_wheel(directory: Path, name: str, version: str) -> None:
