@@ -19,7 +19,7 @@ $(TOOLS):
 # The whole pipeline (API + indexer) on the embedded sqlite backends, in the foreground.
 # Editable installs, so that `make run` always serves the code of the checkout. The Redis queue
 # and the Elasticsearch store too: with `make services`, the same .venv runs the production
-# shape (README.md, "Test servers").
+# shape (DEVELOPERS.md, "Test servers").
 $(RUN_ENV): $(TOOLS) $(wildcard packages/*/pyproject.toml)
 	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python \
 		-e ./packages/core -e ./packages/api-flask -e ./packages/indexer \

@@ -8,53 +8,17 @@ session's other tests use, as ``make run`` does.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from hitcount.core.testing.processes import Child, free_port, wait_until
-
-# Every line a hitcount process logs: hitcount.core.logs.FORMAT.
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: \S")
-FIRST_LINE = "Try this next:"
-
-
-@dataclass
-class Served:
-    url: str
-    process: Child
-
-    def output(self) -> str:
-        return self.process.output()
-
-    def parts(self) -> tuple[list[str], list[str]]:
-        """What ``hitcount serve`` printed of what to try next (from its first line to the next log line),
-        and every other line of its output."""
-        lines = self.output().splitlines()
-        start = next(index for index, line in enumerate(lines) if line.endswith(FIRST_LINE))
-        end = next((index for index in range(start, len(lines)) if LOG_LINE.match(lines[index])), len(lines))
-        return lines[start:end], lines[:start] + lines[end:]
-
-
-def serve(directory: Path, **settings: str) -> Child:
-    """``hitcount serve`` as ``make run`` runs it, on a free port, with ``settings`` besides."""
-    environ = {key: value for key, value in os.environ.items() if not key.startswith(("HITCOUNT_", "PROMETHEUS_"))}
-    environ.update(HITCOUNT_DATA_DIR=str(directory / "data"), HITCOUNT_WORKERS="1", **settings)
-    return Child([sys.executable, "-m", "hitcount.core.cli", "serve"], directory / "serve.log", environ)
-
-
-def stop(process: Child) -> None:
-    """Stop it once its worker can take the signal (gunicorn ignores a SIGTERM to a worker still booting)."""
-    wait_until(lambda: "Worker ready" in process.output(), "the API's worker to boot")
-    assert process.stop() == 0, process.output()
+from hitcount.core.testing.processes import free_port, wait_until
+from tests.e2e.serving import FIRST_LINE, LOG_LINE, Served, serve, stop
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +64,7 @@ def test_serve_says_what_to_try_next_for_the_address_it_serves_and_those_command
     assert f'<script defer src="{served.url}/hitcount.js" data-id="hello"></script>' in text
     assert f'<img src="{served.url}/badge.svg?id=hello" alt="hits">' in text
     assert "HITCOUNT_CORS_ORIGINS=*" in text
-    assert "HITCOUNT_PUBLIC_IDS" in text
+    assert "HITCOUNT_PUBLIC_IDS=*" in text  # serve's own default: a page on another port shows its counts
 
 
 def test_serve_logs_a_line_per_request_with_method_path_status_duration_and_client(served: Served) -> None:

@@ -64,6 +64,12 @@ def test_with_any_origin_the_block_says_counters_show_public_ids_and_how_to_show
     assert "the ids of HITCOUNT_PUBLIC_IDS (badge-*)" in public
 
 
+def test_with_every_id_public_as_serve_sets_it_the_block_says_any_page_shows_every_count() -> None:
+    prose = " ".join(text(Address(("127.0.0.1", 8000), URL), Config({"HITCOUNT_PUBLIC_IDS": "*"})).split())
+    assert "send hits (HITCOUNT_CORS_ORIGINS=*) and show every count (HITCOUNT_PUBLIC_IDS=*" in prose
+    assert "counters show only" not in prose
+
+
 def test_with_read_tokens_the_read_asks_for_one_without_showing_any() -> None:
     block = text(Address(("127.0.0.1", 8000), URL), Config({"HITCOUNT_READ_TOKENS": "s3cret-token"}))
     assert f"curl -s -H 'Authorization: Bearer <a token of HITCOUNT_READ_TOKENS>' {URL}/analytics/hello" in block

@@ -124,6 +124,11 @@ def _other_origins(origins: tuple[str, ...], public: tuple[str, ...], tokens: bo
         listed = f"Only pages of {', '.join(origins)} send hits and show counts ({CORS_ORIGINS.name}): add yours there"
         return f"{listed}; {only_public}." if tokens else f"{listed}."
     sends = f"Pages of any origin send hits ({CORS_ORIGINS.name}=*)"
+    if "*" in public and not tokens:
+        return (
+            f"{sends} and show every count ({PUBLIC_IDS.name}=*, as hitcount serve sets it for work on this"
+            " machine; a deployment chooses its own: README.md, Defaults)."
+        )
     if tokens:
         return f"{sends}, but {only_public}: list there the ids pages may show."
     return (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hitcount.api_flask import next_steps
 from hitcount.api_flask.server import serve
-from hitcount.api_flask.settings import ACCESS_LOG, SETTINGS
+from hitcount.api_flask.settings import ACCESS_LOG, PUBLIC_IDS, SETTINGS
 from hitcount.core import Command, Registry, Served, hookimpl
 
 
@@ -21,12 +21,14 @@ def hitcount_register_settings(registry: Registry) -> None:
 
 @hookimpl
 def hitcount_register_commands(registry: Registry) -> None:
-    """``hitcount api``; run by ``hitcount serve`` with its access log on, saying what to try once it answers."""
+    """``hitcount api``; run by ``hitcount serve`` with its access log on and every id readable by pages of any
+    origin (the local shape: a page on another port of the machine shows its counts at once; a deployment runs
+    ``hitcount api`` with its own settings), saying what to try once it answers."""
     registry.add_command(
         Command(
             "api",
             "Serve the HTTP API (gunicorn, gevent workers) on HITCOUNT_BIND.",
             serve,
-            served=Served({ACCESS_LOG.name: "on"}, next_steps.started),
+            served=Served({ACCESS_LOG.name: "on", PUBLIC_IDS.name: "*"}, next_steps.started),
         )
     )

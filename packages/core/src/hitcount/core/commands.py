@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from hitcount.core.bench.command import BENCH
+from hitcount.core.config import Config
 from hitcount.core.errors import ConfigError, HitcountError
 from hitcount.core.hit import now_ns
 from hitcount.core.markers import hookimpl
@@ -75,6 +77,8 @@ def run_serve(arguments: argparse.Namespace, runtime: Runtime) -> int:
             f"`hitcount serve` needs the commands {', '.join(missing)}: install hitcount-api-flask and hitcount-indexer"
         )
     served = [runtime.registry.commands[name].value.served for name in SERVED_COMMANDS]
+    # What each child's settings are (its defaults under the user's), for what it says to try next.
+    configs = [Config({**how.environ, **runtime.config.environ()}) for how in served]
     children = [
         subprocess.Popen([sys.executable, "-m", "hitcount.core.cli", name], env={**how.environ, **os.environ})
         for name, how in zip(SERVED_COMMANDS, served, strict=True)
@@ -95,7 +99,7 @@ def run_serve(arguments: argparse.Namespace, runtime: Runtime) -> int:
     said: list[str] = []  # what the commands started so far said, in order
     while all(child.poll() is None for child in children):
         if len(said) < len(served):
-            text = served[len(said)].started(runtime)
+            text = served[len(said)].started(dataclasses.replace(runtime, config=configs[len(said)]))
             if text is not None:
                 said.append(text)
                 if len(said) == len(served) and any(said):

@@ -63,7 +63,13 @@ class Child:
     """
 
     def __init__(
-        self, command: Sequence[str], log: Path, env: Mapping[str, str] | None = None, *, group: bool = False
+        self,
+        command: Sequence[str],
+        log: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        group: bool = False,
+        cwd: Path | None = None,
     ) -> None:
         self.command = list(command)
         self.log = log
@@ -71,6 +77,7 @@ class Child:
         with log.open("ab") as output:
             self.process = subprocess.Popen(
                 self.command,
+                cwd=cwd,
                 env=None if env is None else dict(env),
                 stdin=subprocess.DEVNULL,
                 stdout=output,
