@@ -22,6 +22,7 @@ LIFECYCLE = re.compile(
     r"INFO gunicorn\.error: (Starting gunicorn|Listening at|Using worker|Booting worker|Worker ready|Handling signal"
     r"|Worker exiting|Shutting down)"
     r"|INFO hitcount\.indexer\.indexer: (indexer \S+ (consuming|stopped)|retention: removed)"
+    r"|INFO hitcount\.core\.runtime: data directory "
 )
 SECONDS = 10.0
 # What an outage may write per process (per API worker) in that time: the backend down, an answer it
