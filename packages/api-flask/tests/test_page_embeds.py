@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from xml.etree import ElementTree
 
 import pytest
@@ -45,10 +46,17 @@ def test_the_script_is_javascript_of_at_most_4_kib_kept_a_day_and_revalidated_by
     assert again.data == b""
 
 
-def test_the_script_sends_beacons_with_a_uid_of_its_own_and_reads_counts(client: FlaskClient) -> None:
+def test_the_script_sends_hits_that_outlive_the_page_with_a_uid_of_its_own_and_reads_counts(
+    client: FlaskClient,
+) -> None:
     source = client.get("/hitcount.js").data.decode()
-    for part in ("navigator.sendBeacon", "keepalive: true", "uid: uid()", "data-hitcount-count", "/analytics/"):
+    for part in ("keepalive: true", "uid: uid()", "data-hitcount-count", "/analytics/"):
         assert part in source
+
+
+def test_the_script_knows_the_short_names_of_cores_windows_in_the_order_of_counts(client: FlaskClient) -> None:
+    source = client.get("/hitcount.js").data.decode()
+    assert f"const windows = {json.dumps([window.name for window in WINDOWS], separators=(',', ':'))};" in source
 
 
 def test_a_badge_shows_the_label_and_the_count_of_the_longest_window_by_default(
