@@ -25,11 +25,32 @@ from prometheus_client import REGISTRY
 from hitcount.api_flask.app import create_app
 from hitcount.api_flask.spool import Spool
 from hitcount.api_flask.state import api_state
-from hitcount.core import Config, CountsCache, Hit, HitStore, Queue, Runtime, Setting
-from hitcount.core.backends.memory import MemoryQueue
+from hitcount.core import (
+    Config,
+    Counts,
+    CountsCache,
+    Health,
+    Hit,
+    HitStore,
+    Queue,
+    Runtime,
+    Setting,
+    StoreUnavailable,
+)
+from hitcount.core.backends.memory import MemoryQueue, MemoryStore
 from hitcount.core.wire import decode_batch
 
 AppFactory = Callable[..., Flask]
+
+
+class DownStore(MemoryStore):
+    """A store that cannot be reached: every read of counts fails as a backend's outage does."""
+
+    def counts(self, id: str, now: int) -> Counts:
+        raise StoreUnavailable("connection refused")
+
+    def health(self) -> Health:
+        return Health(False, "connection refused")
 
 
 def memory_environ(**overrides: str) -> dict[str, str]:

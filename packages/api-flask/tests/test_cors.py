@@ -6,6 +6,9 @@ import orjson
 import pytest
 from api_testing import AppFactory, queued_hits, rejected
 
+from hitcount.api_flask import ingest
+from hitcount.core.logs import RecurringLog
+
 PREFLIGHT = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
 
 
@@ -67,6 +70,19 @@ def test_with_listed_origins_a_track_request_from_another_origin_is_403_and_noth
     assert "'https://evil.example'" in orjson.loads(response.data)["message"]
     assert queued_hits(app) == []
     assert rejected("origin") - before == 1
+
+
+def test_refused_origins_are_logged_naming_the_origin_and_the_setting_a_few_times_a_minute(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(ingest, "_refused_origins", RecurringLog(ingest.log))  # no line of another test's
+    client = make_app(HITCOUNT_CORS_ORIGINS="https://a.example").test_client()
+    for _ in range(3):
+        assert client.post("/analytics", json={"id": "x"}, headers={"Origin": "https://b.example"}).status_code == 403
+    lines = [record.getMessage() for record in caplog.records if record.name == ingest.log.name]
+    assert len(lines) == 1
+    assert "'https://b.example'" in lines[0]
+    assert "HITCOUNT_CORS_ORIGINS" in lines[0]
 
 
 @pytest.mark.parametrize("origin", ["https://a.example", None], ids=["listed", "none"])

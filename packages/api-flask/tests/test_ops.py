@@ -176,6 +176,12 @@ def counts_schema(document: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def badge_window(document: dict[str, Any]) -> dict[str, Any]:
+    """The ``window`` parameter of ``/badge.svg``."""
+    parameters: list[dict[str, Any]] = document["paths"]["/badge.svg"]["get"]["parameters"]
+    return next(parameter for parameter in parameters if parameter["name"] == "window")
+
+
 def test_the_openapi_document_gives_the_windows_of_core(client: FlaskClient) -> None:
     counts = counts_schema(orjson.loads(client.get("/openapi.json").data))
     references = [window.reference for window in WINDOWS]
@@ -186,11 +192,12 @@ def test_the_openapi_document_gives_the_windows_of_core(client: FlaskClient) -> 
 
 
 def test_a_window_added_to_core_is_in_the_openapi_document_and_nowhere_else_to_edit() -> None:
-    windows = (Window("1 week ago", 7 * 24 * 3600 * NS_PER_SECOND), *WINDOWS)
+    windows = (Window("1 week ago", 7 * 24 * 3600 * NS_PER_SECOND, "1w"), *WINDOWS)
     document = orjson.loads(openapi_document(windows))
     array = counts_schema(document)["properties"]["counts"]
     assert array["items"]["properties"]["reference"]["enum"][0] == "1 week ago"
     assert array["maxItems"] == len(WINDOWS) + 1
+    assert "1w" in badge_window(document)["schema"]["enum"]
     assert "from 1 week ago" in document["components"]["schemas"]["Hit"]["properties"]["timestamp"]["description"]
     shipped = resources.files("hitcount.api_flask").joinpath("openapi.json").read_text()
     assert not [window.reference for window in WINDOWS if window.reference in shipped]

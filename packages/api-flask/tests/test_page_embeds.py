@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from xml.etree import ElementTree
 
 import pytest
-from api_testing import AppFactory
+from api_testing import AppFactory, DownStore
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -13,7 +14,7 @@ from hitcount.api_flask.badge import MAX_LABEL, text_width
 from hitcount.api_flask.state import api_state
 from hitcount.core import Hit, now_ns
 from hitcount.core.testing.windows import expected_counts, one_age_per_window
-from hitcount.core.windows import NS_PER_SECOND, WINDOWS
+from hitcount.core.windows import NS_PER_SECOND, WINDOWS, Window
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -21,6 +22,11 @@ SVG = "{http://www.w3.org/2000/svg}"
 def write(app: Flask, id: str, ages: list[float]) -> None:
     now = now_ns()
     api_state(app).backends.store.write([Hit(id, now - int(age * NS_PER_SECOND)) for age in ages])
+
+
+def title(svg: bytes) -> str:
+    """What a badge says of itself (its tooltip)."""
+    return ElementTree.fromstring(svg).findtext(f"{SVG}title") or ""
 
 
 def texts(svg: bytes) -> list[str]:
@@ -40,10 +46,17 @@ def test_the_script_is_javascript_of_at_most_4_kib_kept_a_day_and_revalidated_by
     assert again.data == b""
 
 
-def test_the_script_sends_beacons_with_a_uid_of_its_own_and_reads_counts(client: FlaskClient) -> None:
+def test_the_script_sends_hits_that_outlive_the_page_with_a_uid_of_its_own_and_reads_counts(
+    client: FlaskClient,
+) -> None:
     source = client.get("/hitcount.js").data.decode()
-    for part in ("navigator.sendBeacon", "keepalive: true", "uid: uid()", "data-hitcount-count", "/analytics/"):
+    for part in ("keepalive: true", "uid: uid()", "data-hitcount-count", "/analytics/"):
         assert part in source
+
+
+def test_the_script_knows_the_short_names_of_cores_windows_in_the_order_of_counts(client: FlaskClient) -> None:
+    source = client.get("/hitcount.js").data.decode()
+    assert f"const windows = {json.dumps([window.name for window in WINDOWS], separators=(',', ':'))};" in source
 
 
 def test_a_badge_shows_the_label_and_the_count_of_the_longest_window_by_default(
@@ -82,23 +95,55 @@ def test_a_badge_escapes_its_label(client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("query", "message"),
+    ("query", "problem", "message"),
     [
-        ({}, "needs an id"),
-        ({"id": ""}, "needs an id"),
-        ({"id": "page", "window": "1 week ago"}, "is not one of: 3 days ago"),
-        ({"id": "page", "label": "x" * (MAX_LABEL + 1)}, "printable characters"),
-        ({"id": "page", "label": "a\x00b"}, "printable characters"),
-        ({"id": "a\x01"}, "control characters"),
+        ({}, "no id", "needs an id"),
+        ({"id": ""}, "no id", "needs an id"),
+        ({"id": "page", "window": "1 week ago"}, "bad window", "is not one of: 3d, 2d, 1d, 1h, 5m"),
+        ({"id": "page", "label": "x" * (MAX_LABEL + 1)}, "bad label", "printable characters"),
+        ({"id": "page", "label": "a\x00b"}, "bad label", "printable characters"),
+        ({"id": "a\x01"}, "bad id", "control characters"),
     ],
     ids=["no-id", "empty-id", "unknown-window", "long-label", "control-in-label", "invalid-id"],
 )
-def test_an_invalid_badge_query_is_a_json_400_saying_why(
-    client: FlaskClient, query: dict[str, str], message: str
+def test_an_invalid_badge_query_is_a_400_badge_saying_what_is_wrong(
+    client: FlaskClient, query: dict[str, str], problem: str, message: str
 ) -> None:
     response = client.get("/badge.svg", query_string=query)
     assert response.status_code == 400
-    assert message in response.json["message"]  # type: ignore[index]
+    assert response.mimetype == "image/svg+xml"
+    assert texts(response.data) == ["hitcount", problem]
+    assert message in title(response.data)
+
+
+def test_a_badge_of_an_id_that_is_not_public_is_a_401_badge_naming_the_setting(make_app: AppFactory) -> None:
+    response = (
+        make_app(HITCOUNT_READ_TOKENS="secret", HITCOUNT_PUBLIC_IDS="badge-*")
+        .test_client()
+        .get("/badge.svg?id=private")
+    )
+    assert response.status_code == 401
+    assert response.mimetype == "image/svg+xml"
+    assert texts(response.data) == ["hitcount", "id not public"]
+    assert "HITCOUNT_PUBLIC_IDS" in title(response.data)
+
+
+def test_a_badge_a_store_cannot_answer_is_a_503_badge_saying_so(make_app: AppFactory) -> None:
+    response = make_app(stores={"down": DownStore}, HITCOUNT_STORE="down").test_client().get("/badge.svg?id=page")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
+    assert texts(response.data) == ["hitcount", "store unavailable"]
+
+
+@pytest.mark.parametrize("window", WINDOWS, ids=[window.name for window in WINDOWS])
+def test_a_badge_names_its_window_by_short_name_as_well_as_by_reference(
+    client: FlaskClient, app: Flask, window: Window
+) -> None:
+    write(app, "page", one_age_per_window())
+    by_name = client.get("/badge.svg", query_string={"id": "page", "window": window.name}).data
+    by_reference = client.get("/badge.svg", query_string={"id": "page", "window": window.reference}).data
+    assert texts(by_name) == texts(by_reference)
 
 
 def test_a_fresh_badge_is_kept_a_few_seconds_and_no_page_can_make_it_run_anything(client: FlaskClient) -> None:

@@ -7,12 +7,12 @@ from urllib.parse import quote
 
 import orjson
 import pytest
-from api_testing import AppFactory
+from api_testing import AppFactory, DownStore
 from flask import Flask
 from flask.testing import FlaskClient
 
 from hitcount.api_flask.state import api_state
-from hitcount.core import Config, Counts, Health, Hit, HitStore, StoreError, StoreUnavailable, now_ns
+from hitcount.core import Config, Counts, Hit, HitStore, StoreError, StoreUnavailable, now_ns
 from hitcount.core.backends.memory import MemoryStore
 from hitcount.core.testing.windows import expected_counts, one_age_per_window
 from hitcount.core.windows import NS_PER_SECOND, WINDOWS
@@ -82,14 +82,6 @@ def test_an_id_is_read_in_normal_form_c_whichever_form_the_path_spells(client: F
         body = orjson.loads(response.data)
         assert body["id"] == "caf\u00e9"
         assert body["counts"][-1]["count"] == 1
-
-
-class DownStore(MemoryStore):
-    def counts(self, id: str, now: int) -> Counts:
-        raise StoreUnavailable("connection refused")
-
-    def health(self) -> Health:
-        return Health(False, "connection refused")
 
 
 def test_a_store_that_cannot_answer_gives_503_with_retry_after(make_app: AppFactory) -> None:

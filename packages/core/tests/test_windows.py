@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from hitcount.core import WINDOWS, Counts
+import pytest
+
+from hitcount.core import WINDOWS, Counts, UnknownWindow, Window, window_named
 from hitcount.core.windows import NS_PER_SECOND
 
 
@@ -44,3 +46,25 @@ def test_reference_counting_is_cumulative() -> None:
     ages = [0, 299, 301, 3_599, 3_601, 86_399, 86_401, 172_799, 172_801, 259_199, 259_201]
     counts = Counts.of_timestamps("x", now, [now - age * NS_PER_SECOND for age in ages])
     assert counts.values == (10, 8, 6, 4, 2)
+
+
+def test_every_window_has_a_distinct_short_name() -> None:
+    assert [window.name for window in WINDOWS] == ["3d", "2d", "1d", "1h", "5m"]
+
+
+@pytest.mark.parametrize("window", WINDOWS, ids=[window.name for window in WINDOWS])
+def test_a_window_is_named_by_its_short_name_or_its_reference(window: Window) -> None:
+    assert window_named(window.name) is window
+    assert window_named(window.reference) is window
+
+
+@pytest.mark.parametrize("name", ["1w", "1 week ago", "1H", "", "5 minutes"])
+def test_an_unknown_window_name_is_refused_with_the_names_there_are(name: str) -> None:
+    with pytest.raises(UnknownWindow, match=r"is not one of: 3d, 2d, 1d, 1h, 5m \(or a reference"):
+        window_named(name)
+
+
+def test_an_unknown_window_name_is_repeated_cut_short() -> None:
+    with pytest.raises(UnknownWindow) as raised:
+        window_named("x" * 1000)
+    assert len(str(raised.value)) < 200

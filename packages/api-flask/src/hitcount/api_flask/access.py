@@ -73,4 +73,4 @@ class ReadAccess:
     def check(self, authorization: str | None, id: ReadId | None = None) -> None:
         """Raise :class:`Unauthorized` unless the caller may read ``id`` (or, without one, everything)."""
         if self.needs_token(id) and not self.authenticated(authorization):
-            raise Unauthorized()
+            raise Unauthorized(of_id=id is not None)

@@ -5,13 +5,18 @@ drawn in, with fallbacks of about its width), close enough that the text fits it
 Every piece of text is XML-escaped; a label is at most :data:`MAX_LABEL` characters of
 printable text, so that a badge stays small and an SVG never holds a control character
 (XML forbids most of them).
+
+A badge that cannot show its count shows why instead (:func:`render_error`): "hitcount" beside
+a few words in red, the whole message in its title. An ``<img>`` shows an SVG whatever the
+status, where the JSON of an error would be a broken image saying nothing.
 """
 
 from __future__ import annotations
 
 from xml.sax.saxutils import escape, quoteattr
 
-from hitcount.api_flask.errors import InvalidRequest, echo
+from hitcount.api_flask.errors import InvalidRequest, RateLimited, Unauthorized, echo, nearest
+from hitcount.core import InvalidHit, StoreError, StoreUnavailable, UnknownWindow
 
 MAX_LABEL = 40
 DEFAULT_LABEL = "hits"
@@ -19,6 +24,8 @@ HEIGHT = 20
 PADDING = 6
 LABEL_COLOUR = "#555"
 COUNT_COLOUR = "#007ec6"
+ERROR_COLOUR = "#e05d44"
+ERROR_LABEL = "hitcount"
 _NARROW = frozenset("fijlrtI!|.,:;'()[] ")
 _WIDE = frozenset("mwMW@%")
 
@@ -38,30 +45,65 @@ def text_width(text: str) -> int:
     return round(width)
 
 
+class MissingId(InvalidRequest):
+    """A badge's query names no id."""
+
+    def __init__(self) -> None:
+        super().__init__("the query needs an id: /badge.svg?id=<id>")
+
+
+class InvalidLabel(InvalidRequest):
+    """A badge's label is empty, too long or not printable."""
+
+
+# What an error badge says, by the error's nearest class: what is wrong, in a few words.
+PROBLEMS: dict[type[Exception], str] = {
+    MissingId: "no id",
+    InvalidHit: "bad id",
+    UnknownWindow: "bad window",
+    InvalidLabel: "bad label",
+    Unauthorized: "id not public",
+    RateLimited: "too many reads",
+    StoreUnavailable: "store unavailable",
+    StoreError: "store failed",
+}
+# A badge query's error PROBLEMS does not name (none today: a new one would show this).
+UNKNOWN_PROBLEM = "error"
+
+
 def parse_label(text: str | None) -> str:
     """The badge's label: :data:`DEFAULT_LABEL` when absent, else printable text of at most :data:`MAX_LABEL`."""
     if text is None:
         return DEFAULT_LABEL
     if not text or len(text) > MAX_LABEL or not text.isprintable():
-        raise InvalidRequest(f"label {echo(text)} must be 1 to {MAX_LABEL} printable characters")
+        raise InvalidLabel(f"label {echo(text)} must be 1 to {MAX_LABEL} printable characters")
     return text
 
 
-def render(label: str, count: int) -> str:
+def render_count(label: str, count: int) -> str:
     """The badge of ``label`` and ``count`` (digits grouped by commas)."""
-    value = f"{count:,}"
+    return render(label, f"{count:,}", COUNT_COLOUR, f"{label}: {count:,}")
+
+
+def render_error(error: Exception, message: str) -> str:
+    """The badge of ``error``: what is wrong in a few words, and ``message`` (what to change) as its title."""
+    problem = nearest(PROBLEMS, error) or UNKNOWN_PROBLEM
+    return render(ERROR_LABEL, problem, ERROR_COLOUR, f"{ERROR_LABEL}: {message}")
+
+
+def render(label: str, value: str, colour: str, title: str) -> str:
+    """The badge of ``label`` and ``value`` on ``colour``; ``title`` is its tooltip and a screen reader's words."""
     left = text_width(label) + 2 * PADDING
     right = text_width(value) + 2 * PADDING
     width = left + right
-    title = escape(f"{label}: {value}")
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{HEIGHT}" role="img"'
-        f" aria-label={quoteattr(f'{label}: {value}')}><title>{title}</title>"
+        f" aria-label={quoteattr(title)}><title>{escape(title)}</title>"
         '<linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/>'
         '<stop offset="1" stop-opacity=".1"/></linearGradient>'
         f'<clipPath id="r"><rect width="{width}" height="{HEIGHT}" rx="3" fill="#fff"/></clipPath>'
         f'<g clip-path="url(#r)"><rect width="{left}" height="{HEIGHT}" fill="{LABEL_COLOUR}"/>'
-        f'<rect x="{left}" width="{right}" height="{HEIGHT}" fill="{COUNT_COLOUR}"/>'
+        f'<rect x="{left}" width="{right}" height="{HEIGHT}" fill="{colour}"/>'
         f'<rect width="{width}" height="{HEIGHT}" fill="url(#s)"/></g>'
         '<g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" font-size="11">'
         f'<text x="{left / 2}" y="14">{escape(label)}</text>'

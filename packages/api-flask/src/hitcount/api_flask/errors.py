@@ -17,11 +17,11 @@ few (:func:`first_named`): an answer never grows with the request.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from hitcount.core import InvalidHit, QueueFull, QueueUnavailable, StoreError, StoreUnavailable
+from hitcount.core import InvalidHit, QueueFull, QueueUnavailable, StoreError, StoreUnavailable, UnknownWindow
 
 # Seconds a client should wait before retrying after a 503.
 RETRY_AFTER = "1"
@@ -97,10 +97,17 @@ class UnsupportedEncoding(Rejected):
 
 
 class Unauthorized(Rejected):
-    """A read, ``/metrics`` or ``/readyz``'s details without a valid ``HITCOUNT_READ_TOKENS`` bearer token."""
+    """A read, ``/metrics`` or ``/readyz``'s details without a valid ``HITCOUNT_READ_TOKENS`` bearer token.
 
-    def __init__(self) -> None:
-        super().__init__("a bearer token of HITCOUNT_READ_TOKENS is needed: send Authorization: Bearer <token>", 0)
+    A read of an id says the other way in too: a page's counter or badge cannot keep a token
+    secret, so it reads only ids of ``HITCOUNT_PUBLIC_IDS``.
+    """
+
+    def __init__(self, of_id: bool = False) -> None:
+        public = "; pages and badges read without one only ids of HITCOUNT_PUBLIC_IDS" if of_id else ""
+        super().__init__(
+            f"a bearer token of HITCOUNT_READ_TOKENS is needed: send Authorization: Bearer <token>{public}", 0
+        )
 
 
 class ForeignOrigin(Rejected):
@@ -159,6 +166,7 @@ class Answer:
 ANSWERS: dict[type[Exception], Answer] = {
     InvalidRequest: Answer(400, "invalid"),
     InvalidHit: Answer(400, "invalid"),
+    UnknownWindow: Answer(400, "invalid"),
     Unauthorized: Answer(401, "unauthorized"),
     ForeignOrigin: Answer(403, "origin"),
     RateLimited: Answer(429, "rate_limited"),
@@ -175,10 +183,16 @@ ANSWERS: dict[type[Exception], Answer] = {
 }
 
 
+def nearest(table: Mapping[type[Exception], T], error: BaseException) -> T | None:
+    """What ``table`` gives the nearest class of ``error`` (a backend's subclass of a core error
+    gets the core error's), or None when it names none of them."""
+    for cls in type(error).__mro__:
+        found = table.get(cls)
+        if found is not None:
+            return found
+    return None
+
+
 def answer_of(error: BaseException) -> Answer | None:
     """The answer to ``error`` (that of its nearest class in :data:`ANSWERS`), or None for a bug."""
-    for cls in type(error).__mro__:
-        answer = ANSWERS.get(cls)
-        if answer is not None:
-            return answer
-    return None
+    return nearest(ANSWERS, error)

@@ -1,87 +1,71 @@
-/* hitcount.js (the API's /hitcount.js; no dependencies, no cookies): counts a view of the page
-   (data-id, default host + path) at the API it came from, fills [data-hitcount-count="<id>"]
-   (data-window: default the longest) and gives window.hitcount.track(id). */
+/* hitcount.js: counts a view of the page (data-id, default host + path) at the API it came from, fills
+   [data-hitcount-count="<id>"] (data-window: 1h, "1 hour ago"), gives hitcount.track(id). No cookies. */
 (() => {
   "use strict";
   const script = document.currentScript;
   const api = new URL(script.src).origin;
+  const windows = HITCOUNT_WINDOWS; // short names of the windows, in the order of counts (from the API)
   const warn = (what, error) => console.warn(`hitcount: ${what}: ${error.message}`);
 
-  // A random (version 4) UUID per hit: the API counts a hit sent again with its uid once.
-  const uid = () => {
-    const b = crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 15) | 64;
-    b[8] = (b[8] & 63) | 128;
-    const h = Array.from(b, (x) => (x + 256).toString(16).slice(1)).join("");
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-  };
-  const pause = (seconds) => new Promise((done) => setTimeout(done, seconds * 1000));
+  // 128 random bits per hit (a UUID in 32 digits): the API counts a hit sent again with its uid once.
+  const uid = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (x) => (x + 256).toString(16).slice(1)).join("");
 
-  // fetch's way, when the browser has no beacon or refuses one: a lost answer, a 429 or a
-  // 5xx is sent again, with the same uid, up to 3 times in all.
-  const post = async (body, tries = 3) => {
-    let answer;
-    try {
-      answer = await fetch(`${api}/analytics`, {
-        method: "POST",
-        body,
-        headers: { "Content-Type": "text/plain" },
-        keepalive: true,
-        credentials: "omit",
-      });
-    } catch (error) {
-      if (tries < 2) throw error;
-    }
-    if (answer?.ok) return true;
-    if (answer && (tries < 2 || (answer.status !== 429 && answer.status < 500))) {
-      throw new Error(`HTTP ${answer.status}`);
-    }
-    await pause(Number(answer?.headers.get("Retry-After")) || 1);
-    return post(body, tries - 1);
-  };
+  // Errors say what to change. A browser hides a CORS refusal: it fails as if the API were down.
+  const call = (path, init) =>
+    fetch(api + path, { credentials: "omit", ...init }).then(
+      async (answer) => {
+        if (answer.ok) return answer;
+        const { message } = await answer.json().catch(() => ({}));
+        throw Object.assign(new Error(`HTTP ${answer.status}: ${message}`), { answer });
+      },
+      () => {
+        throw new Error(`no answer: the API is down or refuses ${location.origin}: see HITCOUNT_CORS_ORIGINS (with *, reads of HITCOUNT_PUBLIC_IDS only)`);
+      },
+    );
 
-  // A beacon (text/plain: no CORS preflight) outlives the page, so a hit sent as a link is
-  // followed is not lost. Resolves true once the browser has taken the hit, false on failure.
-  const track = (id) => {
-    const body = JSON.stringify({ id: String(id), uid: uid() });
-    if (navigator.sendBeacon && navigator.sendBeacon(`${api}/analytics`, body)) return Promise.resolve(true);
-    return post(body).catch((error) => (warn(`hit of ${id}`, error), false));
-  };
+  // fetch with keepalive outlives the page as a beacon does, and tells a hit refused. A lost
+  // answer, a 429 or a 5xx is sent again, same uid, up to 3 times in all.
+  const post = (body, tries = 3) =>
+    call("/analytics", { method: "POST", body, keepalive: true }).catch(async (error) => {
+      const { answer } = error;
+      if (tries < 2 || (answer?.status < 500 && answer.status !== 429)) throw error;
+      await new Promise((done) => setTimeout(done, (answer?.headers.get("Retry-After") || 1) * 1000));
+      return post(body, tries - 1);
+    });
+  // true once the API took the hit, else false (and a warning).
+  const track = (id) =>
+    post(JSON.stringify({ id: String(id), uid: uid() })).then(() => true, (error) => (warn(`hit of ${id}`, error), false));
 
-  // One read per id, however many elements show it; a failure is marked on each element.
-  const fill = () => {
-    const reads = new Map();
+  const read = (id) => call(`/analytics/${encodeURIComponent(id)}`).then(async (answer) => (await answer.json()).counts);
+
+  // One read per id not in reads, however many elements show it.
+  const fill = (reads = new Map()) => {
     for (const element of document.querySelectorAll("[data-hitcount-count]")) {
       const id = element.getAttribute("data-hitcount-count");
-      if (!reads.has(id)) {
-        reads.set(
-          id,
-          fetch(`${api}/analytics/${encodeURIComponent(id)}`, { credentials: "omit" }).then((answer) =>
-            answer.ok ? answer.json() : Promise.reject(new Error(`HTTP ${answer.status}`)),
-          ),
-        );
-      }
-      const reference = element.getAttribute("data-window");
-      reads
-        .get(id)
-        .then(({ counts }) => {
-          const found = reference ? counts.find((count) => count.reference === reference) : counts[0];
-          if (!found) throw new Error(`no window "${reference}"`);
-          element.textContent = found.count;
-          element.removeAttribute("data-hitcount-error");
-        })
-        .catch((error) => {
-          element.setAttribute("data-hitcount-error", error.message);
-          warn(`count of ${id}`, error);
-        });
+      const name = element.getAttribute("data-window");
+      if (!reads.has(id)) reads.set(id, read(id));
+      reads.get(id).then((counts) => {
+        const found = name ? counts[windows.indexOf(name)] || counts.find((count) => count.reference === name) : counts[0];
+        if (!found) throw new Error(`no window "${name}": use one of ${windows}`);
+        element.textContent = found.count;
+        element.removeAttribute("data-hitcount-error");
+      }).catch((error) => (element.setAttribute("data-hitcount-error", error.message), warn(`count of ${id}`, error)));
     }
   };
 
-  // A page the browser prerenders is counted only if it is shown.
-  const view = () => track(script.getAttribute("data-id") || location.host + location.pathname);
-  if (document.prerendering) document.addEventListener("prerenderingchange", view, { once: true });
-  else view();
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fill);
-  else fill();
-  window.hitcount = { track, refresh: fill };
+  // A page shows its own view once: its counts, read before its hit is sent, cannot hold it, and
+  // show plus one once the API took it (a read after would miss it until indexed, seconds later).
+  // A prerendered page is counted once shown.
+  const start = () => {
+    const id = script.getAttribute("data-id") || location.host + location.pathname;
+    const own = document.querySelector(`[data-hitcount-count="${CSS.escape(id)}"]`) ? [read(id)] : [];
+    const taken = Promise.allSettled(own)
+      .then(() => document.prerendering && new Promise((on) => document.addEventListener("prerenderingchange", on)))
+      .then(() => track(id));
+    const plus = async (counts) => ((await taken) ? counts.map((c) => ({ ...c, count: c.count + 1 })) : counts);
+    fill(new Map(own.map((counts) => [id, counts.then(plus)])));
+  };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+  window.hitcount = { track, refresh: () => fill() };
 })();

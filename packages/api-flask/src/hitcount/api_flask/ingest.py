@@ -4,10 +4,16 @@ From the WSGI environ to hits in the queue: the client's address within its rate
 the page's origin one ``HITCOUNT_CORS_ORIGINS`` admits, the body read within the limit,
 parsed by the endpoint's parser, handed to the worker's group commit; a refusal is counted
 in the rejection metric and raised for the caller to answer from the error table.
+
+A refused origin is logged too, naming it and the setting: the page cannot read why it was
+refused (the answer has no CORS headers for it, so its browser shows only a failed request),
+so its operator learns it here. Every view of such a page is refused alike, so the line is
+a recurring one (core's ``RecurringLog``), a few a minute however many views.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -18,6 +24,7 @@ from hitcount.api_flask.errors import ForeignOrigin, Rejected, answer_of, echo
 from hitcount.api_flask.parsing import parse_batch, parse_track
 from hitcount.api_flask.state import ApiState
 from hitcount.core import Hit, HitcountError, now_ns
+from hitcount.core.logs import RecurringLog
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -31,6 +38,11 @@ class TrackEndpoint:
     endpoint: str
     parse: Callable[[bytes, int], list[Hit]]
 
+
+log = logging.getLogger(__name__)
+# One condition for every refused origin: an origin is the request's to choose, so a condition
+# per origin would let requests grow the log's memory without bound.
+_refused_origins = RecurringLog(log)
 
 TRACK_ENDPOINTS = (
     TrackEndpoint("/analytics", "track_one", parse_track),
@@ -60,6 +72,11 @@ def _admit(state: ApiState, environ: WSGIEnvironment) -> None:
         state.limiter.check(state.proxies.client(environ))
     origin: str | None = environ.get("HTTP_ORIGIN")
     if not state.cors.admits(origin):
+        _refused_origins.note(
+            "origin",
+            f"refused the hits of a page of {echo(origin)}: HITCOUNT_CORS_ORIGINS does not list its origin"
+            " (add it there for its pages to be counted)",
+        )
         raise ForeignOrigin(f"origin {echo(origin)} may not send hits: HITCOUNT_CORS_ORIGINS does not list it")
 
 

@@ -2,8 +2,9 @@
 
 The file holds the document's shape and words. What the count windows decide comes
 from :data:`hitcount.core.WINDOWS` here, so that adding a window is one line in core:
-how many counts an answer holds, the names a ``reference`` (and a badge's ``window``) may
-take, an example answer, and how far back a hit's ``timestamp`` may go (the longest window).
+how many counts an answer holds, the names a ``reference`` may take (and a badge's ``window``,
+short names too), an example answer, and how far back a hit's ``timestamp`` may go (the longest
+window).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def openapi_document(windows: Sequence[Window] = WINDOWS) -> bytes:
     references = [window.reference for window in windows]
     array["items"]["properties"]["reference"]["enum"] = references
     badge_window = next(p for p in document["paths"]["/badge.svg"]["get"]["parameters"] if p["name"] == "window")
-    badge_window["schema"].update(enum=references, default=windows[0].reference)
+    badge_window["schema"].update(enum=[window.name for window in windows] + references, default=windows[0].name)
     # Longer windows hold at least the hits of shorter ones.
     counts["example"] = {
         "id": EXAMPLE_ID,

@@ -19,6 +19,7 @@ from hitcount.core.errors import (
     StoreError,
     StoreUnavailable,
     UnknownBackend,
+    UnknownWindow,
 )
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit, now_ns
@@ -28,7 +29,7 @@ from hitcount.core.registry import Command, Registry, Served
 from hitcount.core.runtime import Runtime
 from hitcount.core.settings import CACHE, DATA_DIR, DISABLE_PLUGINS, LOG_LEVEL, QUEUE, RETENTION, STORE
 from hitcount.core.store import HitStore
-from hitcount.core.windows import WINDOWS, Counts, Window
+from hitcount.core.windows import WINDOWS, Counts, Window, window_named
 
 __all__ = [
     "CACHE",
@@ -67,10 +68,12 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "UnknownBackend",
+    "UnknownWindow",
     "Window",
     "hookimpl",
     "now_ns",
     "parse_csv",
     "parse_duration",
     "parse_positive_int",
+    "window_named",
 ]

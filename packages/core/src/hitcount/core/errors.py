@@ -23,6 +23,10 @@ class InvalidHit(HitcountError, ValueError):
     """A hit's id or timestamp breaks the rules of :class:`hitcount.core.Hit`."""
 
 
+class UnknownWindow(HitcountError, ValueError):
+    """A name that is neither the short name nor the reference of a count window (:mod:`hitcount.core.windows`)."""
+
+
 class InvalidBatch(HitcountError, ValueError):
     """A queue payload that does not decode to a valid batch; the indexer dead-letters it."""
 

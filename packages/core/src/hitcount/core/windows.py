@@ -3,23 +3,31 @@
 Each window is the half-open interval (now - length, now]: a hit exactly ``length``
 before ``now`` is outside, one nanosecond later is inside, and one at ``now`` is in.
 Every answer is computed for one explicit ``now`` so that all windows agree.
+
+A window is named by its reference (``"1 hour ago"``, as answers give it) or its short
+``name`` (``1h``, for URLs and attributes); :func:`window_named` takes either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from hitcount.core.errors import UnknownWindow
 
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MINUTE = 60 * NS_PER_SECOND
+# Characters of an unknown window's name an error repeats: a name comes from a URL, of any length.
+MAX_SHOWN = 40
 
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """A trailing interval of ``length`` nanoseconds, named by its ``reference``."""
+    """A trailing interval of ``length`` nanoseconds, named by its ``reference`` and its short ``name``."""
 
     reference: str
     length: int
+    name: str
 
     def start(self, now: int) -> int:
         """The exclusive lower bound of this window at ``now``."""
@@ -32,13 +40,24 @@ class Window:
 
 # Longest first: the order of the answer in the product's spec.
 WINDOWS: tuple[Window, ...] = (
-    Window("3 days ago", 3 * 24 * 3600 * NS_PER_SECOND),
-    Window("2 days ago", 2 * 24 * 3600 * NS_PER_SECOND),
-    Window("1 day ago", 24 * 3600 * NS_PER_SECOND),
-    Window("1 hour ago", 3600 * NS_PER_SECOND),
-    Window("5 minutes ago", 5 * 60 * NS_PER_SECOND),
+    Window("3 days ago", 3 * 24 * 3600 * NS_PER_SECOND, "3d"),
+    Window("2 days ago", 2 * 24 * 3600 * NS_PER_SECOND, "2d"),
+    Window("1 day ago", 24 * 3600 * NS_PER_SECOND, "1d"),
+    Window("1 hour ago", 3600 * NS_PER_SECOND, "1h"),
+    Window("5 minutes ago", 5 * 60 * NS_PER_SECOND, "5m"),
 )
 LONGEST = WINDOWS[0]
+
+
+def window_named(name: str, windows: Sequence[Window] = WINDOWS) -> Window:
+    """The window of ``windows`` whose short name or reference is ``name``; :class:`UnknownWindow`, which lists
+    the names there are, for any other."""
+    for window in windows:
+        if name in (window.name, window.reference):
+            return window
+    names = ", ".join(window.name for window in windows)
+    shown = name if len(name) <= MAX_SHOWN else f"{name[:MAX_SHOWN]}..."
+    raise UnknownWindow(f"window {shown!r} is not one of: {names} (or a reference, such as {windows[-1].reference!r})")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,9 @@ without one learns nothing of the id. The id is normalised once, as it enters
 (:func:`_readable`), and the access check, the CORS headers, the badge and the read all take
 that one form. A missing token, an invalid id (core's ``InvalidHit``) and a store that
 cannot answer with no counts kept are answered by the app's error table
-(:mod:`hitcount.api_flask.errors`). Answers carry CORS headers
+(:mod:`hitcount.api_flask.errors`): in JSON, or for a badge, with the status and headers
+of that answer, as an SVG badge saying what is wrong (an ``<img>`` shows no JSON).
+A badge's ``window`` is a window's short name (``1h``) or its reference. Answers carry CORS headers
 (:meth:`~hitcount.api_flask.cors.CorsPolicy.read_headers`) so that the live counters of
 ``/hitcount.js`` work on pages of other origins: those ``HITCOUNT_CORS_ORIGINS`` lists, or
 any, for public ids. A read is never refused for its origin: whoever may read an id may do
@@ -21,17 +23,18 @@ so from anywhere but a browser anyway.
 
 from __future__ import annotations
 
+import orjson
 from flask import Blueprint, Response, g, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import PathConverter
 
 from hitcount.api_flask import badge
 from hitcount.api_flask.access import ReadId, read_id
-from hitcount.api_flask.errors import InvalidRequest, echo
+from hitcount.api_flask.errors import Rejected
 from hitcount.api_flask.reader import Reading
-from hitcount.api_flask.responses import json_response
+from hitcount.api_flask.responses import error_response, json_response
 from hitcount.api_flask.state import api_state
-from hitcount.core import WINDOWS, InvalidHit
+from hitcount.core import HitcountError, InvalidHit, Window, window_named
 from hitcount.core.windows import LONGEST
 
 SVG = "image/svg+xml"
@@ -105,22 +108,35 @@ def counts(id: str) -> Response:
 
 @read.get("/badge.svg")
 def count_badge() -> Response:
-    """The count of ``id`` in ``window`` (default the longest), beside ``label`` (default "hits")."""
+    """The count of ``id`` in ``window`` (default the longest), beside ``label`` (default "hits"), or,
+    when it cannot be shown, a badge saying why, with the status and headers of the error's answer."""
+    try:
+        id, window, label, reading = _badge_reading()
+    except (Rejected, HitcountError) as error:
+        answer = error_response(error)  # the status, headers and log line of the error table
+        message = orjson.loads(answer.get_data())["message"]
+        return _as_badge(Response(badge.render_error(error, message), answer.status, answer.headers))
+    response = _as_badge(Response(badge.render_count(label, reading.counts.by_reference()[window.reference])))
+    return _with_freshness(response, reading, id)
+
+
+def _badge_reading() -> tuple[ReadId, Window, str, Reading]:
+    """The id, window and label a badge's query names, and the id's counts."""
     text = request.args.get("id")
     if not text:
-        raise InvalidRequest("the query needs an id: /badge.svg?id=<id>")
+        raise badge.MissingId()
     id = _readable(text)  # first, so that the CORS headers of every answer about it are the id's
-    reference = request.args.get("window", LONGEST.reference)
-    if reference not in {window.reference for window in WINDOWS}:
-        expected = ", ".join(window.reference for window in WINDOWS)
-        raise InvalidRequest(f"window {echo(reference)} is not one of: {expected}")
+    window = window_named(request.args.get("window", LONGEST.name))
     label = badge.parse_label(request.args.get("label"))
-    reading = api_state().reader.read(id)
-    response = Response(badge.render(label, reading.counts.by_reference()[reference]), content_type=SVG)
+    return id, window, label, api_state().reader.read(id)
+
+
+def _as_badge(response: Response) -> Response:
+    response.content_type = SVG
     response.headers["Content-Security-Policy"] = BADGE_POLICY
     # A page on any origin may show it, cross-origin isolated ones included.
     response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
-    return _with_freshness(response, reading, id)
+    return response
 
 
 @read.after_request
