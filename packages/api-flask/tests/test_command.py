@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +86,16 @@ def test_hitcount_config_fails_naming_a_malformed_api_setting_and_why(tmp_path: 
     assert result.stderr.splitlines() == [
         "hitcount: error: HITCOUNT_WORKERS='two' is invalid: expected an integer of at least 1, such as 4"
     ]
+
+
+def test_hitcount_api_on_an_address_already_taken_says_so_naming_hitcount_bind(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        environ = {key: text for key, text in os.environ.items() if not key.startswith("HITCOUNT_")}
+        environ.update({"HITCOUNT_DATA_DIR": str(tmp_path), "HITCOUNT_BIND": address})
+        result = subprocess.run(
+            [str(HITCOUNT), "api"], env=environ, capture_output=True, text=True, timeout=30, check=False
+        )
+    assert result.returncode == 1
+    assert f"hitcount: error: HITCOUNT_BIND={address}: something already listens there" in result.stderr
+    assert "Can't connect" not in result.stderr  # gunicorn's retries, five times, never naming the setting

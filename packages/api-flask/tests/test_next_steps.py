@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from hitcount.api_flask.next_steps import Address, started, text
+from hitcount.api_flask.address import Address
+from hitcount.api_flask.next_steps import started, text
 from hitcount.core import Config, Runtime
 from hitcount.core.testing.processes import free_port
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
+from hitcount.api_flask.address import Address
 from hitcount.api_flask.settings import (
     ACCESS_LOG,
     BIND,
@@ -16,10 +18,12 @@ from hitcount.api_flask.settings import (
     WORKERS,
     ApiSettings,
 )
-from hitcount.core import Runtime
+from hitcount.core import ConfigError, Runtime
 from hitcount.core.settings import STORE
 
 GUNICORN_CONF = Path(__file__).with_name("gunicorn.conf.py")
+# How long an address taken at start may take to be let go of, as gunicorn's own five retries.
+BIND_RETRY = 5.0
 
 
 def gunicorn_command() -> list[str]:
@@ -37,7 +41,16 @@ def serve(arguments: argparse.Namespace, runtime: Runtime) -> int:
     """
     config = runtime.config
     ApiSettings.from_config(config)
-    config.get(BIND)
+    address = Address.of(config.get(BIND))
+    # As long as gunicorn would retry: a server stopping there (a restart) lets go of it meanwhile.
+    deadline = time.monotonic() + BIND_RETRY
+    while address is not None and address.taken() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if address is not None and address.taken():
+        raise ConfigError(
+            f"{BIND.name}={config.get(BIND)}: something already listens there (another hitcount?);"
+            f" stop it, or set {BIND.name} to another address, e.g. 127.0.0.1:8001"
+        )
     config.get(WORKERS)
     config.get(WORKER_CONNECTIONS)
     config.get(CLIENT_TIMEOUT)
