@@ -227,14 +227,18 @@ def test_behind_a_proxy_that_writes_ports_each_client_keeps_one_limit(make_app: 
     assert statuses.count(429) == 10
 
 
-def test_over_the_read_limit_a_read_is_a_json_429_with_retry_after(make_app: AppFactory) -> None:
+def test_over_the_read_limit_a_read_is_a_429_with_retry_after_naming_the_setting(make_app: AppFactory) -> None:
     client = make_app(HITCOUNT_READ_RATE_LIMIT="2/m").test_client()
     assert [client.get(path).status_code for path in ("/analytics/a", "/badge.svg?id=b")] == [200, 200]
     for path in ("/analytics/c", "/badge.svg?id=c"):
         refused = client.get(path)
         assert refused.status_code == 429
         assert refused.headers["Retry-After"] == "30"
-        assert "HITCOUNT_READ_RATE_LIMIT" in orjson.loads(refused.data)["message"]
+    assert "HITCOUNT_READ_RATE_LIMIT" in orjson.loads(client.get("/analytics/c").data)["message"]
+    # A badge says it in its own words, for an <img> (a JSON answer would be a broken image).
+    badge = client.get("/badge.svg?id=c")
+    assert badge.content_type == "image/svg+xml"
+    assert "over HITCOUNT_READ_RATE_LIMIT</title>" in badge.get_data(as_text=True)
     other = {"REMOTE_ADDR": "198.51.100.2"}
     assert client.get("/analytics/a", environ_base=other).status_code == 200
 
