@@ -1,9 +1,5 @@
 """Fixtures and helpers: the app over core's in-process ``memory`` queue and store, and a look inside them.
 
-Every test that builds its app with :func:`make_app` runs twice: with the Track POSTs
-answered by the WSGI front (the default) and by Flask's views (``HITCOUNT_API_TRACK_FRONT=off``),
-which must answer alike.
-
 They live here rather than in ``conftest.py`` so that tests can import the helpers under a
 module name no other package's tests use; ``conftest.py`` re-exports the fixtures.
 """
@@ -63,12 +59,11 @@ def memory_environ(**overrides: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture(params=["on", "off"], ids=["front", "views"])
-def make_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppFactory]:
+@pytest.fixture
+def make_app(tmp_path: Path) -> Iterator[AppFactory]:
     """Build an app from settings, optionally with extra queue, store and cache backends registered by name
     and extra settings ``registered`` (as their plugins would)."""
     apps: list[Flask] = []
-    track_front: str = request.param
 
     def make(
         queues: dict[str, Callable[[Config], Queue]] | None = None,
@@ -78,8 +73,7 @@ def make_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppFact
         **settings: str,
     ) -> Flask:
         # The test's own data directory, where the spool and any embedded backend live.
-        defaults = {"HITCOUNT_API_TRACK_FRONT": track_front, "HITCOUNT_DATA_DIR": str(tmp_path)}
-        runtime = Runtime.load(memory_environ(**{**defaults, **settings}))
+        runtime = Runtime.load(memory_environ(**{"HITCOUNT_DATA_DIR": str(tmp_path), **settings}))
         runtime.registry.add_settings(*registered)
         for name, queue in (queues or {}).items():
             runtime.registry.add_queue(name, queue)

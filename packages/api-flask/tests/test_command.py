@@ -46,7 +46,6 @@ def test_hitcount_config_lists_the_client_timeout_keepalive_and_worker_connectio
         ("HITCOUNT_WORKERS", "0", "HITCOUNT_WORKERS='0' is invalid"),
         ("HITCOUNT_MAX_BODY", "lots", "HITCOUNT_MAX_BODY='lots' is invalid"),
         ("HITCOUNT_API_ENQUEUE_TIMEOUT", "soon", "HITCOUNT_API_ENQUEUE_TIMEOUT='soon' is invalid"),
-        ("HITCOUNT_API_TRACK_FRONT", "maybe", "HITCOUNT_API_TRACK_FRONT='maybe' is invalid"),
         ("HITCOUNT_RATE_LIMIT", "fast", "HITCOUNT_RATE_LIMIT='fast' is invalid"),
         ("HITCOUNT_TRUSTED_PROXIES", "proxy.example", "HITCOUNT_TRUSTED_PROXIES='proxy.example' is invalid"),
         ("HITCOUNT_CLIENT_TIMEOUT", "0s", "HITCOUNT_CLIENT_TIMEOUT='0s' is invalid"),

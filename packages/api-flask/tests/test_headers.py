@@ -16,7 +16,7 @@ LONG = "x" * 500
 
 
 def requests(client: FlaskClient) -> dict[str, object]:
-    """One answer of every kind: each endpoint, success and error, Track from the front or the views."""
+    """One answer of every kind: each endpoint, success and error."""
     return {
         "track 204": client.post("/analytics", json={"id": "a"}),
         "batch 204": client.post("/analytics/batch", json=[{"id": "a"}]),

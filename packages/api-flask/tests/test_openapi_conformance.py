@@ -8,7 +8,6 @@ import schemathesis
 from api_testing import memory_environ
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
-from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from hitcount.api_flask.app import create_app
 from hitcount.core import Runtime
@@ -27,25 +26,11 @@ CONFIG = SchemathesisConfig.from_dict(
 )
 
 
-def schema(track_front: str) -> OpenApiSchema:
-    """The document of an app whose Track POSTs the WSGI front answers (on), or Flask's views (off)."""
-    app = create_app(Runtime.load(memory_environ(HITCOUNT_API_TRACK_FRONT=track_front)))
-    return schemathesis.openapi.from_wsgi("/openapi.json", app, config=CONFIG)
+# Loaded at import: schemathesis makes one test per operation.
+SCHEMA = schemathesis.openapi.from_wsgi("/openapi.json", create_app(Runtime.load(memory_environ())), config=CONFIG)
 
 
-# Loaded at import: schemathesis makes one test per operation of each.
-FRONT = schema("on")
-VIEWS = schema("off")
-EXAMPLES = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-
-
-@FRONT.parametrize()
-@EXAMPLES
-def test_every_answer_of_the_front_conforms_to_the_openapi_document(case: schemathesis.Case[Any]) -> None:
-    case.call_and_validate()
-
-
-@VIEWS.parametrize()
-@EXAMPLES
-def test_every_answer_of_the_views_conforms_to_the_openapi_document(case: schemathesis.Case[Any]) -> None:
+@SCHEMA.parametrize()
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_answer_conforms_to_the_openapi_document(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate()

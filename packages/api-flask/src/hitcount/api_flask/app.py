@@ -10,10 +10,9 @@ from hitcount.api_flask.backends import Backends
 from hitcount.api_flask.blueprints.ops import ops
 from hitcount.api_flask.blueprints.read import read
 from hitcount.api_flask.blueprints.script import script
-from hitcount.api_flask.blueprints.track import track
 from hitcount.api_flask.cors import CorsPolicy
 from hitcount.api_flask.errors import ANSWERS
-from hitcount.api_flask.front import TrackFront
+from hitcount.api_flask.front import serve_track
 from hitcount.api_flask.nosniff import NoSniff
 from hitcount.api_flask.proxies import TrustedProxies
 from hitcount.api_flask.ratelimit import Rate, RateLimiter
@@ -58,14 +57,12 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         runtime.secrets,
     )
     state.init_app(app)
-    for blueprint in (track, read, script, ops):
+    for blueprint in (read, script, ops):
         app.register_blueprint(blueprint)
     for error in ANSWERS:
         app.register_error_handler(error, error_response)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, unexpected_error)
-    if settings.track_front:
-        # Track POSTs are answered before Flask sees them (see hitcount.api_flask.front).
-        app.wsgi_app = TrackFront(app.wsgi_app, state)  # type: ignore[method-assign]
+    serve_track(app, state)
     app.wsgi_app = NoSniff(app.wsgi_app)  # type: ignore[method-assign]
     return app

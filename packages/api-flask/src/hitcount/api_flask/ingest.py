@@ -1,4 +1,4 @@
-"""A Track request's work, the same whichever answers it (Flask's views or the WSGI front).
+"""A Track POST's work, apart from how the WSGI front (:mod:`hitcount.api_flask.front`) answers it.
 
 From the WSGI environ to hits in the queue: the client's address within its rate limit,
 the page's origin one ``HITCOUNT_CORS_ORIGINS`` admits, the body read within the limit,

@@ -16,17 +16,6 @@ JSON = "application/json"
 log = logging.getLogger(__name__)
 
 
-class _Empty(Response):
-    """An answer without a body, so without a Content-Type either."""
-
-    default_mimetype = None
-
-
-def no_content() -> Response:
-    """204: the request did what it asked."""
-    return _Empty(status=204)
-
-
 def json_response(data: object, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status=status, content_type=JSON)
 

@@ -153,13 +153,6 @@ def _on_off(text: str) -> bool:
     return value == "on"
 
 
-TRACK_FRONT = Setting(
-    "HITCOUNT_API_TRACK_FRONT",
-    "on",
-    "Answer the Track POSTs in a WSGI front before Flask (about half the API's CPU per hit); off lets"
-    " Flask's hooks, extensions and instrumentation see them.",
-    _on_off,
-)
 ACCESS_LOG = Setting(
     "HITCOUNT_ACCESS_LOG",
     "off",
@@ -183,7 +176,6 @@ SETTINGS = (
     TRUSTED_PROXIES,
     ENQUEUE_TIMEOUT,
     COMMIT_INTERVAL,
-    TRACK_FRONT,
     ACCESS_LOG,
     READ_TIMEOUT,
     READ_CONCURRENCY,
@@ -207,7 +199,6 @@ class ApiSettings:
     trusted_proxies: tuple[Network, ...]
     enqueue_timeout: float
     commit_interval: float
-    track_front: bool
     read_timeout: float
     read_concurrency: int
     read_max_age: float
@@ -226,7 +217,6 @@ class ApiSettings:
             trusted_proxies=config.get(TRUSTED_PROXIES),
             enqueue_timeout=config.get(ENQUEUE_TIMEOUT),
             commit_interval=config.get(COMMIT_INTERVAL),
-            track_front=config.get(TRACK_FRONT),
             read_timeout=config.get(READ_TIMEOUT),
             read_concurrency=config.get(READ_CONCURRENCY),
             read_max_age=config.get(READ_MAX_AGE),

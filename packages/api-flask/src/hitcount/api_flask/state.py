@@ -1,4 +1,4 @@
-"""What the views of one app share: its settings, policies, per-worker backends, reader and rate limiters."""
+"""What one app's views and Track front share: its settings, policies, per-worker backends, reader, limiters."""
 
 from __future__ import annotations
 

@@ -1,1 +1,4 @@
-"""The API's blueprints: Track (ingest), Read (counts) and Ops (health, metrics, OpenAPI)."""
+"""The API's blueprints: Read (counts), the page script and Ops (health, metrics, OpenAPI).
+
+Track is no blueprint: the WSGI front answers it (:mod:`hitcount.api_flask.front`).
+"""
