@@ -62,7 +62,11 @@ def memory_environ(**overrides: str) -> dict[str, str]:
 @pytest.fixture
 def make_app(tmp_path: Path) -> Iterator[AppFactory]:
     """Build an app from settings, optionally with extra queue, store and cache backends registered by name
-    and extra settings ``registered`` (as their plugins would)."""
+    and extra settings ``registered`` (as their plugins would).
+
+    The extra backends are registered ``blocking=False``, called on the event loop like the
+    ``memory`` ones most of them extend; ``blocking=True`` calls them on threads, like sqlite's.
+    """
     apps: list[Flask] = []
 
     def make(
@@ -70,17 +74,18 @@ def make_app(tmp_path: Path) -> Iterator[AppFactory]:
         stores: dict[str, Callable[[Config], HitStore]] | None = None,
         caches: dict[str, Callable[[Config], CountsCache]] | None = None,
         registered: Sequence[Setting[Any]] = (),
+        blocking: bool = False,
         **settings: str,
     ) -> Flask:
         # The test's own data directory, where the spool and any embedded backend live.
         runtime = Runtime.load(memory_environ(**{"HITCOUNT_DATA_DIR": str(tmp_path), **settings}))
         runtime.registry.add_settings(*registered)
         for name, queue in (queues or {}).items():
-            runtime.registry.add_queue(name, queue)
+            runtime.registry.add_queue(name, queue, blocking=blocking)
         for name, store in (stores or {}).items():
-            runtime.registry.add_store(name, store)
+            runtime.registry.add_store(name, store, blocking=blocking)
         for name, cache in (caches or {}).items():
-            runtime.registry.add_cache(name, cache)
+            runtime.registry.add_cache(name, cache, blocking=blocking)
         app = create_app(runtime)
         apps.append(app)
         return app

@@ -24,14 +24,8 @@ def post_concurrently(app: Flask, ids: list[str]) -> list[int]:
     return [greenlet.value for greenlet in greenlets]
 
 
-class BlockingCountingQueue(CountingQueue):
-    blocking = True
-
-
-def counting_app(
-    make_app: AppFactory, queue_class: type[CountingQueue] = CountingQueue, **settings: str
-) -> tuple[Flask, CountingQueue]:
-    app = make_app(queues={"counting": queue_class}, HITCOUNT_QUEUE="counting", **settings)
+def counting_app(make_app: AppFactory, blocking: bool = False, **settings: str) -> tuple[Flask, CountingQueue]:
+    app = make_app(queues={"counting": CountingQueue}, HITCOUNT_QUEUE="counting", blocking=blocking, **settings)
     queue = api_state(app).backends.queue
     assert isinstance(queue, CountingQueue)
     return app, queue
@@ -54,9 +48,9 @@ def test_requests_arriving_during_a_write_share_the_next_one(make_app: AppFactor
     assert sorted(hit.id for hit in queued_hits(app)) == sorted(ids)
 
 
-@pytest.mark.parametrize("queue_class", [CountingQueue, BlockingCountingQueue], ids=["cooperative", "in-thread-pool"])
-def test_a_lone_request_is_written_and_answered(make_app: AppFactory, queue_class: type[CountingQueue]) -> None:
-    app, queue = counting_app(make_app, queue_class)
+@pytest.mark.parametrize("blocking", [False, True], ids=["cooperative", "on-its-own-thread"])
+def test_a_lone_request_is_written_and_answered(make_app: AppFactory, blocking: bool) -> None:
+    app, queue = counting_app(make_app, blocking)
     assert app.test_client().post("/analytics", json={"id": "alone"}).status_code == 204
     assert queue.publishes == 1
     assert [hit.id for hit in queued_hits(app)] == ["alone"]

@@ -106,8 +106,6 @@ def hanging_queue() -> Iterator[type[MemoryQueue]]:
     release = threading.Event()
 
     class HangingQueue(MemoryQueue):
-        blocking = True  # called in the thread pool, like sqlite
-
         def health(self) -> Health:
             release.wait(10)
             return Health(True, "late")
@@ -119,7 +117,7 @@ def hanging_queue() -> Iterator[type[MemoryQueue]]:
 def test_readyz_answers_within_the_timeout_when_a_health_check_hangs(
     make_app: AppFactory, hanging_queue: type[MemoryQueue]
 ) -> None:
-    app = make_app(queues={"hanging": hanging_queue}, HITCOUNT_QUEUE="hanging")
+    app = make_app(queues={"hanging": hanging_queue}, HITCOUNT_QUEUE="hanging", blocking=True)  # on a thread
     started = time.monotonic()
     response = app.test_client().get("/readyz")
     assert time.monotonic() - started < 1.5

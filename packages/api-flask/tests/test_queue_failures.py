@@ -73,7 +73,6 @@ def stuck_queue() -> Iterator[type[MemoryQueue]]:
     release = threading.Event()
 
     class StuckQueue(MemoryQueue):
-        blocking = True  # called in the thread pool, like sqlite
         released = release
 
         def publish(self, payload: bytes, hits: int) -> None:
@@ -87,7 +86,7 @@ def stuck_queue() -> Iterator[type[MemoryQueue]]:
 def test_a_queue_that_does_not_answer_gives_503_within_the_timeout_and_late_hits_are_never_written(
     make_app: AppFactory, stuck_queue: type[MemoryQueue]
 ) -> None:
-    app = make_app(queues={"stuck": stuck_queue}, HITCOUNT_QUEUE="stuck")
+    app = make_app(queues={"stuck": stuck_queue}, HITCOUNT_QUEUE="stuck", blocking=True)  # on a thread, like sqlite
 
     def post(id: str) -> tuple[int, str | None, float]:
         started = time.monotonic()

@@ -117,6 +117,18 @@ def test_the_plugin_list_credits_each_entry_point_to_its_distribution(fake_distr
     assert str(Plugins().registry().plugins["fake"]) == "fake-plugin 1.2.3"
 
 
+def test_a_backend_blocks_unless_its_registration_says_otherwise(fake_distribution) -> None:  # type: ignore[no-untyped-def]
+    # A function registered as the hookspec says: nothing on it tells whether its backend
+    # blocks, so it is taken to, the safe guess for a server on an event loop.
+    fake_distribution(PLUGIN)
+    registry = Plugins().registry()
+    assert [backend.blocking for backend in (registry.queues["fake"], registry.stores["fake"])] == [True, True]
+    sqlite = (registry.queues["sqlite"], registry.stores["sqlite"], registry.caches["sqlite"])
+    memory = (registry.queues["memory"], registry.stores["memory"], registry.caches["memory"])
+    assert [backend.blocking for backend in sqlite] == [True, True, True]
+    assert [backend.blocking for backend in memory] == [False, False, False]
+
+
 def test_blocked_plugins_are_not_loaded(fake_distribution) -> None:  # type: ignore[no-untyped-def]
     fake_distribution(PLUGIN)
     runtime = Runtime.load({"HITCOUNT_DISABLE_PLUGINS": "fake"})

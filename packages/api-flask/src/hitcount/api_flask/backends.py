@@ -7,10 +7,11 @@ its queue and store once it has loaded the app (:meth:`Backends.open`, from
 again by the next request that needs it, so the API starts while its backends are down,
 answers 503 and reports itself not ready until they come up.
 
-A backend whose class says it blocks (:attr:`hitcount.core.Queue.blocking`, as the
-embedded ``sqlite`` ones and the spool do) is opened and called on a thread of its own
-(:class:`OwnThread`), so that the worker keeps serving meanwhile. The others (redis-py, the Elasticsearch client) are
-cooperative under gevent's monkey-patching and are called directly.
+A backend registered as blocking (:attr:`hitcount.core.registry.Backend.blocking`: the
+embedded ``sqlite`` ones, and any plugin's that does not say otherwise), and the spool, are
+opened and called on a thread of their own (:class:`OwnThread`), so that the worker keeps
+serving meanwhile. Those registered ``blocking=False`` (redis-py, the Elasticsearch client:
+cooperative under gevent's monkey-patching; the ``memory`` ones) are called directly.
 """
 
 from __future__ import annotations
@@ -106,18 +107,9 @@ class Caller(Protocol):
     def __call__(self, function: Callable[[], T], /) -> T: ...
 
 
-def blocks(factory: Callable[[Config], object]) -> bool:
-    """Whether the backend ``factory`` opens blocks the process, as its class says.
-
-    Plugins register their backend classes as factories; a factory that is not a class
-    says nothing, and its backend is called directly.
-    """
-    return isinstance(factory, type) and bool(getattr(factory, "blocking", False))
-
-
 class _Backend(Generic[B]):
     """One backend of the worker: opened once even when greenlets ask for it together, and
-    called the way its class asks (:attr:`call`)."""
+    called on a thread of its own when it is ``blocking``, else directly (:attr:`call`)."""
 
     def __init__(
         self,
@@ -126,6 +118,7 @@ class _Backend(Generic[B]):
         runtime: Runtime,
         unavailable: type[HitcountError],
         *,
+        blocking: bool,
         outages: RecurringLog,
         meanwhile: str,
     ):
@@ -136,7 +129,7 @@ class _Backend(Generic[B]):
         self._config = runtime.config
         self._secrets = runtime.secrets
         self._unavailable = unavailable
-        self.call: Caller = OwnThread() if blocks(factory) else call_directly
+        self.call: Caller = OwnThread() if blocking else call_directly
         self._opening = Semaphore()
         self._backend: B | None = None
 
@@ -193,28 +186,42 @@ class Backends:
         # Resolve the backend names now: an unknown one fails the start, not the first request.
         # A backend down: a few lines a minute, however many requests meet it.
         outages = RecurringLog(log)
-        queue = runtime.registry.queue(config.get(QUEUE)).factory
-        store = runtime.registry.store(config.get(STORE)).factory
-        cache = runtime.registry.cache(runtime.cache_name()).factory
+        queue = runtime.registry.queue(config.get(QUEUE))
+        store = runtime.registry.store(config.get(STORE))
+        cache = runtime.registry.cache(runtime.cache_name())
         self._queue = _Backend(
-            "queue", queue, runtime, QueueUnavailable, outages=outages, meanwhile="Track spools the hits meanwhile"
+            "queue",
+            queue.factory,
+            runtime,
+            QueueUnavailable,
+            blocking=queue.blocking,
+            outages=outages,
+            meanwhile="Track spools the hits meanwhile",
         )
         self._store = _Backend(
             "store",
-            store,
+            store.factory,
             runtime,
             StoreUnavailable,
+            blocking=store.blocking,
             outages=outages,
             meanwhile="reads answer counts kept, else 503",
         )
         self._cache = _Backend(
-            "counts cache", cache, runtime, CacheUnavailable, outages=outages, meanwhile="reads use each worker's own"
+            "counts cache",
+            cache.factory,
+            runtime,
+            CacheUnavailable,
+            blocking=cache.blocking,
+            outages=outages,
+            meanwhile="reads use each worker's own",
         )
         self._spool = _Backend(
             "spool",
             Spool,
             runtime,
             QueueUnavailable,
+            blocking=True,  # an sqlite file, fsynced on every put
             outages=outages,
             meanwhile="Track gets 503 with the queue down",
         )

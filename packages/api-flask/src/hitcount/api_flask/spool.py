@@ -47,8 +47,6 @@ FORWARD_INTERVAL = 1.0
 class Spool:
     """Hit batches waiting on this host for the queue; safe to share between threads and processes."""
 
-    blocking = True
-
     def __init__(self, config: Config) -> None:
         directory: Path = config.get(DATA_DIR) / "spool"
         local = {DATA_DIR.name: str(directory), SYNCHRONOUS.name: "FULL", VISIBILITY_TIMEOUT.name: LEASE}

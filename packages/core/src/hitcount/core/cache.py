@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import json
 import time
-from typing import ClassVar
 
 from hitcount.core.config import Setting, parse_positive_duration
 from hitcount.core.health import Health
@@ -49,9 +48,6 @@ def age(counts: Counts, now: float | None = None) -> float:
 
 class CountsCache(abc.ABC):
     """The latest :class:`Counts` per id, kept for ``HITCOUNT_CACHE_TTL`` after they were computed."""
-
-    blocking: ClassVar[bool] = False
-    """Whether calls block the calling thread with no gevent-aware I/O (the API then runs them in threads)."""
 
     @abc.abstractmethod
     def get(self, id: str) -> Counts | None:

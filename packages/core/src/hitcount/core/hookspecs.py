@@ -36,6 +36,10 @@ def hitcount_register_backends(registry: Registry) -> None:
 
     ``factory(config)`` is only called when configuration selects that backend, so a plugin
     must import its client library inside the factory's module, not at registration.
+    Whether the backend's calls block is said here too, since a factory that imports late
+    cannot show it: pass ``blocking=False`` for a backend whose I/O gevent can switch away
+    from (pure-Python sockets, as redis-py's and the Elasticsearch client's); left at its
+    default (True), the API calls the backend on a thread of its own.
     """
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
 
 from hitcount.core.config import Setting, parse_duration
 from hitcount.core.health import Health
@@ -60,12 +59,6 @@ class Backlog:
 
 class Queue(abc.ABC):
     """A durable, at-least-once queue of hit batches shared by API processes and indexers."""
-
-    #: Whether calls hold the process until they return (I/O that gevent cannot switch away
-    #: from, such as SQLite's C library). Servers that run an event loop, like the API's
-    #: gevent workers, run a blocking backend's calls in a thread pool; a backend whose I/O
-    #: is cooperative (pure-Python sockets) leaves it False and is called directly.
-    blocking: ClassVar[bool] = False
 
     @abc.abstractmethod
     def publish(self, payload: bytes, hits: int) -> None:

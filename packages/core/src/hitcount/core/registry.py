@@ -48,13 +48,18 @@ class Backend(Generic[T]):
     """A named backend: ``factory(config)`` opens one.
 
     ``shared`` says whether what one process puts in it is seen by the others (a server, a
-    file), as it must be for a queue between the API and the indexer.
+    file), as it must be for a queue between the API and the indexer. ``blocking`` says
+    whether its calls hold the process until they return (I/O that gevent cannot switch away
+    from, such as SQLite's C library): servers that run an event loop, like the API's gevent
+    workers, then call it on a thread of its own. It is said here, not read off the backend,
+    because factories are often functions that import the backend only when it is opened.
     """
 
     name: str
     factory: Callable[[Config], T]
     provider: Provider
     shared: bool = True
+    blocking: bool = True
 
 
 @dataclass(frozen=True)
@@ -106,19 +111,28 @@ class Registry:
     plugins: dict[str, Provider] = field(default_factory=dict)
     credit: Callable[[object], Provider] = lambda entry: Provider(getattr(entry, "__module__", "unknown"), "unknown")
 
-    def add_queue(self, name: str, factory: Callable[[Config], Queue], *, shared: bool = True) -> None:
+    def add_queue(
+        self, name: str, factory: Callable[[Config], Queue], *, shared: bool = True, blocking: bool = True
+    ) -> None:
         """Offer a queue backend selectable with ``HITCOUNT_QUEUE=name``; ``shared=False`` for one only its
-        process sees, which the commands running the API and the indexer apart refuse."""
-        backend = Backend(name, factory, self.credit(factory), shared)
+        process sees, which the commands running the API and the indexer apart refuse.
+
+        ``blocking=False`` for a backend whose I/O is cooperative under gevent (pure-Python
+        sockets): the default is the safe guess, since a cooperative backend called on a thread
+        costs a little, while a blocking one called on the event loop stalls the whole worker.
+        """
+        backend = Backend(name, factory, self.credit(factory), shared, blocking)
         self.queues[name] = self._claim(self.queues, "queue", name, backend)
 
-    def add_store(self, name: str, factory: Callable[[Config], HitStore]) -> None:
-        """Offer a store backend selectable with ``HITCOUNT_STORE=name``."""
-        self.stores[name] = self._claim(self.stores, "store", name, Backend(name, factory, self.credit(factory)))
+    def add_store(self, name: str, factory: Callable[[Config], HitStore], *, blocking: bool = True) -> None:
+        """Offer a store backend selectable with ``HITCOUNT_STORE=name``; ``blocking`` as for :meth:`add_queue`."""
+        backend = Backend(name, factory, self.credit(factory), blocking=blocking)
+        self.stores[name] = self._claim(self.stores, "store", name, backend)
 
-    def add_cache(self, name: str, factory: Callable[[Config], CountsCache]) -> None:
-        """Offer a counts cache selectable with ``HITCOUNT_CACHE=name``."""
-        self.caches[name] = self._claim(self.caches, "cache", name, Backend(name, factory, self.credit(factory)))
+    def add_cache(self, name: str, factory: Callable[[Config], CountsCache], *, blocking: bool = True) -> None:
+        """Offer a counts cache selectable with ``HITCOUNT_CACHE=name``; ``blocking`` as for :meth:`add_queue`."""
+        backend = Backend(name, factory, self.credit(factory), blocking=blocking)
+        self.caches[name] = self._claim(self.caches, "cache", name, backend)
 
     def add_command(self, command: Command) -> None:
         """Offer ``hitcount <command.name>``."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import ClassVar
 
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit
@@ -18,9 +17,6 @@ class HitStore(abc.ABC):
     that is already stored (a redelivered batch, or a duplicate inside one batch) changes no
     count, while a uid that a client gave to hits of several ids counts once for each id.
     """
-
-    #: Whether calls hold the process until they return; see :attr:`hitcount.core.Queue.blocking`.
-    blocking: ClassVar[bool] = False
 
     @abc.abstractmethod
     def write(self, hits: Sequence[Hit]) -> None:

@@ -28,6 +28,7 @@ def open_cache(config: Config) -> CountsCache:
 
 @hookimpl
 def hitcount_register_backends(registry: Registry) -> None:
-    """The ``redis`` queue and counts cache."""
-    registry.add_queue("redis", open_queue)
-    registry.add_cache("redis", open_cache)
+    """The ``redis`` queue and counts cache: redis-py's sockets are gevent's once it patches them,
+    so they are called on the event loop, not on threads."""
+    registry.add_queue("redis", open_queue, blocking=False)
+    registry.add_cache("redis", open_cache, blocking=False)

@@ -21,5 +21,6 @@ def hitcount_register_settings(registry: Registry) -> None:
 
 @hookimpl
 def hitcount_register_backends(registry: Registry) -> None:
-    """The ``elastic`` store."""
-    registry.add_store("elastic", open_store)
+    """The ``elastic`` store: the client's sockets are gevent's once it patches them, so it is
+    called on the event loop, not on a thread."""
+    registry.add_store("elastic", open_store, blocking=False)

@@ -219,6 +219,7 @@ def hitcount_register_settings(registry: Registry) -> None:
 @hookimpl
 def hitcount_register_backends(registry: Registry) -> None:
     """``memory`` queue, store and cache."""
-    registry.add_queue("memory", MemoryQueue, shared=False)
-    registry.add_store("memory", MemoryStore)
-    registry.add_cache("memory", MemoryCache)
+    # Dictionaries in the process: nothing to wait for, so they are called on the event loop.
+    registry.add_queue("memory", MemoryQueue, shared=False, blocking=False)
+    registry.add_store("memory", MemoryStore, blocking=False)
+    registry.add_cache("memory", MemoryCache, blocking=False)

@@ -24,8 +24,6 @@ SWEEP_INTERVAL = 60.0
 class SqliteCache(CountsCache):
     """Counts in a WAL file beside the embedded queue and store; every API worker of the host shares it."""
 
-    blocking = True
-
     def __init__(self, config: Config) -> None:
         self._ttl = config.get(CACHE_TTL)
         self._database = Database(config, "cache.sqlite3", SCHEMA, CacheUnavailable)
@@ -57,4 +55,5 @@ class SqliteCache(CountsCache):
 @hookimpl
 def hitcount_register_backends(registry: Registry) -> None:
     """The ``sqlite`` cache."""
-    registry.add_cache("sqlite", SqliteCache)
+    # SQLite's C library holds the process while it waits for a lock or the disk.
+    registry.add_cache("sqlite", SqliteCache, blocking=True)

@@ -38,9 +38,6 @@ POLL_INTERVAL = 0.05
 class SqliteQueue(Queue):
     """Batches are rows; consuming leases rows until ``visible_at``, acknowledging deletes them."""
 
-    # SQLite's C library holds the process while it waits for a lock or the disk.
-    blocking = True
-
     def __init__(self, config: Config) -> None:
         self._database = Database(config, "queue.sqlite3", SCHEMA, QueueUnavailable)
         self._visibility_timeout = config.get(VISIBILITY_TIMEOUT)
@@ -143,4 +140,5 @@ def hitcount_register_settings(registry: Registry) -> None:
 @hookimpl
 def hitcount_register_backends(registry: Registry) -> None:
     """The ``sqlite`` queue."""
-    registry.add_queue("sqlite", SqliteQueue)
+    # SQLite's C library holds the process while it waits for a lock or the disk.
+    registry.add_queue("sqlite", SqliteQueue, blocking=True)

@@ -77,9 +77,6 @@ COUNT_RAW = "select count(*) from hits where id = ? and ts > ? and ts <= ?"
 class SqliteStore(HitStore):
     """Hits in ``store.sqlite3`` under the data directory."""
 
-    # SQLite's C library holds the process while it waits for a lock or the disk.
-    blocking = True
-
     def __init__(self, config: Config) -> None:
         self._database = Database(config, "store.sqlite3", SCHEMA, StoreUnavailable)
         with self._database.transaction() as connection:
@@ -129,4 +126,5 @@ class SqliteStore(HitStore):
 @hookimpl
 def hitcount_register_backends(registry: Registry) -> None:
     """The ``sqlite`` store."""
-    registry.add_store("sqlite", SqliteStore)
+    # SQLite's C library holds the process while it waits for a lock or the disk.
+    registry.add_store("sqlite", SqliteStore, blocking=True)
