@@ -14,7 +14,6 @@ from redis.cluster import ClusterNode, RedisCluster
 
 from hitcount.core import QueueUnavailable
 from hitcount.core.testing import CountsCacheConformance, Outage, QueueConformance
-from hitcount.core.testing.conformance import QueueFactory
 from hitcount.core.testing.processes import free_port, wait_until
 from hitcount.queue_redis.keys import partitions
 from hitcount.queue_redis.queue import RedisQueue
@@ -60,10 +59,6 @@ class TestClusterQueue(ClusterIsolation, QueueConformance):
 
 class TestPartitionedClusterQueue(TestClusterQueue):
     environment: ClassVar[Mapping[str, str]] = {"HITCOUNT_REDIS_PARTITIONS": "6"}
-
-    @pytest.mark.skip(reason="with several partitions, order holds per partition (see test_redis_partitions.py)")
-    def test_batches_come_out_in_publish_order(self, make_queue: QueueFactory) -> None:
-        raise AssertionError("skipped")
 
 
 class TestClusterCache(ClusterIsolation, CountsCacheConformance):
