@@ -7,12 +7,12 @@ acknowledged within the visibility timeout is delivered again, to this or anothe
 consumer. Stores write idempotently by hit id and uid, so redelivery never double-counts.
 
 A queue promises no order between batches: a partitioned backend spreads one publisher's
-batches over partitions that consumers read in turn, and a redelivered batch comes after
-newer ones. Nothing needs an order: a store counts each hit by its own timestamp, whenever
-its batch arrives. What a queue does promise is that no batch is left behind: every batch
-published is delivered, and while newer batches keep coming, a waiting one is still taken
-after a bounded number of them (a queue that served newest first could starve it, and the
-ingestion lag with it, for as long as traffic lasts).
+batches over partitions that consumers read in turn, and a batch delivered again comes after
+batches published later were processed. Nothing needs an order: a store counts each hit by
+its own timestamp, whenever its batch arrives. What a queue does promise is that no batch is
+left behind: every batch published is delivered, and while newer batches keep coming, a
+waiting one is still taken after a bounded number of them (a queue that served newest first
+could starve it, and the ingestion lag with it, for as long as traffic lasts).
 """
 
 from __future__ import annotations
