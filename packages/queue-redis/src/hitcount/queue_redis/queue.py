@@ -45,8 +45,8 @@ from hitcount.queue_redis.routing import Router
 from hitcount.queue_redis.runner import ScriptCall, ScriptRunner
 from hitcount.queue_redis.settings import MIN_REPLICAS, PARTITIONS, PREFIX, REDIS_URL, TIMEOUT
 
-# Unacknowledged hits beyond which publishing fails with QueueFull, split evenly over the
-# partitions: a bound on Redis's memory far above any backlog an indexer outage builds.
+# Unacknowledged hits beyond which publishing fails with QueueFull (the API spools, then answers
+# 503) instead of filling Redis's memory; split evenly over the partitions.
 MAX_BACKLOG = 10_000_000
 
 
@@ -104,8 +104,8 @@ class RedisQueue(Queue):
 
         def add(partition: Partition) -> bool:
             with self._runner.unavailable("publish"):
-                keys = [partition.stream, partition.hits]
-                return bool(self._runner.write(scripts.PUBLISH, keys, [payload, hits, self._share]))
+                counted = [partition.stream, partition.hits]
+                return bool(self._runner.write(scripts.PUBLISH, counted, [payload, hits, self._share]))
 
         if not self._router.place(add, failover=lambda: self._runner.cluster):
             raise QueueFull(
