@@ -12,12 +12,12 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from hitcount.core.config import Config
 from hitcount.queue_redis.queue import RedisQueue
 from hitcount.queue_redis.testing import DURABLE, RedisServer
 
@@ -67,16 +67,14 @@ def cluster_prefix(redis_cluster_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def open_queue(redis_url: str, prefix: str) -> Iterator[Callable[..., RedisQueue]]:
-    """``open_queue(**settings)`` opens a RedisQueue on this test's prefix; all are closed afterwards.
+    """``open_queue(url, **values)`` opens a RedisQueue on this test's prefix; all are closed afterwards.
 
-    Keyword arguments are settings without ``HITCOUNT_``, e.g. ``redis_partitions=4``.
+    Keyword arguments are the constructor's, e.g. ``partitions=4`` or ``max_backlog=1000``.
     """
     opened: list[RedisQueue] = []
 
-    def open_queue(url: str = redis_url, **settings: object) -> RedisQueue:
-        environ = {"HITCOUNT_REDIS_URL": url, "HITCOUNT_REDIS_PREFIX": prefix}
-        environ |= {f"HITCOUNT_{name.upper()}": str(value) for name, value in settings.items()}
-        opened.append(RedisQueue(Config(environ)))
+    def open_queue(url: str = redis_url, **values: Any) -> RedisQueue:
+        opened.append(RedisQueue(url, **{"prefix": prefix, **values}))
         return opened[-1]
 
     yield open_queue

@@ -23,8 +23,10 @@ BATCHES = 200
 
 def main() -> None:
     config = Config(os.environ)
-    queue = RedisQueue(config)
-    idle = RedisQueue(config.with_overrides({"HITCOUNT_REDIS_PREFIX": os.environ["HITCOUNT_REDIS_PREFIX"] + "-idle"}))
+    queue = RedisQueue.from_config(config)
+    idle = RedisQueue.from_config(
+        config.with_overrides({"HITCOUNT_REDIS_PREFIX": os.environ["HITCOUNT_REDIS_PREFIX"] + "-idle"})
+    )
     started = time.monotonic()
     waiter = gevent.spawn(idle.consume, "idle", 10, 2.0)
     gevent.sleep(0.05)

@@ -32,7 +32,7 @@ def _drain(queue: RedisQueue, batches: int) -> list[Delivery]:
 def test_acknowledged_batches_leave_every_stream_empty_and_the_hit_counter_at_zero(
     open_queue: QueueOpener, client: redis.Redis, prefix: str
 ) -> None:
-    queue = open_queue(redis_partitions=2)
+    queue = open_queue(partitions=2)
     now = now_ns()
     payload = encode_batch([Hit(f"trim-{n}", now) for n in range(1000)])
     for _ in range(200):
@@ -51,11 +51,11 @@ def test_acknowledged_batches_leave_every_stream_empty_and_the_hit_counter_at_ze
 
 
 def test_publish_beyond_the_max_backlog_raises_queue_full_and_drops_nothing(open_queue: QueueOpener) -> None:
-    queue = open_queue(redis_max_backlog=1000)
+    queue = open_queue(max_backlog=1000)
     payloads = [f"batch {n}".encode() for n in range(10)]
     for payload in payloads:
         queue.publish(payload, 100)
-    with pytest.raises(QueueFull, match="HITCOUNT_REDIS_MAX_BACKLOG"):
+    with pytest.raises(QueueFull, match=r"the backlog is at its maximum \(1000 hits\)"):
         queue.publish(b"one hit too many", 1)
     assert (queue.backlog().batches, queue.backlog().hits) == (10, 1000)
     assert [delivery.payload for delivery in _drain(queue, 10)] == payloads
@@ -64,7 +64,7 @@ def test_publish_beyond_the_max_backlog_raises_queue_full_and_drops_nothing(open
 
 
 def test_the_max_backlog_is_shared_by_the_partitions_and_usable_in_full(open_queue: QueueOpener) -> None:
-    queue = open_queue(redis_max_backlog=1000, redis_partitions=4)
+    queue = open_queue(max_backlog=1000, partitions=4)
     for n in range(40):
         queue.publish(f"batch {n}".encode(), 25)
     with pytest.raises(QueueFull):
@@ -76,7 +76,7 @@ def test_concurrent_publishers_never_take_the_backlog_beyond_its_max(open_queue:
     accepted, refused = [0] * 4, [0] * 4
 
     def publish(worker: int) -> None:
-        queue = open_queue(redis_max_backlog=500)
+        queue = open_queue(max_backlog=500)
         for n in range(300):
             try:
                 queue.publish(f"{worker}-{n}".encode(), 1)
@@ -121,7 +121,7 @@ def test_dead_lettering_moves_the_batch_out_of_the_backlog_once(open_queue: Queu
 def test_replaying_a_dead_letter_into_a_full_queue_raises_queue_full_and_keeps_the_letter(
     open_queue: QueueOpener,
 ) -> None:
-    queue = open_queue(redis_max_backlog=10)
+    queue = open_queue(max_backlog=10)
     queue.publish(b"poison", 5)
     [poison] = queue.consume("c1", 10, 1.0)
     queue.dead_letter(poison, "undecodable")

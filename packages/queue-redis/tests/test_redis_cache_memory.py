@@ -38,7 +38,7 @@ def test_with_a_cache_url_of_its_own_cached_counts_never_refuse_batches(
     queue_server = start_redis(*MAXMEMORY, "--maxmemory-policy", "noeviction")
     cache_server = start_redis(*MAXMEMORY, "--maxmemory-policy", "allkeys-lru")
     environ = {"HITCOUNT_REDIS_URL": queue_server.url, "HITCOUNT_REDIS_PREFIX": prefix}
-    cache = RedisCache(Config({**environ, "HITCOUNT_CACHE_REDIS_URL": cache_server.url}))
+    cache = RedisCache.from_config(Config({**environ, "HITCOUNT_CACHE_REDIS_URL": cache_server.url}))
     try:
         fill(cache)
         assert cache.health().ok
@@ -57,7 +57,7 @@ def test_sharing_the_queues_redis_under_volatile_lru_cached_counts_are_evicted_n
     server = start_redis(*MAXMEMORY, "--maxmemory-policy", "volatile-lru")
     queue = open_queue(url=server.url)
     queue.publish(encode_batch([Hit("before", now_ns())]), 1)
-    cache = RedisCache(Config({"HITCOUNT_REDIS_URL": server.url, "HITCOUNT_REDIS_PREFIX": prefix}))
+    cache = RedisCache.from_config(Config({"HITCOUNT_REDIS_URL": server.url, "HITCOUNT_REDIS_PREFIX": prefix}))
     try:
         fill(cache)  # every put taken: Redis makes room by evicting older counts
     finally:

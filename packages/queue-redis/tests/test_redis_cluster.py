@@ -14,7 +14,6 @@ from redis.cluster import ClusterNode, RedisCluster
 
 from hitcount.core import QueueUnavailable
 from hitcount.core.testing import CountsCacheConformance, Outage, QueueConformance
-from hitcount.core.testing.conformance import QueueFactory
 from hitcount.core.testing.processes import free_port, wait_until
 from hitcount.queue_redis.keys import partitions
 from hitcount.queue_redis.queue import RedisQueue
@@ -61,10 +60,6 @@ class TestClusterQueue(ClusterIsolation, QueueConformance):
 class TestPartitionedClusterQueue(TestClusterQueue):
     environment: ClassVar[Mapping[str, str]] = {"HITCOUNT_REDIS_PARTITIONS": "6"}
 
-    @pytest.mark.skip(reason="with several partitions, order holds per partition (see test_redis_partitions.py)")
-    def test_batches_come_out_in_publish_order(self, make_queue: QueueFactory) -> None:
-        raise AssertionError("skipped")
-
 
 class TestClusterCache(ClusterIsolation, CountsCacheConformance):
     backend = "redis"
@@ -88,7 +83,7 @@ def test_any_node_of_the_cluster_will_do_even_a_replica(
         replica = cluster.get_replicas()[0]  # type: ignore[no-untyped-call]
     finally:
         cluster.close()
-    queue = open_queue(f"redis://{replica.host}:{replica.port}/0", redis_prefix=cluster_prefix, redis_partitions=3)
+    queue = open_queue(f"redis://{replica.host}:{replica.port}/0", prefix=cluster_prefix, partitions=3)
     for n in range(6):
         queue.publish(b"%d" % n, 1)
     assert queue.backlog().hits == 6
@@ -97,7 +92,7 @@ def test_any_node_of_the_cluster_will_do_even_a_replica(
 def test_a_publish_is_refused_when_fewer_replicas_than_required_confirm(
     open_queue: QueueOpener, redis_cluster_url: str, cluster_prefix: str
 ) -> None:
-    queue = open_queue(redis_cluster_url, redis_prefix=cluster_prefix, redis_min_replicas=2)
+    queue = open_queue(redis_cluster_url, prefix=cluster_prefix, min_replicas=2)
     with pytest.raises(QueueUnavailable, match=r"1 of the HITCOUNT_REDIS_MIN_REPLICAS=2 replicas confirmed"):
         queue.publish(b"batch", 1)
 
@@ -107,7 +102,7 @@ def test_a_publish_is_refused_when_the_server_has_no_replica_to_confirm_it(
 ) -> None:
     alone = start_redis()
     with pytest.raises(QueueUnavailable, match=r"0 of the HITCOUNT_REDIS_MIN_REPLICAS=1 replicas confirmed"):
-        open_queue(alone.url, redis_min_replicas=1).publish(b"batch", 1)
+        open_queue(alone.url, min_replicas=1).publish(b"batch", 1)
     open_queue(alone.url).publish(b"batch", 1)  # the default: 0 for a master without replicas
 
 
@@ -128,8 +123,8 @@ def test_a_publish_a_master_cannot_have_confirmed_goes_to_another_masters_partit
     finally:
         cluster.close()
     # Partition 0 of any queue is on that master: alone, a queue has nowhere else to go.
-    alone = open_queue(redis_cluster_url, redis_prefix=cluster_prefix, redis_partitions=1)
-    spread = open_queue(redis_cluster_url, redis_prefix=cluster_prefix, redis_partitions=3)
+    alone = open_queue(redis_cluster_url, prefix=cluster_prefix, partitions=1)
+    spread = open_queue(redis_cluster_url, prefix=cluster_prefix, partitions=3)
     for queue in (alone, spread):
         queue.publish(b"connect", 1)
     pid = replica_pid(master.host, master.port)
@@ -146,10 +141,10 @@ def test_a_publish_a_master_cannot_have_confirmed_goes_to_another_masters_partit
 def test_readiness_says_when_the_partitions_leave_masters_of_the_cluster_unused(
     open_queue: QueueOpener, redis_cluster_url: str, cluster_prefix: str
 ) -> None:
-    alone = open_queue(redis_cluster_url, redis_prefix=cluster_prefix).health()
+    alone = open_queue(redis_cluster_url, prefix=cluster_prefix).health()
     assert alone.ok
     assert "on 1 of the cluster's 3 masters (set HITCOUNT_REDIS_PARTITIONS to at least 6" in alone.detail
-    spread = open_queue(redis_cluster_url, redis_prefix=cluster_prefix, redis_partitions=6).health()
+    spread = open_queue(redis_cluster_url, prefix=cluster_prefix, partitions=6).health()
     assert "on all 3 masters of the cluster" in spread.detail
 
 
@@ -172,7 +167,7 @@ def move_slot(cluster: RedisCluster, slot: int, source: ClusterNode, target: Clu
 def test_a_partition_whose_slot_moves_to_another_master_is_followed_without_a_restart(
     open_queue: QueueOpener, redis_cluster_url: str, cluster_prefix: str
 ) -> None:
-    queue = open_queue(redis_cluster_url, redis_prefix=cluster_prefix)
+    queue = open_queue(redis_cluster_url, prefix=cluster_prefix)
     queue.publish(b"before", 1)
     cluster = RedisCluster.from_url(redis_cluster_url)
     stream = partitions(cluster_prefix, 1)[0].stream

@@ -7,7 +7,6 @@ from collections.abc import Callable, Mapping
 import pytest
 
 from hitcount.core.testing import CountsCacheConformance, Outage, QueueConformance
-from hitcount.core.testing.conformance import QueueFactory
 from hitcount.queue_redis.testing import RedisServer
 
 FOUR_PARTITIONS = {"HITCOUNT_REDIS_PARTITIONS": "4"}
@@ -32,10 +31,6 @@ class TestRedisQueue(RedisIsolation, QueueConformance):
 
 class TestPartitionedRedisQueue(TestRedisQueue):
     environment = FOUR_PARTITIONS
-
-    @pytest.mark.skip(reason="with several partitions, order holds per partition (see test_redis_partitions.py)")
-    def test_batches_come_out_in_publish_order(self, make_queue: QueueFactory) -> None:
-        raise AssertionError("skipped")
 
 
 class TestRedisCache(RedisIsolation, CountsCacheConformance):

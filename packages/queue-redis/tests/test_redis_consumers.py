@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 import redis
 
+from hitcount.queue_redis.consumption import GROUP
 from hitcount.queue_redis.keys import partitions
-from hitcount.queue_redis.queue import GROUP, RedisQueue
+from hitcount.queue_redis.queue import RedisQueue
 
 QueueOpener = Callable[..., RedisQueue]
 
@@ -16,7 +17,7 @@ QueueOpener = Callable[..., RedisQueue]
 def test_idle_consumers_with_nothing_pending_are_removed_and_those_holding_batches_stay(
     open_queue: QueueOpener, client: redis.Redis, prefix: str
 ) -> None:
-    queue = open_queue(redis_consumer_expiry="300ms")
+    queue = open_queue(consumer_expiry=0.3)
     queue.publish(b"acknowledged", 1)
     queue.publish(b"held", 1)
     done = queue.consume("gone", 1, 1.0)

@@ -81,7 +81,7 @@ def test_batches_held_by_a_killed_consumer_process_reach_another_consumer(
     doomed.wait(10)
     assert doomed.returncode == -9
 
-    survivor = open_queue(queue_visibility_timeout=1)
+    survivor = open_queue(visibility_timeout=1)
     received: list[Delivery] = []
     deadline = time.monotonic() + 20
     while len(received) < batches - 10 and time.monotonic() < deadline:
@@ -170,8 +170,8 @@ def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 30) -> 
 def test_every_publish_that_returned_survives_a_kill_9_of_redis_and_is_consumed_once(
     durable_redis: RedisServer, open_queue: QueueOpener
 ) -> None:
-    publisher = open_queue(url=durable_redis.url, redis_partitions=2)
-    consumer = open_queue(url=durable_redis.url, redis_partitions=2, queue_visibility_timeout=2)
+    publisher = open_queue(url=durable_redis.url, partitions=2)
+    consumer = open_queue(url=durable_redis.url, partitions=2, visibility_timeout=2)
     with _Traffic(publisher, consumer) as traffic:
         _wait_for(lambda: len(traffic.published) >= 300, "300 publishes before the kill")
         durable_redis.kill()
@@ -218,7 +218,7 @@ def _assert_unhealthy(queue: RedisQueue) -> None:
 def test_publish_fails_fast_while_redis_is_down_and_the_same_queue_works_when_it_is_back(
     durable_redis: RedisServer, open_queue: QueueOpener
 ) -> None:
-    queue = open_queue(url=durable_redis.url, redis_timeout=f"{TIMEOUT:g}s")
+    queue = open_queue(url=durable_redis.url, timeout=TIMEOUT)
     queue.publish(b"before", 1)
     assert queue.health().ok
     durable_redis.kill()
@@ -244,7 +244,7 @@ def test_publish_fails_fast_while_redis_is_down_and_the_same_queue_works_when_it
 def test_publish_fails_fast_while_redis_hangs_and_the_same_queue_works_when_it_answers_again(
     durable_redis: RedisServer, open_queue: QueueOpener
 ) -> None:
-    queue = open_queue(url=durable_redis.url, redis_timeout=f"{TIMEOUT:g}s")
+    queue = open_queue(url=durable_redis.url, timeout=TIMEOUT)
     queue.publish(b"before", 1)
     durable_redis.pause()
     try:

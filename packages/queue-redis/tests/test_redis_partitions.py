@@ -12,7 +12,7 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from hitcount.queue_redis import queue as redis_queue
+from hitcount.queue_redis import consumption
 from hitcount.queue_redis.queue import RedisQueue
 
 QueueOpener = Callable[..., RedisQueue]
@@ -21,7 +21,7 @@ QueueOpener = Callable[..., RedisQueue]
 def test_each_partitions_keys_share_one_hash_tag_and_partitions_have_different_slots(
     open_queue: QueueOpener, client: redis.Redis, prefix: str
 ) -> None:
-    queue = open_queue(redis_partitions=4)
+    queue = open_queue(partitions=4)
     for n in range(8):
         queue.publish(f"batch {n}".encode(), 1)
     deliveries = queue.consume("c1", 2, 1.0)
@@ -41,7 +41,7 @@ def test_each_partitions_keys_share_one_hash_tag_and_partitions_have_different_s
 def test_batches_spread_over_every_partition_and_one_consumer_gets_them_all_in_order_per_partition(
     open_queue: QueueOpener, client: redis.Redis, prefix: str
 ) -> None:
-    queue = open_queue(redis_partitions=4)
+    queue = open_queue(partitions=4)
     for n in range(40):
         queue.publish(f"{n:02}".encode(), 1)
     assert [client.xlen(f"{prefix}:{{q{n}}}:stream") for n in range(4)] == [10, 10, 10, 10]
@@ -54,7 +54,7 @@ def test_batches_spread_over_every_partition_and_one_consumer_gets_them_all_in_o
 
 
 def test_one_consume_takes_at_most_max_batches_across_partitions(open_queue: QueueOpener) -> None:
-    queue = open_queue(redis_partitions=4)
+    queue = open_queue(partitions=4)
     for n in range(20):
         queue.publish(f"{n}".encode(), 1)
     assert len(queue.consume("c1", 3, 1.0)) == 3
@@ -66,8 +66,8 @@ def test_a_waiting_consumer_wakes_for_a_batch_on_any_partition(
 ) -> None:
     # Sweeps 30 s apart, so that a batch found by a sweep instead of Redis waking the consumer
     # shows, however slow the machine.
-    monkeypatch.setattr(redis_queue, "BLOCK_SLICE", 30.0)
-    consumer, publisher = open_queue(redis_partitions=4), open_queue(redis_partitions=4)
+    monkeypatch.setattr(consumption, "BLOCK_SLICE", 30.0)
+    consumer, publisher = open_queue(partitions=4), open_queue(partitions=4)
     for n in range(4):  # round-robin: one publish per partition
         timer = threading.Timer(0.1, publisher.publish, args=(f"{n}".encode(), 1))
         started = time.monotonic()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
 import pytest
 
-from hitcount.core import ConfigError, Runtime
+from hitcount.core import VISIBILITY_TIMEOUT, Config, ConfigError, Runtime
 from hitcount.queue_redis.cache import RedisCache
 from hitcount.queue_redis.queue import RedisQueue
+from hitcount.queue_redis.settings import MIN_REPLICAS, PARTITIONS, PREFIX, TIMEOUT
 
 
 def test_hitcount_queue_redis_selects_this_queue_through_the_entry_point(redis_url: str, prefix: str) -> None:
@@ -50,7 +52,7 @@ def test_hitcount_config_lists_the_redis_settings_with_the_password_masked() -> 
     runtime = Runtime.load({"HITCOUNT_REDIS_URL": "rediss://indexer:s3cret@redis.internal:6380/2"})
     values = {entry.name: entry.value for entry in runtime.config.entries(runtime.registry.settings.values())}
     assert values["HITCOUNT_REDIS_URL"] == "rediss://indexer:****@redis.internal:6380/2"
-    assert {"HITCOUNT_REDIS_PREFIX", "HITCOUNT_REDIS_PARTITIONS", "HITCOUNT_REDIS_MAX_BACKLOG"} <= values.keys()
+    assert {"HITCOUNT_REDIS_PREFIX", "HITCOUNT_REDIS_PARTITIONS", "HITCOUNT_REDIS_MIN_REPLICAS"} <= values.keys()
     assert "s3cret" not in " ".join(values.values())
 
 
@@ -61,7 +63,7 @@ def test_hitcount_config_lists_the_redis_settings_with_the_password_masked() -> 
         ("HITCOUNT_REDIS_URL", "redis://"),
         ("HITCOUNT_REDIS_PREFIX", "a{b}"),
         ("HITCOUNT_REDIS_PARTITIONS", "0"),
-        ("HITCOUNT_REDIS_MAX_BACKLOG", "many"),
+        ("HITCOUNT_REDIS_MIN_REPLICAS", "many"),
         ("HITCOUNT_REDIS_TIMEOUT", "0s"),
     ],
 )
@@ -69,3 +71,17 @@ def test_a_malformed_setting_is_refused_naming_the_variable(name: str, value: st
     runtime = Runtime.load({"HITCOUNT_QUEUE": "redis", name: value})
     with pytest.raises(ConfigError, match=name):
         runtime.open_queue()
+
+
+def test_the_queues_constructor_defaults_are_its_settings_defaults() -> None:
+    """Tests construct the queue with values; the plugin from settings: both start from the same defaults."""
+    config = Config({})
+    expected = {
+        "prefix": config.get(PREFIX),
+        "partitions": config.get(PARTITIONS),
+        "timeout": config.get(TIMEOUT),
+        "min_replicas": config.get(MIN_REPLICAS),
+        "visibility_timeout": config.get(VISIBILITY_TIMEOUT),
+    }
+    parameters = inspect.signature(RedisQueue).parameters
+    assert {name: parameters[name].default for name in expected} == expected

@@ -5,6 +5,14 @@ messages, see :mod:`hitcount.core.wire`). Delivery is at-least-once: a consumed
 batch stays owned by its consumer until acknowledged, and one that is not
 acknowledged within the visibility timeout is delivered again, to this or another
 consumer. Stores write idempotently by hit id and uid, so redelivery never double-counts.
+
+A queue promises no order between batches: a partitioned backend spreads one publisher's
+batches over partitions that consumers read in turn, and a batch delivered again comes after
+batches published later were processed. Nothing needs an order: a store counts each hit by
+its own timestamp, whenever its batch arrives. What a queue does promise is that no batch is
+left behind: every batch published is delivered, and while newer batches keep coming, a
+waiting one is still taken after a bounded number of them (a queue that served newest first
+could starve it, and the ingestion lag with it, for as long as traffic lasts).
 """
 
 from __future__ import annotations
@@ -73,7 +81,8 @@ class Queue(abc.ABC):
         """Take up to ``max_batches`` batches for ``consumer``, waiting up to ``wait`` seconds for one.
 
         Batches come from those never delivered and those whose delivery was not acknowledged
-        within the visibility timeout. Returns an empty list when there is nothing.
+        within the visibility timeout, in no promised order, but none waiting behind an unbounded
+        number of newer ones (see the module's docstring). Returns an empty list when there is nothing.
         """
 
     @abc.abstractmethod

@@ -1,8 +1,8 @@
-"""The ``redis`` counts cache: one key per id, expiring with ``HITCOUNT_CACHE_TTL``, in the
-Redis of ``HITCOUNT_CACHE_REDIS_URL`` (default: the queue's).
+"""The ``redis`` counts cache: one key per id, expiring when the counts reach core's cache TTL, in
+the Redis of ``HITCOUNT_CACHE_REDIS_URL`` (default: the queue's).
 
 Every API process of every host that shares that Redis shares these counts, so a hot
-id is counted by the store about once per ``HITCOUNT_READ_MAX_AGE`` whatever the readers.
+id is counted by the store about once per the API's read max age whatever the readers.
 The cache must never take the memory the queue needs: a Redis that holds batches refuses
 writes once full (``noeviction``) rather than lose one, and would then refuse batches for
 the sake of cached counts. So the cache has a server of its own (``allkeys-lru``), or shares
@@ -21,19 +21,30 @@ from hitcount.core import CACHE_TTL, CacheUnavailable, Config, Counts, CountsCac
 from hitcount.core.cache import age, decode_counts, encode_counts
 from hitcount.core.masking import mask_url
 from hitcount.queue_redis.client import Connector, unavailable
-from hitcount.queue_redis.settings import CACHE_REDIS_URL, MAX_CONNECTIONS, PREFIX, REDIS_URL, TIMEOUT
+from hitcount.queue_redis.settings import CACHE_REDIS_URL, PREFIX, REDIS_URL, TIMEOUT
 
 
 class RedisCache(CountsCache):
-    """Counts under ``<prefix>:counts:<id>``; opening one does not connect."""
+    """Counts under ``<prefix>:counts:<id>``, served while younger than ``ttl`` seconds.
 
-    def __init__(self, config: Config) -> None:
-        url = config.get(CACHE_REDIS_URL) or config.get(REDIS_URL)
-        timeout = config.get(TIMEOUT)
+    Opening one does not connect.
+    """
+
+    def __init__(self, url: str, *, prefix: str, timeout: float, ttl: float) -> None:
         self._where = mask_url(url)
-        self._prefix = f"{config.get(PREFIX)}:counts:"
-        self._ttl = config.get(CACHE_TTL)
-        self._connector = Connector(url, timeout, config.get(MAX_CONNECTIONS))
+        self._prefix = f"{prefix}:counts:"
+        self._ttl = ttl
+        self._connector = Connector(url, timeout)
+
+    @classmethod
+    def from_config(cls, config: Config) -> RedisCache:
+        """The cache of ``HITCOUNT_CACHE_REDIS_URL``, else the queue's Redis, under the queue's prefix."""
+        return cls(
+            config.get(CACHE_REDIS_URL) or config.get(REDIS_URL),
+            prefix=config.get(PREFIX),
+            timeout=config.get(TIMEOUT),
+            ttl=config.get(CACHE_TTL),
+        )
 
     def get(self, id: str) -> Counts | None:
         with self._unavailable("get"):

@@ -20,6 +20,10 @@ from hitcount.core.masking import Secrets
 # What a backend talks to: one server, or redis-py's cluster client, which sends each command
 # to the master of its key's slot and follows failovers and resharding (MOVED, ASK).
 Client = redis.Redis | RedisCluster
+# Connections a process opens at most for each of its clients (per node, on a cluster); a caller
+# beyond waits up to the timeout for a free one, so that a burst queues instead of opening sockets
+# without bound.
+MAX_CONNECTIONS = 50
 
 
 def _bounds(socket_timeout: float, timeout: float, max_connections: int) -> dict[str, object]:
@@ -79,12 +83,11 @@ class Connector:
     """Connects to ``url`` at first use, not when made, so that a process that starts while Redis
     is down serves (503s, a spool) and recovers; then knows whether it talks to a cluster."""
 
-    def __init__(self, url: str, timeout: float, max_connections: int, block: float = 0.0) -> None:
+    def __init__(self, url: str, timeout: float, block: float = 0.0) -> None:
         self._url = url
         # What the client's words must not show when they quote the URL.
         self.secrets = Secrets.of_urls([url])
         self._timeout = timeout
-        self._max_connections = max_connections
         self._block = block
         self._lock = threading.Lock()
         self._connection: Connection | None = None
@@ -105,8 +108,8 @@ class Connector:
 
     def _make(self, topology: Topology, block: float) -> Client:
         if not topology.cluster:
-            return bounded_client(self._url, self._timeout + block, self._timeout, self._max_connections)
-        bounds = _bounds(self._timeout + block, self._timeout, self._max_connections)
+            return bounded_client(self._url, self._timeout + block, self._timeout, MAX_CONNECTIONS)
+        bounds = _bounds(self._timeout + block, self._timeout, MAX_CONNECTIONS)
         return RedisCluster.from_url(self._url, connection_pool_class=redis.BlockingConnectionPool, **bounds)
 
     def follow_topology(self) -> None:

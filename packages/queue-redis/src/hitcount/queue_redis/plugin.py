@@ -16,14 +16,14 @@ def open_queue(config: Config) -> Queue:
     """Open the queue; redis-py is imported only now, when ``HITCOUNT_QUEUE=redis`` chose it."""
     from hitcount.queue_redis.queue import RedisQueue
 
-    return RedisQueue(config)
+    return RedisQueue.from_config(config)
 
 
 def open_cache(config: Config) -> CountsCache:
     """Open the counts cache; redis-py is imported only now, when the cache is Redis."""
     from hitcount.queue_redis.cache import RedisCache
 
-    return RedisCache(config)
+    return RedisCache.from_config(config)
 
 
 @hookimpl

@@ -14,6 +14,18 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+
+@dataclass(frozen=True)
+class Lua:
+    """A script and the SHA1 by which Redis runs it (``EVALSHA``) once it has seen it."""
+
+    text: str
+
+    @property
+    def sha(self) -> str:
+        return hashlib.sha1(self.text.encode()).hexdigest()
+
+
 # Shared by the scripts below that need them; Lua scripts cannot call one another.
 _FIELDS = """
 local function fields_of(flat)
@@ -33,7 +45,7 @@ end
 """
 
 # KEYS: stream, hits. ARGV: payload, hits, limit. Returns 1 when added, 0 when the partition is full.
-PUBLISH = (
+PUBLISH = Lua(
     _ENQUEUE
     + """
 if enqueue(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]) then return 1 end
@@ -45,7 +57,8 @@ return 0
 # Hands out up to count entries: first those unacknowledged for min idle ms (a consumer died
 # or stalled), with their delivery counts, then entries never delivered.
 # Returns {next cursor, {{id, {field, value, ...}, deliveries}, ...}}.
-TAKE = """
+TAKE = Lua(
+    """
 local group, consumer, count = ARGV[1], ARGV[2], tonumber(ARGV[5])
 local claimed = redis.call('XAUTOCLAIM', KEYS[1], group, consumer, ARGV[3], ARGV[4], 'COUNT', count)
 local taken = {}
@@ -61,12 +74,14 @@ if #taken < count then
 end
 return {claimed[1], taken}
 """
+)
 
 # KEYS: stream, hits. ARGV: group, then (entry id, hits) pairs. Returns the hits acknowledged.
 # An entry counts only when its XACK removed it from the pending list, so acknowledging twice
 # (or after another consumer did) never lowers the counter twice. The hits come from the
 # delivery, which read them from the entry: reading the entry again would copy its payload.
-ACK = """
+ACK = Lua(
+    """
 local acknowledged = 0
 for i = 2, #ARGV, 2 do
   if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
@@ -77,12 +92,13 @@ end
 if acknowledged > 0 then redis.call('DECRBY', KEYS[2], acknowledged) end
 return acknowledged
 """
+)
 
 # KEYS: stream, hits, dead. ARGV: group, entry id, reason, payload, hits: what the dead letter
 # keeps, the whole entry or the part of it that failed. The entry is removed and its own hits
 # leave the backlog counter. Returns 1 when moved, 0 when the entry was not pending (already
 # acknowledged or dead-lettered).
-DEAD_LETTER = (
+DEAD_LETTER = Lua(
     _FIELDS
     + """
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
@@ -98,7 +114,7 @@ return 1
 
 # KEYS: stream, hits, dead. ARGV: dead letter id, limit.
 # Returns 1 when replayed, 0 when there is no such dead letter, -1 when the partition is full.
-REPLAY = (
+REPLAY = Lua(
     _FIELDS
     + _ENQUEUE
     + """
@@ -115,7 +131,8 @@ return 1
 # unless it exists. Returns {0} when it existed, {1} when created for the first time, and
 # {2, first creation time} when created again though the marker says it existed before: the
 # stream was lost, with the batches it held.
-ENSURE_GROUP = """
+ENSURE_GROUP = Lua(
+    """
 local created = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
 if type(created) == 'table' and created.err then
   if string.find(created.err, 'BUSYGROUP', 1, true) then
@@ -129,11 +146,12 @@ if first then return {2, first} end
 redis.call('SET', KEYS[2], ARGV[2])
 return {1}
 """
+)
 
 # KEYS: stream. ARGV: group, idle ms. Removes the consumers idle that long with no entry
 # pending (indexers that are gone); one with entries pending stays until they are claimed,
 # or they would never be delivered again. Returns how many were removed.
-PRUNE_CONSUMERS = (
+PRUNE_CONSUMERS = Lua(
     _FIELDS
     + """
 local removed = 0
@@ -150,18 +168,9 @@ return removed
 
 # KEYS: stream, hits. Returns {entries, hits, id of the oldest entry or false}; the oldest
 # entry's payload stays in Redis.
-BACKLOG = """
+BACKLOG = Lua(
+    """
 local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
 return {redis.call('XLEN', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '0'), oldest and oldest[1] or false}
 """
-
-
-@dataclass(frozen=True)
-class Lua:
-    """A script and the SHA1 by which Redis runs it (``EVALSHA``) once it has seen it."""
-
-    text: str
-
-    @property
-    def sha(self) -> str:
-        return hashlib.sha1(self.text.encode()).hexdigest()
+)

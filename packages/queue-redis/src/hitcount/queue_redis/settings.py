@@ -1,4 +1,4 @@
-"""The ``HITCOUNT_REDIS_*`` settings the Redis queue reads.
+"""The ``HITCOUNT_REDIS_*`` settings the Redis queue and counts cache read.
 
 They live apart from :mod:`hitcount.queue_redis.queue` so that registering them (which every
 ``hitcount`` process does) never imports the Redis client.
@@ -66,24 +66,11 @@ PARTITIONS = Setting(
     "Streams the batches are spread over (each on its own Redis Cluster slot); drain the queue before lowering it.",
     parse_positive_int,
 )
-MAX_BACKLOG = Setting(
-    "HITCOUNT_REDIS_MAX_BACKLOG",
-    "10000000",
-    "Unacknowledged hits beyond which publishing fails with QueueFull (split evenly over the partitions).",
-    parse_positive_int,
-)
 TIMEOUT = Setting(
     "HITCOUNT_REDIS_TIMEOUT",
     "500ms",
     "How long one Redis command may take (connect or answer) before the queue reports itself unavailable.",
     parse_positive_duration,
-)
-MAX_CONNECTIONS = Setting(
-    "HITCOUNT_REDIS_MAX_CONNECTIONS",
-    "50",
-    "Connections a process opens at most for each of publishing and blocking reads;"
-    " a caller beyond waits up to HITCOUNT_REDIS_TIMEOUT for a free one.",
-    parse_positive_int,
 )
 MIN_REPLICAS = Setting(
     "HITCOUNT_REDIS_MIN_REPLICAS",
@@ -91,13 +78,6 @@ MIN_REPLICAS = Setting(
     "Replicas that must confirm (WAIT, half of HITCOUNT_REDIS_TIMEOUT) a publish or a replay before it"
     " is answered; refused (QueueUnavailable) otherwise. Default: 1 when the master has replicas, else 0.",
     parse_min_replicas,
-)
-CONSUMER_EXPIRY = Setting(
-    "HITCOUNT_REDIS_CONSUMER_EXPIRY",
-    "1h",
-    "How long a consumer of the group (an indexer) may stay idle with no batch pending before it is removed"
-    " from the group, so that the names of indexers that are gone do not pile up.",
-    parse_positive_duration,
 )
 CACHE_REDIS_URL = Setting(
     "HITCOUNT_CACHE_REDIS_URL",
@@ -111,10 +91,7 @@ SETTINGS = (
     REDIS_URL,
     PREFIX,
     PARTITIONS,
-    MAX_BACKLOG,
     TIMEOUT,
-    MAX_CONNECTIONS,
     MIN_REPLICAS,
-    CONSUMER_EXPIRY,
     CACHE_REDIS_URL,
 )
