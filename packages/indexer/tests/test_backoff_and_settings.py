@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from hitcount.core import Config, ConfigError
@@ -74,3 +78,17 @@ def test_a_visibility_timeout_shorter_than_twice_the_linger_is_an_error_naming_i
     with pytest.raises(ConfigError, match=r"HITCOUNT_QUEUE_VISIBILITY_TIMEOUT=1.5 s .*LINGER = 1 s"):
         IndexerSettings.from_config(Config({"HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "1.5s"}))
     assert IndexerSettings.from_config(Config({"HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "2s"})).linger == 1.0
+
+
+def test_hitcount_config_fails_naming_a_visibility_timeout_too_short_for_the_linger() -> None:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("HITCOUNT_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "hitcount.core.cli", "config"],
+        env={**clean, "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "1s"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT=1 s must be at least twice the indexer's linger" in result.stderr
