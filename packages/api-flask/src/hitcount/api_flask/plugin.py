@@ -21,10 +21,12 @@ REDIS_TIMEOUT = "HITCOUNT_REDIS_TIMEOUT"
 
 
 def _publish_within_lease(values: Mapping[str, Any]) -> str | None:
+    if values[QUEUE.name] != "redis":
+        return None
     from hitcount.api_flask.spool import LEASE  # spool imports gevent, which this module must not
 
     timeout: float = values[REDIS_TIMEOUT]
-    if values[QUEUE.name] != "redis" or 3 * timeout < parse_duration(LEASE):
+    if 3 * timeout < parse_duration(LEASE):
         return None
     return (
         f"{REDIS_TIMEOUT}={format_duration(timeout)} lets one publish take {format_duration(3 * timeout)}"
