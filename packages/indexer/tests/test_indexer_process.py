@@ -122,7 +122,8 @@ def test_two_indexers_on_one_sqlite_queue_count_every_hit_exactly_once(
     indexers = [spawn(HITCOUNT_INDEXER_METRICS_BIND=f"127.0.0.1:{port}") for port in ports]
     for port in ports:
         wait_until(functools.partial(serves_metrics, local(port)), f"the indexer metrics on port {port}")
-    published = sum(publish(queue, 1, 10) for _ in range(400))
+    # Four store writes' worth (a write gathers up to 10,000 hits), so that neither indexer takes them all.
+    published = sum(publish(queue, 1, 100) for _ in range(400))
     wait_until(lambda: queue.backlog().batches == 0, "the indexers to empty the queue")
     assert [indexer.stop() for indexer in indexers] == [0, 0]
     assert counted(store) == published
