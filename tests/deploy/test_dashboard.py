@@ -53,8 +53,6 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str]]:
         HITCOUNT_WORKERS="1",
         HITCOUNT_BIND=api_url.removeprefix("http://"),
         HITCOUNT_INDEXER_METRICS_BIND=indexer_url.removeprefix("http://"),
-        HITCOUNT_INDEXER_CONSUME_WAIT="200ms",
-        HITCOUNT_INDEXER_BACKLOG_INTERVAL="200ms",
     )
     command = [sys.executable, "-m", "hitcount.core.cli"]
     api = Child([*command, "api"], directory / "api.log", environ)

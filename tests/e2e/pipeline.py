@@ -65,10 +65,6 @@ class Stack:
             "HITCOUNT_SQLITE_SYNCHRONOUS": "NORMAL",
             # A killed indexer's batches come back within seconds, not the default 30 s.
             "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "2s",
-            "HITCOUNT_INDEXER_CONSUME_WAIT": "200ms",
-            # Small store writes, so that an indexer is killed between some of them.
-            "HITCOUNT_INDEXER_MAX_BATCHES": "5",
-            "HITCOUNT_INDEXER_BULK_HITS": "5000",
             "HITCOUNT_REDIS_PREFIX": f"e2e-{run}",
             "HITCOUNT_ELASTIC_INDEX_PREFIX": f"e2e-{run}",
             "HITCOUNT_ELASTIC_REFRESH_INTERVAL": "1s",

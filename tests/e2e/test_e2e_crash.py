@@ -24,7 +24,8 @@ def test_indexer_killed_mid_stream_then_replaced_leaves_counts_exact(stack: Stac
     assert stack.indexer.stop() == 0
     queue = stack.runtime.open_queue()
     try:
-        sent = send(stack, id, 60)
+        # Five store writes' worth: a write takes at least the indexer's MAX_BATCHES (100) batches.
+        sent = send(stack, id, 500, hits=100)
         queued = queue.backlog().batches
         doomed = stack.start_indexer()
         end = time.monotonic() + DEADLINE

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hitcount.api_flask.plugin import PUBLISH_WITHIN_LEASE
 from hitcount.api_flask.settings import SETTINGS
 from hitcount.core import Runtime
 
@@ -98,3 +99,13 @@ def test_hitcount_api_on_an_address_already_taken_says_so_naming_hitcount_bind(t
     assert result.returncode == 1
     assert f"hitcount: error: HITCOUNT_BIND={address}: something already listens there" in result.stderr
     assert "Can't connect" not in result.stderr  # gunicorn's retries, five times, never naming the setting
+
+
+def test_a_redis_timeout_that_lets_a_publish_outlast_the_spool_lease_breaks_a_rule_naming_both() -> None:
+    check = PUBLISH_WITHIN_LEASE.check
+    assert check({"HITCOUNT_QUEUE": "redis", "HITCOUNT_REDIS_TIMEOUT": 0.5}) is None
+    assert check({"HITCOUNT_QUEUE": "sqlite", "HITCOUNT_REDIS_TIMEOUT": 4.0}) is None
+    problem = check({"HITCOUNT_QUEUE": "redis", "HITCOUNT_REDIS_TIMEOUT": 4.0})
+    assert problem is not None
+    assert "HITCOUNT_REDIS_TIMEOUT=4 s lets one publish take 12 s" in problem
+    assert "hitcount.api_flask.spool.LEASE = 10s" in problem

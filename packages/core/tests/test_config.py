@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hitcount.core import Config, ConfigError, Setting
 from hitcount.core.config import (
+    Rule,
     format_duration,
     parse_csv,
     parse_duration,
@@ -169,3 +172,25 @@ def test_unknown_hitcount_variables_are_reported_as_such() -> None:
 def test_settings_must_carry_the_prefix() -> None:
     with pytest.raises(ValueError, match="HITCOUNT_"):
         Setting("REDIS_URL", "", "", str)
+
+
+def _count_below_limit(values: Mapping[str, Any]) -> str | None:
+    count, limit = values[COUNT.name], values[LIMIT.name]
+    return None if count < limit else f"{COUNT.name}={count} must be below {LIMIT.name}={limit}"
+
+
+LIMIT = Setting("HITCOUNT_TEST_LIMIT", "10", "a bound", int)
+BELOW = Rule("The count stays below the limit.", (COUNT.name, LIMIT.name), _count_below_limit)
+
+
+def test_a_rule_sees_the_settings_it_reads_and_says_what_is_wrong_naming_both() -> None:
+    assert Config({}).broken([BELOW], [COUNT, LIMIT]) == []
+    broken = Config({COUNT.name: "12"})
+    assert broken.broken([BELOW], [COUNT, LIMIT]) == ["HITCOUNT_TEST_COUNT=12 must be below HITCOUNT_TEST_LIMIT=10"]
+    with pytest.raises(ConfigError, match="HITCOUNT_TEST_COUNT=12 must be below HITCOUNT_TEST_LIMIT=10"):
+        broken.require([BELOW], [COUNT, LIMIT])
+
+
+def test_a_rule_reading_a_setting_not_installed_or_invalid_does_not_apply() -> None:
+    assert Config({COUNT.name: "12"}).broken([BELOW], [COUNT]) == []  # the limit's package is not installed
+    assert Config({COUNT.name: "12", LIMIT.name: "many"}).broken([BELOW], [COUNT, LIMIT]) == []  # problems() says

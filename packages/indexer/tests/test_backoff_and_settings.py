@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from hitcount.core import Config, ConfigError
@@ -61,18 +65,30 @@ def test_malformed_metrics_bind_is_an_error_naming_the_setting_and_value(text: s
         Config({METRICS_BIND.name: text}).get(METRICS_BIND)
 
 
-def test_indexer_settings_come_from_the_indexer_variables_and_core_retention() -> None:
-    settings = IndexerSettings.from_config(
-        Config({"HITCOUNT_INDEXER_MAX_BATCHES": "7", "HITCOUNT_INDEXER_RETRY_CAP": "2m", "HITCOUNT_RETENTION": "4d"})
-    )
-    assert (settings.max_batches, settings.retry_cap, settings.retention) == (7, 120.0, 4 * 86400.0)
-    assert (settings.consume_wait, settings.retry_base, settings.purge_interval) == (1.0, 0.1, 3600.0)
+def test_indexer_settings_come_from_max_attempts_and_core_retention_the_rest_from_constants() -> None:
+    settings = IndexerSettings.from_config(Config({"HITCOUNT_INDEXER_MAX_ATTEMPTS": "3", "HITCOUNT_RETENTION": "4d"}))
+    assert (settings.max_attempts, settings.retention) == (3, 4 * 86400.0)
+    assert (settings.max_batches, settings.retry_cap, settings.consume_wait) == (100, 30.0, 1.0)
+    assert (settings.retry_base, settings.purge_interval, settings.backlog_interval) == (0.1, 3600.0, 15.0)
     assert (settings.bulk_hits, settings.linger) == (10_000, 1.0)
 
 
-def test_linger_longer_than_half_the_visibility_timeout_is_an_error_naming_both() -> None:
+def test_a_visibility_timeout_shorter_than_twice_the_linger_is_an_error_naming_it_and_the_constant() -> None:
     # Batches gathered for longer would be handed to another consumer while still in hand.
-    settings = {"HITCOUNT_INDEXER_LINGER": "3s", "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "5s"}
-    with pytest.raises(ConfigError, match=r"HITCOUNT_INDEXER_LINGER=3s .* HITCOUNT_QUEUE_VISIBILITY_TIMEOUT=5s"):
-        IndexerSettings.from_config(Config(settings))
-    assert IndexerSettings.from_config(Config({**settings, "HITCOUNT_INDEXER_LINGER": "2.5s"})).linger == 2.5
+    with pytest.raises(ConfigError, match=r"HITCOUNT_QUEUE_VISIBILITY_TIMEOUT=1.5 s .*LINGER = 1 s"):
+        IndexerSettings.from_config(Config({"HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "1.5s"}))
+    assert IndexerSettings.from_config(Config({"HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "2s"})).linger == 1.0
+
+
+def test_hitcount_config_fails_naming_a_visibility_timeout_too_short_for_the_linger() -> None:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("HITCOUNT_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "hitcount.core.cli", "config"],
+        env={**clean, "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "1s"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT=1 s must be at least twice the indexer's linger" in result.stderr

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,19 +31,27 @@ from hitcount.core import (
     now_ns,
 )
 from hitcount.core.backends.memory import MemoryQueue
+from hitcount.core.settings import RETENTION
 from hitcount.core.windows import NS_PER_SECOND, Counts
 from hitcount.core.wire import decode_batch, encode_batch
 from hitcount.indexer import Indexer, IndexerSettings
+from hitcount.indexer.settings import MAX_ATTEMPTS
 
 # Fast enough that no test waits long on a retry, an empty queue or a lease.
 FAST = {
-    "HITCOUNT_INDEXER_CONSUME_WAIT": "50ms",
-    "HITCOUNT_INDEXER_RETRY_BASE": "10ms",
-    "HITCOUNT_INDEXER_RETRY_CAP": "50ms",
     "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "300ms",
-    "HITCOUNT_INDEXER_LINGER": "0s",
     "HITCOUNT_SQLITE_SYNCHRONOUS": "NORMAL",
 }
+
+
+def fast(config: Config, **values: Any) -> IndexerSettings:
+    """The settings ``config`` gives, but waiting 50 ms for a batch, retrying after 10 ms to 50 ms and not
+    lingering, so that no test waits long; ``values`` replace some (the rule between the linger and the
+    test's short lease is for configurations, not for these)."""
+    values = {"consume_wait": 0.05, "retry_base": 0.01, "retry_cap": 0.05, "linger": 0.0, **values}
+    return IndexerSettings(config.get(RETENTION), config.get(MAX_ATTEMPTS), **values)
+
+
 GARBAGE = b"\xff\xff\xff not a HitBatch"
 
 
@@ -129,7 +138,7 @@ def store(runtime: Runtime) -> Iterator[ScriptedStore]:
 
 @pytest.fixture
 def indexer(queue: Queue, store: ScriptedStore, config: Config) -> Indexer:
-    return Indexer(queue, store, "test-indexer", IndexerSettings.from_config(config))
+    return Indexer(queue, store, "test-indexer", fast(config))
 
 
 def publish(queue: Queue, id: str, hits: int) -> list[Hit]:
@@ -178,10 +187,9 @@ def leased_queue(config: Config) -> Iterator[Queue]:
     queue.close()
 
 
-def lingering(queue: Queue, store: ScriptedStore, config: Config, **settings: str) -> Indexer:
-    """An indexer on ``leased_queue`` that gathers its store writes for a while (``HITCOUNT_INDEXER_<KEY>``)."""
-    overrides = {**LONG_LEASE, **{f"HITCOUNT_INDEXER_{key.upper()}": value for key, value in settings.items()}}
-    return Indexer(queue, store, "test-indexer", IndexerSettings.from_config(config.with_overrides(overrides)))
+def lingering(queue: Queue, store: ScriptedStore, config: Config, **settings: Any) -> Indexer:
+    """An indexer on ``leased_queue`` that gathers its store writes for a while (``settings`` of IndexerSettings)."""
+    return Indexer(queue, store, "test-indexer", fast(config, **settings))
 
 
 def test_batches_published_while_the_indexer_lingers_go_into_the_same_store_write(
@@ -189,7 +197,7 @@ def test_batches_published_while_the_indexer_lingers_go_into_the_same_store_writ
 ) -> None:
     queue = leased_queue
     # A linger long enough for the publish 30 ms in to land within it on a loaded machine.
-    indexer = lingering(queue, store, config, linger="2s")
+    indexer = lingering(queue, store, config, linger=2.0)
     first = publish(queue, "page", 2)
     later = threading.Timer(0.03, lambda: publish(queue, "page", 3))
     later.start()
@@ -207,7 +215,7 @@ def test_gathering_stops_once_the_write_holds_bulk_hits(
     leased_queue: Queue, store: ScriptedStore, config: Config
 ) -> None:
     queue = leased_queue
-    indexer = lingering(queue, store, config, linger="30s", bulk_hits="5", max_batches="1")
+    indexer = lingering(queue, store, config, linger=30.0, bulk_hits=5, max_batches=1)
     batches = [publish(queue, "page", 3) for _ in range(4)]
     started = time.monotonic()
     assert indexer.step() == 2
@@ -304,7 +312,7 @@ def attempt_until(indexer: Indexer, done: Callable[[], bool]) -> None:
 def test_batch_whose_write_keeps_failing_is_dead_lettered_on_its_last_attempt_while_the_rest_flows(
     queue: Queue, store: ScriptedStore, config: Config
 ) -> None:
-    settings = IndexerSettings.from_config(config.with_overrides({"HITCOUNT_INDEXER_MAX_ATTEMPTS": "3"}))
+    settings = fast(config.with_overrides({"HITCOUNT_INDEXER_MAX_ATTEMPTS": "3"}))
     indexer = Indexer(queue, store, "test-indexer", settings)
     store.crash = "poison"
     poison = publish(queue, "poison", 1)
@@ -323,7 +331,7 @@ def test_batch_delivered_more_than_max_attempts_is_dead_lettered_without_a_write
     queue: Queue, store: ScriptedStore, config: Config
 ) -> None:
     """Indexers that died on a batch leave it unacknowledged: its attempts are the queue's, not a process's."""
-    settings = IndexerSettings.from_config(config.with_overrides({"HITCOUNT_INDEXER_MAX_ATTEMPTS": "2"}))
+    settings = fast(config.with_overrides({"HITCOUNT_INDEXER_MAX_ATTEMPTS": "2"}))
     indexer = Indexer(queue, store, "test-indexer", settings)
     publish(queue, "fatal", 1)
     for crashed in ("crashed-1", "crashed-2"):
@@ -341,7 +349,7 @@ def test_a_locked_sqlite_queue_at_acknowledgement_leaves_the_batch_to_be_indexed
 ) -> None:
     config = config.with_overrides({"HITCOUNT_QUEUE": "sqlite", "HITCOUNT_SQLITE_BUSY_TIMEOUT": "50ms"})
     queue = Runtime.load(config.environ()).open_queue()
-    indexer = Indexer(queue, store, "test-indexer", IndexerSettings.from_config(config))
+    indexer = Indexer(queue, store, "test-indexer", fast(config))
     holder = sqlite3.connect(tmp_path / "queue.sqlite3", isolation_level=None)
 
     def lock(hits: Sequence[Hit]) -> None:
@@ -387,7 +395,7 @@ def test_unavailable_queue_is_waited_out_with_backoff_and_consumed_again(config:
             return super().consume(consumer, max_batches, wait)
 
     queue = RecoveringQueue(config)
-    settings = IndexerSettings.from_config(config)
+    settings = fast(config)
     indexer = Indexer(queue, store, "test-indexer", settings)
     publish(queue, "page", 2)
     started = time.monotonic()
@@ -398,7 +406,7 @@ def test_unavailable_queue_is_waited_out_with_backoff_and_consumed_again(config:
 
 
 def test_retention_purges_at_start_then_once_per_interval(queue: Queue, store: ScriptedStore, config: Config) -> None:
-    settings = IndexerSettings.from_config(config.with_overrides({"HITCOUNT_RETENTION": "4d"}))
+    settings = fast(config.with_overrides({"HITCOUNT_RETENTION": "4d"}))
     indexer = Indexer(queue, store, "test-indexer", settings)
     indexer.housekeeping()
     indexer.housekeeping()
@@ -407,7 +415,7 @@ def test_retention_purges_at_start_then_once_per_interval(queue: Queue, store: S
 
 
 def test_retention_purges_again_once_the_interval_passed(queue: Queue, store: ScriptedStore, config: Config) -> None:
-    settings = IndexerSettings.from_config(config.with_overrides({"HITCOUNT_INDEXER_PURGE_INTERVAL": "50ms"}))
+    settings = fast(config, purge_interval=0.05)
     indexer = Indexer(queue, store, "test-indexer", settings)
     indexer.housekeeping()
     time.sleep(0.06)
@@ -419,7 +427,7 @@ def test_failed_purge_is_tried_again_after_the_retry_cap_not_the_interval(
     queue: Queue, store: ScriptedStore, config: Config
 ) -> None:
     store.purge_failures = [StoreUnavailable("store is down")]
-    indexer = Indexer(queue, store, "test-indexer", IndexerSettings.from_config(config))
+    indexer = Indexer(queue, store, "test-indexer", fast(config))
     indexer.housekeeping()
     time.sleep(indexer.settings.retry_cap + 0.01)
     indexer.housekeeping()
@@ -445,7 +453,7 @@ def test_a_purge_logs_the_retention_in_words(
 def test_backlog_gauges_show_waiting_batches_hits_and_the_ingestion_lag(
     queue: Queue, store: ScriptedStore, config: Config
 ) -> None:
-    settings = IndexerSettings.from_config(config.with_overrides({"HITCOUNT_INDEXER_BACKLOG_INTERVAL": "0s"}))
+    settings = fast(config, backlog_interval=0.0)
     indexer = Indexer(queue, store, "test-indexer", settings)
     sample = indexer.metrics.registry.get_sample_value
     publish(queue, "page", 2)

@@ -49,7 +49,6 @@ def environ(tmp_path: Path) -> dict[str, str]:
         "HITCOUNT_STORE": "sqlite",
         "HITCOUNT_DATA_DIR": str(tmp_path),
         "HITCOUNT_SQLITE_SYNCHRONOUS": "NORMAL",
-        "HITCOUNT_INDEXER_CONSUME_WAIT": "200ms",
     }
 
 
@@ -102,7 +101,7 @@ def test_stop_signal_mid_run_exits_0_with_every_consumed_batch_acknowledged(
     spawn: Callable[..., Child], queue: Queue, store: HitStore, environ: dict[str, str], signum: int
 ) -> None:
     published = publish(queue, 600, 200)
-    indexer = spawn(HITCOUNT_INDEXER_MAX_BATCHES="5")
+    indexer = spawn()
     wait_until(lambda: counted(store) > 0, "the indexer to write its first batches")
     assert indexer.stop(signum) == 0
     indexed = counted(store)
@@ -120,12 +119,11 @@ def test_two_indexers_on_one_sqlite_queue_count_every_hit_exactly_once(
     spawn: Callable[..., Child], queue: Queue, store: HitStore
 ) -> None:
     ports = [free_port(), free_port()]
-    # Small store writes, so that neither indexer gathers the whole queue into one of its own.
-    settings = {"HITCOUNT_INDEXER_MAX_BATCHES": "5", "HITCOUNT_INDEXER_BULK_HITS": "50"}
-    indexers = [spawn(**settings, HITCOUNT_INDEXER_METRICS_BIND=f"127.0.0.1:{port}") for port in ports]
+    indexers = [spawn(HITCOUNT_INDEXER_METRICS_BIND=f"127.0.0.1:{port}") for port in ports]
     for port in ports:
         wait_until(functools.partial(serves_metrics, local(port)), f"the indexer metrics on port {port}")
-    published = sum(publish(queue, 1, 10) for _ in range(400))
+    # Four store writes' worth (a write gathers up to 10,000 hits), so that neither indexer takes them all.
+    published = sum(publish(queue, 1, 100) for _ in range(400))
     wait_until(lambda: queue.backlog().batches == 0, "the indexers to empty the queue")
     assert [indexer.stop() for indexer in indexers] == [0, 0]
     assert counted(store) == published
@@ -138,7 +136,7 @@ def test_metrics_endpoint_serves_the_indexer_metrics(
     spawn: Callable[..., Child], queue: Queue, store: HitStore
 ) -> None:
     port = free_port()
-    indexer = spawn(HITCOUNT_INDEXER_METRICS_BIND=f"127.0.0.1:{port}", HITCOUNT_INDEXER_BACKLOG_INTERVAL="100ms")
+    indexer = spawn(HITCOUNT_INDEXER_METRICS_BIND=f"127.0.0.1:{port}")
     publish(queue, 2, 3)
     queue.publish(b"\xff\xff not a batch", 1)
     wait_until(
@@ -163,6 +161,6 @@ def test_the_indexer_logs_its_data_directory_as_it_starts(spawn: Callable[..., C
 
 
 def test_malformed_setting_exits_1_naming_it(spawn: Callable[..., Child]) -> None:
-    indexer = spawn(HITCOUNT_INDEXER_MAX_BATCHES="none")
+    indexer = spawn(HITCOUNT_INDEXER_MAX_ATTEMPTS="none")
     assert indexer.process.wait(timeout=DEADLINE) == 1
-    assert "HITCOUNT_INDEXER_MAX_BATCHES='none' is invalid" in indexer.output()
+    assert "HITCOUNT_INDEXER_MAX_ATTEMPTS='none' is invalid" in indexer.output()

@@ -80,7 +80,7 @@ def open_store(config: Config) -> Iterator[StoreOpener]:
     opened: list[ElasticStore] = []
 
     def open_store(**overrides: str) -> ElasticStore:
-        opened.append(ElasticStore(config.with_overrides(overrides)))
+        opened.append(ElasticStore.from_config(config.with_overrides(overrides)))
         return opened[-1]
 
     yield open_store

@@ -24,7 +24,7 @@ def closed_url() -> str:
 
 
 def test_an_unreachable_cluster_makes_every_call_raise_store_unavailable_quickly(closed_url: str) -> None:
-    store = ElasticStore(Config({"HITCOUNT_ELASTIC_URL": closed_url}))  # opening does not need the cluster
+    store = ElasticStore.from_config(Config({"HITCOUNT_ELASTIC_URL": closed_url}))  # opening does not need the cluster
     try:
         started = time.monotonic()
         with pytest.raises(StoreUnavailable, match=re.escape(closed_url)):
@@ -48,7 +48,7 @@ def test_secrets_appear_in_no_error_health_or_log_message(closed_url: str, caplo
         "HITCOUNT_ELASTIC_API_KEY": "key-secret",
     }
     with caplog.at_level(logging.DEBUG):
-        store = ElasticStore(Config(environ))
+        store = ElasticStore.from_config(Config(environ))
         with pytest.raises(StoreUnavailable) as unavailable:
             store.write([Hit.now("x")])
         detail = store.health().detail
@@ -60,7 +60,7 @@ def test_secrets_appear_in_no_error_health_or_log_message(closed_url: str, caplo
 
 def test_a_url_the_client_cannot_parse_is_refused_without_showing_its_password() -> None:
     with pytest.raises(ConfigError, match="HITCOUNT_ELASTIC_URL") as raised:
-        ElasticStore(Config({"HITCOUNT_ELASTIC_URL": "http://ops:url-secret@[::1:9200"}))
+        ElasticStore.from_config(Config({"HITCOUNT_ELASTIC_URL": "http://ops:url-secret@[::1:9200"}))
     assert "url-secret" not in str(raised.value)
 
 
@@ -85,7 +85,7 @@ def test_a_url_the_client_cannot_parse_is_refused_without_showing_its_password()
 )
 def test_a_bad_setting_fails_opening_with_a_message_naming_it(environ: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
-        ElasticStore(Config(environ))
+        ElasticStore.from_config(Config(environ))
 
 
 def test_a_dead_node_in_the_url_list_is_passed_over_for_a_live_one(

@@ -72,3 +72,12 @@ def test_config_lists_every_elastic_setting_and_masks_the_secrets() -> None:
         assert setting.name in done.stdout
     assert "https://ops:****@es.example:9200" in done.stdout
     assert "secret" not in done.stdout
+
+
+def test_hitcount_config_fails_naming_a_store_timeout_whose_writes_outlast_the_visibility_timeout() -> None:
+    environ = {"HITCOUNT_STORE": "elastic", "HITCOUNT_ELASTIC_TIMEOUT": "20s"}
+    result = _hitcount("config", environ=environ)
+    assert result.returncode == 1
+    assert "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT=30 s must exceed the longest store write, 52 s" in result.stderr
+    assert "HITCOUNT_ELASTIC_TIMEOUT=20 s" in result.stderr
+    assert _hitcount("config", environ={**environ, "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "1m"}).returncode == 0

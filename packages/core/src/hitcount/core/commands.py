@@ -56,12 +56,13 @@ def run_plugins(arguments: argparse.Namespace, runtime: Runtime) -> int:
 
 def run_config(arguments: argparse.Namespace, runtime: Runtime) -> int:
     """Print the effective configuration, secrets masked, with what each setting means (and unknown ones flagged);
-    then fail naming every value that is invalid, which the other commands would refuse only once they read it."""
+    then fail naming every value that is invalid, and every registered rule the values break (a store write
+    longer than the visibility timeout), which the other commands would refuse only once they read them."""
     settings = runtime.registry.settings.values()
     rows = [("SETTING", "VALUE", "SOURCE", "MEANING")]
     rows += [(entry.name, entry.value, entry.source, entry.help) for entry in runtime.config.entries(settings)]
     print(_table(rows))
-    problems = runtime.problems()
+    problems = runtime.problems() + runtime.registry.broken_rules(runtime.config)
     if problems:
         raise ConfigError("\n".join(problems))
     return 0

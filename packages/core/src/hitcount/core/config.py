@@ -2,7 +2,8 @@
 
 Each package declares its settings as :class:`Setting` constants next to the code
 that reads them and registers them through ``hitcount_register_settings`` so that
-``hitcount config`` can list every one, masked where secret.
+``hitcount config`` can list every one, masked where secret; and the bounds between
+settings that no one parser can check, often across packages, as :class:`Rule` constants.
 """
 
 from __future__ import annotations
@@ -163,6 +164,27 @@ class Setting(Generic[T]):
 
 
 @dataclass(frozen=True)
+class Rule:
+    """A bound between settings (or a setting and a constant) that no one setting's parser can check.
+
+    Timings meet across packages: a batch the indexer holds must be written before the queue's
+    visibility timeout hands it to another indexer, whatever the store's timeout says. A rule
+    is registered next to the settings of the code that depends on it (``registry.add_rules``),
+    checked by that code where it reads them (:meth:`Config.require`) and by ``hitcount config``,
+    and listed in the settings reference.
+
+    ``reads`` names the settings whose parsed values ``check`` gets, by name, since one may
+    belong to a package the rule's own does not depend on (the API's spool and the Redis
+    queue's timeout): a rule applies only where each is registered. ``check`` returns None
+    when the values fit, else what is wrong, naming each setting, and each constant, with its value.
+    """
+
+    text: str
+    reads: tuple[str, ...]
+    check: Callable[[Mapping[str, Any]], str | None]
+
+
+@dataclass(frozen=True)
 class ConfigEntry:
     """One line of ``hitcount config``."""
 
@@ -204,6 +226,25 @@ class Config:
             except ConfigError as error:
                 problems.append(str(error))
         return problems
+
+    def broken(self, rules: Iterable[Rule], settings: Iterable[Setting[Any]]) -> list[str]:
+        """What each rule finds wrong, in the rules' order: those that read a setting not among ``settings``
+        (not installed) do not apply, nor those that read one that does not parse (:meth:`problems` says why)."""
+        known = {setting.name: setting for setting in settings}
+        found = []
+        for rule in rules:
+            if not all(name in known for name in rule.reads) or self.problems(known[name] for name in rule.reads):
+                continue
+            problem = rule.check({name: self.get(known[name]) for name in rule.reads})
+            if problem is not None:
+                found.append(problem)
+        return found
+
+    def require(self, rules: Iterable[Rule], settings: Iterable[Setting[Any]]) -> None:
+        """Raise :class:`ConfigError` with what :meth:`broken` finds, if anything: where the values are read."""
+        problems = self.broken(rules, settings)
+        if problems:
+            raise ConfigError("\n".join(problems))
 
     def with_overrides(self, overrides: Mapping[str, str]) -> Config:
         """A copy with some variables replaced, for tests and sub-processes."""

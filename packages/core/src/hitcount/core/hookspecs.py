@@ -24,9 +24,12 @@ if TYPE_CHECKING:
 
 @hookspec
 def hitcount_register_settings(registry: Registry) -> None:
-    """Declare the ``HITCOUNT_*`` variables the plugin reads, with ``registry.add_settings(*settings)``.
+    """Declare the ``HITCOUNT_*`` variables the plugin reads, with ``registry.add_settings(*settings)``,
+    and the bounds between settings its code relies on, with ``registry.add_rules(*rules)``.
 
-    Called first, once per process, so that ``hitcount config`` lists and masks them.
+    Called first, once per process, so that ``hitcount config`` lists and masks the settings and
+    checks the rules (:class:`~hitcount.core.config.Rule`). Each setting and rule is credited to
+    the distribution of the plugin that declares it, whose README documents it.
     """
 
 

@@ -1,19 +1,22 @@
-"""What plugins register: settings, queue and store backends, and CLI commands.
+"""What plugins register: settings and the rules between them, queue and store backends, and CLI commands.
 
 Plugins receive the :class:`Registry` in their ``hitcount_register_*`` hooks and call
-its ``add_*`` methods; the registry credits each backend and command to the distribution
-whose plugin package holds its code, so that ``hitcount plugins`` can say where it comes from.
+its ``add_*`` methods; the registry credits each setting, rule, backend and command to the
+distribution whose plugin package holds its code, so that ``hitcount plugins`` can say where it
+comes from and the settings reference lists each setting in its package's README.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from hitcount.core.cache import CountsCache
-from hitcount.core.config import Config, Setting
+from hitcount.core.config import Config, Rule, Setting
 from hitcount.core.errors import HitcountError, UnknownBackend
 from hitcount.core.queue import Queue
 from hitcount.core.store import HitStore
@@ -108,6 +111,9 @@ class Registry:
     caches: dict[str, Backend[CountsCache]] = field(default_factory=dict)
     commands: dict[str, Registered[Command]] = field(default_factory=dict)
     settings: dict[str, Setting[Any]] = field(default_factory=dict)
+    # The distribution that declared each setting, by name.
+    setting_providers: dict[str, Provider] = field(default_factory=dict)
+    rules: list[Registered[Rule]] = field(default_factory=list)
     plugins: dict[str, Provider] = field(default_factory=dict)
     credit: Callable[[object], Provider] = lambda entry: Provider(getattr(entry, "__module__", "unknown"), "unknown")
 
@@ -140,11 +146,27 @@ class Registry:
         self.commands[command.name] = self._claim(self.commands, "command", command.name, entry)
 
     def add_settings(self, *settings: Setting[Any]) -> None:
-        """Declare the environment variables this plugin reads (listed by ``hitcount config``)."""
+        """Declare the environment variables this plugin reads (listed by ``hitcount config``).
+
+        Each is credited to the distribution of the module that declares it, the hook's (a setting
+        object holds nothing of its package), so the reference lists it in that package's README.
+        """
+        caller = inspect.currentframe()
+        declarer = sys.modules[caller.f_back.f_globals["__name__"]] if caller and caller.f_back else None
         for setting in settings:
             if self.settings.get(setting.name, setting) != setting:
                 raise HitcountError(f"setting {setting.name} is declared twice, differently")
             self.settings[setting.name] = setting
+            self.setting_providers.setdefault(setting.name, self.credit(declarer))
+
+    def add_rules(self, *rules: Rule) -> None:
+        """Declare bounds between settings (:class:`~hitcount.core.config.Rule`), checked by ``hitcount config``
+        and listed in the settings reference; each is credited to the distribution whose package holds its check."""
+        self.rules += [Registered(rule, self.credit(rule.check)) for rule in rules]
+
+    def broken_rules(self, config: Config) -> list[str]:
+        """What each registered rule finds wrong with ``config`` (see :meth:`Config.broken`)."""
+        return config.broken((entry.value for entry in self.rules), self.settings.values())
 
     def queue(self, name: str) -> Backend[Queue]:
         """The queue backend called ``name``, or :class:`UnknownBackend` listing the installed ones."""

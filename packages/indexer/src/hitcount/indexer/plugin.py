@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from hitcount.core import Command, Registry, hookimpl
 from hitcount.indexer.command import run_indexer
-from hitcount.indexer.settings import SETTINGS
+from hitcount.indexer.settings import RULES, SETTINGS
 
 
 @hookimpl
 def hitcount_register_settings(registry: Registry) -> None:
-    """The ``HITCOUNT_INDEXER_*`` settings."""
+    """The ``HITCOUNT_INDEXER_*`` settings, and the rule between the indexer's linger and the visibility timeout."""
     registry.add_settings(*SETTINGS)
+    registry.add_rules(*RULES)
 
 
 @hookimpl

@@ -49,7 +49,8 @@ def parse_min_replicas(text: str) -> int | None:
 REDIS_URL = Setting(
     "HITCOUNT_REDIS_URL",
     "redis://127.0.0.1:6379/0",
-    "Redis of the queue: redis://[[user]:password@]host[:port][/db], rediss:// for TLS, or unix://path;"
+    "Redis of the queue: redis://[[user]:password@]host[:port][/db], rediss:// for TLS"
+    " (a private CA: ?ssl_ca_certs=/path/ca.pem), or unix://path;"
     " any node of a Redis Cluster (found by its cluster_enabled).",
     parse_redis_url,
     url=True,

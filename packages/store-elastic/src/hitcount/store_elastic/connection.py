@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
-from hitcount.core.config import Config
 from hitcount.core.errors import ConfigError, StoreError, StoreUnavailable
 from hitcount.core.masking import Secrets, mask_url
-from hitcount.store_elastic.settings import API_KEY, CA_CERTS, PASSWORD, TIMEOUT, URL, USERNAME
+from hitcount.store_elastic.settings import URL
 
 # Statuses of a whole request that blame the request, not the cluster: a malformed
 # body, or a body larger than http.max_content_length. Every other status (auth,
@@ -26,8 +26,16 @@ REQUEST_FAULTS = (400, 413)
 CLIENT_RETRIES = 3
 
 
-def open_client(config: Config) -> Elasticsearch:
-    """A client for the nodes of ``HITCOUNT_ELASTIC_URL`` with the configured credentials and CA.
+def open_client(
+    urls: tuple[str, ...],
+    timeout: float,
+    *,
+    api_key: str = "",
+    username: str = "",
+    password: str = "",
+    ca_certs: Path | None = None,
+) -> Elasticsearch:
+    """A client for the nodes at ``urls`` with these credentials and CA, each request given ``timeout`` seconds.
 
     No request is made here: the client connects on first use.
 
@@ -50,42 +58,35 @@ def open_client(config: Config) -> Elasticsearch:
     addresses this host can reach (and on loopback are the same ones); list every node,
     or a load balancer in front of them.
     """
-    api_key, username, password = config.get(API_KEY), config.get(USERNAME), config.get(PASSWORD)
-    if api_key and username:
-        raise ConfigError(f"set either {API_KEY.name} or {USERNAME.name}/{PASSWORD.name}, not both")
-    if bool(username) != bool(password):
-        raise ConfigError(f"{USERNAME.name} and {PASSWORD.name} must be set together")
     options: dict[str, Any] = {}
     if api_key:
         options["api_key"] = api_key
     if username:
         options["basic_auth"] = (username, password)
-    ca_certs = config.get(CA_CERTS)
     if ca_certs is not None:
         options["ca_certs"] = str(ca_certs)
-    urls = config.get(URL)
     try:
         return Elasticsearch(
             list(urls),
-            request_timeout=config.get(TIMEOUT),
+            request_timeout=timeout,
             max_retries=max(CLIENT_RETRIES, len(urls)),
             retry_on_timeout=False,
             **options,
         )
     except ValueError as error:  # the client's words quote the URL it could not parse, password and all
         raise ConfigError(
-            f"{URL.name}={describe_nodes(config)!r} is invalid: {secrets_of(config).mask(str(error))}"
+            f"{URL.name}={describe_nodes(urls)!r} is invalid: {secrets_of(urls, password, api_key).mask(str(error))}"
         ) from None
 
 
-def secrets_of(config: Config) -> Secrets:
+def secrets_of(urls: tuple[str, ...], password: str, api_key: str) -> Secrets:
     """What the client's words must not show: the secrets of the node URLs, the password and the API key."""
-    return config.secrets((URL, PASSWORD, API_KEY))
+    return Secrets.of_urls(urls, (password, api_key))
 
 
-def describe_nodes(config: Config) -> str:
-    """The configured node URLs as they may be logged (passwords masked)."""
-    return ", ".join(mask_url(url) for url in config.get(URL))
+def describe_nodes(urls: tuple[str, ...]) -> str:
+    """The node URLs as they may be logged (passwords masked)."""
+    return ", ".join(mask_url(url) for url in urls)
 
 
 @contextmanager

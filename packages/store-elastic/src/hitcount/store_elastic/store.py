@@ -6,12 +6,13 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from elasticsearch import NotFoundError
 
 from hitcount.core.config import Config
-from hitcount.core.errors import HitsRefused, StoreError, StoreUnavailable
+from hitcount.core.errors import ConfigError, HitsRefused, StoreError, StoreUnavailable
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit
 from hitcount.core.store import HitStore
@@ -20,13 +21,24 @@ from hitcount.store_elastic import bulk, query
 from hitcount.store_elastic.bulk import Outcome
 from hitcount.store_elastic.connection import describe_nodes, open_client, secrets_of, translated_errors
 from hitcount.store_elastic.layout import Layout
-from hitcount.store_elastic.settings import INDEX_PREFIX, REFRESH_INTERVAL, REPLICAS, SHARDS, TIMEOUT
+from hitcount.store_elastic.settings import (
+    API_KEY,
+    CA_CERTS,
+    INDEX_PREFIX,
+    PASSWORD,
+    REFRESH_INTERVAL,
+    REPLICAS,
+    SHARDS,
+    TIMEOUT,
+    URL,
+    USERNAME,
+)
+from hitcount.store_elastic.timing import RETRY_DELAYS
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 log = logging.getLogger(__name__)
-
-# Pauses before re-sending the items a busy cluster refused (429/5xx): about 2 s in
-# all, after which the indexer's own retry of the whole batch takes over.
-RETRY_DELAYS = (0.1, 0.3, 0.6, 1.0)
 
 
 class ElasticStore(HitStore):
@@ -37,22 +49,59 @@ class ElasticStore(HitStore):
     because an index auto-created without it would get dynamic, wrong field types.
     """
 
-    def __init__(self, config: Config) -> None:
-        self._layout = Layout(
-            config.get(INDEX_PREFIX), config.get(SHARDS), config.get(REPLICAS), config.get(REFRESH_INTERVAL)
+    def __init__(
+        self,
+        urls: tuple[str, ...],
+        *,
+        api_key: str = "",
+        username: str = "",
+        password: str = "",
+        ca_certs: Path | None = None,
+        timeout: float = 10.0,
+        index_prefix: str = "hitcount-hits",
+        shards: int = 1,
+        replicas: int | str = "0-1",
+        refresh_interval: float = 30.0,
+    ) -> None:
+        """A store on the nodes at ``urls`` (durations in seconds; ``replicas`` a number or a range such as
+        ``0-1``), its indices named ``<index_prefix>-YYYY.MM.DD``: see the ``HITCOUNT_ELASTIC_*`` settings."""
+        self._layout = Layout(index_prefix, shards, replicas, refresh_interval)
+        self._client = open_client(
+            urls, timeout, api_key=api_key, username=username, password=password, ca_certs=ca_certs
         )
-        self._client = open_client(config)
-        self._nodes = describe_nodes(config)
-        self._secrets = secrets_of(config)
+        self._nodes = describe_nodes(urls)
+        self._secrets = secrets_of(urls, password, api_key)
         # How long each bulk item may wait for its shard (or its index's creation):
         # half the request timeout, so that Elasticsearch answers a retryable 503 for
         # the items of an unavailable shard before the client gives up on the request.
-        self._bulk_timeout = f"{round(config.get(TIMEOUT) * 500)}ms"
+        self._bulk_timeout = f"{round(timeout * 500)}ms"
         self._template_installed = False
         try:
             self._install_template()
         except StoreUnavailable as error:
             log.warning("%s; installing it again before the first write", error)
+
+    @classmethod
+    def from_config(cls, config: Config) -> Self:
+        """The store the ``HITCOUNT_ELASTIC_*`` settings describe; credentials are an API key or a user and
+        password, not both."""
+        api_key, username, password = config.get(API_KEY), config.get(USERNAME), config.get(PASSWORD)
+        if api_key and username:
+            raise ConfigError(f"set either {API_KEY.name} or {USERNAME.name}/{PASSWORD.name}, not both")
+        if bool(username) != bool(password):
+            raise ConfigError(f"{USERNAME.name} and {PASSWORD.name} must be set together")
+        return cls(
+            config.get(URL),
+            api_key=api_key,
+            username=username,
+            password=password,
+            ca_certs=config.get(CA_CERTS),
+            timeout=config.get(TIMEOUT),
+            index_prefix=config.get(INDEX_PREFIX),
+            shards=config.get(SHARDS),
+            replicas=config.get(REPLICAS),
+            refresh_interval=config.get(REFRESH_INTERVAL),
+        )
 
     def _errors(self, action: str) -> AbstractContextManager[None]:
         return translated_errors(f"elasticsearch at {self._nodes}: {action}", self._secrets)
@@ -75,9 +124,9 @@ class ElasticStore(HitStore):
         """Bulk-``create`` the hits; re-send only the items a busy cluster refused.
 
         A 409 on ``create`` means a document with the hit's ``_id`` is already in the
-        index of the hit's day: an earlier copy of this very hit, so it is stored. Five
-        attempts at most take five half-timeouts plus the pauses (27 s with the default
-        10 s timeout), less than the queue's default 30 s visibility timeout. Items refused
+        index of the hit's day: an earlier copy of this very hit, so it is stored. The
+        attempts take at most :func:`~hitcount.store_elastic.timing.longest_write`, which a
+        registered rule keeps within the queue's visibility timeout. Items refused
         for good (a mapping that rejects the document, a closed index) are left out of the
         re-sends and reported together at the end (:class:`HitsRefused`), once every other
         hit is stored, so that they alone are set aside.
