@@ -27,7 +27,7 @@ from processes import children, wait_http
 from hitcount.core import Queue, Runtime, now_ns
 from hitcount.core.testing.processes import Child, free_port
 from hitcount.core.windows import LONGEST
-from scripts.services import url_of
+from scripts.services_env import url_of
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = ROOT / "packages" / "api-flask" / "src" / "hitcount" / "api_flask" / "gunicorn.conf.py"

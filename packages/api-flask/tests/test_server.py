@@ -31,6 +31,8 @@ from hitcount.core.backends.sqlite_store import SqliteStore
 from hitcount.core.testing.processes import Child, free_port, wait_until
 from hitcount.core.wire import decode_batch
 
+pytestmark = pytest.mark.api_servers
+
 HITCOUNT = Path(sys.executable).with_name("hitcount")
 START_TIMEOUT = 30.0
 WORKERS = 2
