@@ -98,9 +98,10 @@ def redis_env(session: nox.Session) -> dict[str, str]:
     }
 
 
-def pytest(session: nox.Session, *paths: str, env: dict[str, str] | None = None) -> None:
-    """Run pytest; its exit code 5 (nothing collected) fails the session like any other."""
-    session.run("pytest", "-q", "-p", "no:cacheprovider", *paths, *session.posargs, env=env or {})
+def pytest(session: nox.Session, *arguments: str, env: dict[str, str] | None = None) -> None:
+    """Run pytest on ``arguments`` (paths, ``-m`` and a marker expression); its exit code 5 (nothing collected)
+    fails the session like any other."""
+    session.run("pytest", "-q", "-p", "no:cacheprovider", *arguments, *session.posargs, env=env or {})
 
 
 @nox.session(python=EDGE_PYTHON)
