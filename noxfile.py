@@ -5,6 +5,9 @@ waiting on servers), after ``scripts/services.py up`` has started Redis and Elas
 and the clusters and written their URLs to ``var/services.env``. A session that stops, pauses or
 kills a node of those shared servers runs alone (``allow_parallel=False``); every other one may
 run beside any other. Run one with, e.g., ``.venv/bin/nox -s "core-3.13"``; ``nox -l`` lists them.
+
+Sessions that run part of a test folder choose it with ``-m`` and the pytest markers that
+pyproject.toml registers (``api_servers``, ``redis_cluster``, ``elastic_cluster``, ``forms_cluster``).
 """
 
 from __future__ import annotations
@@ -19,12 +22,8 @@ import nox
 
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT))  # nox does not put the noxfile's directory on the path
-from scripts.services import ServiceError, settings_prefix, url_of  # noqa: E402 - the one reader of var/services.env
+from scripts.services_env import ServiceError, settings_prefix, url_of  # noqa: E402 - var/services.env
 
-# Interpreters installed under pyenv are found by version name, whatever pyenv's global is.
-os.environ["PATH"] = os.pathsep.join(
-    [*sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin"))), os.environ.get("PATH", "")]
-)
 # Every supported Python has its sessions, whether the machine has it or not: a missing one fails
 # them (nox's error_on_missing_interpreters), with the line below saying how to install it, rather
 # than the matrix shrinking in silence. Nor does nox download one (download_python).
@@ -34,6 +33,39 @@ NEWEST_PYTHON = ALL_PYTHON[-1]
 # The sessions that take most of `make test`'s time run on the oldest, the default and the
 # newest Python: the versions in between add minutes and catch nothing the edges miss.
 EDGE_PYTHON = sorted({ALL_PYTHON[0], DEFAULT_PYTHON, NEWEST_PYTHON})
+# Elasticsearch majors the store supports; each runs against its own server with the Python client of
+# its major, as the store requires.
+ELASTIC_MAJORS = ["8", "9"]
+ELASTIC_CLIENTS = {es: f"elasticsearch>={es},<{int(es) + 1}" for es in ELASTIC_MAJORS}
+# The browser tests' driver of Debian's chromium.
+PLAYWRIGHT = "playwright==1.65.2"
+NOX = "nox==2026.10.20"
+# Packages that must stay out of an environment holding hitcount-core alone.
+SERVER_ONLY = ("flask", "redis", "elasticsearch", "gevent")
+E2E_PACKAGES = ("./packages/core[testing]", "./packages/api-flask", "./packages/indexer")
+# (Python, Elasticsearch major, first port) of the end-to-end runs on Elasticsearch: every major
+# on the default Python, the newest on the newest Python too. Each runs on a node of its own,
+# on that HTTP port and the transport port 100 above it.
+E2E_ELASTIC_RUNS = [
+    *(nox.param(DEFAULT_PYTHON, es, 19610 + index, id=f"elastic{es}") for index, es in enumerate(ELASTIC_MAJORS)),
+    nox.param(NEWEST_PYTHON, ELASTIC_MAJORS[-1], 19620, id=f"elastic{ELASTIC_MAJORS[-1]}-{NEWEST_PYTHON}"),
+]
+# Every package of the production shape (API, indexer, Redis queue, Elasticsearch store), for
+# the sessions that run its real processes.
+PRODUCTION_SHAPE = (
+    "./packages/core[testing]",
+    "./packages/api-flask",
+    "./packages/indexer",
+    "./packages/queue-redis",
+    "./packages/store-elastic",
+    ELASTIC_CLIENTS[ELASTIC_MAJORS[-1]],
+)
+
+# Interpreters installed under pyenv are found by version name, whatever pyenv's global is. nox
+# looks each session's interpreter up on its own PATH, before the session starts: this is nox's
+# PATH, which a session's env could not give it.
+PYENV_PYTHONS = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin")))
+os.environ["PATH"] = os.pathsep.join([*PYENV_PYTHONS, os.environ.get("PATH", "")])
 if MISSING_PYTHON := [version for version in ALL_PYTHON if not shutil.which(f"python{version}")]:
     print(
         f"noxfile.py: Python {', '.join(MISSING_PYTHON)} not found (on PATH or under ~/.pyenv/versions):"
@@ -41,12 +73,6 @@ if MISSING_PYTHON := [version for version in ALL_PYTHON if not shutil.which(f"py
         f" or `apt-get install python{MISSING_PYTHON[0]}`.",
         file=sys.stderr,
     )
-# Elasticsearch majors the store supports; each runs against its own server with its own client.
-ELASTIC_MAJORS = ["8", "9"]
-# The browser tests' driver of Debian's chromium.
-PLAYWRIGHT = "playwright==1.65.2"
-# Packages that must stay out of an environment holding hitcount-core alone.
-SERVER_ONLY = ("flask", "redis", "elasticsearch", "gevent")
 
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
@@ -64,14 +90,18 @@ def service_url(session: nox.Session, service: str) -> str:
         session.error(str(error))
 
 
-def elastic_client(es: str) -> str:
-    """The requirement of the Python client of Elasticsearch ``es``: the server's major, as the store requires."""
-    return f"elasticsearch>={es},<{int(es) + 1}"
+def redis_env(session: nox.Session) -> dict[str, str]:
+    """The queue's tests' servers: the shared Redis and (``SERVICES_REDIS_CLUSTER_URL``) the Redis Cluster."""
+    return {
+        "HITCOUNT_REDIS_URL": service_url(session, "redis"),
+        "SERVICES_REDIS_CLUSTER_URL": service_url(session, "redis-cluster"),
+    }
 
 
-def pytest(session: nox.Session, *paths: str, env: dict[str, str] | None = None) -> None:
-    """Run pytest; its exit code 5 (nothing collected) fails the session like any other."""
-    session.run("pytest", "-q", "-p", "no:cacheprovider", *paths, *session.posargs, env=env or {})
+def pytest(session: nox.Session, *arguments: str, env: dict[str, str] | None = None) -> None:
+    """Run pytest on ``arguments`` (paths, ``-m`` and a marker expression); its exit code 5 (nothing collected)
+    fails the session like any other."""
+    session.run("pytest", "-q", "-p", "no:cacheprovider", *arguments, *session.posargs, env=env or {})
 
 
 @nox.session(python=EDGE_PYTHON)
@@ -95,24 +125,12 @@ def indexer(session: nox.Session) -> None:
     pytest(session, "packages/indexer/tests")
 
 
-# The API's tests that start real `hitcount api` servers (gunicorn, sockets): a minute of the
-# session's time, run on the default and the newest Python; the app's own tests on every edge Python.
-API_SERVER_TESTS = (
-    "test_server.py",
-    "test_client_timeouts.py",
-    "test_http1_server.py",
-    "test_http1_differential.py",
-)
-
-
 @nox.session(python=EDGE_PYTHON)
 def api_flask(session: nox.Session) -> None:
     """hitcount-api-flask: the app over core's memory backends, schemathesis, and real `hitcount api` processes."""
     session.install("./packages/core[testing]", "./packages/api-flask[test]")
-    tests = Path("packages/api-flask/tests")
     servers = session.python in (DEFAULT_PYTHON, NEWEST_PYTHON)
-    skipped = [] if servers else [f"--ignore={tests / name}" for name in API_SERVER_TESTS]
-    pytest(session, str(tests), *skipped)
+    pytest(session, "packages/api-flask/tests", *([] if servers else ["-m", "not api_servers"]))
 
 
 @nox.session
@@ -129,13 +147,7 @@ def queue_redis(session: nox.Session, parser: str) -> None:
     """
     extras = "testing,hiredis" if parser == "hiredis" else "testing"
     session.install("./packages/core[testing]", f"./packages/queue-redis[{extras}]")
-    env = {"HITCOUNT_REDIS_URL": service_url(session, "redis")}
-    env["HITCOUNT_REDIS_CLUSTER_URL"] = service_url(session, "redis-cluster")
-    pytest(session, "packages/queue-redis/tests", f"--ignore={REDIS_CLUSTER_TESTS}", env=env)
-
-
-# The tests of the queue on a Redis Cluster: one pauses a replica of the shared cluster.
-REDIS_CLUSTER_TESTS = "packages/queue-redis/tests/test_redis_cluster.py"
+    pytest(session, "packages/queue-redis/tests", "-m", "not redis_cluster", env=redis_env(session))
 
 
 @nox.session(python=DEFAULT_PYTHON, allow_parallel=False)
@@ -143,9 +155,7 @@ def queue_redis_cluster(session: nox.Session) -> None:
     """hitcount-queue-redis on the Redis Cluster of services.py (the cluster client's code path, the same on every
     Python and parser), alone: one test pauses a replica of that cluster."""
     session.install("./packages/core[testing]", "./packages/queue-redis[testing]")
-    env = {"HITCOUNT_REDIS_URL": service_url(session, "redis")}
-    env["HITCOUNT_REDIS_CLUSTER_URL"] = service_url(session, "redis-cluster")
-    pytest(session, REDIS_CLUSTER_TESTS, env=env)
+    pytest(session, "packages/queue-redis/tests", "-m", "redis_cluster", env=redis_env(session))
 
 
 @nox.session
@@ -160,17 +170,14 @@ def store_elastic(session: nox.Session, es: str) -> None:
 
     The tests fail at once, saying so, when the client's major is not the server's.
     """
-    session.install("./packages/core[testing]", "./packages/store-elastic", elastic_client(es))
+    session.install("./packages/core[testing]", "./packages/store-elastic", ELASTIC_CLIENTS[es])
     pytest(
         session,
         "packages/store-elastic/tests",
-        f"--ignore={ELASTIC_CLUSTER_TESTS}",
+        "-m",
+        "not elastic_cluster",
         env={"HITCOUNT_ELASTIC_URL": service_url(session, f"elastic{es}")},
     )
-
-
-# The tests that kill a node of the cluster, which a single node could not survive.
-ELASTIC_CLUSTER_TESTS = "packages/store-elastic/tests/test_elastic_cluster.py"
 
 
 @nox.session(python=DEFAULT_PYTHON, allow_parallel=False)
@@ -178,17 +185,14 @@ def store_elastic_cluster(session: nox.Session) -> None:
     """hitcount-store-elastic against the 3-node Elasticsearch cluster of services.py, every node in its URL.
 
     All the store's tests, plus one that kills a node while writing and reading and then starts
-    it again through scripts/services.py (which needs the HITCOUNT_SERVICES_* ports of the
+    it again through scripts/services.py (which needs the SERVICES_* ports of the
     services.py that started the cluster): alone, since that kill would fail others on the cluster.
     """
     es = ELASTIC_MAJORS[-1]
-    session.install("./packages/core[testing]", "./packages/store-elastic", elastic_client(es))
+    session.install("./packages/core[testing]", "./packages/store-elastic", ELASTIC_CLIENTS[es])
     pytest(
         session, "packages/store-elastic/tests", env={"HITCOUNT_ELASTIC_URL": service_url(session, "elastic-cluster")}
     )
-
-
-E2E_PACKAGES = ("./packages/core[testing]", "./packages/api-flask", "./packages/indexer")
 
 
 @nox.session(python=DEFAULT_PYTHON)
@@ -205,15 +209,6 @@ def e2e(session: nox.Session, queue: str) -> None:
     pytest(session, "tests/e2e", env=env)
 
 
-# (Python, Elasticsearch major, first port) of the end-to-end runs on Elasticsearch: every major
-# on the default Python, the newest on the newest Python too. Each runs on a node of its own,
-# on that HTTP port and the transport port 100 above it.
-E2E_ELASTIC_RUNS = [
-    *(nox.param(DEFAULT_PYTHON, es, 19610 + index, id=f"elastic{es}") for index, es in enumerate(ELASTIC_MAJORS)),
-    nox.param(NEWEST_PYTHON, ELASTIC_MAJORS[-1], 19620, id=f"elastic{ELASTIC_MAJORS[-1]}-{NEWEST_PYTHON}"),
-]
-
-
 @nox.session
 @nox.parametrize(("python", "es", "port"), E2E_ELASTIC_RUNS)
 def e2e_elastic(session: nox.Session, es: str, port: int) -> None:
@@ -223,10 +218,10 @@ def e2e_elastic(session: nox.Session, es: str, port: int) -> None:
     about 15 s to start), since tests stop and pause it: the shared node serves the store's
     sessions meanwhile.
     """
-    session.install(*E2E_PACKAGES, "./packages/queue-redis", "./packages/store-elastic", elastic_client(es))
+    session.install(*E2E_PACKAGES, "./packages/queue-redis", "./packages/store-elastic", ELASTIC_CLIENTS[es])
     service = f"elastic{es}"
     own = {
-        "HITCOUNT_SERVICES_VAR": str(ROOT / "var" / f"e2e-{service}-{session.python}"),
+        "SERVICES_VAR": str(ROOT / "var" / f"e2e-{service}-{session.python}"),
         f"{settings_prefix(service)}_PORT": str(port),
         f"{settings_prefix(service)}_TRANSPORT_PORT": str(port + 100),
     }
@@ -243,18 +238,6 @@ def e2e_elastic(session: nox.Session, es: str, port: int) -> None:
         pytest(session, "tests/e2e", env=env)
     finally:
         session.run(*services, "down", "--purge", service, env=own, external=True)
-
-
-# Every package of the production shape (API, indexer, Redis queue, Elasticsearch store), for
-# the sessions that run its real processes.
-PRODUCTION_SHAPE = (
-    "./packages/core[testing]",
-    "./packages/api-flask",
-    "./packages/indexer",
-    "./packages/queue-redis",
-    "./packages/store-elastic",
-    elastic_client(ELASTIC_MAJORS[-1]),
-)
 
 
 @nox.session(python=DEFAULT_PYTHON, allow_parallel=False)
@@ -299,9 +282,9 @@ def services(session: nox.Session) -> None:
     """scripts/services.py on every Python it must run on: its logic, and a Redis of its own started and stopped;
     a Redis Cluster of its own formed, stopped and started again (16 s) on the default Python. And noxfile.py's
     Python matrix."""
-    session.install("./packages/core[testing]", "nox==2026.10.20")
-    cluster = "tests/scripts/test_services.py::test_redis_cluster_up_forms_it_once_and_it_rejoins_after_down_and_up"
-    pytest(session, "tests/scripts", *([] if session.python == DEFAULT_PYTHON else [f"--deselect={cluster}"]))
+    # The queue's and the store's plugins declare the settings var/services.env sets for hitcount.
+    session.install("./packages/core[testing]", "./packages/queue-redis", "./packages/store-elastic", NOX)
+    pytest(session, "tests/scripts", *([] if session.python == DEFAULT_PYTHON else ["-m", "not forms_cluster"]))
 
 
 @nox.session(python=DEFAULT_PYTHON)
@@ -348,7 +331,7 @@ def mypy(session: nox.Session) -> None:
         "mypy==2.4.1",
         "types-protobuf",
         "types-PyYAML",
-        "nox==2026.10.20",
+        NOX,
         "./packages/core[testing]",
         "./packages/indexer[testing]",
         "./packages/queue-redis[testing]",
@@ -370,6 +353,6 @@ def bench(session: nox.Session) -> None:
         "./packages/indexer",
         "./packages/queue-redis[hiredis]",
         "./packages/store-elastic",
-        elastic_client("9"),
+        ELASTIC_CLIENTS["9"],
     )
     session.run("python", "bench/run.py", env={"PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(ROOT)])})

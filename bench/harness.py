@@ -22,12 +22,12 @@ from pathlib import Path
 import redis
 from cpu import CpuMeter, CpuUsage, children_seconds
 from loads import CONNECTIONS, Wrk
-from processes import children, wait_http
+from processes import START_SECONDS, children, wait_http
 
 from hitcount.core import Queue, Runtime, now_ns
-from hitcount.core.testing.processes import Child, free_port
+from hitcount.core.testing.processes import Child, free_port, start_api
 from hitcount.core.windows import LONGEST
-from scripts.services import url_of
+from scripts.services_env import url_of
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = ROOT / "packages" / "api-flask" / "src" / "hitcount" / "api_flask" / "gunicorn.conf.py"
@@ -98,16 +98,15 @@ class Bench:
 
     @contextmanager
     def api(self, environ: dict[str, str], app: str | None = None) -> Iterator[tuple[str, Child]]:
-        """``hitcount api`` (or ``app`` under the same gunicorn configuration) on a free port."""
+        """``hitcount api`` (or ``app`` under the same gunicorn configuration) on a free port, once it serves."""
         port = free_port()
         # Read benchmarks send one address's reads as fast as it answers: they measure reads, not their limit.
         environ = {"HITCOUNT_READ_RATE_LIMIT": "off", **environ, "HITCOUNT_BIND": f"127.0.0.1:{port}"}
         command = [*_hitcount(environ), "api"]
         if app:
             command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--chdir", str(ROOT / "bench"), app]
-        process = Child(command, self.directory / f"api-{port}.log", environ, group=True)
+        process = start_api(command, self.directory / f"api-{port}.log", environ, group=True, deadline=START_SECONDS)
         try:
-            wait_http(port)
             yield f"http://127.0.0.1:{port}", process
         finally:
             process.stop()

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-# wrk's connections: the setting of the and CALIBRATION.md's production-shape figures.
+# wrk's connections: the setting of BENCHMARKS.md's production-shape figures.
 CONNECTIONS = 32
 
 

@@ -21,7 +21,11 @@ def answers_http(port: int) -> bool:
         connection.close()
 
 
-def wait_http(port: int, timeout: float = 60.0) -> None:
+# How long a measured process may take to serve (a loaded machine, Elasticsearch connections to open).
+START_SECONDS = 60.0
+
+
+def wait_http(port: int, timeout: float = START_SECONDS) -> None:
     """Until something answers HTTP on ``port``; TimeoutError after ``timeout`` seconds."""
     wait_until(lambda: answers_http(port), f"HTTP on port {port}", timeout, interval=0.2)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import json
 import os
 import random
 import statistics
@@ -34,6 +33,7 @@ from loads import CONNECTIONS, Load, Wrk
 from processes import children, rss_mib
 
 from hitcount.core import Hit, Runtime, now_ns
+from hitcount.core.bench.command import count_of
 from hitcount.core.testing.processes import free_port
 from hitcount.core.windows import LONGEST, NS_PER_SECOND
 from hitcount.core.wire import encode_batch
@@ -42,15 +42,6 @@ TRACK_SECONDS = float(os.environ.get("BENCH_TRACK_SECONDS", "60"))
 SOAK_SECONDS = float(os.environ.get("BENCH_SOAK_SECONDS", "300"))
 HOT_HITS = int(os.environ.get("BENCH_HOT_HITS", "1000000"))
 INDEXER_HITS = 500_000
-
-
-def count(url: str, id: str) -> int:
-    """The id's count in the longest window, read from the API."""
-    connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=10)
-    connection.request("GET", f"/analytics/{id}")
-    counts = json.loads(connection.getresponse().read())["counts"]
-    connection.close()
-    return int(next(entry["count"] for entry in counts if entry["reference"] == LONGEST.reference))
 
 
 def get_latencies(url: str, path: str, requests: int, per_second: float | None = None) -> list[float]:
@@ -239,7 +230,7 @@ def retrieve(bench: Bench, label: str, environ: dict[str, str], target_ms: float
         get_latencies(url, f"/analytics/{hot}", 50)  # warm caches as production traffic would
         reads = get_latencies(url, f"/analytics/{hot}", 500)
         health = get_latencies(url, "/healthz", 500)
-        assert count(url, hot) > 0
+        assert count_of(url, hot) > 0
     bench.add(
         f"Retrieve, {label}, {HOT_HITS:,} hits among 10,000 ids",
         f"p50 {statistics.median(reads):.1f} ms, p99 {p99(reads):.1f} ms",

@@ -7,27 +7,28 @@
     scripts/services.py clean                          stop all, delete var/services
 
 SERVICE is one of: redis redis-cluster elastic8 elastic9 elastic-cluster. Their files live under
-var/services/ (git-ignored). After up and down, var/services.env holds KEY=VALUE lines for the
-services that run: HITCOUNT_REDIS_URL, HITCOUNT_REDIS_CLUSTER_URL (one node of the cluster: clients
-find the others), HITCOUNT_ELASTIC8_URL and HITCOUNT_ELASTIC8_VERSION, the same for ELASTIC9,
-HITCOUNT_ELASTIC_URL: the newest single-node Elasticsearch running, and
-HITCOUNT_ELASTIC_CLUSTER_URL (and _VERSION): the comma-separated URLs of the 3 nodes of an
-Elasticsearch 9 cluster, each with its own data and logs.
+var/services/ (git-ignored). After up and down, var/services.env (scripts/services_env.py) holds
+KEY=VALUE lines for the services that run: SERVICES_REDIS_URL, SERVICES_REDIS_CLUSTER_URL (one node
+of the cluster: clients find the others), SERVICES_ELASTIC8_URL and SERVICES_ELASTIC8_VERSION, the
+same for ELASTIC9, SERVICES_ELASTIC_CLUSTER_URL (and _VERSION): the comma-separated URLs of the 3
+nodes of an Elasticsearch 9 cluster, each with its own data and logs. And two of hitcount's own
+settings, so that sourcing the file points hitcount at the servers: HITCOUNT_REDIS_URL (the
+single-node Redis) and HITCOUNT_ELASTIC_URL (the newest single-node Elasticsearch running).
 
 redis-cluster is a Redis Cluster of 6 nodes (3 masters, 3 replicas) on consecutive ports, each
 with its cluster bus on its port + 10000, formed by redis-cli --cluster create on its first up.
 
-Ports (override by environment): HITCOUNT_SERVICES_REDIS_PORT (16379),
-HITCOUNT_SERVICES_REDIS_CLUSTER_PORT (17000, the first of 6; buses on 27000 to 27005),
-HITCOUNT_SERVICES_ELASTIC8_PORT (19208), HITCOUNT_SERVICES_ELASTIC8_TRANSPORT_PORT (19308),
-HITCOUNT_SERVICES_ELASTIC9_PORT (19209), HITCOUNT_SERVICES_ELASTIC9_TRANSPORT_PORT (19309),
-HITCOUNT_SERVICES_ELASTIC_CLUSTER_PORT and HITCOUNT_SERVICES_ELASTIC_CLUSTER_TRANSPORT_PORT (the
+Ports (override by environment): SERVICES_REDIS_PORT (16379),
+SERVICES_REDIS_CLUSTER_PORT (17000, the first of 6; buses on 27000 to 27005),
+SERVICES_ELASTIC8_PORT (19208), SERVICES_ELASTIC8_TRANSPORT_PORT (19308),
+SERVICES_ELASTIC9_PORT (19209), SERVICES_ELASTIC9_TRANSPORT_PORT (19309),
+SERVICES_ELASTIC_CLUSTER_PORT and SERVICES_ELASTIC_CLUSTER_TRANSPORT_PORT (the
 first of 3 consecutive ports each: 19401 and 19501).
-HITCOUNT_SERVICES_VAR moves var/ (the files and services.env) elsewhere, for a set of servers apart
+SERVICES_VAR moves var/ (the files and services.env) elsewhere, for a set of servers apart
 from the checkout's shared ones.
-Other settings: HITCOUNT_SERVICES_ES_TIMEOUT (seconds, 180), HITCOUNT_SERVICES_ES_HEAP (512m),
-HITCOUNT_SERVICES_ES_CLUSTER_HEAP (each cluster node's, 384m), HITCOUNT_SERVICES_ELASTIC8_JAVA_HOME,
-HITCOUNT_SERVICES_ELASTIC9_JAVA_HOME and HITCOUNT_SERVICES_ELASTIC_CLUSTER_JAVA_HOME (default: the
+Other settings: SERVICES_ES_TIMEOUT (seconds, 180), SERVICES_ES_HEAP (512m),
+SERVICES_ES_CLUSTER_HEAP (each cluster node's, 384m), SERVICES_ELASTIC8_JAVA_HOME,
+SERVICES_ELASTIC9_JAVA_HOME and SERVICES_ELASTIC_CLUSTER_JAVA_HOME (default: the
 newest fitting JDK under /usr/lib/jvm; Elasticsearch 9 needs Java 21+).
 
 Redis is Debian's redis-server (installed with apt-get when missing). Elasticsearch is the
@@ -62,12 +63,25 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# Run as scripts/services.py, only scripts/ is on the path: the checkout's root too, for scripts.services_env.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from scripts.services_env import (
+    ELASTIC_URL,
+    REDIS_URL,
+    ROOT,
+    VAR,
+    ServiceError,
+    env_file,
+    format_env,
+    settings_prefix,
+    url_variable,
+    version_variable,
+)
+
 # Standard library only, Python 3.10+: make runs this before any virtual environment exists;
-# nox, the end-to-end tests and the benchmarks import it. Each server kind is a Node subclass
+# nox runs it, the end-to-end and chaos tests import it. Each server kind is a Node subclass
 # and a service is a named list of nodes, so that a cluster is a service with several nodes.
 
-ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var"
 ELASTIC_VERSIONS = {"elastic8": "8.19.21", "elastic9": "9.5.4"}
 ELASTIC_CLUSTER = "elastic-cluster"
 SERVICE_NAMES = ("redis", "redis-cluster", *ELASTIC_VERSIONS, ELASTIC_CLUSTER)
@@ -79,8 +93,6 @@ JAVA = {"elastic8": (17, 17), "elastic9": (21, None)}
 JVM_DIR = Path("/usr/lib/jvm")
 ES_USER = "hitcount-es"
 ES_FALLBACK_ROOT = Path("/var/lib/hitcount-es")
-# The variable naming the newest Elasticsearch running, beside the per-version ones.
-NEWEST_ELASTIC = "HITCOUNT_ELASTIC_URL"
 # The Elasticsearch cluster: its version's, nodes of its own. Three master-eligible nodes, so
 # that one may die and the other two still elect a master; each with a small heap, so that
 # the cluster and the two single nodes fit beside the tests.
@@ -100,10 +112,6 @@ STOP_TIMEOUT = 30.0
 LOCK_TIMEOUT = 900.0
 # `status` exits with this when a service does not run or does not answer.
 NOT_RUNNING = 3
-
-
-class ServiceError(Exception):
-    """Something the user has to fix; the message says what."""
 
 
 def line(name: str, text: str) -> None:
@@ -248,7 +256,7 @@ class Node(ABC):
             if port_open(port):
                 raise ServiceError(
                     f"{self.name}: port {port} is in use by a process this tool does not manage"
-                    " (choose others with the HITCOUNT_SERVICES_*_PORT variables)"
+                    " (choose others with the SERVICES_*_PORT variables)"
                 )
 
     def wait(self, launcher: subprocess.Popen[bytes] | None, started: float) -> float:
@@ -415,7 +423,7 @@ class ElasticNode(Node):
 
     @property
     def service(self) -> str:
-        """The service it belongs to, whose HITCOUNT_SERVICES_<SERVICE>_* variables set it up."""
+        """The service it belongs to, whose SERVICES_<SERVICE>_* variables set it up."""
         return self.name
 
     @property
@@ -777,68 +785,20 @@ class RedisClusterService(Service):
         line(self.name, f"formed   {len(self.nodes) // 2} masters, {len(self.nodes) // 2} replicas")
 
 
-def variable_stem(service: str) -> str:
-    """``service`` as the middle of a variable's name: ``elastic-cluster`` is ``ELASTIC_CLUSTER``."""
-    return service.upper().replace("-", "_")
-
-
-def settings_prefix(service: str) -> str:
-    """The prefix of the HITCOUNT_SERVICES_* variables that set ``service`` up."""
-    return f"HITCOUNT_SERVICES_{variable_stem(service)}"
-
-
-def url_variable(service: str) -> str:
-    """The variable of var/services.env holding ``service``'s URL."""
-    return f"HITCOUNT_{variable_stem(service)}_URL"
-
-
-def version_variable(service: str) -> str:
-    """The variable of var/services.env holding the version ``service`` reports."""
-    return f"HITCOUNT_{variable_stem(service)}_VERSION"
-
-
-def with_newest_elastic(variables: Mapping[str, str]) -> dict[str, str]:
-    """``variables`` and NEWEST_ELASTIC: the URL of the Elasticsearch of the highest version among them."""
+def with_product_settings(variables: Mapping[str, str]) -> dict[str, str]:
+    """``variables`` and the product's settings that point hitcount at them: REDIS_URL, the single-node
+    Redis, and ELASTIC_URL, the single-node Elasticsearch of the highest version running."""
+    settings = dict(variables)
+    if redis := variables.get(url_variable("redis")):
+        settings[REDIS_URL] = redis
     running = [name for name in ELASTIC_VERSIONS if url_variable(name) in variables]
-    if not running:
-        return dict(variables)
+    if running:
 
-    def version(name: str) -> tuple[int, ...]:
-        return tuple(int(part) for part in re.findall(r"\d+", variables.get(version_variable(name), "")))
+        def version(name: str) -> tuple[int, ...]:
+            return tuple(int(part) for part in re.findall(r"\d+", variables.get(version_variable(name), "")))
 
-    return {**variables, NEWEST_ELASTIC: variables[url_variable(max(running, key=version))]}
-
-
-def parse_env(text: str) -> dict[str, str]:
-    """KEY=VALUE lines; blank lines and ``#`` comments are skipped."""
-    pairs = (row.split("=", 1) for row in text.splitlines() if "=" in row and not row.lstrip().startswith("#"))
-    return {key.strip(): value.strip() for key, value in pairs}
-
-
-def format_env(variables: Mapping[str, str]) -> str:
-    return "".join(f"{key}={value}\n" for key, value in variables.items())
-
-
-def env_file(var: Path = VAR) -> Path:
-    return var / "services.env"
-
-
-def read_env(var: Path = VAR) -> dict[str, str]:
-    """What the last ``up`` or ``down`` wrote, or an error saying what to run."""
-    path = env_file(var)
-    try:
-        return parse_env(path.read_text())
-    except FileNotFoundError:
-        raise ServiceError(f"{path} is missing: run `make services` (or `make test`) first") from None
-
-
-def url_of(service: str, var: Path = VAR) -> str:
-    """The URL of a running ``service`` from var/services.env, or an error saying how to start it."""
-    variable = url_variable(service)
-    url = read_env(var).get(variable)
-    if url is None:
-        raise ServiceError(f"{variable} is missing from {env_file(var)}: run `scripts/services.py up {service}`")
-    return url
+        settings[ELASTIC_URL] = variables[url_variable(max(running, key=version))]
+    return settings
 
 
 # A node's launcher (None for a node found starting) and when it was launched or found.
@@ -849,20 +809,20 @@ class Services:
     """The services of one checkout: their files in var/services, their URLs in var/services.env."""
 
     def __init__(self, var: Path | None = None, environ: Mapping[str, str] = os.environ) -> None:
-        """With the ports and settings of ``environ`` (HITCOUNT_SERVICES_*); files under ``var``, by default
-        HITCOUNT_SERVICES_VAR or the checkout's var/."""
-        self.var = var or Path(environ.get("HITCOUNT_SERVICES_VAR") or VAR)
+        """With the ports and settings of ``environ`` (SERVICES_*); files under ``var``, by default
+        SERVICES_VAR or the checkout's var/."""
+        self.var = var or Path(environ.get("SERVICES_VAR") or VAR)
         self.directory = self.var / "services"
         redis = RedisNode(
             "redis",
-            whole_number(environ, "HITCOUNT_SERVICES_REDIS_PORT", DEFAULT_PORTS["redis"]),
+            whole_number(environ, "SERVICES_REDIS_PORT", DEFAULT_PORTS["redis"]),
             self.directory / "redis",
             REDIS_TIMEOUT,
         )
         self.catalog = {"redis": Service("redis", (redis,)), "redis-cluster": self._redis_cluster(environ)}
         self.elastic_home = ElasticHome(self.directory)
-        timeout = whole_number(environ, "HITCOUNT_SERVICES_ES_TIMEOUT", 180, highest=86400)
-        heap = jvm_size(environ, "HITCOUNT_SERVICES_ES_HEAP", "512m")
+        timeout = whole_number(environ, "SERVICES_ES_TIMEOUT", 180, highest=86400)
+        heap = jvm_size(environ, "SERVICES_ES_HEAP", "512m")
         for name, version in ELASTIC_VERSIONS.items():
             settings = ElasticSettings(version, JAVA[name], environ.get(f"{settings_prefix(name)}_JAVA_HOME", ""), heap)
             node = ElasticNode(name, elastic_ports(environ, name), self.elastic_home, settings, timeout)
@@ -876,7 +836,7 @@ class Services:
         peers = {name: first_transport + offset for offset, name in enumerate(names)}
         version = ELASTIC_CLUSTER_VERSION
         java_home = environ.get(f"{settings_prefix(ELASTIC_CLUSTER)}_JAVA_HOME", "")
-        heap = jvm_size(environ, "HITCOUNT_SERVICES_ES_CLUSTER_HEAP", ELASTIC_CLUSTER_HEAP)
+        heap = jvm_size(environ, "SERVICES_ES_CLUSTER_HEAP", ELASTIC_CLUSTER_HEAP)
         settings = ElasticSettings(ELASTIC_VERSIONS[version], JAVA[version], java_home, heap)
         nodes = tuple(
             ElasticClusterNode(
@@ -887,7 +847,7 @@ class Services:
         return Service(ELASTIC_CLUSTER, nodes)
 
     def _redis_cluster(self, environ: Mapping[str, str]) -> RedisClusterService:
-        """REDIS_CLUSTER_NODES nodes on consecutive ports from HITCOUNT_SERVICES_REDIS_CLUSTER_PORT."""
+        """REDIS_CLUSTER_NODES nodes on consecutive ports from SERVICES_REDIS_CLUSTER_PORT."""
         highest = 65535 - REDIS_CLUSTER_BUS_OFFSET - REDIS_CLUSTER_NODES + 1
         variable = f"{settings_prefix('redis-cluster')}_PORT"
         first = whole_number(environ, variable, DEFAULT_PORTS["redis-cluster"], highest)
@@ -931,7 +891,7 @@ class Services:
         variables: dict[str, str] = {}
         for service in self.catalog.values():
             variables |= service.variables()
-        variables = with_newest_elastic(variables)
+        variables = with_product_settings(variables)
         self.var.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=self.var, prefix=".services.env.", delete=False) as staging:
             staging.write(format_env(variables))

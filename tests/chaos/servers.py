@@ -15,7 +15,8 @@ from pathlib import Path
 
 import redis
 
-from scripts.services import ROOT, Node, RedisClusterNode, Services, port_open, settings_prefix
+from scripts.services import Node, RedisClusterNode, Services, port_open
+from scripts.services_env import ROOT, settings_prefix
 
 # Private ports, away from services.py's defaults (the shared servers): HTTP and transport of
 # Elasticsearch, the first of consecutive ones for the clusters (a Redis Cluster's buses on +10000).
@@ -54,7 +55,7 @@ class Servers:
         sets of servers (the run's and a test's) must differ in both."""
         self.shape = shape
         offset = free_offset(offset)
-        environ: dict[str, str] = {"HITCOUNT_SERVICES_ES_HEAP": "384m"}
+        environ: dict[str, str] = {"SERVICES_ES_HEAP": "384m"}
         for service, (port, transport) in PORTS.items():
             environ[f"{settings_prefix(service)}_PORT"] = str(port + offset)
             if transport is not None:

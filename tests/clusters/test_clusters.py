@@ -28,7 +28,7 @@ from hitcount.core.testing.processes import wait_until
 from hitcount.core.windows import WINDOWS
 from hitcount.store_elastic.settings import parse_urls
 from hitcount.store_elastic.testing import primary_holders
-from scripts.services import ROOT
+from scripts.services_env import ROOT
 from tests.e2e.pipeline import Stack, accepted, load
 
 # Long enough for both failovers and their recoveries to happen under load.

@@ -9,13 +9,14 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hitcount.core.testing.metrics import exported_names, family
-from hitcount.core.testing.processes import Child, free_port, scrape, serves_metrics, wait_until
+from hitcount.core.testing.processes import Child, free_port, scrape, serves_metrics, start_api, wait_until
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "hitcount.json"
 METRIC = re.compile(r"\bhitcount_[a-z0-9_]+")
@@ -55,10 +56,11 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str]]:
         HITCOUNT_INDEXER_METRICS_BIND=indexer_url.removeprefix("http://"),
     )
     command = [sys.executable, "-m", "hitcount.core.cli"]
-    api = Child([*command, "api"], directory / "api.log", environ)
-    indexer = Child([*command, "indexer"], directory / "indexer.log", environ)
-    try:
-        wait_until(lambda: serves_metrics(api_url), f"hitcount api's /metrics ({api.output()})")
+    with ExitStack() as running:
+        indexer = Child([*command, "indexer"], directory / "indexer.log", environ)
+        running.callback(indexer.stop)
+        api = start_api([*command, "api"], directory / "api.log", environ)
+        running.callback(api.stop)
         wait_until(lambda: serves_metrics(indexer_url), f"hitcount indexer's /metrics ({indexer.output()})")
         assert post(f"{api_url}/analytics", b'{"id": "dashboard"}') == 204
         assert post(f"{api_url}/analytics", b"not json") == 400
@@ -69,9 +71,6 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str]]:
         with urllib.request.urlopen(f"{api_url}/analytics/dashboard", timeout=5) as response:
             assert json.load(response)["counts"][0]["count"] == 1
         yield exported_names(scrape(api_url)) | exported_names(scrape(indexer_url))
-    finally:
-        api.stop()
-        indexer.stop()
 
 
 def test_the_dashboard_takes_its_prometheus_as_an_import_input(dashboard: dict[str, Any]) -> None:

@@ -25,10 +25,9 @@ import prometheus_client
 import pytest
 
 from hitcount.api_flask import metrics  # noqa: F401 - declares the API's families (api_metric_names)
-from hitcount.api_flask.settings import WORKERS
 from hitcount.core import Runtime, now_ns
 from hitcount.core.testing.metrics import exported_names
-from hitcount.core.testing.processes import DEADLINE, Child, free_port, wait_until
+from hitcount.core.testing.processes import DEADLINE, WORKER_READY, Child, free_port, start_api, wait_until
 from hitcount.core.windows import NS_PER_SECOND
 
 # What a log shows of a crash: a traceback (whatever logged it), or gunicorn finding a worker
@@ -36,7 +35,6 @@ from hitcount.core.windows import NS_PER_SECOND
 CRASH = re.compile(r"^Traceback |WORKER TIMEOUT|Worker \(pid:\d+\) exited with code", re.MULTILINE)
 WORKER_KILLED = re.compile(r"Worker \(pid:\d+\) was sent SIGKILL")
 WORKER_BOOT = re.compile(r"Booting worker with pid")
-WORKER_READY = re.compile(r"Worker ready \(pid")
 
 
 @functools.cache
@@ -46,9 +44,9 @@ def api_metric_names() -> set[str]:
     return exported_names(prometheus_client.generate_latest(prometheus_client.REGISTRY).decode())
 
 
-def hitcount(command: str, environ: dict[str, str], log: Path, *, group: bool = False) -> Child:
-    """``hitcount <command>`` as a child process of this interpreter's environment (``group``: see Child)."""
-    return Child([sys.executable, "-m", "hitcount.core.cli", command], log, environ, group=group)
+def hitcount(command: str) -> list[str]:
+    """The command line of ``hitcount <command>`` in this interpreter's environment."""
+    return [sys.executable, "-m", "hitcount.core.cli", command]
 
 
 class Stack:
@@ -62,6 +60,7 @@ class Stack:
             **os.environ,
             "HITCOUNT_BIND": f"127.0.0.1:{self.port}",
             "HITCOUNT_DATA_DIR": str(directory / "data"),
+            "HITCOUNT_WORKERS": "2",
             "HITCOUNT_SQLITE_SYNCHRONOUS": "NORMAL",
             # A killed indexer's batches come back within seconds, not the default 30 s.
             "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "2s",
@@ -74,6 +73,7 @@ class Stack:
             **(overrides or {}),
         }
         self.runtime = Runtime.load(self.environ)
+        self.workers = int(self.environ["HITCOUNT_WORKERS"])
         # Every process started, those replaced or dead included, and the exit code a test declared
         # it caused for some: any other ending fails the test (see :meth:`stop`).
         self.children: list[Child] = []
@@ -81,10 +81,9 @@ class Stack:
         # The gunicorn workers a test killed, by API: each one's SIGKILL and replacement are expected.
         self.killed_workers: dict[Child, int] = {}
         self.indexers: list[Child] = []
-        self.api = self.start("api", self.environ, "api")
         self.start_indexer()
         try:
-            wait_until(self.ready, "the API to answer /readyz with 200")
+            self.api = self.start_api("api")
         except BaseException:
             self.stop()
             raise
@@ -101,11 +100,17 @@ class Stack:
         self.indexers.append(indexer)
         return indexer
 
-    def start(self, command: str, environ: dict[str, str], log: str, *, group: bool = False) -> Child:
+    def start(self, command: str, environ: dict[str, str], log: str) -> Child:
         """``hitcount <command>`` logging to ``log``.log, watched until :meth:`stop`."""
-        child = hitcount(command, environ, self.directory / f"{log}.log", group=group)
+        child = Child(hitcount(command), self.directory / f"{log}.log", environ)
         self.children.append(child)
         return child
+
+    def start_api(self, log: str, *, group: bool = False) -> Child:
+        """``hitcount api`` logging to ``log``.log once it serves (``group``: see Child), watched until :meth:`stop`."""
+        api = start_api(hitcount("api"), self.directory / f"{log}.log", self.environ, group=group)
+        self.children.append(api)
+        return api
 
     def kill(self, child: Child) -> None:
         """SIGKILL ``child`` (its group, if it leads one), which must then end killed, not otherwise."""
@@ -125,20 +130,12 @@ class Stack:
 
         Every worker is ready before and after: one sent SIGTERM while it boots may never exit.
         """
-        workers = self.runtime.config.get(WORKERS) + self.killed_workers.get(self.api, 0)
-        wait_until(lambda: len(WORKER_READY.findall(self.api.output())) >= workers, "every API worker to be ready")
+        workers = self.workers + self.killed_workers.get(self.api, 0)
+        wait_until(lambda: self.api.output().count(WORKER_READY) >= workers, "every API worker to be ready")
         [worker, *_] = self.api.children()
         self.worker_killed()
         os.kill(worker, signal.SIGKILL)
-        wait_until(lambda: len(WORKER_READY.findall(self.api.output())) > workers, "gunicorn to replace the worker")
-
-    def ready(self) -> bool:
-        if not self.api.running():
-            pytest.fail(f"`hitcount api` exited with {self.api.returncode}:\n{self.api.output()}")
-        try:
-            return self.request("GET", "/readyz").status == 200
-        except OSError:
-            return False
+        wait_until(lambda: self.api.output().count(WORKER_READY) > workers, "gunicorn to replace the worker")
 
     def request(self, method: str, path: str, body: bytes | None = None) -> Answer:
         """One request on a new connection, with a read token when the API requires one, as its operator's."""
@@ -200,16 +197,8 @@ class Stack:
             store.close()
 
     def restart_api(self, log: str, *, group: bool = False) -> None:
-        """Start a new ``hitcount api`` (the old one stopped or killed) and wait until it answers."""
-        self.api = self.start("api", self.environ, log, group=group)
-        wait_until(self.answers, "the API to answer /healthz")
-
-    def answers(self) -> bool:
-        """Whether the API answers /healthz (its backends may be down)."""
-        try:
-            return self.request("GET", "/healthz").status == 200
-        except OSError:
-            return False
+        """Start a new ``hitcount api`` (the old one stopped or killed), which serves even with its backends down."""
+        self.api = self.start_api(log, group=group)
 
     def metric(self, name: str) -> float:
         """The value of a sample of the API's /metrics (summed over its workers), by its name and labels as shown.
@@ -248,7 +237,7 @@ class Stack:
         killed = self.killed_workers.get(child, 0)
         if (sigkills := len(WORKER_KILLED.findall(log))) > killed:
             found.append(f"{child.log.stem}.log: {sigkills} gunicorn workers were sent SIGKILL, {killed} by the test")
-        workers = self.runtime.config.get(WORKERS)
+        workers = self.workers
         if (boots := len(WORKER_BOOT.findall(log))) > workers + killed:
             found.append(
                 f"{child.log.stem}.log: {boots} gunicorn workers booted, {workers + killed} expected: one was restarted"

@@ -168,7 +168,7 @@ def test_elasticsearch_stopped_while_the_indexer_runs_loses_nothing(stack: Stack
     if service is None:
         pytest.fail(
             f"HITCOUNT_ELASTIC_URL={url} is no Elasticsearch this checkout's scripts/services.py runs with the"
-            " HITCOUNT_SERVICES_* ports of this environment, and this test restarts it"
+            " SERVICES_* ports of this environment, and this test restarts it"
         )
     sent = send(stack, id, 5)
     services.down([service])

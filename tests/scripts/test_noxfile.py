@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.services import ROOT
+from scripts.services_env import ROOT
 
 
 def nox(*arguments: str, home: Path, path: Path) -> subprocess.CompletedProcess[str]:

@@ -17,6 +17,8 @@ import orjson
 import pytest
 from test_server import Server, queued_ids, request, running_server
 
+pytestmark = pytest.mark.api_servers
+
 STALLED = 2000
 BODY = b'{"id": "on-time"}'
 HEAD = f"POST /analytics HTTP/1.1\r\nHost: h\r\nContent-Length: {len(BODY)}\r\n\r\n".encode()

@@ -24,6 +24,8 @@ from hypothesis import strategies as st
 
 from hitcount.core.testing.processes import Child, free_port, wait_until
 
+pytestmark = pytest.mark.api_servers
+
 TESTS = Path(__file__).parent
 PYWSGI = (
     "import sys; from gevent import monkey; monkey.patch_all(); from gevent.pywsgi import WSGIServer;"

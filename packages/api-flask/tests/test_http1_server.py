@@ -16,6 +16,8 @@ import pytest
 from http_testing import SMUGGLING, address, converse, exchange, parse_answers, post
 from test_server import Server, queued_ids, running_server
 
+pytestmark = pytest.mark.api_servers
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:

@@ -28,11 +28,12 @@ from hitcount.api_flask.server import GUNICORN_CONF
 from hitcount.core import Config, Hit
 from hitcount.core.backends.sqlite_queue import SqliteQueue
 from hitcount.core.backends.sqlite_store import SqliteStore
-from hitcount.core.testing.processes import Child, free_port, wait_until
+from hitcount.core.testing.processes import Child, free_port, start_api, wait_until
 from hitcount.core.wire import decode_batch
 
+pytestmark = pytest.mark.api_servers
+
 HITCOUNT = Path(sys.executable).with_name("hitcount")
-START_TIMEOUT = 30.0
 WORKERS = 2
 
 
@@ -59,7 +60,7 @@ class Server:
 
 @contextmanager
 def running_server(data_dir: Path, **settings: str) -> Iterator[Server]:
-    """``hitcount api`` on the sqlite backends in ``data_dir``, once every worker said it is ready."""
+    """``hitcount api`` on the sqlite backends in ``data_dir``, once it serves (every worker ready)."""
     url = f"http://127.0.0.1:{free_port()}"
     environ = {key: value for key, value in os.environ.items() if not key.startswith(("HITCOUNT_", "PROMETHEUS_"))}
     environ.update(
@@ -70,15 +71,8 @@ def running_server(data_dir: Path, **settings: str) -> Iterator[Server]:
         HITCOUNT_STORE="sqlite",
         **settings,
     )
-    process = Child([str(HITCOUNT), "api"], data_dir / "server.log", environ)
+    process = start_api([str(HITCOUNT), "api"], data_dir / "server.log", environ)
     try:
-        # Every worker ready (a worker still booting would miss the SIGTERM that ends the test).
-        def ready() -> bool:
-            assert process.running(), process.output()
-            return process.output().count("Worker ready") >= WORKERS
-
-        wait_until(ready, f"{WORKERS} workers of hitcount api to boot", START_TIMEOUT)
-        assert request(url + "/healthz")[0] == 200
         yield Server(url, data_dir, process)
     finally:
         process.stop()

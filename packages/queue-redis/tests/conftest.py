@@ -1,7 +1,7 @@
 """Fixtures for the Redis queue's tests: the shared real Redis, and dedicated servers to break.
 
 Tests that only use Redis share the server named by ``HITCOUNT_REDIS_URL`` (nox passes the
-one ``scripts/services.py`` started) and the cluster of ``HITCOUNT_REDIS_CLUSTER_URL``, each
+one ``scripts/services.py`` started) and the cluster of ``SERVICES_REDIS_CLUSTER_URL``, each
 under a key prefix of its own that is deleted afterwards. Tests that stop, kill or restart
 Redis start a server of their own instead.
 """
@@ -39,7 +39,7 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def redis_cluster_url() -> str:
     """A node of the shared Redis Cluster."""
-    return _service_url("HITCOUNT_REDIS_CLUSTER_URL", "redis-cluster")
+    return _service_url("SERVICES_REDIS_CLUSTER_URL", "redis-cluster")
 
 
 def _delete_prefixed(client: redis.Redis | RedisCluster, prefix: str) -> None:

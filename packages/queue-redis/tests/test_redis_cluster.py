@@ -19,6 +19,8 @@ from hitcount.queue_redis.keys import partitions
 from hitcount.queue_redis.queue import RedisQueue
 from hitcount.queue_redis.testing import RedisServer
 
+pytestmark = pytest.mark.redis_cluster
+
 QueueOpener = Callable[..., RedisQueue]
 
 

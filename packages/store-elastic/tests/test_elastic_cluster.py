@@ -30,6 +30,8 @@ from hitcount.store_elastic.layout import Layout
 from hitcount.store_elastic.store import ElasticStore
 from hitcount.store_elastic.testing import primary_holders
 
+pytestmark = pytest.mark.elastic_cluster
+
 SERVICES = Path(__file__).resolve().parents[3] / "scripts" / "services.py"
 CLUSTER_NAME = "hitcount-elastic-cluster"  # the cluster scripts/services.py runs, which alone this test may kill
 BATCH = 100

@@ -48,7 +48,7 @@ PUBLISH_HITS = Histogram(
 
 READ_CACHE = Counter(
     "hitcount_api_read_cache",
-    "Reads by whether the counts cache held counts younger than HITCOUNT_READ_MAX_AGE (hit) or not (miss).",
+    "Reads by whether the counts cache held counts fresh enough to answer without the store (hit) or not (miss).",
     ["result"],
 )
 READ_STALE = Counter(

@@ -4,7 +4,6 @@ Run it as ``hitcount indexer``; several may run against one queue at once.
 """
 
 from hitcount.indexer.indexer import Indexer
-from hitcount.indexer.metrics import Metrics
 from hitcount.indexer.settings import IndexerSettings
 
-__all__ = ["Indexer", "IndexerSettings", "Metrics"]
+__all__ = ["Indexer", "IndexerSettings"]

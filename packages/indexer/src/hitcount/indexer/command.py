@@ -11,8 +11,8 @@ from contextlib import ExitStack
 from types import FrameType
 
 from hitcount.core import Runtime
+from hitcount.indexer import metrics
 from hitcount.indexer.indexer import Indexer
-from hitcount.indexer.metrics import Metrics
 from hitcount.indexer.settings import METRICS_BIND, IndexerSettings
 
 
@@ -31,8 +31,7 @@ def run_indexer(arguments: argparse.Namespace, runtime: Runtime) -> int:
         resources.callback(queue.close)
         store = runtime.open_store()
         resources.callback(store.close)
-        metrics = Metrics()
-        indexer = Indexer(queue, store, consumer_name(), settings, metrics)
+        indexer = Indexer(queue, store, consumer_name(), settings)
 
         def stop(signum: int, frame: FrameType | None) -> None:
             indexer.stop()

@@ -32,8 +32,8 @@ from hitcount.core.config import format_duration
 from hitcount.core.logs import RecurringLog
 from hitcount.core.windows import NS_PER_SECOND
 from hitcount.core.wire import decode_batch, encode_batch
+from hitcount.indexer import metrics
 from hitcount.indexer.backoff import Backoff
-from hitcount.indexer.metrics import Metrics
 from hitcount.indexer.settings import IndexerSettings
 
 log = logging.getLogger(__name__)
@@ -60,14 +60,13 @@ class Decoded:
 class Indexer:
     """Moves batches from ``queue`` to ``store`` as consumer ``consumer`` until :meth:`stop` is called."""
 
-    def __init__(
-        self, queue: Queue, store: HitStore, consumer: str, settings: IndexerSettings, metrics: Metrics | None = None
-    ) -> None:
+    def __init__(self, queue: Queue, store: HitStore, consumer: str, settings: IndexerSettings) -> None:
         self.queue = queue
         self.store = store
         self.consumer = consumer
         self.settings = settings
-        self.metrics = metrics or Metrics()
+        # The data losses the queue reported so far, of which the metric counts each new one.
+        self._losses_counted = 0
         self._store_backoff = Backoff(settings.retry_base, settings.retry_cap)
         self._queue_backoff = Backoff(settings.retry_base, settings.retry_cap)
         self._stopping = False
@@ -88,13 +87,12 @@ class Indexer:
         while not self._stopping:
             self.housekeeping()
             self.step()
-        sample = self.metrics.registry.get_sample_value
         log.info(
             "indexer %s stopped: indexed %d hits in %d batches, dead-lettered %d batches",
             self.consumer,
-            sample("hitcount_indexer_hits_indexed_total") or 0,
-            sample("hitcount_indexer_batches_total") or 0,
-            sample("hitcount_indexer_dead_letters_total") or 0,
+            metrics.counted("hitcount_indexer_hits_indexed_total"),
+            metrics.counted("hitcount_indexer_batches_total"),
+            metrics.counted("hitcount_indexer_dead_letters_total"),
         )
 
     def step(self) -> int:
@@ -252,7 +250,7 @@ class Indexer:
             if self._dead_letter(
                 part, f"store refused {len(hits)} of the batch's {len(item.hits)} hits ({stored} stored): {reasons}"
             ):
-                self.metrics.hits_indexed.inc(stored)
+                metrics.HITS_INDEXED.inc(stored)
         self._ack(written)
 
     def _write(self, hits: Sequence[Hit]) -> bool:
@@ -277,7 +275,7 @@ class Indexer:
                 if not self._pause(delay):
                     log.warning("stopping with %d hits unwritten; the queue will deliver them again", len(hits))
                     return False
-                self.metrics.store_retries.inc()
+                metrics.STORE_RETRIES.inc()
             else:
                 self._store_backoff.reset()
                 self._outages.ended("store", "store back")
@@ -296,8 +294,8 @@ class Indexer:
                 " they will be delivered and written again, harmlessly"
             )
             return
-        self.metrics.batches.inc(len(decoded))
-        self.metrics.hits_indexed.inc(sum(len(item.hits) for item in decoded))
+        metrics.BATCHES.inc(len(decoded))
+        metrics.HITS_INDEXED.inc(sum(len(item.hits) for item in decoded))
 
     def _dead_letter(self, delivery: Delivery, reason: str) -> bool:
         """Set ``delivery`` aside with ``reason``; False when the queue could not (it comes back)."""
@@ -309,7 +307,7 @@ class Indexer:
         except QueueUnavailable as error:
             self._queue_down(f"could not dead-letter batch {delivery.tag}: {error}; it will be delivered again")
             return False
-        self.metrics.dead_letters.inc()
+        metrics.DEAD_LETTERS.inc()
         return True
 
     def _purge(self) -> float:
@@ -335,8 +333,10 @@ class Indexer:
         except Exception as error:
             self._queue_down(f"could not read the backlog for metrics: {error!r}")
             return
-        self.metrics.observe_backlog(backlog, time.time())
-        self.metrics.observe_data_losses(self.queue.data_losses())
+        metrics.observe_backlog(backlog, time.time())
+        if (losses := self.queue.data_losses()) > self._losses_counted:
+            metrics.QUEUE_DATA_LOSSES.inc(losses - self._losses_counted)
+            self._losses_counted = losses
 
     def _queue_down(self, what: str) -> None:
         """The queue failed, as ``what`` says (and what the indexer does about it)."""

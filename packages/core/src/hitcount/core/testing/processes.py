@@ -20,6 +20,8 @@ from pathlib import Path
 
 # Bound of every wait for a process or a condition; polls end as soon as the answer is there.
 DEADLINE = 30.0
+# What each worker of `hitcount api` logs once it serves (the API's gunicorn.conf.py, post_worker_init).
+WORKER_READY = "Worker ready (pid"
 
 
 def free_port() -> int:
@@ -72,13 +74,14 @@ class Child:
         cwd: Path | None = None,
     ) -> None:
         self.command = list(command)
+        self.environ = dict(os.environ if env is None else env)
         self.log = log
         self.group = group
         with log.open("ab") as output:
             self.process = subprocess.Popen(
                 self.command,
                 cwd=cwd,
-                env=None if env is None else dict(env),
+                env=self.environ,
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -141,6 +144,52 @@ class Child:
             self.send(signal.SIGCONT)
             self.send(signal.SIGKILL)
         self.process.wait(DEADLINE)
+
+
+def api_url(environ: Mapping[str, str]) -> str:
+    """The URL of the API that ``environ`` configures: its ``HITCOUNT_BIND``, a TCP address."""
+    return f"http://{environ['HITCOUNT_BIND'].removeprefix('tcp://')}"
+
+
+def api_serves(api: Child, workers: int) -> bool:
+    """Whether the API ``api`` serves: each of its ``workers`` said it is ready, and /healthz answers 200.
+
+    A worker still booting would miss the SIGTERM that stops the API, and answers nothing:
+    every worker must be ready, not the first one. /healthz answers with the backends down,
+    which tests of outages start the API with. RuntimeError, with its output, once it exited.
+    """
+    if not api.running():
+        raise RuntimeError(f"{api.command} exited with {api.returncode}:\n{api.output()}")
+    if api.output().count(WORKER_READY) < workers:
+        return False
+    try:
+        with urllib.request.urlopen(f"{api_url(api.environ)}/healthz", timeout=5) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def start_api(
+    command: Sequence[str],
+    log: Path,
+    environ: Mapping[str, str],
+    *,
+    group: bool = False,
+    deadline: float = DEADLINE,
+) -> Child:
+    """``command`` (``hitcount api``, ``hitcount serve``, an app under the API's gunicorn.conf.py) once it serves
+    (:func:`api_serves`) at ``HITCOUNT_BIND`` with its ``HITCOUNT_WORKERS`` workers, which ``environ`` must set.
+
+    Killed, and the error raised, when it exits or does not serve within ``deadline`` seconds.
+    """
+    workers = int(environ["HITCOUNT_WORKERS"])
+    api = Child(command, log, environ, group=group)
+    try:
+        wait_until(lambda: api_serves(api, workers), f"{api.command} to serve with {workers} workers ready", deadline)
+    except BaseException:
+        api.kill()
+        raise
+    return api
 
 
 def run_on_terminal(command: Sequence[str], env: Mapping[str, str]) -> tuple[int, str, str]:
