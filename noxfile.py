@@ -309,6 +309,24 @@ def install(session: nox.Session) -> None:
 
 
 @nox.session(python=DEFAULT_PYTHON)
+def docs(session: nox.Session) -> None:
+    """Every registered setting is documented in its package's README, and each README's generated settings
+    reference is the one `python scripts/settings_reference.py` writes: with every package installed."""
+    session.install(*PRODUCTION_SHAPE)
+    pytest(session, "tests/docs")
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def third_party(session: nox.Session) -> None:
+    """A plugin as a third party writes one (tests/third_party/hitcount-store-files: a package, one entry point,
+    the conformance suite as its test), installed beside the released packages: its test passes and `hitcount
+    serve` counts hits into it."""
+    plugin = "tests/third_party/hitcount-store-files"
+    session.install(*E2E_PACKAGES, f"./{plugin}")
+    pytest(session, f"{plugin}/tests", "tests/third_party")
+
+
+@nox.session(python=DEFAULT_PYTHON)
 def release(session: nox.Session) -> None:
     """What the checkout says of itself: LICENSE is the license every package declares, CHANGELOG.md names their
     version."""

@@ -1,0 +1,29 @@
+"""A plugin written by a third party (``hitcount-store-files``: a package, one entry point, the conformance
+suite as its test) serves the whole pipeline: ``hitcount serve`` with ``HITCOUNT_STORE=files`` counts a hit."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+from hitcount.core.testing.processes import free_port, wait_until
+from tests.e2e.serving import serve, stop
+
+
+def last_count(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return int(json.load(response)["counts"][-1]["count"])
+
+
+def test_hitcount_serves_a_hit_into_a_third_party_store_and_reads_it_back(tmp_path: Path) -> None:
+    port = free_port()
+    process = serve(tmp_path, HITCOUNT_STORE="files", HITCOUNT_BIND=f"127.0.0.1:{port}")
+    try:
+        track = urllib.request.Request(f"http://127.0.0.1:{port}/analytics", data=b'{"id": "plugged-in"}')
+        with urllib.request.urlopen(track, timeout=5) as response:
+            assert response.status == 204
+        wait_until(lambda: last_count(f"http://127.0.0.1:{port}/analytics/plugged-in") == 1, "the hit counted")
+        assert list((tmp_path / "data" / "files-store").glob("*.hits")), "the hit is in the plugin's files"
+    finally:
+        stop(process)
