@@ -46,7 +46,7 @@ from hitcount.core import (
     StoreUnavailable,
 )
 from hitcount.core.logs import RecurringLog
-from hitcount.core.settings import QUEUE, STORE
+from hitcount.core.settings import CACHE, QUEUE, STORE
 
 T = TypeVar("T")
 B = TypeVar("B", Queue, HitStore, CountsCache, Spool)
@@ -188,7 +188,7 @@ class Backends:
         outages = RecurringLog(log)
         queue = runtime.registry.queue(config.get(QUEUE))
         store = runtime.registry.store(config.get(STORE))
-        cache = runtime.registry.cache(runtime.cache_name())
+        cache = runtime.registry.cache(config.get(CACHE))
         self._queue = _Backend(
             "queue",
             queue.factory,

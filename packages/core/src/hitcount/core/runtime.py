@@ -48,7 +48,7 @@ class Runtime:
         for lookup in (
             lambda: self.registry.queue(self.config.get(QUEUE)),
             lambda: self.registry.store(self.config.get(STORE)),
-            lambda: self.registry.cache(self.cache_name()),
+            lambda: self.registry.cache(self.config.get(CACHE)),
         ):
             try:
                 lookup()
@@ -86,14 +86,6 @@ class Runtime:
         """Open the store ``HITCOUNT_STORE`` names."""
         return self.registry.store(self.config.get(STORE)).factory(self.config)
 
-    def cache_name(self) -> str:
-        """``HITCOUNT_CACHE``, or when empty the cache named like the queue (shared as widely), else sqlite."""
-        name: str = self.config.get(CACHE)
-        if name:
-            return name
-        queue: str = self.config.get(QUEUE)
-        return queue if queue in self.registry.caches else "sqlite"
-
     def open_cache(self) -> CountsCache:
-        """Open the counts cache :meth:`cache_name` names."""
-        return self.registry.cache(self.cache_name()).factory(self.config)
+        """Open the counts cache ``HITCOUNT_CACHE`` names."""
+        return self.registry.cache(self.config.get(CACHE)).factory(self.config)

@@ -37,9 +37,10 @@ QUEUE = Setting("HITCOUNT_QUEUE", "sqlite", "Name of the queue backend (see `hit
 STORE = Setting("HITCOUNT_STORE", "sqlite", "Name of the store backend (see `hitcount plugins`).", _name)
 CACHE = Setting(
     "HITCOUNT_CACHE",
-    "",
-    "Name of the counts cache; empty: the one named like HITCOUNT_QUEUE if installed (redis), else sqlite.",
-    str.strip,
+    "sqlite",
+    "Name of the counts cache (see `hitcount plugins`), whose last counts reads answer while the store cannot:"
+    " sqlite keeps one per host, redis (hitcount-queue-redis) one for the whole fleet.",
+    _name,
 )
 DATA_DIR = Setting("HITCOUNT_DATA_DIR", "./var", "Directory of the embedded backends' files.", Path)
 RETENTION = Setting("HITCOUNT_RETENTION", "7d", "Hits older than this are deleted; at least 3 days.", _retention)
