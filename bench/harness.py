@@ -70,6 +70,7 @@ class Bench:
             **os.environ,
             "HITCOUNT_QUEUE": "redis",
             "HITCOUNT_STORE": "elastic",
+            "HITCOUNT_CACHE": "redis",
             "HITCOUNT_REDIS_URL": self.redis_url,
             "HITCOUNT_ELASTIC_URL": self.elastic_url,
             "HITCOUNT_REDIS_PREFIX": f"bench-{self.run}",

@@ -43,6 +43,7 @@ def stack(servers: Servers, tmp_path: Path) -> Iterator[Stack]:
     overrides = {
         "HITCOUNT_QUEUE": "redis",
         "HITCOUNT_STORE": "elastic",
+        "HITCOUNT_CACHE": "redis",
         "HITCOUNT_REDIS_URL": servers.url(SINGLE.redis),
         "HITCOUNT_ELASTIC_URL": servers.url(SINGLE.elastic),
         "HITCOUNT_WORKERS": "2",

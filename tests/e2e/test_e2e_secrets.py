@@ -42,6 +42,7 @@ def redis_environ(password: str, tmp_path: Path) -> dict[str, str]:
         "PATH": "/usr/bin:/bin",
         "HITCOUNT_QUEUE": "redis",
         "HITCOUNT_STORE": "sqlite",
+        "HITCOUNT_CACHE": "redis",
         "HITCOUNT_DATA_DIR": str(tmp_path),
         "HITCOUNT_REDIS_URL": nowhere(password),
         "HITCOUNT_REDIS_TIMEOUT": "1s",
@@ -64,7 +65,13 @@ def test_hitcount_config_and_a_failing_command_never_show_the_redis_password(pas
 @pytest.mark.parametrize("password", PASSWORDS[:2])
 def test_readyz_and_the_logs_never_show_the_redis_password(password: str, tmp_path: Path) -> None:
     stack = Stack(
-        tmp_path, {"HITCOUNT_QUEUE": "redis", "HITCOUNT_STORE": "sqlite", "HITCOUNT_REDIS_URL": nowhere(password)}
+        tmp_path,
+        {
+            "HITCOUNT_QUEUE": "redis",
+            "HITCOUNT_STORE": "sqlite",
+            "HITCOUNT_CACHE": "redis",
+            "HITCOUNT_REDIS_URL": nowhere(password),
+        },
     )
     try:
         readyz = stack.request("GET", "/readyz").json()
