@@ -232,6 +232,7 @@ def e2e_elastic(session: nox.Session, es: str, port: int) -> None:
             **own,
             "HITCOUNT_QUEUE": "redis",
             "HITCOUNT_STORE": "elastic",
+            "HITCOUNT_CACHE": "redis",
             "HITCOUNT_REDIS_URL": service_url(session, "redis"),
             "HITCOUNT_ELASTIC_URL": f"http://127.0.0.1:{port}",
         }
@@ -248,6 +249,7 @@ def clusters(session: nox.Session) -> None:
     env = {
         "HITCOUNT_QUEUE": "redis",
         "HITCOUNT_STORE": "elastic",
+        "HITCOUNT_CACHE": "redis",
         "HITCOUNT_REDIS_URL": service_url(session, "redis-cluster"),
         "HITCOUNT_ELASTIC_URL": service_url(session, "elastic-cluster"),
     }
