@@ -19,7 +19,6 @@ monkey.patch_all()
 import json  # noqa: E402 - after patching, as a gunicorn worker does
 import sys  # noqa: E402
 import time  # noqa: E402
-import uuid  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
 import gevent  # noqa: E402
@@ -44,7 +43,6 @@ def main(elastic_url: str, prefix: str) -> None:
             "HITCOUNT_QUEUE": "memory",
             "HITCOUNT_STORE": "elastic",
             "HITCOUNT_CACHE": "memory",
-            "HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex,
             "HITCOUNT_ELASTIC_URL": f"http://127.0.0.1:{proxy.port}",
             "HITCOUNT_ELASTIC_INDEX_PREFIX": prefix,
             "HITCOUNT_ELASTIC_TIMEOUT": "60s",

@@ -62,7 +62,6 @@ class Stack:
             **os.environ,
             "HITCOUNT_BIND": f"127.0.0.1:{self.port}",
             "HITCOUNT_DATA_DIR": str(directory / "data"),
-            "HITCOUNT_SQLITE_SYNCHRONOUS": "NORMAL",
             # A killed indexer's batches come back within seconds, not the default 30 s.
             "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "2s",
             "HITCOUNT_INDEXER_CONSUME_WAIT": "200ms",

@@ -39,7 +39,6 @@ def test_reads_of_never_hit_ids_leave_a_full_queue_redis_taking_hits(tmp_path: P
                 "HITCOUNT_REDIS_URL": server.url,
                 "HITCOUNT_REDIS_PREFIX": f"e2e-{uuid.uuid4().hex[:8]}",
                 "HITCOUNT_STORE": "memory",
-                "HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex,
                 "HITCOUNT_READ_RATE_LIMIT": "off",
                 "HITCOUNT_DATA_DIR": str(tmp_path / "data"),
             }

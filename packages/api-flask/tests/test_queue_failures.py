@@ -17,7 +17,7 @@ from api_testing import AppFactory, forwarded, queued_hits, rejected, spooled
 from prometheus_client import REGISTRY
 
 from hitcount.api_flask.backends import OwnThread
-from hitcount.core import Config, QueueFull, QueueUnavailable
+from hitcount.core import QueueFull, QueueUnavailable, SqliteQueue
 from hitcount.core.backends.memory import MemoryQueue
 
 
@@ -176,7 +176,7 @@ def test_spooled_hits_are_forwarded_once_the_queue_recovers(make_app: AppFactory
 
 
 def test_a_queue_that_cannot_be_opened_spools(make_app: AppFactory, tmp_path: Path) -> None:
-    def unreachable(config: Config) -> MemoryQueue:
+    def unreachable(namespace: str) -> MemoryQueue:
         raise QueueUnavailable("no route to the queue")
 
     app = make_app(queues={"unreachable": unreachable}, HITCOUNT_QUEUE="unreachable")
@@ -187,7 +187,11 @@ def test_a_queue_that_cannot_be_opened_spools(make_app: AppFactory, tmp_path: Pa
 def test_a_locked_sqlite_queue_spools_and_its_hits_go_in_once_the_lock_is_released(
     make_app: AppFactory, tmp_path: Path
 ) -> None:
-    app = make_app(HITCOUNT_QUEUE="sqlite", HITCOUNT_SQLITE_BUSY_TIMEOUT="100ms")
+    def quick(namespace: str) -> SqliteQueue:
+        """Core's sqlite queue, waiting 100 ms for another process's lock rather than 5 s."""
+        return SqliteQueue(tmp_path, visibility_timeout=30.0, busy_timeout=0.1)
+
+    app = make_app(queues={"sqlite-quick": quick}, HITCOUNT_QUEUE="sqlite-quick", blocking=True)
     client = app.test_client()
     assert client.post("/analytics", json={"id": "first"}).status_code == 204
     holder = sqlite3.connect(tmp_path / "queue.sqlite3", isolation_level=None)

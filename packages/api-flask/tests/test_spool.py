@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    return Config({"HITCOUNT_DATA_DIR": str(tmp_path), "HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex})
+    return Config({"HITCOUNT_DATA_DIR": str(tmp_path)})
 
 
 def directly(function: Callable[[], T]) -> T:
@@ -40,7 +40,7 @@ def drain(queue: Queue) -> list[bytes]:
 
 
 def test_spooled_batches_are_forwarded_oldest_first_and_then_gone(config: Config) -> None:
-    spool, queue = Spool(config), MemoryQueue(config)
+    spool, queue = Spool(config), MemoryQueue(uuid.uuid4().hex)
     for number in range(5):
         spool.put(f"batch-{number}".encode(), 2)
     assert (spool.backlog().batches, spool.backlog().hits) == (5, 10)
@@ -76,7 +76,7 @@ def test_beyond_its_maximum_bytes_the_spool_refuses_as_a_full_queue_until_batche
     assert spool.backlog().batches == 2
     assert not spool.health().ok
     assert "(100 bytes)" in spool.health().detail
-    queue = MemoryQueue(config)
+    queue = MemoryQueue(uuid.uuid4().hex)
     assert forwarder(spool, queue.publish).forward_one()  # the 60 bytes go out: room for them again
     spool.put(b"c" * 60, 1)
     assert not spool.health().ok  # at its maximum again
@@ -97,13 +97,13 @@ def test_a_batch_the_queue_did_not_take_stays_spooled(config: Config) -> None:
 
 def test_the_spool_outlives_its_process(config: Config) -> None:
     Spool(config).put(b"before the crash", 1)  # never closed, as after kill -9
-    queue = MemoryQueue(config)
+    queue = MemoryQueue(uuid.uuid4().hex)
     assert forwarder(Spool(config), queue.publish).forward_one()
     assert drain(queue) == [b"before the crash"]
 
 
 def _forward_all(config: Config, sink: list[bytes]) -> None:
-    queue = MemoryQueue(config)
+    queue = MemoryQueue(uuid.uuid4().hex)
     forwarding = forwarder(Spool(config), queue.publish)
     while forwarding.forward_one():
         pass

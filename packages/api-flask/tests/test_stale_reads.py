@@ -16,7 +16,7 @@ from hitcount.api_flask.access import read_id
 from hitcount.api_flask.errors import StoreBusy
 from hitcount.api_flask.reader import Reader
 from hitcount.api_flask.state import api_state
-from hitcount.core import WINDOWS, CacheUnavailable, Config, Counts, CountsCache, Hit, StoreUnavailable, now_ns
+from hitcount.core import WINDOWS, CacheUnavailable, Counts, CountsCache, Hit, StoreUnavailable, now_ns
 from hitcount.core.backends.memory import MemoryCache, MemoryStore
 
 calls: list[str] = []
@@ -125,7 +125,7 @@ class Sources:
     """A store that takes 50 ms to count, and no shared cache: the reader's own logic alone."""
 
     def __init__(self) -> None:
-        self.store = MemoryStore(Config({"HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex}))
+        self.store = MemoryStore(uuid.uuid4().hex)
 
     def counts(self, id: str, now: int) -> Counts:
         calls.append(id)
@@ -140,7 +140,7 @@ class Sources:
 
 
 def local_cache() -> CountsCache:
-    return MemoryCache(Config({"HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex}))
+    return MemoryCache(namespace=None)
 
 
 def test_a_thousand_concurrent_reads_of_one_id_ask_the_store_once() -> None:

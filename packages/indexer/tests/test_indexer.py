@@ -5,6 +5,7 @@ Store failures come from :class:`ScriptedStore`, a real store behind a script of
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from hitcount.core import (
+    VISIBILITY_TIMEOUT,
     Config,
     Delivery,
     Health,
@@ -29,7 +31,7 @@ from hitcount.core import (
     StoreUnavailable,
     now_ns,
 )
-from hitcount.core.backends.memory import MemoryQueue
+from hitcount.core.backends.memory import MemoryQueue, MemoryStore
 from hitcount.core.windows import NS_PER_SECOND, Counts
 from hitcount.core.wire import decode_batch, encode_batch
 from hitcount.indexer import Indexer, IndexerSettings
@@ -103,14 +105,22 @@ def config(request: pytest.FixtureRequest, tmp_path: Path) -> Config:
             "HITCOUNT_QUEUE": request.param,
             "HITCOUNT_STORE": request.param,
             "HITCOUNT_DATA_DIR": str(tmp_path),
-            "HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex,
         }
     )
 
 
 @pytest.fixture
 def runtime(config: Config) -> Runtime:
-    return Runtime.load(config.environ())
+    """The runtime of ``config``, whose memory queue and store are in a namespace of the test's own."""
+    runtime, namespace = Runtime.load(config.environ()), uuid.uuid4().hex
+    queues, stores = runtime.registry.queues, runtime.registry.stores
+
+    def queue(config: Config) -> Queue:
+        return MemoryQueue(namespace, visibility_timeout=config.get(VISIBILITY_TIMEOUT))
+
+    queues["memory"] = dataclasses.replace(queues["memory"], factory=queue)
+    stores["memory"] = dataclasses.replace(stores["memory"], factory=lambda _: MemoryStore(namespace))
+    return runtime
 
 
 @pytest.fixture
@@ -386,7 +396,7 @@ def test_unavailable_queue_is_waited_out_with_backoff_and_consumed_again(config:
                 raise QueueUnavailable("queue is down")
             return super().consume(consumer, max_batches, wait)
 
-    queue = RecoveringQueue(config)
+    queue = RecoveringQueue(uuid.uuid4().hex)
     settings = IndexerSettings.from_config(config)
     indexer = Indexer(queue, store, "test-indexer", settings)
     publish(queue, "page", 2)

@@ -20,8 +20,7 @@ from hitcount.api_flask.reader import Reader
 from hitcount.api_flask.responses import error_response, http_error, unexpected_error
 from hitcount.api_flask.settings import RATE_LIMIT, READ_RATE_LIMIT, ApiSettings
 from hitcount.api_flask.state import ApiState
-from hitcount.core import Runtime
-from hitcount.core.backends.memory import NAMESPACE, MemoryCache
+from hitcount.core import MemoryCache, Runtime
 
 
 def _limiter(rate: Rate | None, setting: str, settings: ApiSettings) -> RateLimiter | None:
@@ -41,9 +40,8 @@ def create_app(runtime: Runtime | None = None) -> Flask:
     # An id may hold "//"; werkzeug would otherwise redirect to a path without it.
     app.url_map.merge_slashes = False
     backends = Backends(runtime, settings)
-    # The worker's own copy of counts, apart from any memory backend of the same namespace.
-    namespace = f"{runtime.config.get(NAMESPACE)}-api-worker"
-    local = MemoryCache(runtime.config.with_overrides({NAMESPACE.name: namespace}))
+    # The worker's own copy of counts, which no other cache instance sees (a configured memory cache included).
+    local = MemoryCache(namespace=None)
     reader = Reader(backends, local, settings.read_timeout, settings.read_max_age, settings.read_concurrency)
     state = ApiState(
         settings,

@@ -25,11 +25,8 @@ from gevent.event import Event
 
 from hitcount.api_flask import metrics
 from hitcount.api_flask.settings import SPOOL_MAX_BYTES, SPOOL_MAX_HITS
-from hitcount.core import DATA_DIR, Backlog, Config, Delivery, Health, HitcountError, QueueFull
-from hitcount.core.backends.sqlite import SYNCHRONOUS
-from hitcount.core.backends.sqlite_queue import SqliteQueue
+from hitcount.core import DATA_DIR, Backlog, Config, Delivery, Health, HitcountError, QueueFull, SqliteQueue
 from hitcount.core.config import format_duration
-from hitcount.core.queue import VISIBILITY_TIMEOUT
 
 if TYPE_CHECKING:
     from hitcount.api_flask.backends import Caller
@@ -38,7 +35,7 @@ log = logging.getLogger(__name__)
 # Longer than one publish can take (it is bounded by the queue's own timeout), so that a
 # batch is never forwarded by two workers at once; short, so that one whose forwarder died
 # goes out soon.
-LEASE = "10s"
+LEASE = 10.0
 # How often an idle forwarder looks for spooled batches (another worker's, or a killed API's),
 # and how long it waits after the queue refused one.
 FORWARD_INTERVAL = 1.0
@@ -49,8 +46,7 @@ class Spool:
 
     def __init__(self, config: Config) -> None:
         directory: Path = config.get(DATA_DIR) / "spool"
-        local = {DATA_DIR.name: str(directory), SYNCHRONOUS.name: "FULL", VISIBILITY_TIMEOUT.name: LEASE}
-        self._batches = SqliteQueue(config.with_overrides(local))
+        self._batches = SqliteQueue(directory, visibility_timeout=LEASE, synchronous="FULL")
         self._max_hits = config.get(SPOOL_MAX_HITS)
         self._max_bytes = config.get(SPOOL_MAX_BYTES)
 

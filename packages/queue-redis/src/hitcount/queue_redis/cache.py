@@ -1,4 +1,4 @@
-"""The ``redis`` counts cache: one key per id, expiring with ``HITCOUNT_CACHE_TTL``, in the
+"""The ``redis`` counts cache: one key per id, expiring with core's ``CACHE_TTL`` (a day), in the
 Redis of ``HITCOUNT_CACHE_REDIS_URL`` (default: the queue's).
 
 Every API process of every host that shares that Redis shares these counts, so a hot
@@ -32,7 +32,7 @@ class RedisCache(CountsCache):
         timeout = config.get(TIMEOUT)
         self._where = mask_url(url)
         self._prefix = f"{config.get(PREFIX)}:counts:"
-        self._ttl = config.get(CACHE_TTL)
+        self._ttl = CACHE_TTL
         self._connector = Connector(url, timeout, config.get(MAX_CONNECTIONS))
 
     def get(self, id: str) -> Counts | None:
