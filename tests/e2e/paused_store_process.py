@@ -51,10 +51,11 @@ def main(elastic_url: str, prefix: str) -> None:
         }
     )
     app = create_app(runtime)
-    backends = api_state(app).backends
-    reader = api_state(app).reader
-    backends.store.write([Hit("new", now_ns())])
-    backends.store.refresh()
+    state = api_state(app)
+    reader = state.reader
+    store = state.backends.store.get()
+    store.write([Hit("new", now_ns())])
+    store.refresh()
     reader.read(read_id("warm"))  # the client's first connection, made while the proxy flows
     proxy.hang()
     readers = [gevent.spawn(reader.read, read_id(f"gone-{n}")) for n in range(ABANDONED)]
@@ -72,7 +73,7 @@ def main(elastic_url: str, prefix: str) -> None:
     except HitcountError as error:
         after = {"error": str(error)}
     print(json.dumps({"gave_up": gave_up, "still_held": still_held, "after": after}), flush=True)
-    backends.close()
+    state.close()
     proxy.stop()
 
 

@@ -48,11 +48,11 @@ def test_reads_of_never_hit_ids_leave_a_full_queue_redis_taking_hits(tmp_path: P
         try:
             assert {client.get(f"/badge.svg?id=badge-{n}").status_code for n in range(READS)} == {200}
             assert client.post("/analytics", json={"id": "after-the-reads"}).status_code == 204
-            queue = api_state(app).backends.queue
+            queue = api_state(app).backends.queue.get()
             hits = [hit for delivery in queue.consume("e2e", 10, 1.0) for hit in decode_batch(delivery.payload)]
             assert [hit.id for hit in hits] == ["after-the-reads"]  # in Redis, not in the spool
         finally:
-            api_state(app).backends.close()
+            api_state(app).close()
         assert not list(redis.Redis.from_url(server.url).scan_iter(match="*:counts:*"))
     finally:
         server.kill()

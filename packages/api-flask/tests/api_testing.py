@@ -98,7 +98,7 @@ def make_app(tmp_path: Path) -> Iterator[AppFactory]:
 
     yield make
     for app in apps:
-        api_state(app).backends.close()
+        api_state(app).close()
 
 
 @pytest.fixture
@@ -118,7 +118,7 @@ def rejected(reason: str) -> float:
 
 def queued_batches(app: Flask) -> list[list[Hit]]:
     """The hits of every write to the app's queue, in publish order (consumed, so call once per test)."""
-    queue = api_state(app).backends.queue
+    queue = api_state(app).backends.queue.get()
     return [decode_batch(delivery.payload) for delivery in queue.consume("test", 100_000, 0)]
 
 

@@ -35,7 +35,7 @@ def recorded_queue(make_app: AppFactory, *, blocking: bool) -> ThreadRecordingQu
     """The queue of an app over :func:`open_queue` registered ``blocking`` as told, once it took a hit."""
     app = make_app(queues={"recording": open_queue}, HITCOUNT_QUEUE="recording", blocking=blocking)
     assert app.test_client().post("/analytics", json={"id": "page"}).status_code == 204
-    queue = api_state(app).backends.queue
+    queue = api_state(app).backends.queue.get()
     assert isinstance(queue, ThreadRecordingQueue)
     assert [hit.id for hit in queued_hits(app)] == ["page"]
     return queue

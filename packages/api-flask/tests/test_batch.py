@@ -21,7 +21,7 @@ def test_a_batch_answered_204_is_queued_whole_in_one_write(make_app: AppFactory)
     response = app.test_client().post("/analytics/batch", json=hits)
     assert response.status_code == 204
     assert [hit.id for hit in queued_hits(app)] == [hit["id"] for hit in hits]
-    queue = api_state(app).backends.queue
+    queue = api_state(app).backends.queue.get()
     assert isinstance(queue, CountingQueue)
     assert queue.publishes == 1
 

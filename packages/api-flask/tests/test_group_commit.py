@@ -26,7 +26,7 @@ def post_concurrently(app: Flask, ids: list[str]) -> list[int]:
 
 def counting_app(make_app: AppFactory, blocking: bool = False, **settings: str) -> tuple[Flask, CountingQueue]:
     app = make_app(queues={"counting": CountingQueue}, HITCOUNT_QUEUE="counting", blocking=blocking, **settings)
-    queue = api_state(app).backends.queue
+    queue = api_state(app).backends.queue.get()
     assert isinstance(queue, CountingQueue)
     return app, queue
 

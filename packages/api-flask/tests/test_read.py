@@ -19,7 +19,7 @@ from hitcount.core.windows import NS_PER_SECOND, WINDOWS
 
 
 def write(app: Flask, *hits: Hit) -> None:
-    api_state(app).backends.store.write(hits)
+    api_state(app).backends.store.get().write(hits)
 
 
 def test_counts_are_the_spec_answer_longest_window_first(client: FlaskClient, app: Flask) -> None:

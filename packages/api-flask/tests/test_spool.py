@@ -25,12 +25,18 @@ def config(tmp_path: Path) -> Config:
     return Config({"HITCOUNT_DATA_DIR": str(tmp_path)})
 
 
-def directly(function: Callable[[], T]) -> T:
-    return function()
+class Held:
+    """A spool called directly, as a worker's handle calls it on the spool's thread."""
+
+    def __init__(self, spool: Spool) -> None:
+        self._spool = spool
+
+    def call(self, method: Callable[[Spool], T]) -> T:
+        return method(self._spool)
 
 
 def forwarder(spool: Spool, publish: Callable[[bytes, int], None]) -> Forwarder:
-    return Forwarder(lambda: spool, directly, publish)
+    return Forwarder(Held(spool), publish)
 
 
 def drain(queue: Queue) -> list[bytes]:

@@ -7,6 +7,7 @@ from werkzeug.exceptions import HTTPException
 
 from hitcount.api_flask.access import ReadAccess
 from hitcount.api_flask.backends import Backends
+from hitcount.api_flask.batcher import GroupCommit
 from hitcount.api_flask.blueprints.ops import ops
 from hitcount.api_flask.blueprints.read import read
 from hitcount.api_flask.blueprints.script import script
@@ -19,6 +20,7 @@ from hitcount.api_flask.ratelimit import Rate, RateLimiter
 from hitcount.api_flask.reader import Reader
 from hitcount.api_flask.responses import error_response, http_error, unexpected_error
 from hitcount.api_flask.settings import RATE_LIMIT, READ_RATE_LIMIT, ApiSettings
+from hitcount.api_flask.spool import Publisher
 from hitcount.api_flask.state import ApiState
 from hitcount.core import MemoryCache, Runtime
 
@@ -30,19 +32,28 @@ def _limiter(rate: Rate | None, setting: str, settings: ApiSettings) -> RateLimi
 def create_app(runtime: Runtime | None = None) -> Flask:
     """The API as a WSGI app, configured from ``HITCOUNT_*`` (through ``runtime``, default :meth:`Runtime.load`).
 
-    Nothing that holds a socket or a thread is created here: the queue and the store are
-    opened by each worker once it has loaded the app, the batcher on first use (see
-    :mod:`hitcount.api_flask.backends`), so the app may be built before gunicorn forks.
+    Nothing that holds a socket or a thread is created here: the backends are opened by each
+    worker once it has loaded the app (:meth:`~hitcount.api_flask.state.ApiState.open`), the
+    batcher's greenlet on first use, so the app may be built before gunicorn forks.
     """
     runtime = runtime or Runtime.load()
     settings = ApiSettings.from_config(runtime.config)
     app = Flask(__name__)
     # An id may hold "//"; werkzeug would otherwise redirect to a path without it.
     app.url_map.merge_slashes = False
-    backends = Backends(runtime, settings)
+    backends = Backends(runtime, settings.enqueue_timeout)
+    publisher = Publisher(backends.queue, backends.spool)
+    batcher = GroupCommit(publisher.publish, settings.commit_interval, settings.enqueue_timeout)
     # The worker's own copy of counts, which no other cache instance sees (a configured memory cache included).
     local = MemoryCache(namespace=None)
-    reader = Reader(backends, local, settings.read_timeout, settings.read_max_age, settings.read_concurrency)
+    reader = Reader(
+        backends.store,
+        backends.cache,
+        local,
+        timeout=settings.read_timeout,
+        max_age=settings.read_max_age,
+        concurrency=settings.read_concurrency,
+    )
     state = ApiState(
         settings,
         CorsPolicy.of(settings.cors_origins),
@@ -51,6 +62,8 @@ def create_app(runtime: Runtime | None = None) -> Flask:
         _limiter(settings.rate_limit, RATE_LIMIT.name, settings),
         _limiter(settings.read_rate_limit, READ_RATE_LIMIT.name, settings),
         backends,
+        batcher,
+        publisher,
         reader,
         runtime.secrets,
     )

@@ -147,7 +147,7 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
 
     state = served_state(worker.wsgi)
     if state is not None:
-        state.backends.open()
+        state.open()
     worker.log.info("Worker ready (pid: %s)", worker.pid)
 
 
@@ -157,7 +157,7 @@ def worker_exit(server, worker):  # type: ignore[no-untyped-def]
 
     state = served_state(getattr(worker, "wsgi", None))
     if state is not None:
-        state.backends.close()
+        state.close()
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]

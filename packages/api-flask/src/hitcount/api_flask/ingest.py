@@ -60,7 +60,7 @@ def ingest(state: ApiState, parse: Callable[[bytes, int], list[Hit]], environ: W
         _count_rejection(error, error.hits)
         raise
     try:
-        state.backends.batcher.submit(hits)
+        state.batcher.submit(hits)
     except HitcountError as error:
         _count_rejection(error, len(hits))
         raise

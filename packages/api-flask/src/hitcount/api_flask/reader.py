@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import gevent
 from gevent.event import AsyncResult
@@ -36,20 +36,13 @@ from gevent.event import AsyncResult
 from hitcount.api_flask import metrics
 from hitcount.api_flask.access import ReadId
 from hitcount.api_flask.errors import StoreBusy
-from hitcount.core import CacheUnavailable, Counts, CountsCache, StoreError, StoreUnavailable, now_ns
+from hitcount.core import CacheUnavailable, Counts, CountsCache, HitStore, StoreError, StoreUnavailable, now_ns
 from hitcount.core.cache import age
 
+if TYPE_CHECKING:
+    from hitcount.api_flask.backends import Handle
+
 log = logging.getLogger(__name__)
-
-
-class Sources(Protocol):
-    """The worker's store and shared counts cache, opened when needed and called as their classes ask."""
-
-    def counts(self, id: str, now: int) -> Counts: ...
-
-    def cached(self, id: str) -> Counts | None: ...
-
-    def keep(self, counts: Counts) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -71,10 +64,21 @@ class _Flight:
 
 
 class Reader:
-    """Answers reads for one worker; see the module's docstring."""
+    """Answers reads for one worker from its ``store``, its shared ``cache`` and its own copy ``local``;
+    see the module's docstring."""
 
-    def __init__(self, sources: Sources, local: CountsCache, timeout: float, max_age: float, concurrency: int) -> None:
-        self._sources = sources
+    def __init__(
+        self,
+        store: Handle[HitStore],
+        cache: Handle[CountsCache],
+        local: CountsCache,
+        *,
+        timeout: float,
+        max_age: float,
+        concurrency: int,
+    ) -> None:
+        self._store = store
+        self._cache = cache
         self._local = local
         self._timeout = timeout
         self._max_age = max_age
@@ -107,7 +111,7 @@ class Reader:
             return kept
         try:
             with gevent.Timeout(self._timeout, CacheUnavailable(f"no answer within {self._timeout:g}s")):
-                shared = self._sources.cached(id)
+                shared = self._cache.call(lambda cache: cache.get(id))
         except CacheUnavailable as error:
             log.debug("counts cache unavailable, using the worker's own: %s", error)
             return kept
@@ -148,7 +152,7 @@ class Reader:
         """Count ``id``, wake its readers, keep the answer."""
         started = time.perf_counter()
         try:
-            counts = self._sources.counts(id, now_ns())
+            counts = self._counted(id)
         except Exception as error:  # the readers raise it: core's errors are answered, others are bugs
             flight.result.set_exception(error)
         else:
@@ -159,11 +163,22 @@ class Reader:
             if self._flights.get(id) is flight:
                 del self._flights[id]
 
+    def _counted(self, id: str) -> Counts:
+        """The store's counts of ``id`` now; its outages are logged as the store down."""
+        now = now_ns()
+        try:
+            counts = self._store.call(lambda store: store.counts(id, now))
+        except StoreUnavailable as error:
+            self._store.down(f"counting failed: {error}")
+            raise
+        self._store.up()
+        return counts
+
     def _keep(self, counts: Counts) -> None:
         self._local.put(counts)
         if not any(counts.values):
             return
         try:
-            self._sources.keep(counts)
+            self._cache.call(lambda cache: cache.put(counts))
         except CacheUnavailable as error:
             log.debug("counts cache unavailable, kept in the worker only: %s", error)

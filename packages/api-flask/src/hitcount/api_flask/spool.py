@@ -8,6 +8,10 @@ oldest first. A batch is leased while it is forwarded, so two workers never forw
 once; it is deleted only after the queue took it, so a crash in between forwards it again,
 which stores count once (they keep each hit, by id and uid, once). A spool left by a killed API is
 forwarded by the next one that starts on the same data directory.
+
+Where a group of hits goes is decided here, by the worker's :class:`Publisher`: the queue,
+else the spool, with a breaker that sends groups straight to the spool for a while after the
+queue failed, and the :class:`Forwarder` that moves them on once it takes them again.
 """
 
 from __future__ import annotations
@@ -18,18 +22,31 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import gevent
 from gevent.event import Event
 
 from hitcount.api_flask import metrics
 from hitcount.api_flask.settings import SPOOL_MAX_BYTES, SPOOL_MAX_HITS
-from hitcount.core import DATA_DIR, Backlog, Config, Delivery, Health, HitcountError, QueueFull, SqliteQueue
+from hitcount.core import (
+    DATA_DIR,
+    Backlog,
+    Config,
+    Delivery,
+    Health,
+    HitcountError,
+    Queue,
+    QueueFull,
+    QueueUnavailable,
+    SqliteQueue,
+)
 from hitcount.core.config import format_duration
 
 if TYPE_CHECKING:
-    from hitcount.api_flask.backends import Caller
+    from hitcount.api_flask.backends import Handle
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 # Longer than one publish can take (it is bounded by the queue's own timeout), so that a
@@ -93,16 +110,67 @@ class Spool:
         self._batches.close()
 
 
-class Forwarder:
-    """One worker's greenlet that moves spooled batches into the queue, oldest first.
+class Publisher:
+    """Hands each group of hits to the queue; when it cannot take it (not when it is full), to the spool.
 
-    ``call`` runs a spool method the way the spool needs (in a thread: it blocks);
-    ``publish`` is the queue's, called in the greenlet (queue clients are cooperative).
+    After the queue failed, groups go straight to the spool for a while (``FORWARD_INTERVAL``),
+    so that a hung queue costs one timeout a while rather than one per group; the forwarder
+    tries the queue again meanwhile.
     """
 
-    def __init__(self, spool: Callable[[], Spool], call: Caller, publish: Callable[[bytes, int], None]) -> None:
+    def __init__(self, queue: Handle[Queue], spool: Handle[Spool]) -> None:
+        self._queue = queue
         self._spool = spool
-        self._call = call
+        self._queue_down_until = 0.0
+        self._forwarder = Forwarder(spool, self._to_queue)
+
+    def start(self) -> None:
+        """Forward what the spool holds now (hits a killed API left there), and from now on."""
+        self._forwarder.start()
+
+    def stop(self, timeout: float) -> None:
+        """Stop forwarding (the worker exits), after the batch in hand, waiting up to ``timeout`` seconds."""
+        self._forwarder.stop(timeout)
+
+    def publish(self, payload: bytes, hits: int) -> None:
+        """Keep one group: in the queue, else in the spool; the queue's refusal when it is full, or
+        the spool's when it cannot take the group either, propagates."""
+        if time.monotonic() >= self._queue_down_until:
+            try:
+                self._to_queue(payload, hits)
+                return
+            except QueueFull:
+                raise
+            except QueueUnavailable:
+                self._queue_down_until = time.monotonic() + FORWARD_INTERVAL
+        self._spool.call(lambda spool: spool.put(payload, hits))
+        metrics.SPOOLED.inc(hits)
+        self._forwarder.start()
+
+    def _to_queue(self, payload: bytes, hits: int) -> None:
+        """Publish to the queue; its failures (not a full queue's refusal) are logged as the queue down."""
+        try:
+            self._queue.call(lambda queue: queue.publish(payload, hits))
+        except QueueFull:
+            raise
+        except QueueUnavailable as error:
+            self._queue.down(f"publishing failed: {error}")
+            raise
+        self._queue.up()
+
+
+class SpoolHandle(Protocol):
+    """How the forwarder calls the spool: :class:`~hitcount.api_flask.backends.Handle`, on the spool's thread."""
+
+    def call(self, method: Callable[[Spool], T]) -> T: ...
+
+
+class Forwarder:
+    """One worker's greenlet that moves spooled batches into the queue, oldest first, with ``publish``
+    (the queue's, called in the greenlet: queue clients are cooperative or on a thread of their own)."""
+
+    def __init__(self, spool: SpoolHandle, publish: Callable[[bytes, int], None]) -> None:
+        self._spool = spool
         self._publish = publish
         self._name = f"{socket.gethostname()}-{os.getpid()}"
         self._wake = Event()
@@ -132,18 +200,16 @@ class Forwarder:
             except HitcountError as error:
                 log.debug("spooled hits wait for the queue: %s", error)  # the outage is logged
             try:
-                spool = self._spool()
-                metrics.observe_spool(self._call(spool.backlog))
+                metrics.observe_spool(self._spool.call(lambda spool: spool.backlog()))
             except HitcountError as error:
                 log.warning("cannot read the spool's backlog: %s", error)
 
     def forward_one(self) -> bool:
         """Forward the oldest spooled batch; False when there was none. The queue's error propagates."""
-        spool = self._spool()
-        delivery = self._call(lambda: spool.take(self._name))
+        delivery = self._spool.call(lambda spool: spool.take(self._name))
         if delivery is None:
             return False
         self._publish(delivery.payload, delivery.hits)
-        self._call(lambda: spool.remove(delivery))
+        self._spool.call(lambda spool: spool.remove(delivery))
         metrics.SPOOL_FORWARDED.inc(delivery.hits)
         return True
