@@ -26,11 +26,13 @@ import gevent  # noqa: E402
 from hitcount.api_flask.access import read_id  # noqa: E402
 from hitcount.api_flask.app import create_app  # noqa: E402
 from hitcount.api_flask.state import api_state  # noqa: E402
+from hitcount.api_flask.tuning import Tuning  # noqa: E402
 from hitcount.core import Hit, HitcountError, Runtime, now_ns  # noqa: E402
 from hitcount.core.testing import TcpProxy  # noqa: E402
 
 ABANDONED = 20
-READ_TIMEOUT = "300ms"
+# Every read asks the store, and gives up on it after 300 ms.
+TUNING = Tuning(read_timeout=0.3, read_max_age=0)
 # How long the abandoned searches get to let go of their connections before the proxy flows again.
 DEADLINE = 5.0
 
@@ -46,11 +48,9 @@ def main(elastic_url: str, prefix: str) -> None:
             "HITCOUNT_ELASTIC_URL": f"http://127.0.0.1:{proxy.port}",
             "HITCOUNT_ELASTIC_INDEX_PREFIX": prefix,
             "HITCOUNT_ELASTIC_TIMEOUT": "60s",
-            "HITCOUNT_READ_TIMEOUT": READ_TIMEOUT,
-            "HITCOUNT_READ_MAX_AGE": "0s",
         }
     )
-    app = create_app(runtime)
+    app = create_app(runtime, tuning=TUNING)
     state = api_state(app)
     reader = state.reader
     store = state.backends.store.get()

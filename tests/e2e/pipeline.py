@@ -182,7 +182,7 @@ class Stack:
             wait_until(lambda: queue.backlog().batches == 0, "the indexer to acknowledge every batch")
             store.refresh()
             end = time.monotonic() + DEADLINE
-            # The API may answer from its counts cache (up to HITCOUNT_READ_MAX_AGE old), which
+            # The API may answer from its counts cache (up to the read max age, 2 s, old), which
             # could hide a hit counted twice since: the store itself must agree.
             while (counts := self.counts(id)) != expected or (
                 counts := list(store.counts(id, now_ns()).values)

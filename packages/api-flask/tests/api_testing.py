@@ -19,9 +19,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
-from hitcount.api_flask.app import create_app
+from hitcount.api_flask.app import TUNING, create_app
+from hitcount.api_flask.settings import ApiSettings
 from hitcount.api_flask.spool import Spool
 from hitcount.api_flask.state import api_state
+from hitcount.api_flask.tuning import Tuning
 from hitcount.core import (
     Config,
     Counts,
@@ -61,7 +63,7 @@ def _in(namespace: str, open_backend: Callable[[str], T]) -> Callable[[Config], 
 def make_app(tmp_path: Path) -> Iterator[AppFactory]:
     """Build an app from settings over the memory queue and store, in a namespace no other test shares,
     optionally with extra queue, store and cache backends registered by name and extra settings
-    ``registered`` (as their plugins would).
+    ``registered`` (as their plugins would), and ``tuning`` for the API's fixed values.
 
     The extra backends are opened with the test's namespace (``factory(namespace)``: core's memory
     backends and their subclasses open so), and registered ``blocking=False``, called on the event
@@ -70,11 +72,13 @@ def make_app(tmp_path: Path) -> Iterator[AppFactory]:
     apps: list[Flask] = []
 
     def make(
+        *,
         queues: dict[str, Callable[[str], Queue]] | None = None,
         stores: dict[str, Callable[[str], HitStore]] | None = None,
         caches: dict[str, Callable[[str], CountsCache]] | None = None,
         registered: Sequence[Setting[Any]] = (),
         blocking: bool = False,
+        tuning: Tuning = TUNING,
         **settings: str,
     ) -> Flask:
         # The test's own data directory, where the spool and any embedded backend live.
@@ -92,7 +96,7 @@ def make_app(tmp_path: Path) -> Iterator[AppFactory]:
             registry.add_store(name, _in(namespace, store), blocking=blocking)
         for name, cache in (caches or {}).items():
             registry.add_cache(name, _in(namespace, cache), blocking=blocking)
-        app = create_app(runtime)
+        app = create_app(runtime, tuning=tuning)
         apps.append(app)
         return app
 
@@ -124,7 +128,7 @@ def queued_batches(app: Flask) -> list[list[Hit]]:
 
 def spooled(data_dir: Path) -> int:
     """Hits waiting in the spool under ``data_dir``."""
-    spool = Spool(Config({"HITCOUNT_DATA_DIR": str(data_dir)}))
+    spool = Spool.of(data_dir, ApiSettings.from_config(Config({})), Tuning())
     try:
         return spool.backlog().hits
     finally:

@@ -17,6 +17,7 @@ from api_testing import AppFactory, forwarded, queued_hits, rejected, spooled
 from prometheus_client import REGISTRY
 
 from hitcount.api_flask.backends import OwnThread
+from hitcount.api_flask.tuning import Tuning
 from hitcount.core import QueueFull, QueueUnavailable, SqliteQueue
 from hitcount.core.backends.memory import MemoryQueue
 
@@ -55,7 +56,7 @@ def test_a_queue_that_refuses_gives_503_with_retry_after_at_once_and_its_words_g
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # An enqueue timeout far longer than any slowness of the machine: a 503 "at once" is one not waiting it out.
-    app = make_app(queues={"failing": queue}, HITCOUNT_QUEUE="failing", HITCOUNT_API_ENQUEUE_TIMEOUT="30s")
+    app = make_app(queues={"failing": queue}, HITCOUNT_QUEUE="failing", tuning=Tuning(enqueue_timeout=30))
     before = rejected(reason)
     started = time.monotonic()
     response = app.test_client().post(path, data=b'[{"id": "x"}]' if path.endswith("batch") else b'{"id": "x"}')
@@ -122,19 +123,19 @@ def test_while_the_queue_is_down_hits_are_spooled_and_answered_204(
 
 
 def test_a_full_spool_is_a_full_queue(make_app: AppFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    app = make_app(queues={"down": DownQueue}, HITCOUNT_QUEUE="down", HITCOUNT_SPOOL_MAX_HITS="2")
+    app = make_app(queues={"down": DownQueue}, HITCOUNT_QUEUE="down", tuning=Tuning(spool_max_hits=2))
     client = app.test_client()
     assert client.post("/analytics/batch", json=[{"id": "a"}, {"id": "b"}]).status_code == 204
     refused = client.post("/analytics", json={"id": "c"})
     assert refused.status_code == 503
-    assert "HITCOUNT_SPOOL_MAX_HITS=2" in caplog.text
+    assert "the spool holds its maximum of 2 hits" in caplog.text
     assert spooled(tmp_path) == 2
 
 
 def test_a_full_spool_is_a_few_log_lines_however_many_requests_it_refuses(
     make_app: AppFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = make_app(queues={"down": DownQueue}, HITCOUNT_QUEUE="down", HITCOUNT_SPOOL_MAX_HITS="1")
+    app = make_app(queues={"down": DownQueue}, HITCOUNT_QUEUE="down", tuning=Tuning(spool_max_hits=1))
     client = app.test_client()
     assert client.post("/analytics", json={"id": "a"}).status_code == 204
     caplog.clear()

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hitcount.api_flask.tuning import Tuning
 from hitcount.core import Counts, Health, Setting, StoreUnavailable
 from hitcount.core.backends.memory import MemoryQueue, MemoryStore
 
@@ -95,7 +96,7 @@ def test_counts_of_a_public_id_stay_shared_cacheable_token_or_not(
 
 def test_stale_counts_that_took_a_token_are_private_too(make_app: AppFactory) -> None:
     client = make_app(
-        stores={"down": DownStore}, HITCOUNT_STORE="down", HITCOUNT_READ_TOKENS=TOKENS, HITCOUNT_READ_MAX_AGE="0s"
+        stores={"down": DownStore}, HITCOUNT_STORE="down", HITCOUNT_READ_TOKENS=TOKENS, tuning=Tuning(read_max_age=0)
     ).test_client()
     client.get("/analytics/page", headers=bearer("first-token"))  # kept, fresh
     DownStore.down = True

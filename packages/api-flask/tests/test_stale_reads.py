@@ -1,11 +1,11 @@
-"""Reads through the counts cache: fresh answers kept for HITCOUNT_READ_MAX_AGE, stale ones when the store fails."""
+"""Reads through the counts cache: fresh answers kept for the read max age, stale ones when the store fails."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import gevent
 import gevent.event
@@ -19,6 +19,7 @@ from hitcount.api_flask.backends import Handle
 from hitcount.api_flask.errors import StoreBusy
 from hitcount.api_flask.reader import Reader
 from hitcount.api_flask.state import api_state
+from hitcount.api_flask.tuning import Tuning
 from hitcount.core import (
     WINDOWS,
     CacheUnavailable,
@@ -75,35 +76,35 @@ class DownCache(MemoryCache):
         raise CacheUnavailable("cache down")
 
 
-def app_with(make_app: AppFactory, store: type[MemoryStore], **settings: str) -> Flask:
+def app_with(make_app: AppFactory, store: type[MemoryStore], **settings: Any) -> Flask:
     app = make_app(stores={"test": store}, caches={"down": DownCache}, HITCOUNT_STORE="test", **settings)
     api_state(app).backends.store.get().write([Hit("page", now_ns()), Hit("page", now_ns() - 1)])
     return app
 
 
 def test_a_fresh_answer_says_how_long_it_may_be_kept(make_app: AppFactory) -> None:
-    response = app_with(make_app, CountingStore, HITCOUNT_READ_MAX_AGE="5s").test_client().get("/analytics/page")
+    response = app_with(make_app, CountingStore, tuning=Tuning(read_max_age=5)).test_client().get("/analytics/page")
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "max-age=5"
     assert response.headers["Age"] == "0"
 
 
 def test_counts_younger_than_the_max_age_are_answered_without_the_store(make_app: AppFactory) -> None:
-    client = app_with(make_app, CountingStore, HITCOUNT_READ_MAX_AGE="1h").test_client()
+    client = app_with(make_app, CountingStore, tuning=Tuning(read_max_age=3600)).test_client()
     bodies = {client.get("/analytics/page").data for _ in range(50)}
     assert len(bodies) == 1
     assert calls == ["page"]
 
 
 def test_with_a_max_age_of_zero_every_read_asks_the_store(make_app: AppFactory) -> None:
-    client = app_with(make_app, CountingStore, HITCOUNT_READ_MAX_AGE="0s").test_client()
+    client = app_with(make_app, CountingStore, tuning=Tuning(read_max_age=0)).test_client()
     for _ in range(3):
         client.get("/analytics/page")
     assert calls == ["page"] * 3
 
 
 def test_when_the_store_fails_the_last_counts_are_answered_stale_with_their_age(make_app: AppFactory) -> None:
-    client = app_with(make_app, FlakyStore, HITCOUNT_READ_MAX_AGE="0s").test_client()
+    client = app_with(make_app, FlakyStore, tuning=Tuning(read_max_age=0)).test_client()
     fresh = client.get("/analytics/page")
     Outage.state = "down"
     time.sleep(1.1)
@@ -116,7 +117,7 @@ def test_when_the_store_fails_the_last_counts_are_answered_stale_with_their_age(
 
 
 def test_when_the_store_hangs_stale_counts_come_within_the_read_timeout(make_app: AppFactory) -> None:
-    client = app_with(make_app, FlakyStore, HITCOUNT_READ_MAX_AGE="0s", HITCOUNT_READ_TIMEOUT="300ms").test_client()
+    client = app_with(make_app, FlakyStore, tuning=Tuning(read_max_age=0, read_timeout=0.3)).test_client()
     fresh = client.get("/analytics/page")
     Outage.state = "hung"
     started = time.monotonic()
@@ -130,7 +131,7 @@ def test_when_the_store_hangs_stale_counts_come_within_the_read_timeout(make_app
 
 
 def test_with_the_shared_cache_down_the_workers_own_copy_serves(make_app: AppFactory) -> None:
-    client = app_with(make_app, FlakyStore, HITCOUNT_READ_MAX_AGE="1h", HITCOUNT_CACHE="down").test_client()
+    client = app_with(make_app, FlakyStore, HITCOUNT_CACHE="down", tuning=Tuning(read_max_age=3600)).test_client()
     fresh = client.get("/analytics/page")
     Outage.state = "down"
     assert (client.get("/analytics/page").status_code, client.get("/analytics/page").data) == (200, fresh.data)
@@ -251,7 +252,7 @@ def test_the_read_metrics_count_hits_misses_and_stale_answers(make_app: AppFacto
 
     before = [sample("hitcount_api_read_cache_total", result=result) for result in ("hit", "miss")]
     stale, reads = sample("hitcount_api_read_stale_total"), sample("hitcount_api_store_read_seconds_count")
-    client = app_with(make_app, FlakyStore, HITCOUNT_READ_MAX_AGE="0s").test_client()
+    client = app_with(make_app, FlakyStore, tuning=Tuning(read_max_age=0)).test_client()
     client.get("/analytics/page")  # miss, counted by the store
     Outage.state = "down"
     client.get("/analytics/page")  # miss, answered stale
@@ -320,9 +321,9 @@ def test_beyond_the_read_concurrency_a_new_id_is_refused_at_once_without_the_sto
     waiting = [gevent.spawn(reader.read, id) for id in ("a", "b")]
     gevent.sleep(0.05)
     started = time.monotonic()
-    with pytest.raises(StoreBusy, match="HITCOUNT_READ_CONCURRENCY"):
+    with pytest.raises(StoreBusy, match="as many as a worker runs at once"):
         reader.read(read_id("c"))
-    assert time.monotonic() - started < 5  # at once, not after HITCOUNT_READ_TIMEOUT
+    assert time.monotonic() - started < 5  # at once, not after the read timeout
     assert sorted(calls) == ["a", "b"]
     gevent.spawn(reader.read, "a")  # a reader of an id being counted joins that count
     gevent.sleep(0.05)
@@ -343,14 +344,14 @@ def test_beyond_the_read_concurrency_the_last_counts_kept_are_answered_stale() -
 
 
 def test_beyond_the_read_concurrency_a_read_is_a_503_with_retry_after(make_app: AppFactory) -> None:
-    app = app_with(make_app, FlakyStore, HITCOUNT_READ_CONCURRENCY="1", HITCOUNT_READ_TIMEOUT="20s")
+    app = app_with(make_app, FlakyStore, tuning=Tuning(read_concurrency=1, read_timeout=20))
     Outage.state = "hung"
     waiting = gevent.spawn(app.test_client().get, "/analytics/page")
     gevent.sleep(0.1)
     started = time.monotonic()
     refused = app.test_client().get("/analytics/other")
     waiting.kill()
-    assert time.monotonic() - started < 10  # at once, not after HITCOUNT_READ_TIMEOUT
+    assert time.monotonic() - started < 10  # at once, not after the read timeout
     assert refused.status_code == 503
     assert refused.headers["Retry-After"] == "1"
 

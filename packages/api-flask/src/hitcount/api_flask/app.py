@@ -22,45 +22,51 @@ from hitcount.api_flask.responses import error_response, http_error, unexpected_
 from hitcount.api_flask.settings import RATE_LIMIT, READ_RATE_LIMIT, ApiSettings
 from hitcount.api_flask.spool import Publisher
 from hitcount.api_flask.state import ApiState
+from hitcount.api_flask.tuning import Tuning
 from hitcount.core import MemoryCache, Runtime
 
+# What the API runs with, unless a test tunes it.
+TUNING = Tuning()
 
-def _limiter(rate: Rate | None, setting: str, settings: ApiSettings) -> RateLimiter | None:
-    return RateLimiter(rate, setting, settings.rate_limit_ipv6_prefix) if rate else None
+
+def _limiter(rate: Rate | None, setting: str, tuning: Tuning) -> RateLimiter | None:
+    return RateLimiter(rate, setting, tuning.rate_limit_ipv6_prefix) if rate else None
 
 
-def create_app(runtime: Runtime | None = None) -> Flask:
-    """The API as a WSGI app, configured from ``HITCOUNT_*`` (through ``runtime``, default :meth:`Runtime.load`).
+def create_app(runtime: Runtime | None = None, settings: ApiSettings | None = None, tuning: Tuning = TUNING) -> Flask:
+    """The API as a WSGI app, configured from ``HITCOUNT_*`` (through ``runtime``, default :meth:`Runtime.load`;
+    its API settings parsed from the runtime's configuration unless given), and ``tuning`` (tests tune it).
 
     Nothing that holds a socket or a thread is created here: the backends are opened by each
     worker once it has loaded the app (:meth:`~hitcount.api_flask.state.ApiState.open`), the
     batcher's greenlet on first use, so the app may be built before gunicorn forks.
     """
     runtime = runtime or Runtime.load()
-    settings = ApiSettings.from_config(runtime.config)
+    settings = settings or ApiSettings.from_config(runtime.config)
     app = Flask(__name__)
     # An id may hold "//"; werkzeug would otherwise redirect to a path without it.
     app.url_map.merge_slashes = False
-    backends = Backends(runtime, settings.enqueue_timeout)
+    backends = Backends(runtime, settings, tuning)
     publisher = Publisher(backends.queue, backends.spool)
-    batcher = GroupCommit(publisher.publish, settings.commit_interval, settings.enqueue_timeout)
+    batcher = GroupCommit(publisher.publish, tuning.commit_interval, tuning.enqueue_timeout)
     # The worker's own copy of counts, which no other cache instance sees (a configured memory cache included).
     local = MemoryCache(namespace=None)
     reader = Reader(
         backends.store,
         backends.cache,
         local,
-        timeout=settings.read_timeout,
-        max_age=settings.read_max_age,
-        concurrency=settings.read_concurrency,
+        timeout=tuning.read_timeout,
+        max_age=tuning.read_max_age,
+        concurrency=tuning.read_concurrency,
     )
     state = ApiState(
         settings,
+        tuning,
         CorsPolicy.of(settings.cors_origins),
         ReadAccess.of(settings.read_tokens, settings.public_ids),
         TrustedProxies(settings.trusted_proxies),
-        _limiter(settings.rate_limit, RATE_LIMIT.name, settings),
-        _limiter(settings.read_rate_limit, READ_RATE_LIMIT.name, settings),
+        _limiter(settings.rate_limit, RATE_LIMIT.name, tuning),
+        _limiter(settings.read_rate_limit, READ_RATE_LIMIT.name, tuning),
         backends,
         batcher,
         publisher,

@@ -30,8 +30,11 @@ import gevent
 from gevent.lock import Semaphore
 from gevent.threadpool import ThreadPool
 
+from hitcount.api_flask.settings import ApiSettings
 from hitcount.api_flask.spool import Spool
+from hitcount.api_flask.tuning import Tuning
 from hitcount.core import (
+    DATA_DIR,
     CacheUnavailable,
     Config,
     CountsCache,
@@ -183,8 +186,8 @@ class Handle(Generic[B]):
 class Backends:
     """The configured queue, store and counts cache of one worker, and its spool."""
 
-    def __init__(self, runtime: Runtime, health_timeout: float) -> None:
-        self._health_timeout = health_timeout
+    def __init__(self, runtime: Runtime, settings: ApiSettings, tuning: Tuning) -> None:
+        self._health_timeout = tuning.enqueue_timeout
         config = runtime.config
         # Resolve the backend names now: an unknown one fails the start, not the first request.
         # A backend down: a few lines a minute, however many requests meet it.
@@ -221,7 +224,7 @@ class Backends:
         )
         self.spool = Handle(
             "spool",
-            Spool,
+            lambda config: Spool.of(config.get(DATA_DIR), settings, tuning),
             runtime,
             QueueUnavailable,
             blocking=True,  # an sqlite file, fsynced on every put

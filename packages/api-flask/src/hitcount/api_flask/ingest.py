@@ -55,7 +55,7 @@ def ingest(state: ApiState, parse: Callable[[bytes, int], list[Hit]], environ: W
     now = now_ns()
     try:
         _admit(state, environ)
-        hits = parse(read_body(environ, state.settings.max_body), now)
+        hits = parse(read_body(environ, state.tuning.max_body), now)
     except Rejected as error:
         _count_rejection(error, error.hits)
         raise

@@ -14,8 +14,8 @@ from hitcount.core import Command, Registry, Served, hookimpl
 
 @hookimpl
 def hitcount_register_settings(registry: Registry) -> None:
-    """HITCOUNT_BIND, HITCOUNT_WORKERS, HITCOUNT_MAX_BODY, the security settings (CORS origins, read tokens,
-    public ids, rate limit, trusted proxies) and the HITCOUNT_API_* tuning."""
+    """HITCOUNT_BIND, HITCOUNT_WORKERS, HITCOUNT_ACCESS_LOG, the security settings (CORS origins, read tokens,
+    public ids, rate limits, trusted proxies) and the spool's size."""
     registry.add_settings(*SETTINGS)
 
 

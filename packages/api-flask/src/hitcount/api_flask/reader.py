@@ -4,19 +4,19 @@ Every answer the store gives is kept in the counts cache (shared by the API proc
 ``HITCOUNT_CACHE``) and in the worker's own small copy (the last fallback, when the
 shared cache is down too). A read first looks there:
 
-- counts younger than ``HITCOUNT_READ_MAX_AGE`` are answered as they are, so that a hot id
-  read by thousands costs the store about one count per that age and per worker; the
-  worker's own copy when it is that young, without asking the shared cache (a round trip
-  that cost a cached read more than the rest of it);
+- counts younger than the read max age (2 s, :class:`~hitcount.api_flask.tuning.Tuning`) are
+  answered as they are, so that a hot id read by thousands costs the store about one count
+  per that age and per worker; the worker's own copy when it is that young, without asking
+  the shared cache (a round trip that cost a cached read more than the rest of it);
 - otherwise the store is asked, once per id and worker however many readers wait for it;
-  when it fails or has not answered within ``HITCOUNT_READ_TIMEOUT``, the last counts kept
+  when it fails or has not answered within the read timeout (1 s), the last counts kept
   are answered, stale, with their age; only with none kept does the read fail (503).
 
-A worker runs at most ``HITCOUNT_READ_CONCURRENCY`` store counts at once (of different
-ids): a read of one more id answers its stale counts, or 503 at once, rather than queueing
-behind counts of a store that hangs. A count whose readers have all stopped waiting is
-dropped (its greenlet killed, which closes its connection), so that it holds neither a
-slot nor a connection of the store client's pool once nobody needs its answer.
+A worker runs at most 32 store counts at once (of different ids): a read of one more id answers
+its stale counts, or 503 at once, rather than queueing behind counts of a store that hangs. A
+count whose readers have all stopped waiting is dropped (its greenlet killed, which closes its
+connection), so that it holds neither a slot nor a connection of the store client's pool once
+nobody needs its answer.
 
 Counts that are all zero (an id never hit, or any id a client makes up) are kept in the
 worker's own copy only: in the shared cache they would let any client fill the cache's
@@ -127,14 +127,14 @@ class Reader:
             if landed is not None and age(landed) < self._max_age:  # counted while this reader asked the cache
                 return landed
             if len(self._flights) >= self._concurrency:
-                raise StoreBusy(f"{self._concurrency} store reads under way: HITCOUNT_READ_CONCURRENCY")
+                raise StoreBusy(f"{self._concurrency} store reads under way, as many as a worker runs at once")
             flight = self._flights[id] = _Flight()
             flight.greenlet = gevent.spawn(self._count_for, id, flight)
         flight.waiting += 1
         try:
             counts: Counts = flight.result.get(timeout=self._timeout)
         except gevent.Timeout:
-            raise StoreUnavailable(f"no answer within HITCOUNT_READ_TIMEOUT={self._timeout:g}s") from None
+            raise StoreUnavailable(f"no answer within the read timeout of {self._timeout:g}s") from None
         finally:
             flight.waiting -= 1
             if not flight.waiting and not flight.result.ready():

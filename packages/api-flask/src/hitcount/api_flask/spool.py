@@ -28,11 +28,10 @@ import gevent
 from gevent.event import Event
 
 from hitcount.api_flask import metrics
-from hitcount.api_flask.settings import SPOOL_MAX_BYTES, SPOOL_MAX_HITS
+from hitcount.api_flask.settings import ApiSettings
+from hitcount.api_flask.tuning import Tuning
 from hitcount.core import (
-    DATA_DIR,
     Backlog,
-    Config,
     Delivery,
     Health,
     HitcountError,
@@ -59,20 +58,26 @@ FORWARD_INTERVAL = 1.0
 
 
 class Spool:
-    """Hit batches waiting on this host for the queue; safe to share between threads and processes."""
+    """Hit batches waiting on this host for the queue, in ``directory``, at most ``max_bytes`` of them and
+    ``max_hits``; safe to share between threads and processes."""
 
-    def __init__(self, config: Config) -> None:
-        directory: Path = config.get(DATA_DIR) / "spool"
+    def __init__(self, directory: Path, max_bytes: int, max_hits: int) -> None:
         self._batches = SqliteQueue(directory, visibility_timeout=LEASE, synchronous="FULL")
-        self._max_hits = config.get(SPOOL_MAX_HITS)
-        self._max_bytes = config.get(SPOOL_MAX_BYTES)
+        self._max_hits = max_hits
+        self._max_bytes = max_bytes
+
+    @classmethod
+    def of(cls, data_dir: Path, settings: ApiSettings, tuning: Tuning) -> Spool:
+        """The spool of an API whose data directory is ``data_dir``: ``spool`` there, bounded by
+        ``HITCOUNT_SPOOL_MAX_BYTES`` and the tuning's maximum hits."""
+        return cls(data_dir / "spool", settings.spool_max_bytes, tuning.spool_max_hits)
 
     def put(self, payload: bytes, hits: int) -> None:
         """Keep one batch, durably, or raise :class:`QueueFull` when it would take the spool past
         its maximum hits or bytes (a few large batches fill a disk long before a million hits)."""
         held, size = self._batches.held()
         if held + hits > self._max_hits:
-            raise QueueFull(f"the spool holds HITCOUNT_SPOOL_MAX_HITS={self._max_hits} hits; cannot add {hits} more")
+            raise QueueFull(f"the spool holds its maximum of {self._max_hits} hits; cannot add {hits} more")
         if size + len(payload) > self._max_bytes:
             raise QueueFull(
                 f"the spool holds {size} bytes, near HITCOUNT_SPOOL_MAX_BYTES={self._max_bytes};"

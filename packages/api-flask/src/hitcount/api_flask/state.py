@@ -16,6 +16,7 @@ from hitcount.api_flask.ratelimit import RateLimiter
 from hitcount.api_flask.reader import Reader
 from hitcount.api_flask.settings import ApiSettings
 from hitcount.api_flask.spool import Publisher
+from hitcount.api_flask.tuning import Tuning
 from hitcount.core.masking import Secrets
 
 EXTENSION = "hitcount"
@@ -24,6 +25,7 @@ EXTENSION = "hitcount"
 @dataclass(frozen=True)
 class ApiState:
     settings: ApiSettings
+    tuning: Tuning
     cors: CorsPolicy
     access: ReadAccess
     proxies: TrustedProxies
@@ -50,7 +52,7 @@ class ApiState:
     def close(self) -> None:
         """Stop taking hits, stop forwarding, and release the backends' connections (when a worker exits)."""
         self.batcher.close()
-        self.publisher.stop(self.settings.enqueue_timeout)
+        self.publisher.stop(self.tuning.enqueue_timeout)
         self.backends.close()
 
 

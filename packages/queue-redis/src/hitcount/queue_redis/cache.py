@@ -2,7 +2,7 @@
 Redis of ``HITCOUNT_CACHE_REDIS_URL`` (default: the queue's).
 
 Every API process of every host that shares that Redis shares these counts, so a hot
-id is counted by the store about once per ``HITCOUNT_READ_MAX_AGE`` whatever the readers.
+id is counted by the store about once per the API's read max age (2 s) whatever the readers.
 The cache must never take the memory the queue needs: a Redis that holds batches refuses
 writes once full (``noeviction``) rather than lose one, and would then refuse batches for
 the sake of cached counts. So the cache has a server of its own (``allkeys-lru``), or shares
