@@ -1,10 +1,10 @@
 """The queue, store, counts cache and spool of one worker process: opened, closed, and their health.
 
-gunicorn forks its workers from a master that must hold no sockets or threads, so
-nothing here is opened by :func:`~hitcount.api_flask.app.create_app`: each worker opens
-its queue and store once it has loaded the app (:meth:`Backends.open`, from
-``gunicorn.conf.py``'s ``post_worker_init``). A backend that fails to open then is tried
-again by the next request that needs it, so the API starts while its backends are down,
+gunicorn forks its workers from a master that must hold no sockets or threads, so nothing here
+is opened by :func:`~hitcount.api_flask.app.create_app`: each worker opens its backends once it
+has loaded the app (:meth:`Backends.open`, from ``gunicorn.conf.py``'s ``post_worker_init``
+through :meth:`~hitcount.api_flask.state.ApiState.open`). A backend that fails to open then is
+tried again by the next request that needs it, so the API starts while its backends are down,
 answers 503 and reports itself not ready until they come up.
 
 Each is held as a :class:`Handle`, by whatever calls it: the publisher
