@@ -14,8 +14,7 @@ import time
 
 from playwright.sync_api import ConsoleMessage, Locator, Page, expect
 
-from hitcount.api_flask.settings import READ_MAX_AGE
-from hitcount.core import Config
+from hitcount.api_flask.tuning import Tuning
 from hitcount.core.testing.processes import wait_until
 from hitcount.core.windows import WINDOWS
 from tests.browser.pages import Site, page_of
@@ -139,8 +138,8 @@ def test_a_first_view_shows_in_its_pages_counters_and_a_reload_never_counts_it_t
     expect(page.locator("#recent")).to_have_text("1")
     stack.wait_for_counts(id, ONCE)
     # Until the counts read before the first view was indexed are past the caches (the browser's, and
-    # each API worker's for HITCOUNT_READ_MAX_AGE), a reload shows 1, never 3. Past them, it shows 2.
-    time.sleep(Config(stack.environ).get(READ_MAX_AGE))
+    # each API worker's for the read max age), a reload shows 1, never 3. Past them, it shows 2.
+    time.sleep(Tuning().read_max_age)
     page.context.new_cdp_session(page).send("Network.clearBrowserCache")
     page.reload()
     expect(page.locator("#longest")).to_have_text("2")

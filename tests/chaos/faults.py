@@ -7,8 +7,8 @@ configuration survives, not a fault). A schedule is drawn from its seed alone, s
 same seed injects the same faults in the same order at the same offsets; the threads that
 run them interleave as the machine's load has it.
 
-The spool's disk full: the API's spool is capped by HITCOUNT_SPOOL_MAX_HITS, set tiny for the
-run (:data:`SPOOL_MAX_HITS`), and the ``spool-full`` fault hangs Redis long enough for the spool
+The spool's disk full: the API's spool is capped by HITCOUNT_SPOOL_MAX_BYTES, set tiny for the
+run (:data:`SPOOL_MAX_BYTES`), and the ``spool-full`` fault hangs Redis long enough for the spool
 to reach it, so that Track answers 503 and the client resends. A size-limited filesystem would
 need root and a loop device; the cap is the same code path (the spool refuses a batch) on
 every machine.
@@ -36,8 +36,8 @@ from hitcount.indexer.indexer import KILL_BEFORE_ACK
 from tests.chaos.servers import Servers
 from tests.e2e.pipeline import Stack
 
-# Hits the API's spool holds before Track answers 503 (see the module's docstring).
-SPOOL_MAX_HITS = 200
+# Bytes of batches the API's spool holds before Track answers 503, a few hundred hits (see the module's docstring).
+SPOOL_MAX_BYTES = "16KiB"
 # The average time between the starts of two faults, and the longest a fault lasts (a process
 # paused, or down before it is started again).
 MEAN_GAP = 3.0

@@ -33,12 +33,14 @@ from collections import Counter
 import pytest
 from elasticsearch import Elasticsearch, helpers
 
+from hitcount.api_flask.settings import ApiSettings
 from hitcount.api_flask.spool import Spool
-from hitcount.core import Config
+from hitcount.api_flask.tuning import Tuning
+from hitcount.core import DATA_DIR, Config
 from hitcount.core.testing.processes import wait_until
 from hitcount.store_elastic.bulk import document_id
 from hitcount.store_elastic.settings import parse_urls
-from tests.chaos.faults import INDEXERS, SPOOL_MAX_HITS, Fault, Injector, Pipeline, schedule
+from tests.chaos.faults import INDEXERS, SPOOL_MAX_BYTES, Fault, Injector, Pipeline, schedule
 from tests.chaos.ledger import Ledger, read_journal
 from tests.chaos.servers import DIRECTORY, SHAPES, Servers, Shape
 from tests.e2e.pipeline import Stack, load
@@ -80,7 +82,7 @@ def run(shape: Shape, seed: int, seconds: float, rate: float) -> bool:
                 "HITCOUNT_REDIS_URL": servers.url(shape.redis),
                 "HITCOUNT_ELASTIC_URL": servers.url(shape.elastic),
                 "HITCOUNT_WORKERS": "2",
-                "HITCOUNT_SPOOL_MAX_HITS": str(SPOOL_MAX_HITS),
+                "HITCOUNT_SPOOL_MAX_BYTES": SPOOL_MAX_BYTES,
                 **dict(shape.settings),
             },
         )
@@ -156,7 +158,8 @@ def recover(pipeline: Pipeline) -> None:
 
 def drain(stack: Stack) -> None:
     """Wait until the spool has forwarded everything and the indexers acknowledged every batch."""
-    spool = Spool(Config(stack.environ))
+    config = Config(stack.environ)
+    spool = Spool.of(config.get(DATA_DIR), ApiSettings.from_config(config), Tuning())
     queue = stack.runtime.open_queue()
     try:
         wait_until(
@@ -205,7 +208,7 @@ def count(stack: Stack, id: str, sent: dict[str, bool]) -> Ledger:
     finally:
         client.close()
     stored = [uid_of.get(document, document) for document in documents]
-    # The API may answer from its counts cache for HITCOUNT_READ_MAX_AGE: wait for it to agree.
+    # The API may answer from its counts cache for the read max age (2 s): wait for it to agree.
     with contextlib.suppress(TimeoutError):  # the ledger says so
         wait_until(lambda: stack.counts(id)[0] == len(documents), "the API to count what the store holds", 60, 0.5)
     return Ledger.classify(sent, stored, stack.counts(id)[0])

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from hitcount.api_flask.settings import ApiSettings
 from hitcount.api_flask.spool import Spool
-from hitcount.core import Config
+from hitcount.api_flask.tuning import Tuning
+from hitcount.core import DATA_DIR, Config
 from hitcount.core.testing.processes import DEADLINE, wait_until
 from hitcount.core.windows import WINDOWS
 from tests.chaos.faults import alive, kill, paused
@@ -96,7 +98,8 @@ def test_the_api_killed_while_its_spool_forwards_loses_and_doubles_nothing(stack
     [node] = servers.services.catalog[SINGLE.redis].nodes
     pid = node.pid()
     assert pid is not None
-    spool = Spool(Config(stack.environ))
+    config = Config(stack.environ)
+    spool = Spool.of(config.get(DATA_DIR), ApiSettings.from_config(config), Tuning())
     try:
         # Redis hung: the API spools what it accepts.
         sent = 0

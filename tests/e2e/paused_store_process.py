@@ -19,7 +19,6 @@ monkey.patch_all()
 import json  # noqa: E402 - after patching, as a gunicorn worker does
 import sys  # noqa: E402
 import time  # noqa: E402
-import uuid  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
 import gevent  # noqa: E402
@@ -27,11 +26,13 @@ import gevent  # noqa: E402
 from hitcount.api_flask.access import read_id  # noqa: E402
 from hitcount.api_flask.app import create_app  # noqa: E402
 from hitcount.api_flask.state import api_state  # noqa: E402
+from hitcount.api_flask.tuning import Tuning  # noqa: E402
 from hitcount.core import Hit, HitcountError, Runtime, now_ns  # noqa: E402
 from hitcount.core.testing import TcpProxy  # noqa: E402
 
 ABANDONED = 20
-READ_TIMEOUT = "300ms"
+# Every read asks the store, and gives up on it after 300 ms.
+TUNING = Tuning(read_timeout=0.3, read_max_age=0)
 # How long the abandoned searches get to let go of their connections before the proxy flows again.
 DEADLINE = 5.0
 
@@ -44,19 +45,17 @@ def main(elastic_url: str, prefix: str) -> None:
             "HITCOUNT_QUEUE": "memory",
             "HITCOUNT_STORE": "elastic",
             "HITCOUNT_CACHE": "memory",
-            "HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex,
             "HITCOUNT_ELASTIC_URL": f"http://127.0.0.1:{proxy.port}",
             "HITCOUNT_ELASTIC_INDEX_PREFIX": prefix,
             "HITCOUNT_ELASTIC_TIMEOUT": "60s",
-            "HITCOUNT_READ_TIMEOUT": READ_TIMEOUT,
-            "HITCOUNT_READ_MAX_AGE": "0s",
         }
     )
-    app = create_app(runtime)
-    backends = api_state(app).backends
-    reader = api_state(app).reader
-    backends.store.write([Hit("new", now_ns())])
-    backends.store.refresh()
+    app = create_app(runtime, tuning=TUNING)
+    state = api_state(app)
+    reader = state.reader
+    store = state.backends.store.get()
+    store.write([Hit("new", now_ns())])
+    store.refresh()
     reader.read(read_id("warm"))  # the client's first connection, made while the proxy flows
     proxy.hang()
     readers = [gevent.spawn(reader.read, read_id(f"gone-{n}")) for n in range(ABANDONED)]
@@ -74,7 +73,7 @@ def main(elastic_url: str, prefix: str) -> None:
     except HitcountError as error:
         after = {"error": str(error)}
     print(json.dumps({"gave_up": gave_up, "still_held": still_held, "after": after}), flush=True)
-    backends.close()
+    state.close()
     proxy.stop()
 
 

@@ -61,7 +61,6 @@ class Stack:
             "HITCOUNT_BIND": f"127.0.0.1:{self.port}",
             "HITCOUNT_DATA_DIR": str(directory / "data"),
             "HITCOUNT_WORKERS": "2",
-            "HITCOUNT_SQLITE_SYNCHRONOUS": "NORMAL",
             # A killed indexer's batches come back within seconds, not the default 30 s.
             "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "2s",
             "HITCOUNT_REDIS_PREFIX": f"e2e-{run}",
@@ -176,7 +175,7 @@ class Stack:
             wait_until(lambda: queue.backlog().batches == 0, "the indexer to acknowledge every batch")
             store.refresh()
             end = time.monotonic() + DEADLINE
-            # The API may answer from its counts cache (up to HITCOUNT_READ_MAX_AGE old), which
+            # The API may answer from its counts cache (up to the read max age, 2 s, old), which
             # could hide a hit counted twice since: the store itself must agree.
             while (counts := self.counts(id)) != expected or (
                 counts := list(store.counts(id, now_ns()).values)

@@ -39,7 +39,6 @@ def test_reads_of_never_hit_ids_leave_a_full_queue_redis_taking_hits(tmp_path: P
                 "HITCOUNT_REDIS_URL": server.url,
                 "HITCOUNT_REDIS_PREFIX": f"e2e-{uuid.uuid4().hex[:8]}",
                 "HITCOUNT_STORE": "memory",
-                "HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex,
                 "HITCOUNT_READ_RATE_LIMIT": "off",
                 "HITCOUNT_DATA_DIR": str(tmp_path / "data"),
             }
@@ -49,11 +48,11 @@ def test_reads_of_never_hit_ids_leave_a_full_queue_redis_taking_hits(tmp_path: P
         try:
             assert {client.get(f"/badge.svg?id=badge-{n}").status_code for n in range(READS)} == {200}
             assert client.post("/analytics", json={"id": "after-the-reads"}).status_code == 204
-            queue = api_state(app).backends.queue
+            queue = api_state(app).backends.queue.get()
             hits = [hit for delivery in queue.consume("e2e", 10, 1.0) for hit in decode_batch(delivery.payload)]
             assert [hit.id for hit in hits] == ["after-the-reads"]  # in Redis, not in the spool
         finally:
-            api_state(app).backends.close()
+            api_state(app).close()
         assert not list(redis.Redis.from_url(server.url).scan_iter(match="*:counts:*"))
     finally:
         server.kill()

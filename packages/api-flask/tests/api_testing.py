@@ -6,11 +6,12 @@ module name no other package's tests use; ``conftest.py`` re-exports the fixture
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import gevent
 import pytest
@@ -18,9 +19,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
-from hitcount.api_flask.app import create_app
+from hitcount.api_flask.app import TUNING, create_app
+from hitcount.api_flask.settings import ApiSettings
 from hitcount.api_flask.spool import Spool
 from hitcount.api_flask.state import api_state
+from hitcount.api_flask.tuning import Tuning
 from hitcount.core import (
     Config,
     Counts,
@@ -28,6 +31,7 @@ from hitcount.core import (
     Health,
     Hit,
     HitStore,
+    MemoryCache,
     Queue,
     Runtime,
     Setting,
@@ -37,6 +41,7 @@ from hitcount.core.backends.memory import MemoryQueue, MemoryStore
 from hitcount.core.wire import decode_batch
 
 AppFactory = Callable[..., Flask]
+T = TypeVar("T")
 
 
 class DownStore(MemoryStore):
@@ -49,50 +54,55 @@ class DownStore(MemoryStore):
         return Health(False, "connection refused")
 
 
-def memory_environ(**overrides: str) -> dict[str, str]:
-    """HITCOUNT_* for the memory backends, in a namespace no other test shares."""
-    return {
-        "HITCOUNT_QUEUE": "memory",
-        "HITCOUNT_STORE": "memory",
-        "HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex,
-        **overrides,
-    }
+def _in(namespace: str, open_backend: Callable[[str], T]) -> Callable[[Config], T]:
+    """A plugin's factory opening the backend ``open_backend`` opens in ``namespace``."""
+    return lambda config: open_backend(namespace)
 
 
 @pytest.fixture
 def make_app(tmp_path: Path) -> Iterator[AppFactory]:
-    """Build an app from settings, optionally with extra queue, store and cache backends registered by name
-    and extra settings ``registered`` (as their plugins would).
+    """Build an app from settings over the memory queue and store, in a namespace no other test shares,
+    optionally with extra queue, store and cache backends registered by name and extra settings
+    ``registered`` (as their plugins would), and ``tuning`` for the API's fixed values.
 
-    The extra backends are registered ``blocking=False``, called on the event loop like the
-    ``memory`` ones most of them extend; ``blocking=True`` calls them on threads, like sqlite's.
+    The extra backends are opened with the test's namespace (``factory(namespace)``: core's memory
+    backends and their subclasses open so), and registered ``blocking=False``, called on the event
+    loop like the ``memory`` ones most of them extend; ``blocking=True`` calls them on threads, like sqlite's.
     """
     apps: list[Flask] = []
 
     def make(
-        queues: dict[str, Callable[[Config], Queue]] | None = None,
-        stores: dict[str, Callable[[Config], HitStore]] | None = None,
-        caches: dict[str, Callable[[Config], CountsCache]] | None = None,
+        *,
+        queues: dict[str, Callable[[str], Queue]] | None = None,
+        stores: dict[str, Callable[[str], HitStore]] | None = None,
+        caches: dict[str, Callable[[str], CountsCache]] | None = None,
         registered: Sequence[Setting[Any]] = (),
         blocking: bool = False,
+        tuning: Tuning = TUNING,
         **settings: str,
     ) -> Flask:
         # The test's own data directory, where the spool and any embedded backend live.
-        runtime = Runtime.load(memory_environ(**{"HITCOUNT_DATA_DIR": str(tmp_path), **settings}))
-        runtime.registry.add_settings(*registered)
+        environ = {"HITCOUNT_QUEUE": "memory", "HITCOUNT_STORE": "memory", "HITCOUNT_DATA_DIR": str(tmp_path)}
+        runtime = Runtime.load({**environ, **settings})
+        namespace = uuid.uuid4().hex
+        registry = runtime.registry
+        registry.add_settings(*registered)
+        registry.queues["memory"] = dataclasses.replace(registry.queues["memory"], factory=_in(namespace, MemoryQueue))
+        registry.stores["memory"] = dataclasses.replace(registry.stores["memory"], factory=_in(namespace, MemoryStore))
+        registry.caches["memory"] = dataclasses.replace(registry.caches["memory"], factory=_in(namespace, MemoryCache))
         for name, queue in (queues or {}).items():
-            runtime.registry.add_queue(name, queue, blocking=blocking)
+            registry.add_queue(name, _in(namespace, queue), blocking=blocking)
         for name, store in (stores or {}).items():
-            runtime.registry.add_store(name, store, blocking=blocking)
+            registry.add_store(name, _in(namespace, store), blocking=blocking)
         for name, cache in (caches or {}).items():
-            runtime.registry.add_cache(name, cache, blocking=blocking)
-        app = create_app(runtime)
+            registry.add_cache(name, _in(namespace, cache), blocking=blocking)
+        app = create_app(runtime, tuning=tuning)
         apps.append(app)
         return app
 
     yield make
     for app in apps:
-        api_state(app).backends.close()
+        api_state(app).close()
 
 
 @pytest.fixture
@@ -112,13 +122,13 @@ def rejected(reason: str) -> float:
 
 def queued_batches(app: Flask) -> list[list[Hit]]:
     """The hits of every write to the app's queue, in publish order (consumed, so call once per test)."""
-    queue = api_state(app).backends.queue
+    queue = api_state(app).backends.queue.get()
     return [decode_batch(delivery.payload) for delivery in queue.consume("test", 100_000, 0)]
 
 
 def spooled(data_dir: Path) -> int:
     """Hits waiting in the spool under ``data_dir``."""
-    spool = Spool(Config({"HITCOUNT_DATA_DIR": str(data_dir)}))
+    spool = Spool.of(data_dir, ApiSettings.from_config(Config({})), Tuning())
     try:
         return spool.backlog().hits
     finally:
@@ -143,8 +153,8 @@ def queued_hits(app: Flask) -> list[Hit]:
 class CountingQueue(MemoryQueue):
     """A memory queue that counts its publish calls (one per group commit)."""
 
-    def __init__(self, config: Config) -> None:
-        super().__init__(config)
+    def __init__(self, namespace: str) -> None:
+        super().__init__(namespace)
         self.publishes = 0
 
     def publish(self, payload: bytes, hits: int) -> None:

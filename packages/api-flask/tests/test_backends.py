@@ -9,15 +9,15 @@ import gevent
 from api_testing import AppFactory, queued_hits
 
 from hitcount.api_flask.state import api_state
-from hitcount.core import Config, Queue
+from hitcount.core import Queue
 from hitcount.core.backends.memory import MemoryQueue
 
 
 class ThreadRecordingQueue(MemoryQueue):
     """A memory queue that notes the thread each of its publish calls ran on."""
 
-    def __init__(self, config: Config) -> None:
-        super().__init__(config)
+    def __init__(self, namespace: str) -> None:
+        super().__init__(namespace)
         self.opened_on = threading.get_ident()
         self.published_on: list[int] = []
 
@@ -26,16 +26,16 @@ class ThreadRecordingQueue(MemoryQueue):
         super().publish(payload, hits)
 
 
-def open_queue(config: Config) -> Queue:
+def open_queue(namespace: str) -> Queue:
     """A factory as the Redis and Elasticsearch plugins write theirs: a function, with nothing to read off."""
-    return ThreadRecordingQueue(config)
+    return ThreadRecordingQueue(namespace)
 
 
 def recorded_queue(make_app: AppFactory, *, blocking: bool) -> ThreadRecordingQueue:
     """The queue of an app over :func:`open_queue` registered ``blocking`` as told, once it took a hit."""
     app = make_app(queues={"recording": open_queue}, HITCOUNT_QUEUE="recording", blocking=blocking)
     assert app.test_client().post("/analytics", json={"id": "page"}).status_code == 204
-    queue = api_state(app).backends.queue
+    queue = api_state(app).backends.queue.get()
     assert isinstance(queue, ThreadRecordingQueue)
     assert [hit.id for hit in queued_hits(app)] == ["page"]
     return queue

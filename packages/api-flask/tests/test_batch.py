@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from hitcount.api_flask.state import api_state
+from hitcount.api_flask.tuning import Tuning
 from hitcount.core import now_ns
 
 
@@ -21,7 +22,7 @@ def test_a_batch_answered_204_is_queued_whole_in_one_write(make_app: AppFactory)
     response = app.test_client().post("/analytics/batch", json=hits)
     assert response.status_code == 204
     assert [hit.id for hit in queued_hits(app)] == [hit["id"] for hit in hits]
-    queue = api_state(app).backends.queue
+    queue = api_state(app).backends.queue.get()
     assert isinstance(queue, CountingQueue)
     assert queue.publishes == 1
 
@@ -98,6 +99,6 @@ def test_a_broken_gzip_body_is_400(client: FlaskClient, body: bytes, message: st
 
 
 def test_a_batch_body_over_the_limit_is_413(make_app: AppFactory) -> None:
-    app = make_app(HITCOUNT_MAX_BODY="1KiB")
+    app = make_app(tuning=Tuning(max_body=1024))
     response = app.test_client().post("/analytics/batch", json=[{"id": "x" * 100}] * 20)
     assert response.status_code == 413

@@ -1,5 +1,6 @@
-"""Stalled clients against the real ``hitcount api``: each has HITCOUNT_CLIENT_TIMEOUT to send its
-request, idle kept-alive connections are closed, and thousands of stalled ones leave room for others."""
+"""Stalled clients against the real ``hitcount api``: each has the client timeout (10 s) to send its
+request, idle kept-alive connections are closed after the keepalive (5 s), and thousands of stalled ones
+leave room for others."""
 
 from __future__ import annotations
 
@@ -17,16 +18,17 @@ import orjson
 import pytest
 from test_server import Server, queued_ids, request, running_server
 
-pytestmark = pytest.mark.api_servers
+from hitcount.api_flask.tuning import Tuning
 
 STALLED = 2000
 BODY = b'{"id": "on-time"}'
 HEAD = f"POST /analytics HTTP/1.1\r\nHost: h\r\nContent-Length: {len(BODY)}\r\n\r\n".encode()
+CLIENT_TIMEOUT, KEEPALIVE = Tuning().client_timeout, Tuning().keepalive
 
 
 def connect(server: Server) -> socket.socket:
     host, port = server.url.removeprefix("http://").split(":")
-    return socket.create_connection((host, int(port)), timeout=10)
+    return socket.create_connection((host, int(port)), timeout=CLIENT_TIMEOUT * 3)
 
 
 def read_until_closed(connection: socket.socket) -> tuple[bytes, float]:
@@ -55,8 +57,8 @@ def open_files() -> Iterator[None]:
 
 
 def test_with_2000_stalled_connections_a_fresh_request_is_answered_at_once(tmp_path: Path, open_files: None) -> None:
-    # Stalled long past the test: only room beside them lets the fresh request through.
-    with running_server(tmp_path, HITCOUNT_CLIENT_TIMEOUT="120s") as server, ExitStack() as stalled:
+    # Stalled within the client timeout: only room beside them lets the fresh request through.
+    with running_server(tmp_path) as server, ExitStack() as stalled:
         for index in range(STALLED):
             connection = stalled.enter_context(connect(server))
             # A third send nothing, a third half a head, a third the head and half the body.
@@ -81,7 +83,7 @@ def trickle(connection: socket.socket, data: bytes, every: float) -> None:
 
 
 def test_a_client_has_the_client_timeout_to_send_its_request_then_is_cut_off(tmp_path: Path) -> None:
-    with running_server(tmp_path, HITCOUNT_CLIENT_TIMEOUT="1s", HITCOUNT_KEEPALIVE="1") as server:
+    with running_server(tmp_path) as server:
         silent, half_head, trickling, half_body, kept_alive = (connect(server) for _ in range(5))
         started = time.monotonic()
         half_head.sendall(HEAD[:20])
@@ -97,26 +99,26 @@ def test_a_client_has_the_client_timeout_to_send_its_request_then_is_cut_off(tmp
     )
     # Nothing sent: closed without an answer, at the client timeout.
     assert nothing == b""
-    assert 0.9 <= silent_closed - started < 4
+    assert CLIENT_TIMEOUT - 0.1 <= silent_closed - started < CLIENT_TIMEOUT + 3
     # Part of a head, all at once or a byte at a time: 408, then closed.
     assert head_408.startswith(b"HTTP/1.1 408 ")
     assert trickled_408.startswith(b"HTTP/1.1 408 ")
-    assert trickle_closed - started < 4  # trickling does not buy more time
+    assert trickle_closed - started < CLIENT_TIMEOUT + 3  # trickling does not buy more time
     # The head and part of the body: the app's 408, JSON like every error, then closed.
     assert body_408.startswith(b"HTTP/1.1 408 ")
-    assert "HITCOUNT_CLIENT_TIMEOUT" in orjson.loads(body_408.split(b"\r\n\r\n", 1)[1])["message"]
+    assert "client timeout" in orjson.loads(body_408.split(b"\r\n\r\n", 1)[1])["message"]
     # A request sent in time is answered; the connection, idle since, is closed after keepalive.
     assert kept.startswith(b"HTTP/1.1 204 ")
     assert kept.count(b"HTTP/1.1") == 1
-    assert 0.9 <= kept_closed - started < 4
+    assert KEEPALIVE - 0.1 <= kept_closed - started < KEEPALIVE + 3
 
 
 def test_requests_on_a_kept_alive_connection_each_get_the_client_timeout(tmp_path: Path) -> None:
-    with running_server(tmp_path, HITCOUNT_CLIENT_TIMEOUT="1s", HITCOUNT_KEEPALIVE="1") as server:
+    with running_server(tmp_path) as server:
         with connect(server) as connection:
             reader = connection.makefile("rb")
-            for _ in range(3):  # 1.5 s in all: past one client timeout, within one each
-                time.sleep(0.5)
+            for _ in range(3):  # past one client timeout in all, within the keepalive each
+                time.sleep(KEEPALIVE - 1)
                 connection.sendall(HEAD + BODY)
                 assert reader.readline().startswith(b"HTTP/1.1 204 ")
                 while reader.readline() not in (b"\r\n", b""):

@@ -99,7 +99,7 @@ def test_a_hit_sent_again_with_its_uid_is_counted_once(client: FlaskClient, app:
     assert client.post("/analytics/batch", json=[hit, {"id": "retried"}]).status_code == 204
     hits = queued_hits(app)
     assert [h.uid for h in hits].count(UID.bytes) == 4
-    store = api_state(app).backends.store
+    store = api_state(app).backends.store.get()
     store.write(hits)
     counts = orjson.loads(client.get("/analytics/retried").data)["counts"]
     assert [window["count"] for window in counts] == [2] * len(counts)

@@ -40,7 +40,7 @@ def test_a_bug_in_track_is_a_logged_json_500_that_allowed_origins_can_read(
     def broken(hits: list[Hit]) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(api_state(app).backends.batcher, "submit", broken)
+    monkeypatch.setattr(api_state(app).batcher, "submit", broken)
     response = app.test_client().post("/analytics", data=b'{"id": "x"}', headers={"Origin": ORIGIN})
     assert response.status_code == 500
     assert orjson.loads(response.data) == {"message": "internal error; it was logged"}

@@ -8,8 +8,10 @@ import pytest
 from api_testing import AppFactory, CountingQueue, queued_batches, queued_hits
 from flask import Flask
 
+from hitcount.api_flask.app import TUNING
 from hitcount.api_flask.batcher import GroupCommit
 from hitcount.api_flask.state import api_state
+from hitcount.api_flask.tuning import Tuning
 from hitcount.core import Hit, QueueUnavailable, now_ns
 
 
@@ -24,9 +26,9 @@ def post_concurrently(app: Flask, ids: list[str]) -> list[int]:
     return [greenlet.value for greenlet in greenlets]
 
 
-def counting_app(make_app: AppFactory, blocking: bool = False, **settings: str) -> tuple[Flask, CountingQueue]:
-    app = make_app(queues={"counting": CountingQueue}, HITCOUNT_QUEUE="counting", blocking=blocking, **settings)
-    queue = api_state(app).backends.queue
+def counting_app(make_app: AppFactory, blocking: bool = False, tuning: Tuning = TUNING) -> tuple[Flask, CountingQueue]:
+    app = make_app(queues={"counting": CountingQueue}, HITCOUNT_QUEUE="counting", blocking=blocking, tuning=tuning)
+    queue = api_state(app).backends.queue.get()
     assert isinstance(queue, CountingQueue)
     return app, queue
 
@@ -41,7 +43,7 @@ def test_concurrent_requests_share_queue_writes(make_app: AppFactory) -> None:
 
 def test_requests_arriving_during_a_write_share_the_next_one(make_app: AppFactory) -> None:
     # No gathering interval: only the write in flight makes the next group grow.
-    app, queue = counting_app(make_app, HITCOUNT_API_COMMIT_INTERVAL="0")
+    app, queue = counting_app(make_app, tuning=Tuning(commit_interval=0))
     ids = [f"page-{index}" for index in range(100)]
     assert post_concurrently(app, ids) == [204] * len(ids)
     assert queue.publishes < len(ids)

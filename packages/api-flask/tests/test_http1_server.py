@@ -80,7 +80,7 @@ def test_a_gzip_batch_is_inflated_and_taken(server: Server) -> None:
 def test_a_body_over_the_limit_is_413_before_the_app_and_the_connection_closes(server: Server) -> None:
     answered = exchange(server.url, post(b"x" * (64 * 1024 + 1)))
     assert (answered.statuses, answered.closed) == ([413], True)
-    assert "HITCOUNT_MAX_BODY" in json.loads(answered.answers[0].body)["message"]
+    assert "over the limit of 65536 bytes" in json.loads(answered.answers[0].body)["message"]
 
 
 def test_a_head_answer_has_no_body_and_connection_close_is_honoured(server: Server) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from hitcount.api_flask.address import Address
 from hitcount.api_flask.next_steps import started, text
+from hitcount.api_flask.settings import ApiSettings
 from hitcount.core import Config, Runtime
 from hitcount.core.testing.processes import free_port
 
@@ -39,6 +40,10 @@ def test_the_address_is_where_this_machine_reaches_the_bind_a_wildcard_on_loopba
     assert (address.target, address.url, address.curl) == (target, url, "curl")
 
 
+def settings_of(environ: dict[str, str]) -> ApiSettings:
+    return ApiSettings.from_config(Config(environ))
+
+
 def test_a_unix_socket_is_reached_by_curl_through_its_path() -> None:
     assert Address.of("unix:/run/hitcount.sock") == Address(
         "/run/hitcount.sock", "http://localhost", "curl --unix-socket /run/hitcount.sock"
@@ -47,7 +52,7 @@ def test_a_unix_socket_is_reached_by_curl_through_its_path() -> None:
 
 
 def test_the_block_names_the_served_address_in_its_requests_and_its_page_tags() -> None:
-    block = text(Address(("127.0.0.1", 8000), URL), Config({}))
+    block = text(Address(("127.0.0.1", 8000), URL), settings_of({}))
     assert f'curl -i -X POST {URL}/analytics -d \'{{"id": "hello"}}\'' in block
     assert f"curl -s {URL}/analytics/hello" in block
     assert f'<script defer src="{URL}/hitcount.js" data-id="hello"></script>' in block
@@ -57,30 +62,30 @@ def test_the_block_names_the_served_address_in_its_requests_and_its_page_tags() 
 
 
 def test_with_any_origin_the_block_says_counters_show_public_ids_and_how_to_show_more() -> None:
-    prose = " ".join(text(Address(("127.0.0.1", 8000), URL), Config({})).split())
+    prose = " ".join(text(Address(("127.0.0.1", 8000), URL), settings_of({})).split())
     assert "Pages of any origin send hits (HITCOUNT_CORS_ORIGINS=*)" in prose
     assert "counters show only the ids of HITCOUNT_PUBLIC_IDS (none set)" in prose
     assert "HITCOUNT_PUBLIC_IDS=hello" in prose
-    public = " ".join(text(Address(("127.0.0.1", 8000), URL), Config({"HITCOUNT_PUBLIC_IDS": "badge-*"})).split())
+    public = " ".join(text(Address(("127.0.0.1", 8000), URL), settings_of({"HITCOUNT_PUBLIC_IDS": "badge-*"})).split())
     assert "the ids of HITCOUNT_PUBLIC_IDS (badge-*)" in public
 
 
 def test_with_every_id_public_as_serve_sets_it_the_block_says_any_page_shows_every_count() -> None:
-    prose = " ".join(text(Address(("127.0.0.1", 8000), URL), Config({"HITCOUNT_PUBLIC_IDS": "*"})).split())
+    prose = " ".join(text(Address(("127.0.0.1", 8000), URL), settings_of({"HITCOUNT_PUBLIC_IDS": "*"})).split())
     assert "send hits (HITCOUNT_CORS_ORIGINS=*) and show every count (HITCOUNT_PUBLIC_IDS=*" in prose
     assert "counters show only" not in prose
 
 
 def test_with_read_tokens_the_read_asks_for_one_without_showing_any() -> None:
-    block = text(Address(("127.0.0.1", 8000), URL), Config({"HITCOUNT_READ_TOKENS": "s3cret-token"}))
+    block = text(Address(("127.0.0.1", 8000), URL), settings_of({"HITCOUNT_READ_TOKENS": "s3cret-token"}))
     assert f"curl -s -H 'Authorization: Bearer <a token of HITCOUNT_READ_TOKENS>' {URL}/analytics/hello" in block
     assert "s3cret-token" not in block
     assert "counters and badges show only the ids of HITCOUNT_PUBLIC_IDS" in " ".join(block.split())
 
 
 def test_with_listed_origins_the_block_names_them() -> None:
-    config = Config({"HITCOUNT_CORS_ORIGINS": "https://a.example,https://b.example"})
-    prose = " ".join(text(Address(("127.0.0.1", 8000), URL), config).split())
+    settings = settings_of({"HITCOUNT_CORS_ORIGINS": "https://a.example,https://b.example"})
+    prose = " ".join(text(Address(("127.0.0.1", 8000), URL), settings).split())
     assert "Only pages of https://a.example, https://b.example send hits and show counts" in prose
     assert "HITCOUNT_PUBLIC_IDS" not in prose  # without tokens their pages show every count
 

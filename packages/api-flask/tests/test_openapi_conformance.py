@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import schemathesis
-from api_testing import memory_environ
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
@@ -27,7 +26,9 @@ CONFIG = SchemathesisConfig.from_dict(
 
 
 # Loaded at import: schemathesis makes one test per operation.
-SCHEMA = schemathesis.openapi.from_wsgi("/openapi.json", create_app(Runtime.load(memory_environ())), config=CONFIG)
+SCHEMA = schemathesis.openapi.from_wsgi(
+    "/openapi.json", create_app(Runtime.load({"HITCOUNT_QUEUE": "memory", "HITCOUNT_STORE": "memory"})), config=CONFIG
+)
 
 
 @SCHEMA.parametrize()

@@ -21,7 +21,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 def write(app: Flask, id: str, ages: list[float]) -> None:
     now = now_ns()
-    api_state(app).backends.store.write([Hit(id, now - int(age * NS_PER_SECOND)) for age in ages])
+    api_state(app).backends.store.get().write([Hit(id, now - int(age * NS_PER_SECOND)) for age in ages])
 
 
 def title(svg: bytes) -> str:

@@ -17,7 +17,8 @@ from api_testing import AppFactory, forwarded, queued_hits, rejected, spooled
 from prometheus_client import REGISTRY
 
 from hitcount.api_flask.backends import OwnThread
-from hitcount.core import Config, QueueFull, QueueUnavailable
+from hitcount.api_flask.tuning import Tuning
+from hitcount.core import QueueFull, QueueUnavailable, SqliteQueue
 from hitcount.core.backends.memory import MemoryQueue
 
 
@@ -55,7 +56,7 @@ def test_a_queue_that_refuses_gives_503_with_retry_after_at_once_and_its_words_g
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # An enqueue timeout far longer than any slowness of the machine: a 503 "at once" is one not waiting it out.
-    app = make_app(queues={"failing": queue}, HITCOUNT_QUEUE="failing", HITCOUNT_API_ENQUEUE_TIMEOUT="30s")
+    app = make_app(queues={"failing": queue}, HITCOUNT_QUEUE="failing", tuning=Tuning(enqueue_timeout=30))
     before = rejected(reason)
     started = time.monotonic()
     response = app.test_client().post(path, data=b'[{"id": "x"}]' if path.endswith("batch") else b'{"id": "x"}')
@@ -122,19 +123,19 @@ def test_while_the_queue_is_down_hits_are_spooled_and_answered_204(
 
 
 def test_a_full_spool_is_a_full_queue(make_app: AppFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    app = make_app(queues={"down": DownQueue}, HITCOUNT_QUEUE="down", HITCOUNT_SPOOL_MAX_HITS="2")
+    app = make_app(queues={"down": DownQueue}, HITCOUNT_QUEUE="down", tuning=Tuning(spool_max_hits=2))
     client = app.test_client()
     assert client.post("/analytics/batch", json=[{"id": "a"}, {"id": "b"}]).status_code == 204
     refused = client.post("/analytics", json={"id": "c"})
     assert refused.status_code == 503
-    assert "HITCOUNT_SPOOL_MAX_HITS=2" in caplog.text
+    assert "the spool holds its maximum of 2 hits" in caplog.text
     assert spooled(tmp_path) == 2
 
 
 def test_a_full_spool_is_a_few_log_lines_however_many_requests_it_refuses(
     make_app: AppFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = make_app(queues={"down": DownQueue}, HITCOUNT_QUEUE="down", HITCOUNT_SPOOL_MAX_HITS="1")
+    app = make_app(queues={"down": DownQueue}, HITCOUNT_QUEUE="down", tuning=Tuning(spool_max_hits=1))
     client = app.test_client()
     assert client.post("/analytics", json={"id": "a"}).status_code == 204
     caplog.clear()
@@ -176,7 +177,7 @@ def test_spooled_hits_are_forwarded_once_the_queue_recovers(make_app: AppFactory
 
 
 def test_a_queue_that_cannot_be_opened_spools(make_app: AppFactory, tmp_path: Path) -> None:
-    def unreachable(config: Config) -> MemoryQueue:
+    def unreachable(namespace: str) -> MemoryQueue:
         raise QueueUnavailable("no route to the queue")
 
     app = make_app(queues={"unreachable": unreachable}, HITCOUNT_QUEUE="unreachable")
@@ -187,7 +188,11 @@ def test_a_queue_that_cannot_be_opened_spools(make_app: AppFactory, tmp_path: Pa
 def test_a_locked_sqlite_queue_spools_and_its_hits_go_in_once_the_lock_is_released(
     make_app: AppFactory, tmp_path: Path
 ) -> None:
-    app = make_app(HITCOUNT_QUEUE="sqlite", HITCOUNT_SQLITE_BUSY_TIMEOUT="100ms")
+    def quick(namespace: str) -> SqliteQueue:
+        """Core's sqlite queue, waiting 100 ms for another process's lock rather than 5 s."""
+        return SqliteQueue(tmp_path, visibility_timeout=30.0, busy_timeout=0.1)
+
+    app = make_app(queues={"sqlite-quick": quick}, HITCOUNT_QUEUE="sqlite-quick", blocking=True)
     client = app.test_client()
     assert client.post("/analytics", json={"id": "first"}).status_code == 204
     holder = sqlite3.connect(tmp_path / "queue.sqlite3", isolation_level=None)

@@ -12,14 +12,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from hitcount.api_flask.state import api_state
-from hitcount.core import Config, Counts, Hit, HitStore, StoreError, StoreUnavailable, now_ns
+from hitcount.core import Counts, Hit, HitStore, StoreError, StoreUnavailable, now_ns
 from hitcount.core.backends.memory import MemoryStore
 from hitcount.core.testing.windows import expected_counts, one_age_per_window
 from hitcount.core.windows import NS_PER_SECOND, WINDOWS
 
 
 def write(app: Flask, *hits: Hit) -> None:
-    api_state(app).backends.store.write(hits)
+    api_state(app).backends.store.get().write(hits)
 
 
 def test_counts_are_the_spec_answer_longest_window_first(client: FlaskClient, app: Flask) -> None:
@@ -139,11 +139,11 @@ def test_a_store_that_cannot_be_opened_gives_503_and_is_tried_again(
 ) -> None:
     attempts = []
 
-    def locked(config: Config) -> HitStore:
-        attempts.append(config)
+    def locked(namespace: str) -> HitStore:
+        attempts.append(namespace)
         if len(attempts) == 1:
             raise sqlite3.OperationalError("database is locked")
-        return MemoryStore(config)
+        return MemoryStore(namespace)
 
     client = make_app(stores={"locked": locked}, HITCOUNT_STORE="locked").test_client()
     first = client.get("/analytics/page")

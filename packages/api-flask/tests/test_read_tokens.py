@@ -14,7 +14,8 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hitcount.core import Config, Counts, Health, Setting, StoreUnavailable
+from hitcount.api_flask.tuning import Tuning
+from hitcount.core import Counts, Health, Setting, StoreUnavailable
 from hitcount.core.backends.memory import MemoryQueue, MemoryStore
 
 TOKENS = "first-token, second-token"
@@ -95,7 +96,7 @@ def test_counts_of_a_public_id_stay_shared_cacheable_token_or_not(
 
 def test_stale_counts_that_took_a_token_are_private_too(make_app: AppFactory) -> None:
     client = make_app(
-        stores={"down": DownStore}, HITCOUNT_STORE="down", HITCOUNT_READ_TOKENS=TOKENS, HITCOUNT_READ_MAX_AGE="0s"
+        stores={"down": DownStore}, HITCOUNT_STORE="down", HITCOUNT_READ_TOKENS=TOKENS, tuning=Tuning(read_max_age=0)
     ).test_client()
     client.get("/analytics/page", headers=bearer("first-token"))  # kept, fresh
     DownStore.down = True
@@ -244,15 +245,12 @@ def test_readyz_without_a_token_is_still_503_when_no_hit_can_be_taken(make_app: 
 
 # The URL setting of a store plugin, whose client's words quote it whole.
 STORE_URL = Setting("HITCOUNT_RED_URL", "", "URL of the red store", str, url=True)
+RED_URL = "https://hitcount:hunter2@es.internal:9200"
 
 
 class StoreWithPassword(MemoryStore):
-    def __init__(self, config: Config) -> None:
-        super().__init__(config)
-        self._url = config.get(STORE_URL)
-
     def health(self) -> Health:
-        return Health(False, f"elasticsearch at {self._url}: cluster red")
+        return Health(False, f"elasticsearch at {RED_URL}: cluster red")
 
 
 @pytest.mark.parametrize("tokens", ["", TOKENS], ids=["open", "token"])
@@ -262,7 +260,7 @@ def test_readyz_details_never_show_a_urls_password(make_app: AppFactory, tokens:
         registered=[STORE_URL],
         HITCOUNT_STORE="red",
         HITCOUNT_READ_TOKENS=tokens,
-        HITCOUNT_RED_URL="https://hitcount:hunter2@es.internal:9200",
+        HITCOUNT_RED_URL=RED_URL,
     )
     body = orjson.loads(app.test_client().get("/readyz", headers=bearer("first-token")).data)
     detail = "elasticsearch at https://hitcount:****@es.internal:9200: cluster red"

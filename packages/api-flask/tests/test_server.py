@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from hitcount.api_flask.server import GUNICORN_CONF
-from hitcount.core import Config, Hit
+from hitcount.core import Hit
 from hitcount.core.backends.sqlite_queue import SqliteQueue
 from hitcount.core.backends.sqlite_store import SqliteStore
 from hitcount.core.testing.processes import Child, free_port, start_api, wait_until
@@ -85,7 +85,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 
 def queued_ids(data_dir: Path) -> list[str]:
-    queue = SqliteQueue(Config({"HITCOUNT_DATA_DIR": str(data_dir)}))
+    queue = SqliteQueue(data_dir, visibility_timeout=30.0)
     try:
         return [hit.id for delivery in queue.consume("test", 100_000, 0) for hit in decode_batch(delivery.payload)]
     finally:
@@ -123,7 +123,7 @@ def test_malformed_request_heads_get_400_and_the_server_goes_on(server: Server, 
 @pytest.mark.parametrize("id", ["/docs/intro", "//", "docs/intro", "caf\u00e9"])
 def test_an_id_is_read_back_whatever_slashes_it_holds(server: Server, id: str) -> None:
     # gevent decodes %2F in PATH_INFO: /analytics/%2Fdocs%2Fintro arrives as /analytics//docs/intro.
-    store = SqliteStore(Config({"HITCOUNT_DATA_DIR": str(server.data_dir)}))
+    store = SqliteStore(server.data_dir)
     try:
         store.write([Hit.now(id)])
     finally:

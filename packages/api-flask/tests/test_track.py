@@ -11,6 +11,7 @@ from api_testing import queued_hits
 from flask import Flask
 from flask.testing import FlaskClient
 
+from hitcount.api_flask.tuning import Tuning
 from hitcount.core import now_ns
 from hitcount.core.windows import NS_PER_SECOND
 
@@ -187,7 +188,7 @@ def test_an_id_of_256_utf8_bytes_is_accepted_and_257_is_400(client: FlaskClient)
 
 
 def test_a_body_over_the_limit_is_413_from_content_length(make_app: object) -> None:
-    app = make_app(HITCOUNT_MAX_BODY="100")  # type: ignore[operator]
+    app = make_app(tuning=Tuning(max_body=100))  # type: ignore[operator]
     client = app.test_client()
     body = orjson.dumps({"id": "x" * 200})
     assert post(client, body)[0] == 413
@@ -205,7 +206,7 @@ def test_an_unread_body_is_refused_from_content_length_alone(client: FlaskClient
 
 
 class Late(io.BytesIO):
-    """A body the server's input stream gives up waiting for (hitcount's worker: HITCOUNT_CLIENT_TIMEOUT)."""
+    """A body the server's input stream gives up waiting for (hitcount's worker: the client timeout)."""
 
     def read(self, size: int | None = -1) -> bytes:
         raise TimeoutError("timed out")
@@ -219,7 +220,7 @@ def test_a_body_that_does_not_arrive_in_time_is_408(client: FlaskClient, app: Fl
     overrides = {"CONTENT_LENGTH": "", "wsgi.input_terminated": True} if chunked else {}
     response = client.post("/analytics", input_stream=Late(b"x" * 10), environ_overrides=overrides)
     assert response.status_code == 408
-    assert "HITCOUNT_CLIENT_TIMEOUT" in orjson.loads(response.data)["message"]
+    assert "client timeout" in orjson.loads(response.data)["message"]
     assert queued_hits(app) == []
 
 
@@ -228,7 +229,7 @@ CHUNKED = {"CONTENT_LENGTH": "", "wsgi.input_terminated": True}
 
 
 def test_a_chunked_body_over_the_limit_is_413_after_reading_just_past_it(make_app: object) -> None:
-    app = make_app(HITCOUNT_MAX_BODY="1KiB")  # type: ignore[operator]
+    app = make_app(tuning=Tuning(max_body=1024))  # type: ignore[operator]
     stream = io.BytesIO(b'{"id": "' + b"x" * 10_000 + b'"}')
     response = app.test_client().post("/analytics", input_stream=stream, environ_overrides=CHUNKED)
     assert response.status_code == 413

@@ -39,10 +39,10 @@ PLUGIN = """
     from hitcount.core.backends.memory import MemoryQueue, MemoryStore
 
     def open_queue(config):
-        return MemoryQueue(config)
+        return MemoryQueue.from_config(config)
 
     def open_store(config):
-        return MemoryStore(config)
+        return MemoryStore.from_config(config)
 
     @hookimpl
     def hitcount_register_backends(registry):

@@ -12,13 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hitcount.core import Config, Counts, Hit, QueueUnavailable, StoreUnavailable
+from hitcount.core import Counts, Hit, QueueUnavailable, StoreUnavailable
 from hitcount.core.backends.sqlite_queue import SqliteQueue
 from hitcount.core.backends.sqlite_store import SqliteStore
 from hitcount.core.queue import Delivery
 from hitcount.core.windows import NS_PER_MINUTE, WINDOWS
 from hitcount.core.wire import decode_batch, encode_batch
 
+VISIBILITY = 30.0
 NOW = 1_800_000_000 * 10**9 + 123_456_789
 EDGES = sorted({NOW, NOW - NOW % NS_PER_MINUTE} | {NOW - window.length for window in WINDOWS})
 # Timestamps clustered on the window edges and minute boundaries, where bucketing can go wrong.
@@ -32,7 +33,7 @@ timestamps = st.one_of(
 @settings(max_examples=60, deadline=None)
 @given(st.lists(timestamps, max_size=80), st.integers(0, 2 * NS_PER_MINUTE))
 def test_minute_buckets_count_exactly_like_raw_hits(tmp_path_factory, stamps: list[int], shift: int) -> None:  # type: ignore[no-untyped-def]
-    store = SqliteStore(Config({"HITCOUNT_DATA_DIR": str(tmp_path_factory.mktemp("store"))}))
+    store = SqliteStore(tmp_path_factory.mktemp("store"))
     hits = [Hit("x", stamp) for stamp in stamps]
     store.write(hits)
     store.write(hits[: len(hits) // 2])  # a partial redelivery changes nothing
@@ -42,7 +43,7 @@ def test_minute_buckets_count_exactly_like_raw_hits(tmp_path_factory, stamps: li
 
 
 def _publish(data_dir: str, worker: int) -> None:
-    queue = SqliteQueue(Config({"HITCOUNT_DATA_DIR": data_dir}))
+    queue = SqliteQueue(Path(data_dir), visibility_timeout=VISIBILITY)
     for number in range(100):
         queue.publish(encode_batch([Hit(f"w{worker}-{number}", 1)]), 1)
     queue.close()
@@ -53,7 +54,7 @@ def test_several_processes_publish_while_another_consumes(tmp_path: Path) -> Non
     publishers = [context.Process(target=_publish, args=(str(tmp_path), worker)) for worker in range(3)]
     for process in publishers:
         process.start()
-    queue = SqliteQueue(Config({"HITCOUNT_DATA_DIR": str(tmp_path)}))
+    queue = SqliteQueue(tmp_path, visibility_timeout=VISIBILITY)
     seen: list[str] = []
     while len(seen) < 300:
         deliveries = queue.consume("consumer", 50, 5.0)
@@ -69,17 +70,17 @@ def test_several_processes_publish_while_another_consumes(tmp_path: Path) -> Non
 
 
 def test_the_data_directory_is_created_when_missing(tmp_path: Path) -> None:
-    store = SqliteStore(Config({"HITCOUNT_DATA_DIR": str(tmp_path / "a" / "b")}))
+    store = SqliteStore(tmp_path / "a" / "b")
     assert (tmp_path / "a" / "b" / "store.sqlite3").exists()
     store.close()
 
 
-def _config(data_dir: str) -> Config:
-    return Config({"HITCOUNT_DATA_DIR": data_dir, "HITCOUNT_SQLITE_BUSY_TIMEOUT": "1s"})
+def _queue(data_dir: str) -> SqliteQueue:
+    return SqliteQueue(Path(data_dir), visibility_timeout=VISIBILITY, busy_timeout=1.0)
 
 
 def _publish_until(data_dir: str, stop: Any) -> None:
-    queue = SqliteQueue(_config(data_dir))
+    queue = _queue(data_dir)
     while not stop.is_set():
         queue.publish(b"busy", 1)
     queue.close()
@@ -87,7 +88,7 @@ def _publish_until(data_dir: str, stop: Any) -> None:
 
 def _open_publish_consume(data_dir: str) -> None:
     for _ in range(20):
-        queue = SqliteQueue(_config(data_dir))
+        queue = _queue(data_dir)
         queue.publish(b"mine", 1)
         queue.ack(queue.consume("c", 10, 0.0))
         queue.close()
@@ -126,7 +127,7 @@ WRITING = ("publish", "consume", "ack", "dead_letter", "replay_dead_letter")
 
 @pytest.fixture
 def queue(tmp_path: Path) -> Iterator[SqliteQueue]:
-    queue = SqliteQueue(Config({"HITCOUNT_DATA_DIR": str(tmp_path), "HITCOUNT_SQLITE_BUSY_TIMEOUT": "100ms"}))
+    queue = SqliteQueue(tmp_path, visibility_timeout=VISIBILITY, busy_timeout=0.1)
     queue.publish(b"dead", 1)
     queue.publish(b"leased", 1)
     dead, leased = queue.consume("c", 2, 0.0)
@@ -166,7 +167,7 @@ def test_every_sqlite_queue_method_raises_queue_unavailable_for_a_sqlite_error(q
 def test_every_sqlite_store_method_raises_store_unavailable_for_a_sqlite_error(
     tmp_path: Path, call: Callable[[SqliteStore], object]
 ) -> None:
-    store = SqliteStore(Config({"HITCOUNT_DATA_DIR": str(tmp_path)}))
+    store = SqliteStore(tmp_path)
     store.close()
     with pytest.raises(StoreUnavailable, match="closed database"):
         call(store)
@@ -187,7 +188,7 @@ def test_a_store_keyed_on_uid_alone_is_rekeyed_and_its_hits_still_count_once(tmp
     old.execute("insert into hits values (?, ?, ?)", (stored.uid, stored.id, stored.timestamp))
     old.execute("insert into minute_counts values (?, ?, 1)", (stored.id, stored.timestamp // NS_PER_MINUTE))
     old.close()
-    store = SqliteStore(Config({"HITCOUNT_DATA_DIR": str(tmp_path)}))
+    store = SqliteStore(tmp_path)
     store.write([stored, Hit("other", NOW - 2, stored.uid)])
     assert store.counts("page", NOW).values == (1,) * len(WINDOWS)
     assert store.counts("other", NOW).values == (1,) * len(WINDOWS)

@@ -5,6 +5,7 @@ Store failures come from :class:`ScriptedStore`, a real store behind a script of
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 import threading
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from hitcount.core import (
+    VISIBILITY_TIMEOUT,
     Config,
     Delivery,
     Health,
@@ -30,7 +32,8 @@ from hitcount.core import (
     StoreUnavailable,
     now_ns,
 )
-from hitcount.core.backends.memory import MemoryQueue
+from hitcount.core.backends.memory import MemoryQueue, MemoryStore
+from hitcount.core.backends.sqlite_queue import SqliteQueue
 from hitcount.core.settings import RETENTION
 from hitcount.core.windows import NS_PER_SECOND, Counts
 from hitcount.core.wire import decode_batch, encode_batch
@@ -40,7 +43,6 @@ from hitcount.indexer.settings import MAX_ATTEMPTS
 # Fast enough that no test waits long on a retry, an empty queue or a lease.
 FAST = {
     "HITCOUNT_QUEUE_VISIBILITY_TIMEOUT": "300ms",
-    "HITCOUNT_SQLITE_SYNCHRONOUS": "NORMAL",
 }
 
 
@@ -112,14 +114,22 @@ def config(request: pytest.FixtureRequest, tmp_path: Path) -> Config:
             "HITCOUNT_QUEUE": request.param,
             "HITCOUNT_STORE": request.param,
             "HITCOUNT_DATA_DIR": str(tmp_path),
-            "HITCOUNT_MEMORY_NAMESPACE": uuid.uuid4().hex,
         }
     )
 
 
 @pytest.fixture
 def runtime(config: Config) -> Runtime:
-    return Runtime.load(config.environ())
+    """The runtime of ``config``, whose memory queue and store are in a namespace of the test's own."""
+    runtime, namespace = Runtime.load(config.environ()), uuid.uuid4().hex
+    queues, stores = runtime.registry.queues, runtime.registry.stores
+
+    def queue(config: Config) -> Queue:
+        return MemoryQueue(namespace, visibility_timeout=config.get(VISIBILITY_TIMEOUT))
+
+    queues["memory"] = dataclasses.replace(queues["memory"], factory=queue)
+    stores["memory"] = dataclasses.replace(stores["memory"], factory=lambda _: MemoryStore(namespace))
+    return runtime
 
 
 @pytest.fixture
@@ -350,8 +360,7 @@ def test_batch_delivered_more_than_max_attempts_is_dead_lettered_without_a_write
 def test_a_locked_sqlite_queue_at_acknowledgement_leaves_the_batch_to_be_indexed_again_harmlessly(
     tmp_path: Path, store: ScriptedStore, config: Config
 ) -> None:
-    config = config.with_overrides({"HITCOUNT_QUEUE": "sqlite", "HITCOUNT_SQLITE_BUSY_TIMEOUT": "50ms"})
-    queue = Runtime.load(config.environ()).open_queue()
+    queue = SqliteQueue(tmp_path, visibility_timeout=config.get(VISIBILITY_TIMEOUT), busy_timeout=0.05)
     indexer = Indexer(queue, store, "test-indexer", fast(config))
     holder = sqlite3.connect(tmp_path / "queue.sqlite3", isolation_level=None)
 
@@ -397,7 +406,7 @@ def test_unavailable_queue_is_waited_out_with_backoff_and_consumed_again(config:
                 raise QueueUnavailable("queue is down")
             return super().consume(consumer, max_batches, wait)
 
-    queue = RecoveringQueue(config)
+    queue = RecoveringQueue(uuid.uuid4().hex)
     settings = fast(config)
     indexer = Indexer(queue, store, "test-indexer", settings)
     publish(queue, "page", 2)

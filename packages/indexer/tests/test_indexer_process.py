@@ -48,7 +48,6 @@ def environ(tmp_path: Path) -> dict[str, str]:
         "HITCOUNT_QUEUE": "sqlite",
         "HITCOUNT_STORE": "sqlite",
         "HITCOUNT_DATA_DIR": str(tmp_path),
-        "HITCOUNT_SQLITE_SYNCHRONOUS": "NORMAL",
     }
 
 

@@ -7,6 +7,7 @@ from werkzeug.exceptions import HTTPException
 
 from hitcount.api_flask.access import ReadAccess
 from hitcount.api_flask.backends import Backends
+from hitcount.api_flask.batcher import GroupCommit
 from hitcount.api_flask.blueprints.ops import ops
 from hitcount.api_flask.blueprints.read import read
 from hitcount.api_flask.blueprints.script import script
@@ -19,40 +20,56 @@ from hitcount.api_flask.ratelimit import Rate, RateLimiter
 from hitcount.api_flask.reader import Reader
 from hitcount.api_flask.responses import error_response, http_error, unexpected_error
 from hitcount.api_flask.settings import RATE_LIMIT, READ_RATE_LIMIT, ApiSettings
+from hitcount.api_flask.spool import Publisher
 from hitcount.api_flask.state import ApiState
-from hitcount.core import Runtime
-from hitcount.core.backends.memory import NAMESPACE, MemoryCache
+from hitcount.api_flask.tuning import Tuning
+from hitcount.core import MemoryCache, Runtime
+
+# What the API runs with, unless a test tunes it.
+TUNING = Tuning()
 
 
-def _limiter(rate: Rate | None, setting: str, settings: ApiSettings) -> RateLimiter | None:
-    return RateLimiter(rate, setting, settings.rate_limit_ipv6_prefix) if rate else None
+def _limiter(rate: Rate | None, setting: str, tuning: Tuning) -> RateLimiter | None:
+    return RateLimiter(rate, setting, tuning.rate_limit_ipv6_prefix) if rate else None
 
 
-def create_app(runtime: Runtime | None = None) -> Flask:
-    """The API as a WSGI app, configured from ``HITCOUNT_*`` (through ``runtime``, default :meth:`Runtime.load`).
+def create_app(runtime: Runtime | None = None, settings: ApiSettings | None = None, tuning: Tuning = TUNING) -> Flask:
+    """The API as a WSGI app, configured from ``HITCOUNT_*`` (through ``runtime``, default :meth:`Runtime.load`;
+    its API settings parsed from the runtime's configuration unless given), and ``tuning`` (tests tune it).
 
-    Nothing that holds a socket or a thread is created here: the queue and the store are
-    opened by each worker once it has loaded the app, the batcher on first use (see
-    :mod:`hitcount.api_flask.backends`), so the app may be built before gunicorn forks.
+    Nothing that holds a socket or a thread is created here: the backends are opened by each
+    worker once it has loaded the app (:meth:`~hitcount.api_flask.state.ApiState.open`), the
+    batcher's greenlet on first use, so the app may be built before gunicorn forks.
     """
     runtime = runtime or Runtime.load()
-    settings = ApiSettings.from_config(runtime.config)
+    settings = settings or ApiSettings.from_config(runtime.config)
     app = Flask(__name__)
     # An id may hold "//"; werkzeug would otherwise redirect to a path without it.
     app.url_map.merge_slashes = False
-    backends = Backends(runtime, settings)
-    # The worker's own copy of counts, apart from any memory backend of the same namespace.
-    namespace = f"{runtime.config.get(NAMESPACE)}-api-worker"
-    local = MemoryCache(runtime.config.with_overrides({NAMESPACE.name: namespace}))
-    reader = Reader(backends, local, settings.read_timeout, settings.read_max_age, settings.read_concurrency)
+    backends = Backends(runtime, settings, tuning)
+    publisher = Publisher(backends.queue, backends.spool)
+    batcher = GroupCommit(publisher.publish, tuning.commit_interval, tuning.enqueue_timeout)
+    # The worker's own copy of counts, which no other cache instance sees (a configured memory cache included).
+    local = MemoryCache(namespace=None)
+    reader = Reader(
+        backends.store,
+        backends.cache,
+        local,
+        timeout=tuning.read_timeout,
+        max_age=tuning.read_max_age,
+        concurrency=tuning.read_concurrency,
+    )
     state = ApiState(
         settings,
+        tuning,
         CorsPolicy.of(settings.cors_origins),
         ReadAccess.of(settings.read_tokens, settings.public_ids),
         TrustedProxies(settings.trusted_proxies),
-        _limiter(settings.rate_limit, RATE_LIMIT.name, settings),
-        _limiter(settings.read_rate_limit, READ_RATE_LIMIT.name, settings),
+        _limiter(settings.rate_limit, RATE_LIMIT.name, tuning),
+        _limiter(settings.read_rate_limit, READ_RATE_LIMIT.name, tuning),
         backends,
+        batcher,
+        publisher,
         reader,
         runtime.secrets,
     )

@@ -1,11 +1,15 @@
-"""The queue, store and batcher of one worker process.
+"""The queue, store, counts cache and spool of one worker process: opened, closed, and their health.
 
-gunicorn forks its workers from a master that must hold no sockets or threads, so
-nothing here is opened by :func:`~hitcount.api_flask.app.create_app`: each worker opens
-its queue and store once it has loaded the app (:meth:`Backends.open`, from
-``gunicorn.conf.py``'s ``post_worker_init``). A backend that fails to open then is tried
-again by the next request that needs it, so the API starts while its backends are down,
+gunicorn forks its workers from a master that must hold no sockets or threads, so nothing here
+is opened by :func:`~hitcount.api_flask.app.create_app`: each worker opens its backends once it
+has loaded the app (:meth:`Backends.open`, from ``gunicorn.conf.py``'s ``post_worker_init``
+through :meth:`~hitcount.api_flask.state.ApiState.open`). A backend that fails to open then is
+tried again by the next request that needs it, so the API starts while its backends are down,
 answers 503 and reports itself not ready until they come up.
+
+Each is held as a :class:`Handle`, by whatever calls it: the publisher
+(:class:`~hitcount.api_flask.spool.Publisher`) holds the queue's and the spool's, the reader
+(:class:`~hitcount.api_flask.reader.Reader`) the store's and the cache's.
 
 A backend registered as blocking (:attr:`hitcount.core.registry.Backend.blocking`: the
 embedded ``sqlite`` ones, and any plugin's that does not say otherwise), and the spool, are
@@ -17,7 +21,6 @@ cooperative under gevent's monkey-patching; the ``memory`` ones) are called dire
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -27,20 +30,18 @@ import gevent
 from gevent.lock import Semaphore
 from gevent.threadpool import ThreadPool
 
-from hitcount.api_flask import metrics
-from hitcount.api_flask.batcher import GroupCommit
 from hitcount.api_flask.settings import ApiSettings
-from hitcount.api_flask.spool import FORWARD_INTERVAL, Forwarder, Spool
+from hitcount.api_flask.spool import Spool
+from hitcount.api_flask.tuning import Tuning
 from hitcount.core import (
+    DATA_DIR,
     CacheUnavailable,
     Config,
-    Counts,
     CountsCache,
     Health,
     HitcountError,
     HitStore,
     Queue,
-    QueueFull,
     QueueUnavailable,
     Runtime,
     StoreUnavailable,
@@ -107,9 +108,9 @@ class Caller(Protocol):
     def __call__(self, function: Callable[[], T], /) -> T: ...
 
 
-class _Backend(Generic[B]):
+class Handle(Generic[B]):
     """One backend of the worker: opened once even when greenlets ask for it together, and
-    called on a thread of its own when it is ``blocking``, else directly (:attr:`call`)."""
+    called on a thread of its own when it is ``blocking``, else directly (:meth:`call`)."""
 
     def __init__(
         self,
@@ -129,7 +130,7 @@ class _Backend(Generic[B]):
         self._config = runtime.config
         self._secrets = runtime.secrets
         self._unavailable = unavailable
-        self.call: Caller = OwnThread() if blocking else call_directly
+        self._caller: Caller = OwnThread() if blocking else call_directly
         self._opening = Semaphore()
         self._backend: B | None = None
 
@@ -141,11 +142,16 @@ class _Backend(Generic[B]):
                     self._backend = self._open()
         return self._backend
 
+    def call(self, method: Callable[[B], T]) -> T:
+        """``method(backend)``, the backend opened now if need be, called as the backend needs."""
+        backend = self.get()
+        return self._caller(lambda: method(backend))
+
     def _open(self) -> B:
         """Whatever goes wrong (server down, a file locked by another process) means the
         backend cannot be used now; the next request tries again."""
         try:
-            backend: B = self.call(lambda: self._factory(self._config))
+            backend: B = self._caller(lambda: self._factory(self._config))
         except Exception as error:
             # A client library's words may quote the URL it was given, password and all.
             reason = self._secrets.mask(str(error))
@@ -165,8 +171,7 @@ class _Backend(Generic[B]):
         """Its health within ``timeout`` seconds; failing to open or to answer is unhealthy."""
         try:
             with gevent.Timeout(timeout):
-                backend = self.get()
-                return self.call(backend.health)
+                return self.call(lambda backend: backend.health())
         except gevent.Timeout:
             return Health(False, f"no answer within {timeout:g} s")
         except HitcountError as error:
@@ -174,14 +179,15 @@ class _Backend(Generic[B]):
 
     def close(self) -> None:
         if self._backend is not None:
-            self.call(self._backend.close)
+            backend = self._backend
+            self._caller(backend.close)
 
 
 class Backends:
-    """What one worker's request handling talks to: the configured queue, store and counts cache, and the batcher."""
+    """The configured queue, store and counts cache of one worker, and its spool."""
 
-    def __init__(self, runtime: Runtime, settings: ApiSettings) -> None:
-        self._settings = settings
+    def __init__(self, runtime: Runtime, settings: ApiSettings, tuning: Tuning) -> None:
+        self._health_timeout = tuning.enqueue_timeout
         config = runtime.config
         # Resolve the backend names now: an unknown one fails the start, not the first request.
         # A backend down: a few lines a minute, however many requests meet it.
@@ -189,7 +195,7 @@ class Backends:
         queue = runtime.registry.queue(config.get(QUEUE))
         store = runtime.registry.store(config.get(STORE))
         cache = runtime.registry.cache(config.get(CACHE))
-        self._queue = _Backend(
+        self.queue = Handle(
             "queue",
             queue.factory,
             runtime,
@@ -198,7 +204,7 @@ class Backends:
             outages=outages,
             meanwhile="Track spools the hits meanwhile",
         )
-        self._store = _Backend(
+        self.store = Handle(
             "store",
             store.factory,
             runtime,
@@ -207,7 +213,7 @@ class Backends:
             outages=outages,
             meanwhile="reads answer counts kept, else 503",
         )
-        self._cache = _Backend(
+        self.cache = Handle(
             "counts cache",
             cache.factory,
             runtime,
@@ -216,111 +222,34 @@ class Backends:
             outages=outages,
             meanwhile="reads use each worker's own",
         )
-        self._spool = _Backend(
+        self.spool = Handle(
             "spool",
-            Spool,
+            lambda config: Spool.of(config.get(DATA_DIR), settings, tuning),
             runtime,
             QueueUnavailable,
             blocking=True,  # an sqlite file, fsynced on every put
             outages=outages,
             meanwhile="Track gets 503 with the queue down",
         )
-        self._forwarder = Forwarder(self._spool.get, self._spool.call, self._publish_to_queue)
-        self._queue_down_until = 0.0
-        self._batcher: GroupCommit | None = None
 
     def open(self) -> None:
-        """Open the queue and the store now, as a worker does before it serves; one that cannot
-        be opened is logged and left for the next request that needs it."""
-        for backend in (self._queue, self._store, self._cache, self._spool):
+        """Open every backend now, as a worker does before it serves; one that cannot be opened is
+        logged and left for the next request that needs it."""
+        for backend in (self.queue, self.store, self.cache, self.spool):
             with suppress(HitcountError):  # logged; requests get 503 until it opens
                 backend.get()
-        self._forwarder.start()  # hits a killed API left in the spool go out now
-
-    @property
-    def queue(self) -> Queue:
-        """The queue, opened now if need be; failing to open raises core's ``QueueUnavailable``."""
-        return self._queue.get()
-
-    @property
-    def store(self) -> HitStore:
-        """The store, opened now if need be; failing to open raises core's ``StoreUnavailable``."""
-        return self._store.get()
-
-    @property
-    def batcher(self) -> GroupCommit:
-        if self._batcher is None:
-            self._batcher = GroupCommit(self._publish, self._settings.commit_interval, self._settings.enqueue_timeout)
-        return self._batcher
-
-    def _publish(self, payload: bytes, hits: int) -> None:
-        """Hand a group to the queue; when it cannot take it (not when it is full), to the spool.
-
-        After the queue failed, groups go straight to the spool for a while, so that a
-        hung queue costs one timeout a while rather than one per group.
-        """
-        if time.monotonic() >= self._queue_down_until:
-            try:
-                self._publish_to_queue(payload, hits)
-                return
-            except QueueFull:
-                raise
-            except QueueUnavailable:
-                self._queue_down_until = time.monotonic() + FORWARD_INTERVAL
-        spool = self._spool.get()
-        self._spool.call(lambda: spool.put(payload, hits))
-        metrics.SPOOLED.inc(hits)
-        self._forwarder.start()
-
-    def _publish_to_queue(self, payload: bytes, hits: int) -> None:
-        """Publish to the queue; its failures (not a full queue's refusal) are logged as the queue down."""
-        queue = self._queue.get()
-        try:
-            self._queue.call(lambda: queue.publish(payload, hits))
-        except QueueFull:
-            raise
-        except QueueUnavailable as error:
-            self._queue.down(f"publishing failed: {error}")
-            raise
-        self._queue.up()
-
-    def counts(self, id: str, now: int) -> Counts:
-        """The counts of ``id`` at ``now`` from the store; its outages are logged as the store down."""
-        store = self._store.get()
-        try:
-            counts = self._store.call(lambda: store.counts(id, now))
-        except StoreUnavailable as error:
-            self._store.down(f"counting failed: {error}")
-            raise
-        self._store.up()
-        return counts
-
-    def cached(self, id: str) -> Counts | None:
-        """The counts of ``id`` the shared counts cache keeps, if any."""
-        cache = self._cache.get()
-        return self._cache.call(lambda: cache.get(id))
-
-    def keep(self, counts: Counts) -> None:
-        """Keep the store's answer in the shared counts cache."""
-        cache = self._cache.get()
-        self._cache.call(lambda: cache.put(counts))
 
     def health(self) -> dict[str, Health]:
-        """The health of the queue, the spool, the store and the counts cache, each within the enqueue timeout."""
-        timeout = self._settings.enqueue_timeout
+        """The health of the queue, the spool, the store and the counts cache, each within the health timeout."""
+        timeout = self._health_timeout
         return {
-            "queue": self._queue.health(timeout),
-            "spool": self._spool.health(timeout),
-            "store": self._store.health(timeout),
-            "cache": self._cache.health(timeout),
+            "queue": self.queue.health(timeout),
+            "spool": self.spool.health(timeout),
+            "store": self.store.health(timeout),
+            "cache": self.cache.health(timeout),
         }
 
     def close(self) -> None:
-        """Stop the batcher and release the backends' connections (when a worker exits)."""
-        if self._batcher is not None:
-            self._batcher.close()
-        self._forwarder.stop(self._settings.enqueue_timeout)
-        self._queue.close()
-        self._store.close()
-        self._cache.close()
-        self._spool.close()
+        """Release the backends' connections (when a worker exits)."""
+        for backend in (self.queue, self.store, self.cache, self.spool):
+            backend.close()

@@ -44,7 +44,7 @@ def read_body(environ: WSGIEnvironment, limit: int) -> bytes:
         else:
             body = b""
     except TimeoutError:
-        raise RequestTimeout("the body did not arrive in time (HITCOUNT_CLIENT_TIMEOUT)") from None
+        raise RequestTimeout("the body did not arrive within the client timeout") from None
     if len(body) > limit:
         raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
     return _decode(body, environ.get("HTTP_CONTENT_ENCODING"), limit)

@@ -89,7 +89,7 @@ class InvalidItems(InvalidRequest):
 
 
 class PayloadTooLarge(Rejected):
-    """The body, as sent or decompressed, is over ``HITCOUNT_MAX_BODY``."""
+    """The body, as sent or decompressed, is over the largest body the API reads (64 KiB)."""
 
 
 class UnsupportedEncoding(Rejected):
@@ -127,15 +127,15 @@ class RateLimited(Rejected):
 
 
 class RequestTimeout(Rejected):
-    """The body did not arrive within ``HITCOUNT_CLIENT_TIMEOUT``."""
+    """The body did not arrive within the client timeout (10 s)."""
 
 
 class QueueTimeout(QueueUnavailable):
-    """The queue did not take the hits within ``HITCOUNT_API_ENQUEUE_TIMEOUT``."""
+    """The queue did not take the hits within the enqueue timeout (1 s)."""
 
 
 class StoreBusy(StoreUnavailable):
-    """The worker already runs ``HITCOUNT_READ_CONCURRENCY`` store reads: another would only queue behind them."""
+    """The worker already runs as many store reads as it may (32): another would only queue behind them."""
 
 
 @dataclass(frozen=True)

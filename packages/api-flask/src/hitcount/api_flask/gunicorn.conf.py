@@ -20,7 +20,8 @@ from pathlib import Path
 
 from gunicorn.glogging import Logger
 
-from hitcount.api_flask.settings import BIND, KEEPALIVE, WORKER_CONNECTIONS, WORKERS
+from hitcount.api_flask.settings import process_settings
+from hitcount.api_flask.tuning import Tuning
 from hitcount.core import Config, Runtime
 from hitcount.core.logs import FORMAT, configure_logging
 from hitcount.core.settings import LOG_LEVEL
@@ -29,18 +30,21 @@ from hitcount.core.settings import LOG_LEVEL
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 _config = Config(os.environ)
+# Parsed here, in the master, once: the workers it forks inherit them (the app's, hitcount's worker's).
+_settings = process_settings()
+_tuning = Tuning()
 
 wsgi_app = "hitcount.api_flask.wsgi:app"
-bind = [_config.get(BIND)]
-workers = _config.get(WORKERS)
+bind = [_settings.bind]
+workers = _settings.workers
 # gunicorn's gevent worker serving HTTP/1.1 on llhttp itself, at a fifth of the CPU of gevent's WSGI server
 # per request and without its request smuggling (hitcount.api_flask.worker; figures in BENCHMARKS.md).
 worker_class = "hitcount.api_flask.worker.Worker"
-# Stalled clients hold their connections until HITCOUNT_CLIENT_TIMEOUT (hitcount.api_flask.http1):
+# Stalled clients hold their connections until the client timeout (hitcount.api_flask.http1):
 # room for thousands of them beside the clients that send, and open files to match (on_starting).
-worker_connections = _config.get(WORKER_CONNECTIONS)
+worker_connections = _tuning.worker_connections
 # An idle kept-alive connection is closed after this many seconds (honoured by hitcount's worker).
-keepalive = _config.get(KEEPALIVE)
+keepalive = _tuning.keepalive
 # Files a worker opens besides its connections: the listening socket, backends, logs, metrics.
 OTHER_FILES = 256
 proc_name = "hitcount-api"
@@ -96,7 +100,7 @@ def _raise_open_files_limit(log) -> None:  # type: ignore[no-untyped-def]
     if wanted < needed:
         log.warning(
             "the open-files limit (hard %d) leaves a worker room for about %d of its %d connections"
-            " (HITCOUNT_WORKER_CONNECTIONS)",
+            " (hitcount.api_flask.tuning)",
             hard,
             wanted - OTHER_FILES,
             worker_connections,
@@ -147,7 +151,7 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
 
     state = served_state(worker.wsgi)
     if state is not None:
-        state.backends.open()
+        state.open()
     worker.log.info("Worker ready (pid: %s)", worker.pid)
 
 
@@ -157,7 +161,7 @@ def worker_exit(server, worker):  # type: ignore[no-untyped-def]
 
     state = served_state(getattr(worker, "wsgi", None))
     if state is not None:
-        state.backends.close()
+        state.close()
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]

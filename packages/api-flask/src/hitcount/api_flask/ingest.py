@@ -55,12 +55,12 @@ def ingest(state: ApiState, parse: Callable[[bytes, int], list[Hit]], environ: W
     now = now_ns()
     try:
         _admit(state, environ)
-        hits = parse(read_body(environ, state.settings.max_body), now)
+        hits = parse(read_body(environ, state.tuning.max_body), now)
     except Rejected as error:
         _count_rejection(error, error.hits)
         raise
     try:
-        state.backends.batcher.submit(hits)
+        state.batcher.submit(hits)
     except HitcountError as error:
         _count_rejection(error, len(hits))
         raise

@@ -13,8 +13,8 @@ from __future__ import annotations
 import textwrap
 
 from hitcount.api_flask.address import Address
-from hitcount.api_flask.settings import BIND, CORS_ORIGINS, PUBLIC_IDS, READ_TOKENS
-from hitcount.core import Config, Runtime
+from hitcount.api_flask.settings import CORS_ORIGINS, PUBLIC_IDS, ApiSettings
+from hitcount.core import Runtime
 
 # The id of the examples, as in README.md's.
 ID = "hello"
@@ -24,16 +24,17 @@ WIDTH = 98
 
 def started(runtime: Runtime) -> str | None:
     """None until the API answers at ``HITCOUNT_BIND``; then what to try next (:func:`text`)."""
-    address = Address.of(runtime.config.get(BIND))
+    settings = ApiSettings.from_config(runtime.config)
+    address = Address.of(settings.bind)
     if address is None:
         return ""
-    return text(address, runtime.config) if address.answers() else None
+    return text(address, settings) if address.answers() else None
 
 
-def text(address: Address, config: Config) -> str:
-    """The "try this next" block for the API at ``address`` with the settings of ``config``."""
+def text(address: Address, settings: ApiSettings) -> str:
+    """The "try this next" block for the API at ``address`` with ``settings``."""
     url, curl = address.url, address.curl
-    tokens: tuple[str, ...] = config.get(READ_TOKENS)
+    tokens = settings.read_tokens
     authorization = " -H 'Authorization: Bearer <a token of HITCOUNT_READ_TOKENS>'" if tokens else ""
     lines = [
         f"hitcount serves {url} (Ctrl-C stops it). Try this next:",
@@ -47,7 +48,7 @@ def text(address: Address, config: Config) -> str:
         f'    <span data-hitcount-count="{ID}">...</span>',
         f'    <img src="{url}/badge.svg?id={ID}" alt="hits">',
     ]
-    other_origins = _other_origins(config.get(CORS_ORIGINS), config.get(PUBLIC_IDS), bool(tokens))
+    other_origins = _other_origins(settings.cors_origins, settings.public_ids, bool(tokens))
     wrapped = textwrap.wrap(other_origins, WIDTH, initial_indent="  ", subsequent_indent="  ", break_long_words=False)
     return "\n".join([*lines, "", *wrapped])
 

@@ -13,7 +13,7 @@ from hitcount.api_flask import next_steps
 from hitcount.api_flask.server import serve
 from hitcount.api_flask.settings import ACCESS_LOG, PUBLIC_IDS, SETTINGS
 from hitcount.core import Command, Registry, Served, hookimpl
-from hitcount.core.config import Rule, format_duration, parse_duration
+from hitcount.core.config import Rule, format_duration
 from hitcount.core.settings import QUEUE
 
 # The Redis queue's timeout, named rather than imported: hitcount-queue-redis is not a dependency.
@@ -26,12 +26,13 @@ def _publish_within_lease(values: Mapping[str, Any]) -> str | None:
     from hitcount.api_flask.spool import LEASE  # spool imports gevent, which this module must not
 
     timeout: float = values[REDIS_TIMEOUT]
-    if 3 * timeout < parse_duration(LEASE):
+    if 3 * timeout < LEASE:
         return None
     return (
         f"{REDIS_TIMEOUT}={format_duration(timeout)} lets one publish take {format_duration(3 * timeout)}"
         f" (a free connection, connecting, the answer: each within it), not less than the spool's lease"
-        f" (hitcount.api_flask.spool.LEASE = {LEASE}): two workers would forward a spooled batch at once"
+        f" (hitcount.api_flask.spool.LEASE = {format_duration(LEASE)}):"
+        " two workers would forward a spooled batch at once"
     )
 
 
@@ -46,9 +47,9 @@ PUBLISH_WITHIN_LEASE = Rule(
 
 @hookimpl
 def hitcount_register_settings(registry: Registry) -> None:
-    """HITCOUNT_BIND, HITCOUNT_WORKERS, HITCOUNT_MAX_BODY, the security settings (CORS origins, read tokens,
-    public ids, rate limit, trusted proxies) and the HITCOUNT_API_* tuning; the rule between the spool's
-    lease and a Redis publish."""
+    """HITCOUNT_BIND, HITCOUNT_WORKERS, HITCOUNT_ACCESS_LOG, the security settings (CORS origins, read tokens,
+    public ids, rate limits, trusted proxies) and the spool's size; the rule between the spool's lease and a
+    Redis publish."""
     registry.add_settings(*SETTINGS)
     registry.add_rules(PUBLISH_WITHIN_LEASE)
 

@@ -12,8 +12,8 @@ A bucket that has refilled is what an address never seen gets, so the full ones 
 forgotten once per refill period: the buckets kept are those of the addresses seen within
 about that period.
 
-An IPv6 client gets a whole prefix (``HITCOUNT_RATE_LIMIT_IPV6_PREFIX``, a /64 by default:
-what one subscriber or host is handed), so that it cannot take a fresh bucket per address
+An IPv6 client gets a whole prefix (a /64: what one subscriber or host is handed;
+:class:`~hitcount.api_flask.tuning.Tuning`), so that it cannot take a fresh bucket per address
 of its block; an IPv4 client one per address.
 """
 
@@ -49,14 +49,6 @@ def parse_rate(text: str) -> Rate | None:
     if not match or int(match.group(1)) < 1:
         raise ValueError("expected off or a count of at least 1 per s, m or h, such as 50/s or 3000/m")
     return Rate(int(match.group(1)), _PERIODS[match.group(2)])
-
-
-def parse_ipv6_prefix(text: str) -> int:
-    """The length of the IPv6 prefix one bucket covers, 1 to 128."""
-    value = int(text)
-    if not 1 <= value <= 128:
-        raise ValueError("expected a prefix length from 1 to 128, such as 64 or 56")
-    return value
 
 
 class RateLimiter:

@@ -4,19 +4,19 @@ Every answer the store gives is kept in the counts cache (shared by the API proc
 ``HITCOUNT_CACHE``) and in the worker's own small copy (the last fallback, when the
 shared cache is down too). A read first looks there:
 
-- counts younger than ``HITCOUNT_READ_MAX_AGE`` are answered as they are, so that a hot id
-  read by thousands costs the store about one count per that age and per worker; the
-  worker's own copy when it is that young, without asking the shared cache (a round trip
-  that cost a cached read more than the rest of it);
+- counts younger than the read max age (2 s, :class:`~hitcount.api_flask.tuning.Tuning`) are
+  answered as they are, so that a hot id read by thousands costs the store about one count
+  per that age and per worker; the worker's own copy when it is that young, without asking
+  the shared cache (a round trip that cost a cached read more than the rest of it);
 - otherwise the store is asked, once per id and worker however many readers wait for it;
-  when it fails or has not answered within ``HITCOUNT_READ_TIMEOUT``, the last counts kept
+  when it fails or has not answered within the read timeout (1 s), the last counts kept
   are answered, stale, with their age; only with none kept does the read fail (503).
 
-A worker runs at most ``HITCOUNT_READ_CONCURRENCY`` store counts at once (of different
-ids): a read of one more id answers its stale counts, or 503 at once, rather than queueing
-behind counts of a store that hangs. A count whose readers have all stopped waiting is
-dropped (its greenlet killed, which closes its connection), so that it holds neither a
-slot nor a connection of the store client's pool once nobody needs its answer.
+A worker runs at most 32 store counts at once (of different ids): a read of one more id answers
+its stale counts, or 503 at once, rather than queueing behind counts of a store that hangs. A
+count whose readers have all stopped waiting is dropped (its greenlet killed, which closes its
+connection), so that it holds neither a slot nor a connection of the store client's pool once
+nobody needs its answer.
 
 Counts that are all zero (an id never hit, or any id a client makes up) are kept in the
 worker's own copy only: in the shared cache they would let any client fill the cache's
@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import gevent
 from gevent.event import AsyncResult
@@ -36,20 +36,13 @@ from gevent.event import AsyncResult
 from hitcount.api_flask import metrics
 from hitcount.api_flask.access import ReadId
 from hitcount.api_flask.errors import StoreBusy
-from hitcount.core import CacheUnavailable, Counts, CountsCache, StoreError, StoreUnavailable, now_ns
+from hitcount.core import CacheUnavailable, Counts, CountsCache, HitStore, StoreError, StoreUnavailable, now_ns
 from hitcount.core.cache import age
 
+if TYPE_CHECKING:
+    from hitcount.api_flask.backends import Handle
+
 log = logging.getLogger(__name__)
-
-
-class Sources(Protocol):
-    """The worker's store and shared counts cache, opened when needed and called as their classes ask."""
-
-    def counts(self, id: str, now: int) -> Counts: ...
-
-    def cached(self, id: str) -> Counts | None: ...
-
-    def keep(self, counts: Counts) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -71,10 +64,21 @@ class _Flight:
 
 
 class Reader:
-    """Answers reads for one worker; see the module's docstring."""
+    """Answers reads for one worker from its ``store``, its shared ``cache`` and its own copy ``local``;
+    see the module's docstring."""
 
-    def __init__(self, sources: Sources, local: CountsCache, timeout: float, max_age: float, concurrency: int) -> None:
-        self._sources = sources
+    def __init__(
+        self,
+        store: Handle[HitStore],
+        cache: Handle[CountsCache],
+        local: CountsCache,
+        *,
+        timeout: float,
+        max_age: float,
+        concurrency: int,
+    ) -> None:
+        self._store = store
+        self._cache = cache
         self._local = local
         self._timeout = timeout
         self._max_age = max_age
@@ -107,7 +111,7 @@ class Reader:
             return kept
         try:
             with gevent.Timeout(self._timeout, CacheUnavailable(f"no answer within {self._timeout:g}s")):
-                shared = self._sources.cached(id)
+                shared = self._cache.call(lambda cache: cache.get(id))
         except CacheUnavailable as error:
             log.debug("counts cache unavailable, using the worker's own: %s", error)
             return kept
@@ -123,14 +127,14 @@ class Reader:
             if landed is not None and age(landed) < self._max_age:  # counted while this reader asked the cache
                 return landed
             if len(self._flights) >= self._concurrency:
-                raise StoreBusy(f"{self._concurrency} store reads under way: HITCOUNT_READ_CONCURRENCY")
+                raise StoreBusy(f"{self._concurrency} store reads under way, as many as a worker runs at once")
             flight = self._flights[id] = _Flight()
             flight.greenlet = gevent.spawn(self._count_for, id, flight)
         flight.waiting += 1
         try:
             counts: Counts = flight.result.get(timeout=self._timeout)
         except gevent.Timeout:
-            raise StoreUnavailable(f"no answer within HITCOUNT_READ_TIMEOUT={self._timeout:g}s") from None
+            raise StoreUnavailable(f"no answer within the read timeout of {self._timeout:g}s") from None
         finally:
             flight.waiting -= 1
             if not flight.waiting and not flight.result.ready():
@@ -148,7 +152,7 @@ class Reader:
         """Count ``id``, wake its readers, keep the answer."""
         started = time.perf_counter()
         try:
-            counts = self._sources.counts(id, now_ns())
+            counts = self._counted(id)
         except Exception as error:  # the readers raise it: core's errors are answered, others are bugs
             flight.result.set_exception(error)
         else:
@@ -159,11 +163,22 @@ class Reader:
             if self._flights.get(id) is flight:
                 del self._flights[id]
 
+    def _counted(self, id: str) -> Counts:
+        """The store's counts of ``id`` now; its outages are logged as the store down."""
+        now = now_ns()
+        try:
+            counts = self._store.call(lambda store: store.counts(id, now))
+        except StoreUnavailable as error:
+            self._store.down(f"counting failed: {error}")
+            raise
+        self._store.up()
+        return counts
+
     def _keep(self, counts: Counts) -> None:
         self._local.put(counts)
         if not any(counts.values):
             return
         try:
-            self._sources.keep(counts)
+            self._cache.call(lambda cache: cache.put(counts))
         except CacheUnavailable as error:
             log.debug("counts cache unavailable, kept in the worker only: %s", error)

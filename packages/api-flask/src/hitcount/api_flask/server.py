@@ -9,15 +9,7 @@ import time
 from pathlib import Path
 
 from hitcount.api_flask.address import Address
-from hitcount.api_flask.settings import (
-    ACCESS_LOG,
-    BIND,
-    CLIENT_TIMEOUT,
-    KEEPALIVE,
-    WORKER_CONNECTIONS,
-    WORKERS,
-    ApiSettings,
-)
+from hitcount.api_flask.settings import BIND, ApiSettings
 from hitcount.core import ConfigError, Runtime
 from hitcount.core.settings import STORE
 
@@ -40,22 +32,17 @@ def serve(arguments: argparse.Namespace, runtime: Runtime) -> int:
     chooses the multi-process metrics directory.
     """
     config = runtime.config
-    ApiSettings.from_config(config)
-    address = Address.of(config.get(BIND))
+    settings = ApiSettings.from_config(config)
+    address = Address.of(settings.bind)
     # As long as gunicorn would retry: a server stopping there (a restart) lets go of it meanwhile.
     deadline = time.monotonic() + BIND_RETRY
     while address is not None and address.taken() and time.monotonic() < deadline:
         time.sleep(0.2)
     if address is not None and address.taken():
         raise ConfigError(
-            f"{BIND.name}={config.get(BIND)}: something already listens there (another hitcount?);"
+            f"{BIND.name}={settings.bind}: something already listens there (another hitcount?);"
             f" stop it, or set {BIND.name} to another address, e.g. 127.0.0.1:8001"
         )
-    config.get(WORKERS)
-    config.get(WORKER_CONNECTIONS)
-    config.get(CLIENT_TIMEOUT)
-    config.get(KEEPALIVE)
-    config.get(ACCESS_LOG)
     runtime.require_shared_queue("api")
     runtime.registry.store(config.get(STORE))
     runtime.log_data_dir()

@@ -1,13 +1,16 @@
-"""The API's settings, read once per process from ``HITCOUNT_*`` variables."""
+"""The API's settings, read once per process from ``HITCOUNT_*`` variables (what the API does not let
+operators set is in :mod:`hitcount.api_flask.tuning`)."""
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 
 from hitcount.api_flask.proxies import Network, parse_networks
-from hitcount.api_flask.ratelimit import Rate, parse_ipv6_prefix, parse_rate
+from hitcount.api_flask.ratelimit import Rate, parse_rate
 from hitcount.core import Config, Setting
-from hitcount.core.config import parse_csv, parse_duration, parse_positive_duration, parse_positive_int, parse_size
+from hitcount.core.config import parse_csv, parse_positive_int, parse_size
 
 
 def _bind(text: str) -> str:
@@ -19,31 +22,6 @@ def _bind(text: str) -> str:
 BIND = Setting("HITCOUNT_BIND", "127.0.0.1:8000", "Address the API listens on (HOST:PORT or unix:PATH).", _bind)
 WORKERS = Setting(
     "HITCOUNT_WORKERS", "2", "Number of API worker processes (gevent, one core each).", parse_positive_int
-)
-WORKER_CONNECTIONS = Setting(
-    "HITCOUNT_WORKER_CONNECTIONS",
-    "10000",
-    "Connections a worker holds at once (gunicorn's worker_connections); the API raises its open-files limit to match.",
-    parse_positive_int,
-)
-CLIENT_TIMEOUT = Setting(
-    "HITCOUNT_CLIENT_TIMEOUT",
-    "10s",
-    "How long a client has to send a request's head and body; then its connection is closed (408 once part of"
-    " the request came).",
-    parse_positive_duration,
-)
-KEEPALIVE = Setting(
-    "HITCOUNT_KEEPALIVE",
-    "5",
-    "Seconds an idle keep-alive connection is held waiting for its next request (gunicorn's keepalive).",
-    parse_positive_int,
-)
-MAX_BODY = Setting(
-    "HITCOUNT_MAX_BODY",
-    "64KiB",
-    "Largest request body the API reads, before and after gzip decompression; larger ones get 413.",
-    parse_size,
 )
 CORS_ORIGINS = Setting(
     "HITCOUNT_CORS_ORIGINS",
@@ -82,13 +60,6 @@ READ_RATE_LIMIT = Setting(
     " readers come through a proxy. off: no limit.",
     parse_rate,
 )
-RATE_LIMIT_IPV6_PREFIX = Setting(
-    "HITCOUNT_RATE_LIMIT_IPV6_PREFIX",
-    "64",
-    "Length of the IPv6 prefix whose addresses share one client's rate limits (one /64 is one subscriber's"
-    " usual block); IPv4 clients are limited per address.",
-    parse_ipv6_prefix,
-)
 TRUSTED_PROXIES = Setting(
     "HITCOUNT_TRUSTED_PROXIES",
     "",
@@ -96,52 +67,11 @@ TRUSTED_PROXIES = Setting(
     " address (the right-most address that is not theirs); empty: the connection's address.",
     parse_networks,
 )
-ENQUEUE_TIMEOUT = Setting(
-    "HITCOUNT_API_ENQUEUE_TIMEOUT",
-    "1s",
-    "Longest a Track request waits for the queue to take its hits before answering 503.",
-    parse_duration,
-)
-COMMIT_INTERVAL = Setting(
-    "HITCOUNT_API_COMMIT_INTERVAL",
-    "2ms",
-    "How long a worker gathers the hits of concurrent requests before writing them to the queue at once.",
-    parse_duration,
-)
-
-
-READ_TIMEOUT = Setting(
-    "HITCOUNT_READ_TIMEOUT",
-    "1s",
-    "Longest a read waits for the store; then it answers the last counts kept, stale, with their Age.",
-    parse_positive_duration,
-)
-READ_CONCURRENCY = Setting(
-    "HITCOUNT_READ_CONCURRENCY",
-    "32",
-    "Store reads (of different ids) a worker runs at once; a read of one more id answers its last counts"
-    " kept, stale, or 503 with Retry-After at once.",
-    parse_positive_int,
-)
-READ_MAX_AGE = Setting(
-    "HITCOUNT_READ_MAX_AGE",
-    "2s",
-    "Counts younger than this are answered from the counts cache without asking the store"
-    " (and fresh answers say Cache-Control: max-age=this).",
-    parse_duration,
-)
-
-SPOOL_MAX_HITS = Setting(
-    "HITCOUNT_SPOOL_MAX_HITS",
-    "1000000",
-    "Hits a host keeps in its spool while the queue is down; beyond, Track answers 503.",
-    parse_positive_int,
-)
 SPOOL_MAX_BYTES = Setting(
     "HITCOUNT_SPOOL_MAX_BYTES",
     "1024MiB",
     "Bytes of batches a host keeps in its spool while the queue is down, so that it cannot fill the disk"
-    " of HITCOUNT_DATA_DIR; beyond, Track answers 503, as beyond HITCOUNT_SPOOL_MAX_HITS.",
+    " of HITCOUNT_DATA_DIR; beyond, Track answers 503, as beyond a million hits.",
     parse_size,
 )
 
@@ -163,61 +93,52 @@ ACCESS_LOG = Setting(
 SETTINGS = (
     BIND,
     WORKERS,
-    WORKER_CONNECTIONS,
-    CLIENT_TIMEOUT,
-    KEEPALIVE,
-    MAX_BODY,
+    ACCESS_LOG,
     CORS_ORIGINS,
     READ_TOKENS,
     PUBLIC_IDS,
     RATE_LIMIT,
     READ_RATE_LIMIT,
-    RATE_LIMIT_IPV6_PREFIX,
     TRUSTED_PROXIES,
-    ENQUEUE_TIMEOUT,
-    COMMIT_INTERVAL,
-    ACCESS_LOG,
-    READ_TIMEOUT,
-    READ_CONCURRENCY,
-    READ_MAX_AGE,
-    SPOOL_MAX_HITS,
     SPOOL_MAX_BYTES,
 )
 
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """The settings a worker's request handling needs, parsed once."""
+    """Every setting of the API, parsed once per process: by ``hitcount api`` before it starts gunicorn,
+    and by gunicorn's master (:func:`process_settings`), whose workers inherit them."""
 
-    max_body: int
+    bind: str
+    workers: int
+    access_log: bool
     cors_origins: tuple[str, ...]
     read_tokens: tuple[str, ...]
     public_ids: tuple[str, ...]
     rate_limit: Rate | None
     read_rate_limit: Rate | None
-    rate_limit_ipv6_prefix: int
     trusted_proxies: tuple[Network, ...]
-    enqueue_timeout: float
-    commit_interval: float
-    read_timeout: float
-    read_concurrency: int
-    read_max_age: float
+    spool_max_bytes: int
 
     @classmethod
     def from_config(cls, config: Config) -> ApiSettings:
         """Parse every API setting; a malformed one raises :class:`~hitcount.core.ConfigError` naming it."""
         return cls(
-            max_body=config.get(MAX_BODY),
+            bind=config.get(BIND),
+            workers=config.get(WORKERS),
+            access_log=config.get(ACCESS_LOG),
             cors_origins=config.get(CORS_ORIGINS),
             read_tokens=config.get(READ_TOKENS),
             public_ids=config.get(PUBLIC_IDS),
             rate_limit=config.get(RATE_LIMIT),
             read_rate_limit=config.get(READ_RATE_LIMIT),
-            rate_limit_ipv6_prefix=config.get(RATE_LIMIT_IPV6_PREFIX),
             trusted_proxies=config.get(TRUSTED_PROXIES),
-            enqueue_timeout=config.get(ENQUEUE_TIMEOUT),
-            commit_interval=config.get(COMMIT_INTERVAL),
-            read_timeout=config.get(READ_TIMEOUT),
-            read_concurrency=config.get(READ_CONCURRENCY),
-            read_max_age=config.get(READ_MAX_AGE),
+            spool_max_bytes=config.get(SPOOL_MAX_BYTES),
         )
+
+
+@functools.cache
+def process_settings() -> ApiSettings:
+    """The API settings of this process's environment, parsed on first use: gunicorn's master parses
+    them (``gunicorn.conf.py``) before it forks, and its workers use the same."""
+    return ApiSettings.from_config(Config(os.environ))

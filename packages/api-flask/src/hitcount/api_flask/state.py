@@ -1,4 +1,5 @@
-"""What one app's views and Track front share: its settings, policies, per-worker backends, reader, limiters."""
+"""What one app's views and Track front share: its settings, policies, limiters, and the worker's backends,
+the group commit and publisher that write to them, and the reader that reads them."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from flask import Flask, current_app
 
 from hitcount.api_flask.access import ReadAccess
 from hitcount.api_flask.backends import Backends
+from hitcount.api_flask.batcher import GroupCommit
 from hitcount.api_flask.cors import CorsPolicy
 from hitcount.api_flask.proxies import TrustedProxies
 from hitcount.api_flask.ratelimit import RateLimiter
 from hitcount.api_flask.reader import Reader
 from hitcount.api_flask.settings import ApiSettings
+from hitcount.api_flask.spool import Publisher
+from hitcount.api_flask.tuning import Tuning
 from hitcount.core.masking import Secrets
 
 EXTENSION = "hitcount"
@@ -21,6 +25,7 @@ EXTENSION = "hitcount"
 @dataclass(frozen=True)
 class ApiState:
     settings: ApiSettings
+    tuning: Tuning
     cors: CorsPolicy
     access: ReadAccess
     proxies: TrustedProxies
@@ -29,12 +34,26 @@ class ApiState:
     # None when HITCOUNT_READ_RATE_LIMIT is off.
     read_limiter: RateLimiter | None
     backends: Backends
+    # Track's path: the group commit writes each group of hits with the publisher.
+    batcher: GroupCommit
+    publisher: Publisher
     reader: Reader
     # What no answer or log line of the app may hold (hitcount.core.Runtime.secrets).
     secrets: Secrets
 
     def init_app(self, app: Flask) -> None:
         app.extensions[EXTENSION] = self
+
+    def open(self) -> None:
+        """Open the worker's backends and start forwarding its spool (in each worker, before it serves)."""
+        self.backends.open()
+        self.publisher.start()
+
+    def close(self) -> None:
+        """Stop taking hits, stop forwarding, and release the backends' connections (when a worker exits)."""
+        self.batcher.close()
+        self.publisher.stop(self.tuning.enqueue_timeout)
+        self.backends.close()
 
 
 def api_state(app: Flask | None = None) -> ApiState:

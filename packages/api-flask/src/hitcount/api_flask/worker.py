@@ -10,7 +10,6 @@ accepted connection, its ``wsgi`` app, ``cfg``, ``log``, ``alive``, ``nr`` and `
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 from typing import Any
@@ -21,16 +20,16 @@ from hitcount.api_flask.http1.connection import Connection, Limits
 from hitcount.api_flask.http1.deadlines import Deadlines
 from hitcount.api_flask.proxies import TrustedProxies
 from hitcount.api_flask.request_log import RequestLog
-from hitcount.api_flask.settings import ACCESS_LOG, CLIENT_TIMEOUT, MAX_BODY, TRUSTED_PROXIES
-from hitcount.core import Config
+from hitcount.api_flask.settings import process_settings
+from hitcount.api_flask.tuning import Tuning
 
 SERVER_SOFTWARE = "hitcount"
 
 
 class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
     """gunicorn's gevent worker whose connections are served by :class:`~.http1.connection.Connection`, with
-    ``HITCOUNT_CLIENT_TIMEOUT``, gunicorn's ``keepalive`` and ``HITCOUNT_MAX_BODY`` as their limits, and
-    ``HITCOUNT_ACCESS_LOG``'s :class:`~.request_log.RequestLog` (gunicorn's own access log is not used:
+    the client timeout, gunicorn's ``keepalive`` and the largest body of :class:`~.tuning.Tuning` as their
+    limits, and ``HITCOUNT_ACCESS_LOG``'s :class:`~.request_log.RequestLog` (gunicorn's own access log is not used:
     it formats dozens of fields of every request, headers included)."""
 
     # gunicorn's: whether the worker goes on, and its requests counted against max_requests.
@@ -38,10 +37,10 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
     nr: int
 
     def init_process(self) -> None:
-        config = Config(os.environ)
-        self.limits = Limits(config.get(CLIENT_TIMEOUT), float(self.cfg.keepalive), config.get(MAX_BODY))
+        settings, tuning = process_settings(), Tuning()
+        self.limits = Limits(tuning.client_timeout, float(self.cfg.keepalive), tuning.max_body)
         # None when off: connections then log nothing and call nothing for it.
-        self.access_log = RequestLog(TrustedProxies(config.get(TRUSTED_PROXIES))) if config.get(ACCESS_LOG) else None
+        self.access_log = RequestLog(TrustedProxies(settings.trusted_proxies)) if settings.access_log else None
         self.deadlines = Deadlines()
         self.base_environ: dict[str, Any] = {
             "wsgi.version": (1, 0),

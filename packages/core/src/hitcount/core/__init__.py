@@ -3,8 +3,15 @@
 Everything a backend or front end needs is importable from here (core's own settings
 included); nothing in this package imports a web framework or a database client beyond
 the standard library.
+
+Two of core's own backends are public too, for components that keep data of their own
+rather than the configured backends': :class:`SqliteQueue` (the API's spool is one, in its
+own directory, fsynced on every put) and :class:`MemoryCache` (each API worker's own copy
+of counts, in a namespace of its own).
 """
 
+from hitcount.core.backends.memory import MemoryCache
+from hitcount.core.backends.sqlite_queue import SqliteQueue
 from hitcount.core.cache import CACHE_TTL, CountsCache
 from hitcount.core.config import Config, Setting, parse_csv, parse_duration, parse_positive_int
 from hitcount.core.errors import (
@@ -58,6 +65,7 @@ __all__ = [
     "HitsRefused",
     "InvalidBatch",
     "InvalidHit",
+    "MemoryCache",
     "Queue",
     "QueueFull",
     "QueueUnavailable",
@@ -65,6 +73,7 @@ __all__ = [
     "Runtime",
     "Served",
     "Setting",
+    "SqliteQueue",
     "StoreError",
     "StoreUnavailable",
     "UnknownBackend",

@@ -1,7 +1,7 @@
 """The CountsCache interface: the last counts the store gave for each id, shared by readers.
 
 The API keeps every answer of the store here, so that a hot id is counted by the store
-only once per ``HITCOUNT_READ_MAX_AGE`` whatever the number of readers, and so that when
+only once per the API's read max age whatever the number of readers, and so that when
 the store fails or is slow the last counts can still be served, stale, with their age.
 A cache is no source of truth: losing it loses nothing but speed and stale answers.
 """
@@ -12,16 +12,12 @@ import abc
 import json
 import time
 
-from hitcount.core.config import Setting, parse_positive_duration
 from hitcount.core.health import Health
 from hitcount.core.windows import NS_PER_SECOND, WINDOWS, Counts
 
-CACHE_TTL = Setting(
-    "HITCOUNT_CACHE_TTL",
-    "1d",
-    "How long the last counts of an id are kept to be served, stale, while the store cannot answer.",
-    parse_positive_duration,
-)
+# How long the last counts of an id are kept to be served, stale, while the store cannot answer (a day),
+# in seconds: every cache backend keeps them this long.
+CACHE_TTL = 86_400.0
 
 
 def encode_counts(counts: Counts) -> bytes:
@@ -47,7 +43,7 @@ def age(counts: Counts, now: float | None = None) -> float:
 
 
 class CountsCache(abc.ABC):
-    """The latest :class:`Counts` per id, kept for ``HITCOUNT_CACHE_TTL`` after they were computed."""
+    """The latest :class:`Counts` per id, kept for :data:`CACHE_TTL` (a day) after they were computed."""
 
     @abc.abstractmethod
     def get(self, id: str) -> Counts | None:

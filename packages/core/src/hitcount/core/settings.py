@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hitcount.core.cache import CACHE_TTL
 from hitcount.core.config import Setting, format_duration, parse_csv, parse_duration
 from hitcount.core.markers import hookimpl
 from hitcount.core.queue import VISIBILITY_TIMEOUT
@@ -57,6 +56,4 @@ LOG_LEVEL = Setting("HITCOUNT_LOG_LEVEL", "INFO", "Logging level of every hitcou
 @hookimpl
 def hitcount_register_settings(registry: Registry) -> None:
     """Core's settings."""
-    registry.add_settings(
-        QUEUE, STORE, CACHE, CACHE_TTL, DATA_DIR, RETENTION, LOG_LEVEL, VISIBILITY_TIMEOUT, DISABLE_PLUGINS
-    )
+    registry.add_settings(QUEUE, STORE, CACHE, DATA_DIR, RETENTION, LOG_LEVEL, VISIBILITY_TIMEOUT, DISABLE_PLUGINS)

@@ -1,8 +1,8 @@
-"""The ``redis`` counts cache: one key per id, expiring when the counts reach core's cache TTL, in
-the Redis of ``HITCOUNT_CACHE_REDIS_URL`` (default: the queue's).
+"""The ``redis`` counts cache: one key per id, expiring with core's ``CACHE_TTL`` (a day), in the
+Redis of ``HITCOUNT_CACHE_REDIS_URL`` (default: the queue's).
 
 Every API process of every host that shares that Redis shares these counts, so a hot
-id is counted by the store about once per the API's read max age whatever the readers.
+id is counted by the store about once per the API's read max age (2 s) whatever the readers.
 The cache must never take the memory the queue needs: a Redis that holds batches refuses
 writes once full (``noeviction``) rather than lose one, and would then refuse batches for
 the sake of cached counts. So the cache has a server of its own (``allkeys-lru``), or shares
@@ -43,7 +43,7 @@ class RedisCache(CountsCache):
             config.get(CACHE_REDIS_URL) or config.get(REDIS_URL),
             prefix=config.get(PREFIX),
             timeout=config.get(TIMEOUT),
-            ttl=config.get(CACHE_TTL),
+            ttl=CACHE_TTL,
         )
 
     def get(self, id: str) -> Counts | None:

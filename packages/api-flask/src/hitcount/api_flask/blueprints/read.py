@@ -94,7 +94,7 @@ def _with_freshness(response: Response, reading: Reading, id: ReadId) -> Respons
     """
     state = api_state()
     response.headers["Age"] = str(int(reading.age))
-    freshness = f"max-age={int(state.settings.read_max_age)}" if reading.fresh else "no-cache"
+    freshness = f"max-age={int(state.tuning.read_max_age)}" if reading.fresh else "no-cache"
     response.headers["Cache-Control"] = f"private, {freshness}" if state.access.needs_token(id) else freshness
     return response
 

@@ -1,7 +1,7 @@
 """One client connection, served: requests read within their deadlines, each passed to the WSGI app, the
 answers to everything read so far sent at once.
 
-Deadlines (``HITCOUNT_CLIENT_TIMEOUT`` and gunicorn's ``keepalive``): a client has the
+Deadlines (the client timeout and gunicorn's ``keepalive``): a client has the
 client timeout to send each request, head and body, counted from the connection for the
 first request and from its first byte for the next ones; a kept-alive connection waits at
 most ``keepalive`` for that first byte. Then the connection is closed: with a 408 when part
@@ -10,9 +10,9 @@ be about to reuse must not get an answer to a request it has not sent. So a stal
 trickling client holds its greenlet and its place in the worker's pool for a bounded time.
 The connection only notes its :attr:`~Connection.deadline`; :mod:`.deadlines` enforces it.
 
-A request reaches the app once its whole body is here (bodies are bounded by
-``HITCOUNT_MAX_BODY``): the app reads ``wsgi.input`` from memory, never from the socket, so
-no deadline is met inside it. Its answer is collected whole, given ``Content-Length`` and
+A request reaches the app once its whole body is here (bodies are bounded by the largest
+body of :class:`~hitcount.api_flask.tuning.Tuning`): the app reads ``wsgi.input`` from memory,
+never from the socket, so no deadline is met inside it. Its answer is collected whole, given ``Content-Length`` and
 ``Date`` where it has none, and sent with those of the other requests already read
 (pipelining), in one ``send``.
 """
@@ -57,7 +57,7 @@ _REASONS = {
     501: "Not Implemented",
     505: "HTTP Version Not Supported",
 }
-TIMEOUT_MESSAGE = "the request did not arrive in time (HITCOUNT_CLIENT_TIMEOUT)"
+TIMEOUT_MESSAGE = "the request did not arrive within the client timeout"
 
 
 class AccessLog(Protocol):

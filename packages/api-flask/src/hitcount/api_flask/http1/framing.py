@@ -198,7 +198,7 @@ class Framer:
         if parser.should_upgrade() and (length or self._chunked):
             raise Refusal(400, "a request asking to switch protocols may not have a body")
         if length > self._max_body:
-            raise Refusal(413, f"the body is over the limit of {self._max_body} bytes (HITCOUNT_MAX_BODY)")
+            raise Refusal(413, f"the body is over the limit of {self._max_body} bytes")
         if (length or self._chunked) and protocol == "HTTP/1.1":
             self.wants_continue = environ.get("HTTP_EXPECT", "").lower() == "100-continue"
         method = parser.get_method()
@@ -215,7 +215,7 @@ class Framer:
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
         if self._body_size > self._max_body:
-            raise Refusal(413, f"the body is over the limit of {self._max_body} bytes (HITCOUNT_MAX_BODY)")
+            raise Refusal(413, f"the body is over the limit of {self._max_body} bytes")
         self._body.append(body)
 
     def on_message_complete(self) -> None:

@@ -1,7 +1,9 @@
 """In-process ``memory`` queue, store and counts cache, for tests, experiments and the API's own copy.
 
-Instances opened with the same ``HITCOUNT_MEMORY_NAMESPACE`` in one process share
-their data, the way two connections to one server do; nothing survives the process.
+Instances opened with the same ``namespace`` in one process share their data, the way two
+connections to one server do; nothing survives the process. Those a plugin's factory opens
+(``HITCOUNT_QUEUE=memory``...) are all of :data:`DEFAULT_NAMESPACE`; a test or a component
+that wants data of its own opens them with a namespace of its own.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hitcount.core.cache import CACHE_TTL, CountsCache, age
-from hitcount.core.config import Config, Setting, parse_positive_int
+from hitcount.core.config import Config
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit
 from hitcount.core.markers import hookimpl
@@ -23,18 +26,12 @@ from hitcount.core.registry import Registry
 from hitcount.core.store import HitStore
 from hitcount.core.windows import Counts
 
-NAMESPACE = Setting(
-    "HITCOUNT_MEMORY_NAMESPACE",
-    "default",
-    "Memory backends opened with the same namespace in one process share their data.",
-    str,
-)
-CACHE_MEMORY_IDS = Setting(
-    "HITCOUNT_CACHE_MEMORY_IDS",
-    "10000",
-    "Most ids whose counts a memory cache keeps (each API process keeps one as its last fallback).",
-    parse_positive_int,
-)
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+DEFAULT_NAMESPACE = "default"
+# Most ids whose counts a memory cache keeps (each API worker keeps one as its last fallback).
+CACHE_MAX_IDS = 10_000
 
 
 @dataclass
@@ -81,9 +78,14 @@ _drawers: defaultdict[str, _Drawer] = defaultdict(_Drawer)
 class MemoryQueue(Queue):
     """A queue in a dict, with leases that expire after the visibility timeout."""
 
-    def __init__(self, config: Config) -> None:
-        self._broker = _brokers[config.get(NAMESPACE)]
-        self._visibility_timeout = config.get(VISIBILITY_TIMEOUT)
+    def __init__(self, namespace: str = DEFAULT_NAMESPACE, *, visibility_timeout: float = 30.0) -> None:
+        self._broker = _brokers[namespace]
+        self._visibility_timeout = visibility_timeout
+
+    @classmethod
+    def from_config(cls, config: Config) -> Self:
+        """The queue of the default namespace, leasing batches for ``HITCOUNT_QUEUE_VISIBILITY_TIMEOUT``."""
+        return cls(visibility_timeout=config.get(VISIBILITY_TIMEOUT))
 
     def publish(self, payload: bytes, hits: int) -> None:
         with self._broker.condition:
@@ -157,8 +159,13 @@ class MemoryQueue(Queue):
 class MemoryStore(HitStore):
     """Hits in a dict; counts scan the id's timestamps (fine for tests, linear in hits)."""
 
-    def __init__(self, config: Config) -> None:
-        self._shelf = _shelves[config.get(NAMESPACE)]
+    def __init__(self, namespace: str = DEFAULT_NAMESPACE) -> None:
+        self._shelf = _shelves[namespace]
+
+    @classmethod
+    def from_config(cls, config: Config) -> Self:
+        """The store of the default namespace."""
+        return cls()
 
     def write(self, hits: Sequence[Hit]) -> None:
         with self._shelf.lock:
@@ -187,17 +194,24 @@ class MemoryStore(HitStore):
 
 
 class MemoryCache(CountsCache):
-    """The latest counts of at most ``HITCOUNT_CACHE_MEMORY_IDS`` ids, least recently put dropped first."""
+    """The latest counts of at most ``max_ids`` ids, least recently put dropped first.
 
-    def __init__(self, config: Config) -> None:
-        self._drawer = _drawers[config.get(NAMESPACE)]
-        self._ttl = config.get(CACHE_TTL)
-        self._max_ids = config.get(CACHE_MEMORY_IDS)
+    With ``namespace=None``, a cache of the instance's own, which no other sees (an API worker's own copy).
+    """
+
+    def __init__(self, namespace: str | None = DEFAULT_NAMESPACE, *, max_ids: int = CACHE_MAX_IDS) -> None:
+        self._drawer = _Drawer() if namespace is None else _drawers[namespace]
+        self._max_ids = max_ids
+
+    @classmethod
+    def from_config(cls, config: Config) -> Self:
+        """The cache of the default namespace."""
+        return cls()
 
     def get(self, id: str) -> Counts | None:
         with self._drawer.lock:
             counts = self._drawer.entries.get(id)
-        return counts if counts is not None and age(counts) < self._ttl else None
+        return counts if counts is not None and age(counts) < CACHE_TTL else None
 
     def put(self, counts: Counts) -> None:
         with self._drawer.lock:
@@ -211,15 +225,9 @@ class MemoryCache(CountsCache):
 
 
 @hookimpl
-def hitcount_register_settings(registry: Registry) -> None:
-    """The namespace and the size of the memory cache."""
-    registry.add_settings(NAMESPACE, CACHE_MEMORY_IDS)
-
-
-@hookimpl
 def hitcount_register_backends(registry: Registry) -> None:
     """``memory`` queue, store and cache."""
     # Dictionaries in the process: nothing to wait for, so they are called on the event loop.
-    registry.add_queue("memory", MemoryQueue, shared=False, blocking=False)
-    registry.add_store("memory", MemoryStore, blocking=False)
-    registry.add_cache("memory", MemoryCache, blocking=False)
+    registry.add_queue("memory", MemoryQueue.from_config, shared=False, blocking=False)
+    registry.add_store("memory", MemoryStore.from_config, blocking=False)
+    registry.add_cache("memory", MemoryCache.from_config, blocking=False)

@@ -1,4 +1,4 @@
-"""What the embedded ``sqlite`` queue and store share: settings and how a database file is opened."""
+"""What the embedded ``sqlite`` backends share: how a database file is opened and written."""
 
 from __future__ import annotations
 
@@ -9,32 +9,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
-from hitcount.core.config import Config, Setting, parse_duration
 from hitcount.core.errors import HitcountError
 from hitcount.core.health import Health
-from hitcount.core.settings import DATA_DIR
 
-
-def _synchronous(text: str) -> str:
-    value = text.strip().upper()
-    if value not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-        raise ValueError("expected OFF, NORMAL, FULL or EXTRA")
-    return value
-
-
-SYNCHRONOUS = Setting(
-    "HITCOUNT_SQLITE_SYNCHRONOUS",
-    "FULL",
-    "SQLite's synchronous pragma; FULL survives power loss, NORMAL only process crashes.",
-    _synchronous,
-)
-BUSY_TIMEOUT = Setting(
-    "HITCOUNT_SQLITE_BUSY_TIMEOUT",
-    "5s",
-    "How long a write waits for another process's write lock before failing.",
-    parse_duration,
-)
+# SQLite's synchronous pragma: FULL survives power loss, NORMAL only a crash of the process.
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+SYNCHRONOUS: Synchronous = "FULL"
+# How long a write waits for another process's write lock before failing, in seconds.
+BUSY_TIMEOUT = 5.0
 
 
 def run_script(connection: sqlite3.Connection, script: str) -> None:
@@ -57,19 +41,26 @@ class Database:
     comes out as the backend's ``unavailable`` error of :mod:`hitcount.core.errors`.
     """
 
-    def __init__(self, config: Config, filename: str, schema: str, unavailable: type[HitcountError]) -> None:
-        directory: Path = config.get(DATA_DIR)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / filename
+    def __init__(
+        self,
+        path: Path,
+        schema: str,
+        unavailable: type[HitcountError],
+        *,
+        synchronous: Synchronous,
+        busy_timeout: float,
+    ) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self._unavailable = unavailable
         self._lock = threading.Lock()
-        self._busy_timeout = config.get(BUSY_TIMEOUT)
+        self._busy_timeout = busy_timeout
         with self._errors():
             self._connection = sqlite3.connect(
                 self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
             )
             self._use_wal()
-            self._connection.execute(f"pragma synchronous={config.get(SYNCHRONOUS)}")
+            self._connection.execute(f"pragma synchronous={synchronous}")
         with self.transaction() as connection:
             run_script(connection, schema)
 

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hitcount.core.backends.sqlite import BUSY_TIMEOUT, SYNCHRONOUS, Database
+from hitcount.core.backends.sqlite import BUSY_TIMEOUT, SYNCHRONOUS, Database, Synchronous
 from hitcount.core.config import Config
 from hitcount.core.errors import QueueUnavailable
 from hitcount.core.health import Health
 from hitcount.core.markers import hookimpl
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
 from hitcount.core.registry import Registry
+from hitcount.core.settings import DATA_DIR
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 SCHEMA = """
 create table if not exists batches (
@@ -36,11 +42,30 @@ POLL_INTERVAL = 0.05
 
 
 class SqliteQueue(Queue):
-    """Batches are rows; consuming leases rows until ``visible_at``, acknowledging deletes them."""
+    """Batches are rows of ``queue.sqlite3`` in ``directory``; consuming leases rows until ``visible_at``,
+    acknowledging deletes them."""
 
-    def __init__(self, config: Config) -> None:
-        self._database = Database(config, "queue.sqlite3", SCHEMA, QueueUnavailable)
-        self._visibility_timeout = config.get(VISIBILITY_TIMEOUT)
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        visibility_timeout: float,
+        synchronous: Synchronous = SYNCHRONOUS,
+        busy_timeout: float = BUSY_TIMEOUT,
+    ) -> None:
+        self._database = Database(
+            directory / "queue.sqlite3",
+            SCHEMA,
+            QueueUnavailable,
+            synchronous=synchronous,
+            busy_timeout=busy_timeout,
+        )
+        self._visibility_timeout = visibility_timeout
+
+    @classmethod
+    def from_config(cls, config: Config) -> Self:
+        """The queue of ``HITCOUNT_DATA_DIR``, leasing batches for ``HITCOUNT_QUEUE_VISIBILITY_TIMEOUT``."""
+        return cls(config.get(DATA_DIR), visibility_timeout=config.get(VISIBILITY_TIMEOUT))
 
     def publish(self, payload: bytes, hits: int) -> None:
         with self._database.transaction() as connection:
@@ -132,13 +157,7 @@ class SqliteQueue(Queue):
 
 
 @hookimpl
-def hitcount_register_settings(registry: Registry) -> None:
-    """The settings both sqlite backends read (registered once, here)."""
-    registry.add_settings(SYNCHRONOUS, BUSY_TIMEOUT)
-
-
-@hookimpl
 def hitcount_register_backends(registry: Registry) -> None:
     """The ``sqlite`` queue."""
     # SQLite's C library holds the process while it waits for a lock or the disk.
-    registry.add_queue("sqlite", SqliteQueue, blocking=True)
+    registry.add_queue("sqlite", SqliteQueue.from_config, blocking=True)

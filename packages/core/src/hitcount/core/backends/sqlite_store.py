@@ -14,16 +14,22 @@ delivered again after it still counts once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hitcount.core.backends.sqlite import Database, run_script
+from hitcount.core.backends.sqlite import BUSY_TIMEOUT, SYNCHRONOUS, Database, Synchronous, run_script
 from hitcount.core.config import Config
 from hitcount.core.errors import StoreUnavailable
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit
 from hitcount.core.markers import hookimpl
 from hitcount.core.registry import Registry
+from hitcount.core.settings import DATA_DIR
 from hitcount.core.store import HitStore
 from hitcount.core.windows import NS_PER_MINUTE, WINDOWS, Counts
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 SCHEMA = """
 create table if not exists hits (
@@ -75,14 +81,23 @@ COUNT_RAW = "select count(*) from hits where id = ? and ts > ? and ts <= ?"
 
 
 class SqliteStore(HitStore):
-    """Hits in ``store.sqlite3`` under the data directory."""
+    """Hits in ``store.sqlite3`` in ``directory``."""
 
-    def __init__(self, config: Config) -> None:
-        self._database = Database(config, "store.sqlite3", SCHEMA, StoreUnavailable)
+    def __init__(
+        self, directory: Path, *, synchronous: Synchronous = SYNCHRONOUS, busy_timeout: float = BUSY_TIMEOUT
+    ) -> None:
+        self._database = Database(
+            directory / "store.sqlite3", SCHEMA, StoreUnavailable, synchronous=synchronous, busy_timeout=busy_timeout
+        )
         with self._database.transaction() as connection:
             key = [column for _, column, _, _, _, position in connection.execute("pragma table_info(hits)") if position]
             if key == ["uid"]:
                 run_script(connection, REKEY)
+
+    @classmethod
+    def from_config(cls, config: Config) -> Self:
+        """The store of ``HITCOUNT_DATA_DIR``."""
+        return cls(config.get(DATA_DIR))
 
     def write(self, hits: Sequence[Hit]) -> None:
         with self._database.transaction() as connection:
@@ -127,4 +142,4 @@ class SqliteStore(HitStore):
 def hitcount_register_backends(registry: Registry) -> None:
     """The ``sqlite`` store."""
     # SQLite's C library holds the process while it waits for a lock or the disk.
-    registry.add_store("sqlite", SqliteStore, blocking=True)
+    registry.add_store("sqlite", SqliteStore.from_config, blocking=True)

@@ -675,7 +675,7 @@ class CountsCacheConformance(_Suite):
             assert cache.get(id) == Counts(id, now, (position,) * len(WINDOWS)), id
 
     def test_counts_older_than_the_ttl_are_not_served(self, runtime: Runtime, make_cache: CacheFactory) -> None:
-        cache, ttl = make_cache(), runtime.config.get(CACHE_TTL)
+        cache, ttl = make_cache(), CACHE_TTL
         cache.put(Counts("old", now_ns() - int((ttl + 1) * NS_PER_SECOND), (1,) * len(WINDOWS)))
         cache.put(Counts("young", now_ns() - int((ttl - 60) * NS_PER_SECOND), (1,) * len(WINDOWS)))
         assert cache.get("old") is None
