@@ -79,6 +79,7 @@ def run(shape: Shape, seed: int, seconds: float, rate: float) -> bool:
             {
                 "HITCOUNT_QUEUE": "redis",
                 "HITCOUNT_STORE": "elastic",
+                "HITCOUNT_CACHE": "redis",
                 "HITCOUNT_REDIS_URL": servers.url(shape.redis),
                 "HITCOUNT_ELASTIC_URL": servers.url(shape.elastic),
                 "HITCOUNT_WORKERS": "2",

@@ -36,6 +36,7 @@ def test_reads_of_never_hit_ids_leave_a_full_queue_redis_taking_hits(tmp_path: P
         runtime = Runtime.load(
             {
                 "HITCOUNT_QUEUE": "redis",
+                "HITCOUNT_CACHE": "redis",
                 "HITCOUNT_REDIS_URL": server.url,
                 "HITCOUNT_REDIS_PREFIX": f"e2e-{uuid.uuid4().hex[:8]}",
                 "HITCOUNT_STORE": "memory",

@@ -82,7 +82,12 @@ def make_app(tmp_path: Path) -> Iterator[AppFactory]:
         **settings: str,
     ) -> Flask:
         # The test's own data directory, where the spool and any embedded backend live.
-        environ = {"HITCOUNT_QUEUE": "memory", "HITCOUNT_STORE": "memory", "HITCOUNT_DATA_DIR": str(tmp_path)}
+        environ = {
+            "HITCOUNT_QUEUE": "memory",
+            "HITCOUNT_STORE": "memory",
+            "HITCOUNT_CACHE": "memory",
+            "HITCOUNT_DATA_DIR": str(tmp_path),
+        }
         runtime = Runtime.load({**environ, **settings})
         namespace = uuid.uuid4().hex
         registry = runtime.registry
