@@ -106,4 +106,4 @@ def test_a_redis_timeout_that_lets_a_publish_outlast_the_spool_lease_breaks_a_ru
     problem = check({"HITCOUNT_QUEUE": "redis", "HITCOUNT_REDIS_TIMEOUT": 4.0})
     assert problem is not None
     assert "HITCOUNT_REDIS_TIMEOUT=4 s lets one publish take 12 s" in problem
-    assert "hitcount.api_flask.spool.LEASE = 10s" in problem
+    assert "hitcount.api_flask.spool.LEASE = 10 s" in problem

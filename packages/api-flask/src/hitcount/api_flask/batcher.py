@@ -11,7 +11,7 @@ queue fails, every request of the group gets the queue's error (core's
 ``QueueUnavailable`` or another of :mod:`hitcount.core.errors`). A group not written
 within ``timeout`` of its first request gets :class:`~hitcount.api_flask.errors.QueueTimeout`
 for all its requests, and its hits are withdrawn if its write has not begun: one timer per
-group, not per request (a gevent timeout per request cost about 4 % of the Track path), so a
+group, not per request (a gevent timeout per request is a timer and an exception object each), so a
 request that joined a group late waits less than ``timeout``, never more.
 Only hits whose write was already under way when the group gave up may reach the
 queue after a 503: the queue's answer came too late to tell the client.

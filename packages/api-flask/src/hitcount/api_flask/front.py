@@ -2,9 +2,9 @@
 
 Answered at the WSGI level, in front of Flask: under single-hit traffic a worker has a few
 dozen microseconds of its own per request, and Flask's request context, routing, response
-object and hooks cost more than the Track work itself (through Flask views the API took
-about twice the CPU per hit, BENCHMARKS.md). The price is that Flask's ``before_request``
-hooks, extensions and instrumentation never see Track.
+object and hooks cost more than the Track work itself (through Flask views the API took far
+more CPU per hit: BENCHMARKS.md, "Track: Flask views or the WSGI front"). The price is that
+Flask's ``before_request`` hooks, extensions and instrumentation never see Track.
 
 Flask's url map still holds the Track routes, without views, so that it stays the one table
 of the API's routes: another method on a Track path gets Flask's 405 with its ``Allow``, and

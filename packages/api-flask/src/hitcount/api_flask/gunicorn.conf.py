@@ -37,7 +37,7 @@ _tuning = Tuning()
 wsgi_app = "hitcount.api_flask.wsgi:app"
 bind = [_settings.bind]
 workers = _settings.workers
-# gunicorn's gevent worker serving HTTP/1.1 on llhttp itself, at a fifth of the CPU of gevent's WSGI server
+# gunicorn's gevent worker serving HTTP/1.1 on llhttp itself, at a fraction of the CPU of gevent's WSGI server
 # per request and without its request smuggling (hitcount.api_flask.worker; figures in BENCHMARKS.md).
 worker_class = "hitcount.api_flask.worker.Worker"
 # Stalled clients hold their connections until the client timeout (hitcount.api_flask.http1):

@@ -44,6 +44,7 @@ def serve(arguments: argparse.Namespace, runtime: Runtime) -> int:
             f" stop it, or set {BIND.name} to another address, e.g. 127.0.0.1:8001"
         )
     runtime.require_shared_queue("api")
+    runtime.require_rules()
     runtime.registry.store(config.get(STORE))
     runtime.log_data_dir()
     sys.stdout.flush()

@@ -2,8 +2,8 @@
 
 gunicorn keeps what it does well: the arbiter, graceful shutdown, ``max_requests``, the
 heartbeat, ``worker_connections`` (the pool of connection greenlets) and SSL. What happens on
-a connection is hitcount's: gevent's WSGI server costs five times the CPU per request of a
-lean loop on llhttp, and lets a request be smuggled inside another (see the package's
+a connection is hitcount's: gevent's WSGI server costs several times the CPU per request of a
+lean loop on llhttp (BENCHMARKS.md, "The HTTP layer"), and lets a request be smuggled inside another (see the package's
 docstring). Only public interfaces of gunicorn are used: the worker's ``handle`` of each
 accepted connection, its ``wsgi`` app, ``cfg``, ``log``, ``alive``, ``nr`` and ``max_requests``.
 """

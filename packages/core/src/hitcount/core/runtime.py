@@ -82,6 +82,13 @@ class Runtime:
                 " and the indexer as separate processes, so no hit would reach the store; use sqlite or redis"
             )
 
+    def require_rules(self) -> None:
+        """Refuse, as a server starts, settings that break a rule between them (a :class:`Rule` of any
+        plugin): each broken rule names its settings and their values."""
+        problems = self.registry.broken_rules(self.config)
+        if problems:
+            raise ConfigError("; ".join(problems))
+
     def open_store(self) -> HitStore:
         """Open the store ``HITCOUNT_STORE`` names."""
         return self.registry.store(self.config.get(STORE)).factory(self.config)

@@ -23,6 +23,7 @@ def consumer_name() -> str:
 
 def run_indexer(arguments: argparse.Namespace, runtime: Runtime) -> int:
     """Index until a signal asks to stop; the batch in hand is finished and acknowledged first."""
+    runtime.require_rules()
     settings = IndexerSettings.from_config(runtime.config)
     bind = runtime.config.get(METRICS_BIND)
     runtime.log_data_dir()

@@ -1,7 +1,7 @@
 """The deadlines of a worker's connections, kept by one greenlet rather than by a timeout on each socket call.
 
 A socket timeout costs gevent a timer and an exception object for every read that waits,
-about 16 µs of a request that costs the rest of the server 25 (BENCHMARKS.md). So a
+a large share of what a request costs the whole server (BENCHMARKS.md, "The HTTP layer"). So a
 connection only notes when its client's time is up (:attr:`Expiring.deadline`, monotonic
 seconds, ``inf`` while the app works on its requests), and :class:`Deadlines` looks at every
 connection each :data:`TICK` and expires those past it: a deadline holds to within a tick.
