@@ -28,9 +28,9 @@ def test_hitcount_queue_redis_selects_this_queue_through_the_entry_point(redis_u
         queue.close()
 
 
-def test_with_the_redis_queue_the_counts_cache_is_redis_too(redis_url: str, prefix: str) -> None:
+def test_hitcount_cache_redis_is_this_packages_counts_cache(redis_url: str, prefix: str) -> None:
     runtime = Runtime.load(
-        {"HITCOUNT_QUEUE": "redis", "HITCOUNT_REDIS_URL": redis_url, "HITCOUNT_REDIS_PREFIX": prefix}
+        {"HITCOUNT_CACHE": "redis", "HITCOUNT_REDIS_URL": redis_url, "HITCOUNT_REDIS_PREFIX": prefix}
     )
     assert runtime.registry.caches["redis"].provider.package == "hitcount-queue-redis"
     cache = runtime.open_cache()
