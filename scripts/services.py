@@ -247,9 +247,17 @@ class Node(ABC):
         """The process id of the running server, if it runs."""
         with contextlib.suppress(OSError, ValueError):
             pid = int(self.pid_file.read_text().strip())
-            if self.process_pattern.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if self.runs(pid):
                 return pid
         return None
+
+    def runs(self, pid: int) -> bool:
+        """Whether ``pid`` is still this server's process (its pid file may be gone: Elasticsearch deletes
+        its own as it starts to shut down, long before a wedged one exits)."""
+        try:
+            return self.process_pattern.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
 
     def check_ports(self) -> None:
         for port in self.ports:
@@ -292,9 +300,9 @@ class Node(ABC):
         if pid is not None:
             self._signal(pid, signal.SIGTERM)
             deadline = time.monotonic() + STOP_TIMEOUT
-            while self.pid() == pid and time.monotonic() < deadline:
+            while self.runs(pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            if self.pid() == pid:
+            if self.runs(pid):
                 self._signal(pid, signal.SIGKILL)
                 time.sleep(0.5)
                 killed = f", killed after {STOP_TIMEOUT:.0f}s"
