@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -51,11 +52,11 @@ def serve_site() -> Site:
     return site
 
 
-def script_tag(stack: Stack, id: str | None = None) -> str:
-    """The tag a page includes, with ``data-id`` when ``id`` is given."""
-    data_id = f' data-id="{id}"' if id is not None else ""
-    return f'<script defer src="http://127.0.0.1:{stack.port}/hitcount.js"{data_id}></script>'
+def script_tag(stack: Stack, id: str | None = None, flags: Iterable[str] = ()) -> str:
+    """The tag a page includes, with ``data-id`` when ``id`` is given, and attributes ``flags`` (``data-hash``)."""
+    attributes = "".join([f' data-id="{id}"' if id is not None else "", *(f" {flag}" for flag in flags)])
+    return f'<script defer src="http://127.0.0.1:{stack.port}/hitcount.js"{attributes}></script>'
 
 
-def page_of(body: str, stack: Stack, id: str | None = None) -> str:
-    return f"<!doctype html><html><head>{script_tag(stack, id)}</head><body>{body}</body></html>"
+def page_of(body: str, stack: Stack, id: str | None = None, flags: Iterable[str] = ()) -> str:
+    return f"<!doctype html><html><head>{script_tag(stack, id, flags)}</head><body>{body}</body></html>"

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import prometheus_client
 import pytest
@@ -160,8 +161,8 @@ class Stack:
         return self.request("POST", path, json.dumps(document).encode())
 
     def counts(self, id: str) -> list[int]:
-        """The window counts of ``id``, longest window first."""
-        answer = self.request("GET", f"/analytics/{id}")
+        """The window counts of ``id``, longest window first (``id`` may hold ``#`` or ``?``, as a page's may)."""
+        answer = self.request("GET", f"/analytics/{quote(id, safe='/:')}")
         assert answer.status == 200, answer.body
         document = answer.json()
         assert document["id"] == id

@@ -46,6 +46,12 @@ def test_the_script_is_javascript_of_at_most_4_kib_kept_a_day_and_revalidated_by
     assert again.data == b""
 
 
+def test_the_script_is_served_without_its_comment_lines(client: FlaskClient) -> None:
+    source = client.get("/hitcount.js").data.decode()
+    assert source.startswith("(() => {")
+    assert not [line for line in source.splitlines() if line.lstrip().startswith("//")]
+
+
 def test_the_script_sends_hits_that_outlive_the_page_with_a_uid_of_its_own_and_reads_counts(
     client: FlaskClient,
 ) -> None:

@@ -1,11 +1,17 @@
 /* hitcount.js: counts a view of the page (data-id, default host + path) at the API it came from, fills
-   [data-hitcount-count="<id>"] (data-window: 1h, "1 hour ago"), gives hitcount.track(id). No cookies. */
+   [data-hitcount-count="<id>"] (data-window: 1h, "1 hour ago"), gives hitcount.track(id). No cookies.
+   Without data-id, a single-page app's navigation to another path (or, with data-hash, hash) is a view.
+   With data-respect-dnt, a browser that asks not to be tracked sends no hit.
+   The API serves it without its comment lines (blueprints/script.py). */
 (() => {
   "use strict";
   const script = document.currentScript;
   const api = new URL(script.src).origin;
   const windows = HITCOUNT_WINDOWS; // short names of the windows, in the order of counts (from the API)
   const warn = (what, error) => console.warn(`hitcount: ${what}: ${error.message}`);
+  const has = (name) => script.hasAttribute(`data-${name}`);
+  // The browser sends DNT: 1 or Sec-GPC: 1 and the page respects it: no hit at all, counters as usual.
+  const quiet = has("respect-dnt") && (navigator.doNotTrack === "1" || navigator.globalPrivacyControl === true);
 
   // 128 random bits per hit (a UUID in 32 digits): the API counts a hit sent again with its uid once.
   const uid = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (x) => (x + 256).toString(16).slice(1)).join("");
@@ -32,9 +38,9 @@
       await new Promise((done) => setTimeout(done, (answer?.headers.get("Retry-After") || 1) * 1000));
       return post(body, tries - 1);
     });
-  // true once the API took the hit, else false (and a warning).
-  const track = (id) =>
-    post(JSON.stringify({ id: String(id), uid: uid() })).then(() => true, (error) => (warn(`hit of ${id}`, error), false));
+  // true once the API took the hit, else false (and a warning, unless quiet sent nothing).
+  const track = async (id) =>
+    !quiet && post(JSON.stringify({ id: String(id), uid: uid() })).then(() => true, (error) => (warn(`hit of ${id}`, error), false));
 
   const read = (id) => call(`/analytics/${encodeURIComponent(id)}`).then(async (answer) => (await answer.json()).counts);
 
@@ -53,17 +59,35 @@
     }
   };
 
-  // A page shows its own view once: its counts, read before its hit is sent, cannot hold it, and
-  // show plus one once the API took it (a read after would miss it until indexed, seconds later).
-  // A prerendered page is counted once shown.
-  const start = () => {
-    const id = script.getAttribute("data-id") || location.host + location.pathname;
-    const own = document.querySelector(`[data-hitcount-count="${CSS.escape(id)}"]`) ? [read(id)] : [];
-    const taken = Promise.allSettled(own)
+  // A view shows in its page's counters of its id once: its counts, read before its hit is sent,
+  // cannot hold it, and show plus one once the API took it (a read after would miss it until
+  // indexed, seconds later). A prerendered page is counted once shown.
+  let shown, own; // the id of the last view, and its counts as its counters show them
+  const view = (id) => {
+    const before = document.querySelector(`[data-hitcount-count="${CSS.escape(id)}"]`) ? [read(id)] : [];
+    const taken = Promise.allSettled(before)
       .then(() => document.prerendering && new Promise((on) => document.addEventListener("prerenderingchange", on)))
       .then(() => track(id));
     const plus = async (counts) => ((await taken) ? counts.map((c) => ({ ...c, count: c.count + 1 })) : counts);
-    fill(new Map(own.map((counts) => [id, counts.then(plus)])));
+    own = new Map(before.map((counts) => [id, counts.then(plus)]));
+    fill(new Map(own));
+  };
+  const here = () => script.getAttribute("data-id") || location.host + location.pathname + (has("hash") ? location.hash : "");
+  // A navigation to another id is a view (with data-id there is none). It is looked at once the
+  // page's task is done: a redirect by replaceState right after pushState is one view, and the
+  // counters the page put in place are there to fill, again after any navigation.
+  const navigated = () => setTimeout(() => (here() === shown ? fill(new Map(own)) : view((shown = here()))));
+  const start = () => {
+    view((shown = here()));
+    for (const name of ["pushState", "replaceState"]) {
+      const change = history[name];
+      history[name] = function (...args) {
+        change.apply(this, args);
+        navigated();
+      };
+    }
+    addEventListener("popstate", navigated);
+    addEventListener("hashchange", navigated);
   };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
