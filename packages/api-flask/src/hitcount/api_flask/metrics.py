@@ -35,6 +35,11 @@ HITS_REJECTED = Counter(
     "Hits refused, by reason; a body that cannot be read or parsed counts as one.",
     ["reason"],
 )
+HITS_DROPPED = Counter(
+    "hitcount_api_hits_dropped",
+    "Hits answered 204 and left out, by reason: bot, prefetch, or dnt (HITCOUNT_RESPECT_DNT).",
+    ["reason"],
+)
 PUBLISH_SECONDS = Histogram(
     "hitcount_api_queue_publish_seconds",
     "Latency of one queue write (a group of hits).",
@@ -88,6 +93,10 @@ def record_publish(hits: int, seconds: float) -> None:
 
 def record_rejection(reason: str, hits: int) -> None:
     HITS_REJECTED.labels(reason).inc(hits)
+
+
+def record_drop(reason: str, hits: int) -> None:
+    HITS_DROPPED.labels(reason).inc(hits)
 
 
 def exposition() -> tuple[bytes, str]:
