@@ -25,6 +25,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from hitcount.api_flask.drops import REASONS
 from hitcount.core import Backlog
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -40,6 +41,9 @@ HITS_DROPPED = Counter(
     "Hits answered 204 and left out, by reason: bot, prefetch, or dnt (HITCOUNT_RESPECT_DNT).",
     ["reason"],
 )
+# Every reason shown from the start, at 0, so that a dashboard's rate of it is 0 rather than no data.
+for _reason in REASONS:
+    HITS_DROPPED.labels(_reason)
 PUBLISH_SECONDS = Histogram(
     "hitcount_api_queue_publish_seconds",
     "Latency of one queue write (a group of hits).",
