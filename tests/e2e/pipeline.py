@@ -148,13 +148,13 @@ class Stack:
         and ``headers`` (http.client sends no User-Agent of its own)."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=DEADLINE)
         try:
-            headers = {**({} if body is None else {"Content-Type": "application/json"}), **(headers or {})}
+            sent = {**({} if body is None else {"Content-Type": "application/json"}), **(headers or {})}
             if tokens := self.environ.get("HITCOUNT_READ_TOKENS"):
-                headers["Authorization"] = f"Bearer {tokens.split(',')[0].strip()}"
-            connection.request(method, path, body=body, headers=headers)
+                sent["Authorization"] = f"Bearer {tokens.split(',')[0].strip()}"
+            connection.request(method, path, body=body, headers=sent)
             response = connection.getresponse()
-            headers = {name.lower(): value for name, value in response.getheaders()}
-            return Answer(response.status, headers.get("content-type", ""), response.read(), headers)
+            answered = {name.lower(): value for name, value in response.getheaders()}
+            return Answer(response.status, answered.get("content-type", ""), response.read(), answered)
         finally:
             connection.close()
 
