@@ -142,23 +142,26 @@ class Stack:
         os.kill(worker, signal.SIGKILL)
         wait_until(lambda: self.api.output().count(WORKER_READY) > workers, "gunicorn to replace the worker")
 
-    def request(self, method: str, path: str, body: bytes | None = None) -> Answer:
-        """One request on a new connection, with a read token when the API requires one, as its operator's."""
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> Answer:
+        """One request on a new connection, with a read token when the API requires one, as its operator's,
+        and ``headers`` (http.client sends no User-Agent of its own)."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=DEADLINE)
         try:
-            headers = {} if body is None else {"Content-Type": "application/json"}
+            sent = {**({} if body is None else {"Content-Type": "application/json"}), **(headers or {})}
             if tokens := self.environ.get("HITCOUNT_READ_TOKENS"):
-                headers["Authorization"] = f"Bearer {tokens.split(',')[0].strip()}"
-            connection.request(method, path, body=body, headers=headers)
+                sent["Authorization"] = f"Bearer {tokens.split(',')[0].strip()}"
+            connection.request(method, path, body=body, headers=sent)
             response = connection.getresponse()
-            headers = {name.lower(): value for name, value in response.getheaders()}
-            return Answer(response.status, headers.get("content-type", ""), response.read(), headers)
+            answered = {name.lower(): value for name, value in response.getheaders()}
+            return Answer(response.status, answered.get("content-type", ""), response.read(), answered)
         finally:
             connection.close()
 
-    def post(self, path: str, document: object) -> Answer:
-        """POST ``document`` as JSON."""
-        return self.request("POST", path, json.dumps(document).encode())
+    def post(self, path: str, document: object, headers: Mapping[str, str] | None = None) -> Answer:
+        """POST ``document`` as JSON, with ``headers``."""
+        return self.request("POST", path, json.dumps(document).encode(), headers)
 
     def counts(self, id: str) -> list[int]:
         """The window counts of ``id``, longest window first (``id`` may hold ``#`` or ``?``, as a page's may)."""

@@ -125,6 +125,11 @@ def rejected(reason: str) -> float:
     return REGISTRY.get_sample_value("hitcount_api_hits_rejected_total", {"reason": reason}) or 0.0
 
 
+def dropped(reason: str) -> float:
+    """Hits the dropped metric has counted for ``reason`` so far (in this process, every app alike)."""
+    return REGISTRY.get_sample_value("hitcount_api_hits_dropped_total", {"reason": reason}) or 0.0
+
+
 def queued_batches(app: Flask) -> list[list[Hit]]:
     """The hits of every write to the app's queue, in publish order (consumed, so call once per test)."""
     queue = api_state(app).backends.queue.get()

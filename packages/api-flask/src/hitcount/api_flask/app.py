@@ -12,6 +12,7 @@ from hitcount.api_flask.blueprints.ops import ops
 from hitcount.api_flask.blueprints.read import read
 from hitcount.api_flask.blueprints.script import script
 from hitcount.api_flask.cors import CorsPolicy
+from hitcount.api_flask.drops import DropPolicy
 from hitcount.api_flask.errors import ANSWERS
 from hitcount.api_flask.front import serve_track
 from hitcount.api_flask.nosniff import NoSniff
@@ -65,6 +66,7 @@ def create_app(runtime: Runtime | None = None, settings: ApiSettings | None = No
         CorsPolicy.of(settings.cors_origins),
         ReadAccess.of(settings.read_tokens, settings.public_ids),
         TrustedProxies(settings.trusted_proxies),
+        DropPolicy.of(settings.count_bots, settings.respect_dnt, tuning.agent_verdicts),
         _limiter(settings.rate_limit, RATE_LIMIT.name, tuning),
         _limiter(settings.read_rate_limit, READ_RATE_LIMIT.name, tuning),
         backends,

@@ -2,8 +2,9 @@
 
 From the WSGI environ to hits in the queue: the client's address within its rate limit,
 the page's origin one ``HITCOUNT_CORS_ORIGINS`` admits, the body read within the limit,
-parsed by the endpoint's parser, handed to the worker's group commit; a refusal is counted
-in the rejection metric and raised for the caller to answer from the error table.
+parsed by the endpoint's parser, handed to the worker's group commit unless they are left out
+(:mod:`hitcount.api_flask.drops`: a bot's, a prefetch's, and so on, answered as if counted); a
+refusal is counted in the rejection metric and raised for the caller to answer from the error table.
 
 A refused origin is logged too, naming it and the setting: the page cannot read why it was
 refused (the answer has no CORS headers for it, so its browser shows only a failed request),
@@ -51,7 +52,11 @@ TRACK_ENDPOINTS = (
 
 
 def ingest(state: ApiState, parse: Callable[[bytes, int], list[Hit]], environ: WSGIEnvironment) -> None:
-    """Return once the queue holds the hits ``parse`` finds in the request's body."""
+    """Return once the queue holds the hits ``parse`` finds in the request's body, or once they are left out.
+
+    A left-out request is read and parsed like any other, so that it is refused alike when
+    it is malformed (whoever sends it learns nothing of the verdict) and its hits counted in the metric.
+    """
     now = now_ns()
     try:
         _admit(state, environ)
@@ -59,6 +64,9 @@ def ingest(state: ApiState, parse: Callable[[bytes, int], list[Hit]], environ: W
     except Rejected as error:
         _count_rejection(error, error.hits)
         raise
+    if (reason := state.drops.reason(environ)) is not None:
+        metrics.record_drop(reason, len(hits))
+        return
     try:
         state.batcher.submit(hits)
     except HitcountError as error:

@@ -25,6 +25,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from hitcount.api_flask.drops import REASONS
 from hitcount.core import Backlog
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -35,6 +36,14 @@ HITS_REJECTED = Counter(
     "Hits refused, by reason; a body that cannot be read or parsed counts as one.",
     ["reason"],
 )
+HITS_DROPPED = Counter(
+    "hitcount_api_hits_dropped",
+    "Hits answered 204 and left out, by reason: bot, prefetch, or dnt (HITCOUNT_RESPECT_DNT).",
+    ["reason"],
+)
+# Every reason shown from the start, at 0, so that a dashboard's rate of it is 0 rather than no data.
+for _reason in REASONS:
+    HITS_DROPPED.labels(_reason)
 PUBLISH_SECONDS = Histogram(
     "hitcount_api_queue_publish_seconds",
     "Latency of one queue write (a group of hits).",
@@ -88,6 +97,10 @@ def record_publish(hits: int, seconds: float) -> None:
 
 def record_rejection(reason: str, hits: int) -> None:
     HITS_REJECTED.labels(reason).inc(hits)
+
+
+def record_drop(reason: str, hits: int) -> None:
+    HITS_DROPPED.labels(reason).inc(hits)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -90,6 +90,19 @@ ACCESS_LOG = Setting(
     " address; `hitcount serve` turns it on.",
     _on_off,
 )
+COUNT_BOTS = Setting(
+    "HITCOUNT_COUNT_BOTS",
+    "off",
+    "Count the Track hits of crawlers, headless browsers and link previews, which are otherwise answered 204"
+    " and left out (told by their User-Agent, with the crawler-user-agents list less its HTTP libraries).",
+    _on_off,
+)
+RESPECT_DNT = Setting(
+    "HITCOUNT_RESPECT_DNT",
+    "off",
+    "Leave out (answer 204 without counting) the Track hits of requests that send DNT: 1 or Sec-GPC: 1.",
+    _on_off,
+)
 SETTINGS = (
     BIND,
     WORKERS,
@@ -101,6 +114,8 @@ SETTINGS = (
     READ_RATE_LIMIT,
     TRUSTED_PROXIES,
     SPOOL_MAX_BYTES,
+    COUNT_BOTS,
+    RESPECT_DNT,
 )
 
 
@@ -119,6 +134,8 @@ class ApiSettings:
     read_rate_limit: Rate | None
     trusted_proxies: tuple[Network, ...]
     spool_max_bytes: int
+    count_bots: bool
+    respect_dnt: bool
 
     @classmethod
     def from_config(cls, config: Config) -> ApiSettings:
@@ -134,6 +151,8 @@ class ApiSettings:
             read_rate_limit=config.get(READ_RATE_LIMIT),
             trusted_proxies=config.get(TRUSTED_PROXIES),
             spool_max_bytes=config.get(SPOOL_MAX_BYTES),
+            count_bots=config.get(COUNT_BOTS),
+            respect_dnt=config.get(RESPECT_DNT),
         )
 
 

@@ -11,6 +11,7 @@ from hitcount.api_flask.access import ReadAccess
 from hitcount.api_flask.backends import Backends
 from hitcount.api_flask.batcher import GroupCommit
 from hitcount.api_flask.cors import CorsPolicy
+from hitcount.api_flask.drops import DropPolicy
 from hitcount.api_flask.proxies import TrustedProxies
 from hitcount.api_flask.ratelimit import RateLimiter
 from hitcount.api_flask.reader import Reader
@@ -29,6 +30,7 @@ class ApiState:
     cors: CorsPolicy
     access: ReadAccess
     proxies: TrustedProxies
+    drops: DropPolicy
     # None when HITCOUNT_RATE_LIMIT is off.
     limiter: RateLimiter | None
     # None when HITCOUNT_READ_RATE_LIMIT is off.

@@ -43,3 +43,6 @@ class Tuning:
     # Hits a host keeps in its spool while the queue is down (besides HITCOUNT_SPOOL_MAX_BYTES);
     # beyond, Track answers 503.
     spool_max_hits: int = 1_000_000
+    # User agents whose bot-or-not verdict a worker keeps, the most recently seen (hitcount.api_flask.drops):
+    # more than the distinct agents of a site's visitors, few enough that made-up agents cannot fill memory.
+    agent_verdicts: int = 4096
