@@ -34,6 +34,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from hitcount.core import HitcountError
+from hitcount.core.bench.command import count_of
 from hitcount.core.testing.outages import TcpProxy
 from hitcount.core.testing.processes import Child, free_port, wait_until
 
@@ -125,7 +127,7 @@ def run(cache: str, args: argparse.Namespace, directory: Path) -> dict[str, obje
             host.start()
         for id in ids:
             assert status(hosts[0].port, "POST", "/analytics", json.dumps({"id": id}).encode()) == 204
-        wait_until(lambda: read_count(hosts[1].port, ids[-1]) > 0, "the hits stored", 120, 0.5)
+        wait_until(lambda: stored(hosts[1].port, ids[-1]), "the hits stored", 120, 0.5)
         time.sleep(3)  # every worker's copy of the last id's zero counts is out of date
 
         before = searches(elastic, prefix)
@@ -169,12 +171,12 @@ def run(cache: str, args: argparse.Namespace, directory: Path) -> dict[str, obje
         proxy.stop()
 
 
-def read_count(port: int, id: str) -> int:
+def stored(port: int, id: str) -> bool:
+    """Whether the API at ``port`` counts a hit of ``id`` (not while it cannot answer)."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/analytics/{id}", timeout=5) as response:
-            return int(json.load(response)["counts"][-1]["count"])
-    except OSError:
-        return 0
+        return count_of(f"http://127.0.0.1:{port}", id) > 0
+    except HitcountError:
+        return False
 
 
 def main() -> int:
