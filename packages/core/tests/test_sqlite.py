@@ -31,14 +31,16 @@ timestamps = st.one_of(
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(timestamps, max_size=80), st.integers(0, 2 * NS_PER_MINUTE))
-def test_minute_buckets_count_exactly_like_raw_hits(tmp_path_factory, stamps: list[int], shift: int) -> None:  # type: ignore[no-untyped-def]
+@given(st.lists(st.tuples(timestamps, st.none() | st.integers(-3, 3)), max_size=80), st.integers(0, 2 * NS_PER_MINUTE))
+def test_minute_buckets_and_visitors_count_exactly_like_raw_hits(  # type: ignore[no-untyped-def]
+    tmp_path_factory, stamped: list[tuple[int, int | None]], shift: int
+) -> None:
     store = SqliteStore(tmp_path_factory.mktemp("store"))
-    hits = [Hit("x", stamp) for stamp in stamps]
+    hits = [Hit("x", stamp, visitor=visitor) for stamp, visitor in stamped]
     store.write(hits)
     store.write(hits[: len(hits) // 2])  # a partial redelivery changes nothing
     for now in (NOW, NOW + shift):
-        assert store.counts("x", now) == Counts.of_timestamps("x", now, stamps)
+        assert store.counts("x", now) == Counts.of_hits("x", now, stamped)
     store.close()
 
 

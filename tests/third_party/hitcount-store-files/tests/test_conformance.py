@@ -5,6 +5,8 @@ from hitcount.core.testing import HitStoreConformance
 
 class TestFilesStore(HitStoreConformance):
     backend = "files"
+    # Written before visitors were counted: it answers counts without them, which the suite checks.
+    counts_visitors = False
 
     @pytest.fixture
     def outage(self) -> None:

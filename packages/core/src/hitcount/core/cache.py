@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import json
 import time
+from typing import Any
 
 from hitcount.core.health import Health
 from hitcount.core.windows import NS_PER_SECOND, WINDOWS, Counts
@@ -22,19 +23,36 @@ CACHE_TTL = 86_400.0
 
 def encode_counts(counts: Counts) -> bytes:
     """Counts as cache backends keep them: JSON naming every window, so a change of windows is a miss."""
-    return json.dumps({"id": counts.id, "now": counts.now, "counts": counts.by_reference()}).encode()
+    entry: dict[str, object] = {"id": counts.id, "now": counts.now, "counts": counts.by_reference()}
+    if counts.visitors is not None:
+        entry["visitors"] = counts.visitors_by_reference()
+    return json.dumps(entry).encode()
 
 
 def decode_counts(data: bytes) -> Counts | None:
-    """The counts :func:`encode_counts` wrote, or None for anything else (other windows, damage)."""
+    """The counts :func:`encode_counts` wrote, or None for anything else (other windows, damage).
+
+    An entry without ``visitors`` (from a store that does not count them, or kept by an earlier
+    version) decodes as counts without visitors.
+    """
     try:
         entry = json.loads(data)
-        by_reference = entry["counts"]
-        if list(by_reference) != [window.reference for window in WINDOWS]:
-            return None
-        return Counts(str(entry["id"]), int(entry["now"]), tuple(int(value) for value in by_reference.values()))
+        visitors = entry.get("visitors")
+        return Counts(
+            str(entry["id"]),
+            int(entry["now"]),
+            _by_window(entry["counts"]),
+            None if visitors is None else _by_window(visitors),
+        )
     except (ValueError, TypeError, KeyError, AttributeError):
         return None
+
+
+def _by_window(by_reference: Any) -> tuple[int, ...]:
+    """The values of a ``{reference: n}`` mapping in window order; ValueError unless it names every window."""
+    if list(by_reference) != [window.reference for window in WINDOWS]:
+        raise ValueError("the cached windows are not the current ones")
+    return tuple(int(value) for value in by_reference.values())
 
 
 def age(counts: Counts, now: float | None = None) -> float:

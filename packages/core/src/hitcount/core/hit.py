@@ -12,6 +12,8 @@ from hitcount.core.errors import InvalidHit
 
 MAX_ID_BYTES = 256
 UID_BYTES = 16
+# Visitor keys are signed 64-bit integers: what protobuf's sfixed64, SQLite's integer and Elasticsearch's long hold.
+VISITOR_MIN, VISITOR_MAX = -(2**63), 2**63 - 1
 # C0 controls, DEL and C1 controls: invisible in logs and dashboards, so never part of an id.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # Noncharacters: U+FDD0..U+FDEF and the last two code points of every plane, never for interchange.
@@ -85,6 +87,10 @@ class Hit:
     id: str
     timestamp: int
     uid: bytes = field(default_factory=new_uid)
+    #: The hit's visitor key (:mod:`hitcount.core.visitors`), by which stores count distinct visitors;
+    #: None when the API could not derive one (the hit counts as a hit, not as a visitor). A keyed
+    #: hash whose key is deleted within two days: it names no one.
+    visitor: int | None = None
 
     def __post_init__(self) -> None:
         id = validate_id(self.id)
@@ -94,6 +100,9 @@ class Hit:
             raise InvalidHit(f"timestamp must be a non-negative integer of nanoseconds, not {self.timestamp!r}")
         if len(self.uid) != UID_BYTES:
             raise InvalidHit(f"uid must be {UID_BYTES} bytes, not {len(self.uid)}")
+        visitor = self.visitor
+        if visitor is not None and (type(visitor) is not int or not VISITOR_MIN <= visitor <= VISITOR_MAX):
+            raise InvalidHit(f"visitor must be a signed 64-bit integer or None, not {self.visitor!r}")
 
     @classmethod
     def now(cls, id: str) -> Hit:

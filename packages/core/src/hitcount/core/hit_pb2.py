@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17hitcount/core/hit.proto\x12\x0bhitcount.v1\"4\n\x03Hit\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0ctimestamp_ns\x18\x02 \x01(\x10\x12\x0b\n\x03uid\x18\x03 \x01(\x0c\"*\n\x08HitBatch\x12\x1e\n\x04hits\x18\x01 \x03(\x0b\x32\x10.hitcount.v1.Hitb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17hitcount/core/hit.proto\x12\x0bhitcount.v1\"V\n\x03Hit\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0ctimestamp_ns\x18\x02 \x01(\x10\x12\x0b\n\x03uid\x18\x03 \x01(\x0c\x12\x14\n\x07visitor\x18\x04 \x01(\x10H\x00\x88\x01\x01\x42\n\n\x08_visitor\"*\n\x08HitBatch\x12\x1e\n\x04hits\x18\x01 \x03(\x0b\x32\x10.hitcount.v1.Hitb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,7 +32,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hitcount.core.hit_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_HIT']._serialized_start=40
-  _globals['_HIT']._serialized_end=92
-  _globals['_HITBATCH']._serialized_start=94
-  _globals['_HITBATCH']._serialized_end=136
+  _globals['_HIT']._serialized_end=126
+  _globals['_HITBATCH']._serialized_start=128
+  _globals['_HITBATCH']._serialized_end=170
 # @@protoc_insertion_point(module_scope)

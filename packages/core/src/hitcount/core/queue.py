@@ -123,6 +123,21 @@ class Queue(abc.ABC):
     def health(self) -> Health:
         """Whether publishing and consuming can work now; never raises."""
 
+    def salt(self, day: int) -> bytes | None:
+        """The visitor salt of UTC day ``day`` (days since 1970-01-01), shared by every process of this queue.
+
+        The first process to ask for a day's salt makes it (:func:`~hitcount.core.visitors.new_salt`);
+        every other, at the same moment or later, gets the same one: make it without races.
+        Salts are secrets that must not outlive :func:`~hitcount.core.visitors.salt_expiry`: a
+        backend deletes each by then, and also, when it makes a salt, every salt of a day before
+        ``day - 1`` (so that a clock moved forward deletes them too). Raises
+        :class:`~hitcount.core.QueueUnavailable` when the backend cannot answer now.
+
+        The default returns None: this queue cannot share salts, and hits get no visitor key
+        (they count as hits, not as visitors).
+        """
+        return None
+
     def data_losses(self) -> int:
         """How often, since it was opened, this queue found that its backend had lost batches it held.
 

@@ -62,19 +62,26 @@ def window_named(name: str, windows: Sequence[Window] = WINDOWS) -> Window:
 
 @dataclass(frozen=True, slots=True)
 class Counts:
-    """The counts of one id for every window in :data:`WINDOWS`, at one instant ``now``."""
+    """The counts of one id for every window in :data:`WINDOWS`, at one instant ``now``.
+
+    ``values`` are the hits in each window; ``visitors`` the distinct visitor keys among them
+    (hits without a key count in ``values`` only), or None from a store that does not count visitors.
+    """
 
     id: str
     now: int
     values: tuple[int, ...]
+    visitors: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.values) != len(WINDOWS):
             raise ValueError(f"expected {len(WINDOWS)} counts, got {len(self.values)}")
+        if self.visitors is not None and len(self.visitors) != len(WINDOWS):
+            raise ValueError(f"expected {len(WINDOWS)} visitor counts, got {len(self.visitors)}")
 
     @classmethod
     def of_timestamps(cls, id: str, now: int, timestamps: Iterable[int]) -> Counts:
-        """Count raw timestamps; the reference semantics every store must agree with."""
+        """Count raw timestamps, without visitors; the reference semantics every store's counts agree with."""
         values = [0] * len(WINDOWS)
         for timestamp in timestamps:
             for index, window in enumerate(WINDOWS):
@@ -82,16 +89,33 @@ class Counts:
                     values[index] += 1
         return cls(id, now, tuple(values))
 
+    @classmethod
+    def of_hits(cls, id: str, now: int, hits: Iterable[tuple[int, int | None]]) -> Counts:
+        """Count raw ``(timestamp, visitor key or None)`` pairs, visitors too: the reference semantics of both."""
+        hits = list(hits)
+        visitors = tuple(
+            len({visitor for timestamp, visitor in hits if visitor is not None and window.contains(timestamp, now)})
+            for window in WINDOWS
+        )
+        return cls(id, now, cls.of_timestamps(id, now, (timestamp for timestamp, _ in hits)).values, visitors)
+
     def by_reference(self) -> dict[str, int]:
         """``{"3 days ago": n, ...}``, longest window first."""
         return {window.reference: value for window, value in zip(WINDOWS, self.values, strict=True)}
 
+    def visitors_by_reference(self) -> dict[str, int] | None:
+        """``{"3 days ago": visitors, ...}``, longest window first; None when the store does not count visitors."""
+        if self.visitors is None:
+            return None
+        return {window.reference: value for window, value in zip(WINDOWS, self.visitors, strict=True)}
+
     def to_json(self) -> dict[str, object]:
-        """The body of ``GET /analytics/<id>`` as the spec gives it."""
-        return {
-            "id": self.id,
-            "counts": [
-                {"reference": window.reference, "count": value}
-                for window, value in zip(WINDOWS, self.values, strict=True)
-            ],
-        }
+        """The body of ``GET /analytics/<id>`` as the spec gives it, with each window's visitors when counted."""
+        if self.visitors is None:
+            windows = [{"reference": w.reference, "count": n} for w, n in zip(WINDOWS, self.values, strict=True)]
+        else:
+            windows = [
+                {"reference": w.reference, "count": n, "visitors": v}
+                for w, n, v in zip(WINDOWS, self.values, self.visitors, strict=True)
+            ]
+        return {"id": self.id, "counts": windows}

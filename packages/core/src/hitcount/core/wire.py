@@ -16,15 +16,21 @@ def encode_batch(hits: Iterable[Hit]) -> bytes:
     batch = hit_pb2.HitBatch()
     add = batch.hits.add
     for hit in hits:
-        add(id=hit.id, timestamp_ns=hit.timestamp, uid=hit.uid)
+        add(id=hit.id, timestamp_ns=hit.timestamp, uid=hit.uid, visitor=hit.visitor)
     return batch.SerializeToString()
 
 
 def decode_batch(payload: bytes) -> list[Hit]:
-    """Parse a ``HitBatch``; anything that is not a batch of valid hits raises :class:`InvalidBatch`."""
+    """Parse a ``HitBatch``; anything that is not a batch of valid hits raises :class:`InvalidBatch`.
+
+    A hit without a ``visitor`` (one the API could not key, or queued by a version before visitors) has None.
+    """
     batch = hit_pb2.HitBatch()
     try:
         batch.ParseFromString(payload)
-        return [Hit(message.id, message.timestamp_ns, message.uid) for message in batch.hits]
+        return [
+            Hit(message.id, message.timestamp_ns, message.uid, message.visitor if message.HasField("visitor") else None)
+            for message in batch.hits
+        ]
     except (DecodeError, InvalidHit) as error:
         raise InvalidBatch(f"undecodable batch of {len(payload)} bytes: {error}") from error

@@ -34,3 +34,9 @@ def partitions(prefix: str, count: int) -> tuple[Partition, ...]:
         Partition(index, *(f"{prefix}:{{q{index}}}:{name}" for name in ("stream", "hits", "dead", "group")))
         for index in range(count)
     )
+
+
+def salt(prefix: str, day: int) -> str:
+    """The key of the visitor salt of UTC day ``day``; every salt shares one hash tag, so that the
+    script making one may delete an older one in the same slot."""
+    return f"{prefix}:{{salt}}:{day}"

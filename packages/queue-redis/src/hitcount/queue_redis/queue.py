@@ -35,6 +35,7 @@ from hitcount.core.errors import QueueFull
 from hitcount.core.health import Health
 from hitcount.core.masking import mask_url
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
+from hitcount.core.visitors import SALT_DAYS_KEPT, new_salt, salt_expiry
 from hitcount.queue_redis import consumption, health, keys, scripts
 from hitcount.queue_redis.acks import Acks
 from hitcount.queue_redis.client import Connector
@@ -72,6 +73,7 @@ class RedisQueue(Queue):
         consumer_expiry: float = CONSUMER_EXPIRY,
     ) -> None:
         self._where = mask_url(url)
+        self._prefix = prefix
         self._partitions = keys.partitions(prefix, partitions)
         self._share = math.ceil(max_backlog / len(self._partitions))
         # Blocking reads wait up to BLOCK_SLICE in Redis, so their socket must wait longer.
@@ -130,6 +132,17 @@ class RedisQueue(Queue):
 
     def drop_dead_letter(self, tag: str) -> bool:
         return self._acks.drop_dead_letter(tag)
+
+    def salt(self, day: int) -> bytes | None:
+        """The day's salt under ``<prefix>:{salt}:<day>``, expiring by itself when it must be deleted.
+
+        No ``WAIT`` for replicas: a salt lost with its master is made again, which splits that day's
+        visitors in two, while waiting would hold every visitor key up whenever a replica lags.
+        """
+        day_key, old_key = keys.salt(self._prefix, day), keys.salt(self._prefix, day - SALT_DAYS_KEPT)
+        with self._runner.unavailable("visitor salt"):
+            salt = self._runner.run(scripts.SALT, [day_key, old_key], [new_salt(), salt_expiry(day)])
+        return bytes(salt)
 
     def backlog(self) -> Backlog:
         calls = [ScriptCall(scripts.BACKLOG, [partition.stream, partition.hits], []) for partition in self._partitions]

@@ -174,3 +174,15 @@ local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
 return {redis.call('XLEN', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '0'), oldest and oldest[1] or false}
 """
 )
+
+# KEYS: the salt of a day, the salt of two days before. ARGV: a new salt, when the day's expires (Unix s).
+# Returns the day's salt, made from ARGV[1] by the first caller (deleting the old one then).
+SALT = Lua(
+    """
+local salt = redis.call('GET', KEYS[1])
+if salt then return salt end
+redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2])
+redis.call('DEL', KEYS[2])
+return ARGV[1]
+"""
+)

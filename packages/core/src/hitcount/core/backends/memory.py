@@ -24,6 +24,7 @@ from hitcount.core.markers import hookimpl
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
 from hitcount.core.registry import Registry
 from hitcount.core.store import HitStore
+from hitcount.core.visitors import SALT_DAYS_KEPT, new_salt
 from hitcount.core.windows import Counts
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class _Broker:
         self.entries: dict[int, _Entry] = {}
         self.dead: dict[int, DeadLetter] = {}
         self.sequence = itertools.count(1)
+        self.salts: dict[int, bytes] = {}
 
 
 class _Shelf:
@@ -59,7 +61,7 @@ class _Shelf:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.keys: set[tuple[str, bytes]] = set()  # (id, uid): a hit is counted once
-        self.timestamps: dict[str, list[int]] = defaultdict(list)
+        self.hits: dict[str, list[tuple[int, int | None]]] = defaultdict(list)  # id: (timestamp, visitor)
 
 
 class _Drawer:
@@ -143,6 +145,12 @@ class MemoryQueue(Queue):
         with self._broker.condition:
             return self._broker.dead.pop(int(tag), None)
 
+    def salt(self, day: int) -> bytes | None:
+        with self._broker.condition:
+            for old in [old for old in self._broker.salts if old <= day - SALT_DAYS_KEPT]:
+                del self._broker.salts[old]
+            return self._broker.salts.setdefault(day, new_salt())
+
     def backlog(self) -> Backlog:
         with self._broker.condition:
             entries = list(self._broker.entries.values())
@@ -173,20 +181,20 @@ class MemoryStore(HitStore):
                 key = (hit.id, hit.uid)
                 if key not in self._shelf.keys:
                     self._shelf.keys.add(key)
-                    self._shelf.timestamps[hit.id].append(hit.timestamp)
+                    self._shelf.hits[hit.id].append((hit.timestamp, hit.visitor))
 
     def counts(self, id: str, now: int) -> Counts:
         with self._shelf.lock:
-            timestamps = list(self._shelf.timestamps.get(id, ()))
-        return Counts.of_timestamps(id, now, timestamps)
+            hits = list(self._shelf.hits.get(id, ()))
+        return Counts.of_hits(id, now, hits)
 
     def purge(self, before: int) -> int:
         removed = 0
         with self._shelf.lock:
-            for id, timestamps in self._shelf.timestamps.items():
-                kept = [timestamp for timestamp in timestamps if timestamp >= before]
-                removed += len(timestamps) - len(kept)
-                self._shelf.timestamps[id] = kept
+            for id, hits in self._shelf.hits.items():
+                kept = [hit for hit in hits if hit[0] >= before]
+                removed += len(hits) - len(kept)
+                self._shelf.hits[id] = kept
         return removed
 
     def health(self) -> Health:

@@ -15,6 +15,7 @@ from hitcount.core.markers import hookimpl
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
 from hitcount.core.registry import Registry
 from hitcount.core.settings import DATA_DIR
+from hitcount.core.visitors import SALT_DAYS_KEPT, new_salt
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -36,6 +37,7 @@ create table if not exists dead_letters (
     reason text not null,
     failed_at real not null
 );
+create table if not exists salts (day integer primary key, salt blob not null);
 """
 # How often an idle consumer looks for new batches: SQLite has no notification.
 POLL_INTERVAL = 0.05
@@ -132,6 +134,15 @@ class SqliteQueue(Queue):
             return False
         with self._database.transaction() as connection:
             return connection.execute("delete from dead_letters where seq = ?", (int(tag),)).rowcount > 0
+
+    def salt(self, day: int) -> bytes | None:
+        """The day's salt from the ``salts`` table, made in the transaction that deletes the old ones
+        (SQLite's write lock makes every process agree on the first salt made)."""
+        with self._database.transaction() as connection:
+            connection.execute("delete from salts where day <= ?", (day - SALT_DAYS_KEPT,))
+            connection.execute("insert or ignore into salts values (?, ?)", (day, new_salt()))
+            (salt,) = connection.execute("select salt from salts where day = ?", (day,)).fetchone()
+        return bytes(salt)
 
     def backlog(self) -> Backlog:
         with self._database.reading() as connection:

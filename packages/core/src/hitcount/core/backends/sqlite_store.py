@@ -5,6 +5,11 @@ plus the raw hits of the partial minutes at its two edges. Per-minute counts are
 only ever incremented for hits whose (id, uid) was not yet stored, in the same transaction
 that stores them, so redelivered batches leave every count exact.
 
+Visitor keys are kept apart, in ``visitors`` (only for hits that have one): distinct visitors
+cannot be summed from minutes, so a window's are counted over its rows, in one scan of the
+covering index for all windows. The table of their own also leaves ``hits`` as an earlier
+version writes it, so that one still writing during a rolling restart goes on working.
+
 Files written before hits were keyed on (id, uid) had the uid alone as the key, so that a
 uid reused for a second id lost that id's hit; opening such a file rekeys its table once
 (:data:`REKEY`). Its rows keep their id and uid, so a hit stored before the upgrade and
@@ -39,6 +44,14 @@ create table if not exists hits (
     primary key (id, uid)
 ) without rowid;
 create index if not exists hits_id_ts on hits (id, ts);
+create table if not exists visitors (
+    id text not null,
+    uid blob not null,
+    ts integer not null,
+    visitor integer not null,
+    primary key (id, uid)
+) without rowid;
+create index if not exists visitors_id_ts on visitors (id, ts, visitor);
 create table if not exists minute_counts (
     id text not null,
     minute integer not null,  -- ts // 60 s
@@ -51,6 +64,7 @@ create temp table if not exists staging (
     uid blob not null,
     id text not null,
     ts integer not null,
+    visitor integer,
     primary key (id, uid)
 ) without rowid;
 delete from staging;
@@ -78,6 +92,12 @@ create index hits_id_ts on hits (id, ts)
 """
 SUM_MINUTES = "select coalesce(sum(count), 0) from minute_counts where id = ? and minute >= ? and minute < ?"
 COUNT_RAW = "select count(*) from hits where id = ? and ts > ? and ts <= ?"
+# Distinct visitors of every window (longest first) in one pass over the longest one's rows.
+COUNT_VISITORS = (
+    "select "
+    + ", ".join("count(distinct case when ts > ? then visitor end)" for _ in WINDOWS)
+    + " from visitors where id = ? and ts > ? and ts <= ?"
+)
 
 
 class SqliteStore(HitStore):
@@ -103,10 +123,14 @@ class SqliteStore(HitStore):
         with self._database.transaction() as connection:
             run_script(connection, STAGE)
             connection.executemany(
-                "insert or ignore into staging values (?, ?, ?)", [(h.uid, h.id, h.timestamp) for h in hits]
+                "insert or ignore into staging values (?, ?, ?, ?)",
+                [(h.uid, h.id, h.timestamp, h.visitor) for h in hits],
             )
             connection.execute(COUNT_NEW_HITS)
             connection.execute("insert or ignore into hits select uid, id, ts from staging")
+            connection.execute(
+                "insert or ignore into visitors select id, uid, ts, visitor from staging where visitor is not null"
+            )
 
     def counts(self, id: str, now: int) -> Counts:
         values = []
@@ -123,11 +147,14 @@ class SqliteStore(HitStore):
                     (high,) = connection.execute(COUNT_RAW, (id, last_minute * NS_PER_MINUTE - 1, now)).fetchone()
                     count = whole + low + high
                 values.append(count)
-        return Counts(id, now, tuple(values))
+            starts = [window.start(now) for window in WINDOWS]
+            visitors = connection.execute(COUNT_VISITORS, (*starts, id, starts[0], now)).fetchone()
+        return Counts(id, now, tuple(values), tuple(visitors))
 
     def purge(self, before: int) -> int:
         with self._database.transaction() as connection:
             removed = connection.execute("delete from hits where ts < ?", (before,)).rowcount
+            connection.execute("delete from visitors where ts < ?", (before,))
             connection.execute("delete from minute_counts where minute < ?", (before // NS_PER_MINUTE,))
         return removed
 

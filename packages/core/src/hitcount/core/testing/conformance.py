@@ -53,6 +53,7 @@ from hitcount.core.settings import CACHE, DATA_DIR, QUEUE, STORE
 from hitcount.core.store import HitStore
 from hitcount.core.testing.outages import Outage
 from hitcount.core.testing.windows import expected_counts, one_age_per_window
+from hitcount.core.visitors import SALT_BYTES, day_of
 from hitcount.core.windows import LONGEST, NS_PER_SECOND, WINDOWS, Counts
 from hitcount.core.wire import decode_batch, encode_batch
 
@@ -225,6 +226,7 @@ QUEUE_CALLS: dict[str, Callable[[Queue, Delivery], object]] = {
     "replay_dead_letter": lambda queue, delivery: queue.replay_dead_letter(delivery.tag),
     "drop_dead_letter": lambda queue, delivery: queue.drop_dead_letter(delivery.tag),
     "backlog": lambda queue, delivery: queue.backlog(),
+    "salt": lambda queue, delivery: queue.salt(day_of(now_ns())),
 }
 STORE_CALLS: dict[str, Callable[[HitStore], object]] = {
     "write": lambda store: store.write([Hit("outage", now_ns())]),
@@ -461,6 +463,34 @@ class QueueConformance(_Suite):
             attempts += [delivery.attempts for delivery in queue.consume("c1", 10, 0.5)]  # never acknowledged
         assert attempts == [1, 2, 3]
 
+    def test_the_salt_of_a_day_is_made_once_and_shared_by_every_instance(self, make_queue: QueueFactory) -> None:
+        day = day_of(now_ns())
+        queues = [make_queue() for _ in range(4)]
+        salts: list[bytes | None] = []
+        threads = [threading.Thread(target=lambda queue=queue: salts.append(queue.salt(day))) for queue in queues]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        if salts[0] is None:
+            pytest.skip("this queue does not share visitor salts")
+        assert len(set(salts)) == 1
+        assert len(salts[0]) == SALT_BYTES
+        assert make_queue().salt(day) == salts[0]
+        assert make_queue().salt(day + 1) not in (None, salts[0])
+
+    def test_a_salt_is_deleted_two_days_after_its_day_began(self, make_queue: QueueFactory) -> None:
+        # The clock is forced by asking for the salts of the days to come, as the API will on those days.
+        queue, today = make_queue(), day_of(now_ns())
+        first = queue.salt(today)
+        if first is None:
+            pytest.skip("this queue does not share visitor salts")
+        tomorrow = queue.salt(today + 1)
+        assert queue.salt(today) == first  # kept through the next day
+        queue.salt(today + 2)
+        assert make_queue().salt(today + 1) == tomorrow
+        assert make_queue().salt(today) != first  # gone: asking again makes a new one
+
     @pytest.fixture
     def outage_queue(
         self, outage_runtime: Runtime, opened: list[Queue | HitStore | CountsCache]
@@ -505,9 +535,14 @@ class HitStoreConformance(_Suite):
         """Opens the store."""
         return _opening(runtime.open_store, opened)
 
+    #: Whether the store counts distinct visitors (:attr:`Counts.visitors`); one that does not answers None.
+    counts_visitors: ClassVar[bool] = True
+
     def test_unknown_id_counts_zero_everywhere(self, make_store: StoreFactory) -> None:
         now = now_ns()
-        assert make_store().counts("never-seen", now) == Counts("never-seen", now, (0,) * len(WINDOWS))
+        counts = make_store().counts("never-seen", now)
+        assert (counts.id, counts.now, counts.values) == ("never-seen", now, (0,) * len(WINDOWS))
+        assert counts.visitors == ((0,) * len(WINDOWS) if self.counts_visitors else None)
 
     def test_counts_are_cumulative_windows_ending_now(self, make_store: StoreFactory) -> None:
         now = now_ns()
@@ -582,7 +617,7 @@ class HitStoreConformance(_Suite):
         step = 4 * 24 * 3600 * NS_PER_SECOND // 10_000  # spread over four days
         hits = [Hit("bulk", now - n * step) for n in range(10_000)]
         store = _written(make_store(), hits)
-        assert store.counts("bulk", now) == Counts.of_timestamps("bulk", now, [hit.timestamp for hit in hits])
+        assert store.counts("bulk", now).values == Counts.of_timestamps("bulk", now, [h.timestamp for h in hits]).values
 
     def test_purge_removes_old_hits_and_keeps_every_counted_one(self, make_store: StoreFactory) -> None:
         now = now_ns()
@@ -597,6 +632,51 @@ class HitStoreConformance(_Suite):
 
     def test_health_is_ok_when_the_backend_is_reachable(self, make_store: StoreFactory) -> None:
         assert make_store().health().ok
+
+    def _visitors(self, store: HitStore, id: str, now: int) -> tuple[int, ...]:
+        counts = store.counts(id, now)
+        if not self.counts_visitors:
+            assert counts.visitors is None
+            pytest.skip("this store does not count visitors")
+        assert counts.visitors is not None
+        return counts.visitors
+
+    def test_visitors_are_the_distinct_visitor_keys_of_each_window(self, make_store: StoreFactory) -> None:
+        now = now_ns()
+        # In each window, a new visitor and one from the window before; keys at both ends of their range.
+        keys = [-(2**63), 2**63 - 1, 0, -1, 1, 7]
+        hits = [
+            Hit("people", now - int(age * NS_PER_SECOND) - n, visitor=keys[position + n])
+            for position, age in enumerate(one_age_per_window())
+            for n in range(2)
+        ]
+        hits += [Hit("people", now - n - 1) for n in range(3)]  # without a key: hits, not visitors
+        store = _written(make_store(), hits)
+        expected = Counts.of_hits("people", now, [(hit.timestamp, hit.visitor) for hit in hits])
+        assert store.counts("people", now).values == expected.values
+        assert self._visitors(store, "people", now) == expected.visitors == (6, 5, 4, 3, 2)
+
+    def test_a_redelivered_hit_counts_its_visitor_once_and_its_hit_once(self, make_store: StoreFactory) -> None:
+        now = now_ns()
+        hits = [Hit("again", now - n * NS_PER_SECOND, visitor=n % 3) for n in range(30)]
+        store = _written(make_store(), hits)
+        _written(make_store(), [*hits[10:], hits[0], hits[0]])
+        assert store.counts("again", now).values == (30,) * len(WINDOWS)
+        assert self._visitors(store, "again", now) == (3,) * len(WINDOWS)
+
+    def test_visitors_of_ids_are_kept_apart(self, make_store: StoreFactory) -> None:
+        now = now_ns()
+        store = _written(make_store(), [Hit(id, now - n, visitor=n) for id, n in (("va", 1), ("vb", 2), ("vb", 3))])
+        assert self._visitors(store, "va", now) == (1,) * len(WINDOWS)
+        assert self._visitors(store, "vb", now) == (2,) * len(WINDOWS)
+
+    def test_10000_visitors_are_counted_exactly(self, make_store: StoreFactory) -> None:
+        now = now_ns()
+        step = 3 * 24 * 3600 * NS_PER_SECOND // 20_000  # over three days, every visitor twice
+        hits = [Hit("crowd", now - n * step - 1, visitor=(n * 2_654_435_761) % 10_000) for n in range(20_000)]
+        store = _written(make_store(), hits)
+        expected = Counts.of_hits("crowd", now, [(hit.timestamp, hit.visitor) for hit in hits])
+        assert self._visitors(store, "crowd", now) == expected.visitors
 
     @pytest.fixture
     def refuse(self) -> Callable[[HitStore, Hit], None]:
