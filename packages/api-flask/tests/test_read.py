@@ -25,16 +25,20 @@ def write(app: Flask, *hits: Hit) -> None:
 def test_counts_are_the_spec_answer_longest_window_first(client: FlaskClient, app: Flask) -> None:
     now = now_ns()
     hits_by_age = {age: number for number, age in enumerate(one_age_per_window(), start=1)}
-    write(app, *(Hit("page", now - int(age * NS_PER_SECOND)) for age, n in hits_by_age.items() for _ in range(n)))
-    write(app, Hit("other", now))
+    # The hits of one age are one visitor's (keyed by their number of hits), and one more hit has no key.
+    write(
+        app,
+        *(Hit("page", now - int(age * NS_PER_SECOND), visitor=n) for age, n in hits_by_age.items() for _ in range(n)),
+    )
+    write(app, Hit("page", now - 1), Hit("other", now))
     response = client.get("/analytics/page")
     assert response.status_code == 200
     assert response.content_type == "application/json"
     assert orjson.loads(response.data) == {
         "id": "page",
         "counts": [
-            {"reference": window.reference, "count": count}
-            for window, count in zip(WINDOWS, expected_counts(hits_by_age), strict=True)
+            {"reference": window.reference, "count": count + 1, "visitors": visitors}
+            for window, count, visitors in zip(WINDOWS, expected_counts(hits_by_age), [5, 4, 3, 2, 1], strict=True)
         ],
     }
 

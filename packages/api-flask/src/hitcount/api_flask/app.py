@@ -24,6 +24,7 @@ from hitcount.api_flask.settings import RATE_LIMIT, READ_RATE_LIMIT, ApiSettings
 from hitcount.api_flask.spool import Publisher
 from hitcount.api_flask.state import ApiState
 from hitcount.api_flask.tuning import Tuning
+from hitcount.api_flask.visitors import DailySalt, VisitorKeys
 from hitcount.core import MemoryCache, Runtime
 
 # What the API runs with, unless a test tunes it.
@@ -60,13 +61,15 @@ def create_app(runtime: Runtime | None = None, settings: ApiSettings | None = No
         max_age=tuning.read_max_age,
         concurrency=tuning.read_concurrency,
     )
+    proxies = TrustedProxies(settings.trusted_proxies)
     state = ApiState(
         settings,
         tuning,
         CorsPolicy.of(settings.cors_origins),
         ReadAccess.of(settings.read_tokens, settings.public_ids),
-        TrustedProxies(settings.trusted_proxies),
+        proxies,
         DropPolicy.of(settings.count_bots, settings.respect_dnt, tuning.agent_verdicts),
+        VisitorKeys(DailySalt(backends.queue, tuning.enqueue_timeout) if settings.count_visitors else None, proxies),
         _limiter(settings.rate_limit, RATE_LIMIT.name, tuning),
         _limiter(settings.read_rate_limit, READ_RATE_LIMIT.name, tuning),
         backends,

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from hitcount.api_flask import metrics
 from hitcount.api_flask.body import read_body
 from hitcount.api_flask.errors import ForeignOrigin, Rejected, answer_of, echo
-from hitcount.api_flask.parsing import parse_batch, parse_track
+from hitcount.api_flask.parsing import Keying, no_key, parse_batch, parse_track
 from hitcount.api_flask.state import ApiState
 from hitcount.core import Hit, HitcountError, now_ns
 from hitcount.core.logs import RecurringLog
@@ -31,13 +31,17 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
 
+# How an endpoint's body becomes hits: the body, the time it came, the request's visitor keying.
+Parser = Callable[[bytes, int, Keying], list[Hit]]
+
+
 @dataclass(frozen=True)
 class TrackEndpoint:
     """One Track endpoint: its path, its Flask endpoint name and how its body becomes hits."""
 
     path: str
     endpoint: str
-    parse: Callable[[bytes, int], list[Hit]]
+    parse: Parser
 
 
 log = logging.getLogger(__name__)
@@ -51,7 +55,7 @@ TRACK_ENDPOINTS = (
 )
 
 
-def ingest(state: ApiState, parse: Callable[[bytes, int], list[Hit]], environ: WSGIEnvironment) -> None:
+def ingest(state: ApiState, parse: Parser, environ: WSGIEnvironment) -> None:
     """Return once the queue holds the hits ``parse`` finds in the request's body, or once they are left out.
 
     A left-out request is read and parsed like any other, so that it is refused alike when
@@ -60,13 +64,17 @@ def ingest(state: ApiState, parse: Callable[[bytes, int], list[Hit]], environ: W
     now = now_ns()
     try:
         _admit(state, environ)
-        hits = parse(read_body(environ, state.tuning.max_body), now)
+        body = read_body(environ, state.tuning.max_body)
+        if (reason := state.drops.reason(environ)) is not None:
+            metrics.record_drop(reason, len(parse(body, now, no_key)))
+            return
+        visitor = state.visitors.of_request(environ, now)
+        hits = parse(body, now, visitor)
     except Rejected as error:
         _count_rejection(error, error.hits)
         raise
-    if (reason := state.drops.reason(environ)) is not None:
-        metrics.record_drop(reason, len(hits))
-        return
+    if state.visitors.missing(visitor):
+        metrics.record_without_visitor(len(hits))
     try:
         state.batcher.submit(hits)
     except HitcountError as error:

@@ -41,6 +41,11 @@ HITS_DROPPED = Counter(
     "Hits answered 204 and left out, by reason: bot, prefetch, or dnt (HITCOUNT_RESPECT_DNT).",
     ["reason"],
 )
+HITS_WITHOUT_VISITOR = Counter(
+    "hitcount_api_hits_without_visitor",
+    "Hits handed to the queue without a visitor key: the day's salt could not be had from the queue (counted"
+    " as hits, not as visitors).",
+)
 # Every reason shown from the start, at 0, so that a dashboard's rate of it is 0 rather than no data.
 for _reason in REASONS:
     HITS_DROPPED.labels(_reason)
@@ -101,6 +106,10 @@ def record_rejection(reason: str, hits: int) -> None:
 
 def record_drop(reason: str, hits: int) -> None:
     HITS_DROPPED.labels(reason).inc(hits)
+
+
+def record_without_visitor(hits: int) -> None:
+    HITS_WITHOUT_VISITOR.inc(hits)
 
 
 def exposition() -> tuple[bytes, str]:

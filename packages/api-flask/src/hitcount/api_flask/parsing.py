@@ -6,25 +6,33 @@ and forward-dates it by at most a minute of clock skew. The optional uid, a UUID
 made, becomes the hit's uid, by which stores count a hit once: a client that sends a hit
 again after a 503, a timeout or a lost answer sends the same uid, and the hit counts once
 however many of its copies reached the queue. A hit without one gets a uid of the server's.
+The optional visitor, a string of the client's own (a server-side integration's session id),
+is hashed into the hit's visitor key instead of the request's address and user agent
+(:mod:`hitcount.api_flask.visitors`); the parsers take the request's keying as ``key``.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import orjson
 
 from hitcount.api_flask.errors import InvalidItems, InvalidRequest, echo, first_named
 from hitcount.core import Hit, InvalidHit
+from hitcount.core.visitors import MAX_VISITOR_CHARS
 from hitcount.core.windows import LONGEST, NS_PER_SECOND
+
+# A request's visitor keying: the key of a hit naming a visitor (its text), or of the request's client (None).
+Keying = Callable[[str | None], int | None]
 
 MAX_BATCH = 1000
 MAX_AGE_NS = LONGEST.length
 MAX_AHEAD_NS = 60 * NS_PER_SECOND
 NS_PER_MILLISECOND = 1_000_000
-FIELDS = frozenset({"id", "timestamp", "uid"})
+FIELDS = frozenset({"id", "timestamp", "uid", "visitor"})
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:[Zz]|([+-])(\d{2}):(\d{2}))",
     re.ASCII,
@@ -113,22 +121,37 @@ def parse_uid(value: object) -> bytes:
     return uuid.UUID(value).bytes
 
 
-def parse_hit(item: object, now: int) -> Hit:
-    """One hit object; a hit without a timestamp happened at ``now``."""
+def parse_visitor(value: object) -> str:
+    """A hit's ``visitor``: a non-empty string of at most :data:`MAX_VISITOR_CHARS` characters."""
+    if type(value) is not str:
+        raise InvalidHit(f"visitor must be a string, not {_json_type(value)}")
+    if not 1 <= len(value) <= MAX_VISITOR_CHARS:
+        raise InvalidHit(f"visitor must be 1 to {MAX_VISITOR_CHARS} characters, not {len(value)}")
+    return value
+
+
+def no_key(named: str | None) -> None:
+    """The keying of hits that get no visitor key."""
+    return None
+
+
+def parse_hit(item: object, now: int, key: Keying = no_key) -> Hit:
+    """One hit object, its visitor keyed by ``key``; a hit without a timestamp happened at ``now``."""
     if type(item) is not dict:
         raise InvalidHit(f"a hit must be a JSON object, not {_json_type(item)}")
     if "id" not in item:
         raise InvalidHit("missing field 'id'")
     if len(item) > 1 and not item.keys() <= FIELDS:
         unknown = first_named([key for key in item if key not in FIELDS], echo)
-        raise InvalidHit(f"unknown field {unknown}; a hit has only 'id', 'timestamp' and 'uid'")
+        raise InvalidHit(f"unknown field {unknown}; a hit has only 'id', 'timestamp', 'uid' and 'visitor'")
     id = item["id"]
     if type(id) is not str:
         raise InvalidHit(f"id must be a string, not {_json_type(id)}")
     timestamp = parse_timestamp(item["timestamp"], now) if "timestamp" in item else now
+    visitor = key(parse_visitor(item["visitor"]) if "visitor" in item else None)
     if "uid" in item:
-        return Hit(id, timestamp, parse_uid(item["uid"]))
-    return Hit(id, timestamp)
+        return Hit(id, timestamp, parse_uid(item["uid"]), visitor)
+    return Hit(id, timestamp, visitor=visitor)
 
 
 def parse_json(body: bytes) -> object:
@@ -138,15 +161,15 @@ def parse_json(body: bytes) -> object:
         raise InvalidRequest(f"body is not valid JSON: {error}") from None
 
 
-def parse_track(body: bytes, now: int) -> list[Hit]:
+def parse_track(body: bytes, now: int, key: Keying = no_key) -> list[Hit]:
     """The hit of a ``POST /analytics`` body."""
     try:
-        return [parse_hit(parse_json(body), now)]
+        return [parse_hit(parse_json(body), now, key)]
     except InvalidHit as error:
         raise InvalidRequest(str(error)) from None
 
 
-def parse_batch(body: bytes, now: int) -> list[Hit]:
+def parse_batch(body: bytes, now: int, key: Keying = no_key) -> list[Hit]:
     """The hits of a ``POST /analytics/batch`` body: all of them, or :class:`InvalidItems` naming the bad ones."""
     items = parse_json(body)
     if type(items) is not list:
@@ -157,7 +180,7 @@ def parse_batch(body: bytes, now: int) -> list[Hit]:
     errors: dict[int, str] = {}
     for index, item in enumerate(items):
         try:
-            hits.append(parse_hit(item, now))
+            hits.append(parse_hit(item, now, key))
         except InvalidHit as error:
             errors[index] = str(error)
     if errors:

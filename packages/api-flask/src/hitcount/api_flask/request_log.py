@@ -8,7 +8,9 @@ turns it on.
 A line holds the path as the client sent it, percent-encoded (a decoded one could end the
 line and forge the next), and never its query: a query may carry what a client meant as a
 secret (a token some client adds to every URL), which hitcount cannot tell from the rest.
-No header is logged, so neither is ``Authorization`` (``HITCOUNT_READ_TOKENS``).
+No header is logged, so neither is ``Authorization`` (``HITCOUNT_READ_TOKENS``) nor ``User-Agent``,
+and no address: hitcount keeps no visitor's address or agent anywhere (visitors are counted by a
+keyed hash whose key is deleted within two days, :mod:`hitcount.core.visitors`), and a log is kept.
 """
 
 from __future__ import annotations
@@ -16,22 +18,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from hitcount.api_flask.proxies import TrustedProxies
 from hitcount.core.config import format_duration
 
 log = logging.getLogger(__name__)
 
 
-class RequestLog:
-    """Logs each answered request as ``GET /analytics/hello 200 1.2 ms from 127.0.0.1``: method, path, status,
-    the app's time, and the client's address as the rate limits tell it (``HITCOUNT_TRUSTED_PROXIES``)."""
-
-    __slots__ = ("_proxies",)
-
-    def __init__(self, proxies: TrustedProxies) -> None:
-        self._proxies = proxies
-
-    def __call__(self, environ: dict[str, Any], status: str, took: float) -> None:
-        path = environ["RAW_URI"].partition("?")[0]
-        client = self._proxies.client(environ)
-        log.info("%s %s %s %s from %s", environ["REQUEST_METHOD"], path, status[:3], format_duration(took), client)
+def log_request(environ: dict[str, Any], status: str, took: float) -> None:
+    """Log an answered request as ``GET /analytics/hello 200 1.2 ms``: method, path, status and the app's time."""
+    path = environ["RAW_URI"].partition("?")[0]
+    log.info("%s %s %s %s", environ["REQUEST_METHOD"], path, status[:3], format_duration(took))

@@ -86,8 +86,8 @@ def _on_off(text: str) -> bool:
 ACCESS_LOG = Setting(
     "HITCOUNT_ACCESS_LOG",
     "off",
-    "Log a line per request the app answers: method, path (never its query), status, duration and client"
-    " address; `hitcount serve` turns it on.",
+    "Log a line per request the app answers: method, path (never its query), status and duration (never the"
+    " client's address or agent); `hitcount serve` turns it on.",
     _on_off,
 )
 COUNT_BOTS = Setting(
@@ -103,6 +103,14 @@ RESPECT_DNT = Setting(
     "Leave out (answer 204 without counting) the Track hits of requests that send DNT: 1 or Sec-GPC: 1.",
     _on_off,
 )
+COUNT_VISITORS = Setting(
+    "HITCOUNT_COUNT_VISITORS",
+    "on",
+    "Give each Track hit a visitor key (a keyed hash of the UTC day's salt with the client's address and"
+    " User-Agent, or with the hit's visitor), by which reads count distinct visitors; the salt is kept in the"
+    " queue and deleted after 48 h. off: no salt is made, hits carry no key, and visitors count 0.",
+    _on_off,
+)
 SETTINGS = (
     BIND,
     WORKERS,
@@ -116,6 +124,7 @@ SETTINGS = (
     SPOOL_MAX_BYTES,
     COUNT_BOTS,
     RESPECT_DNT,
+    COUNT_VISITORS,
 )
 
 
@@ -136,6 +145,7 @@ class ApiSettings:
     spool_max_bytes: int
     count_bots: bool
     respect_dnt: bool
+    count_visitors: bool
 
     @classmethod
     def from_config(cls, config: Config) -> ApiSettings:
@@ -153,6 +163,7 @@ class ApiSettings:
             spool_max_bytes=config.get(SPOOL_MAX_BYTES),
             count_bots=config.get(COUNT_BOTS),
             respect_dnt=config.get(RESPECT_DNT),
+            count_visitors=config.get(COUNT_VISITORS),
         )
 
 

@@ -18,6 +18,8 @@ from hitcount.api_flask.reader import Reader
 from hitcount.api_flask.settings import ApiSettings
 from hitcount.api_flask.spool import Publisher
 from hitcount.api_flask.tuning import Tuning
+from hitcount.api_flask.visitors import VisitorKeys
+from hitcount.core import now_ns
 from hitcount.core.masking import Secrets
 
 EXTENSION = "hitcount"
@@ -31,6 +33,7 @@ class ApiState:
     access: ReadAccess
     proxies: TrustedProxies
     drops: DropPolicy
+    visitors: VisitorKeys
     # None when HITCOUNT_RATE_LIMIT is off.
     limiter: RateLimiter | None
     # None when HITCOUNT_READ_RATE_LIMIT is off.
@@ -47,8 +50,10 @@ class ApiState:
         app.extensions[EXTENSION] = self
 
     def open(self) -> None:
-        """Open the worker's backends and start forwarding its spool (in each worker, before it serves)."""
+        """Open the worker's backends, get the day's visitor salt and start forwarding its spool (in each
+        worker, before it serves)."""
         self.backends.open()
+        self.visitors.prepare(now_ns())
         self.publisher.start()
 
     def close(self) -> None:

@@ -18,8 +18,7 @@ from gunicorn.workers.ggevent import GeventWorker
 
 from hitcount.api_flask.http1.connection import Connection, Limits
 from hitcount.api_flask.http1.deadlines import Deadlines
-from hitcount.api_flask.proxies import TrustedProxies
-from hitcount.api_flask.request_log import RequestLog
+from hitcount.api_flask.request_log import log_request
 from hitcount.api_flask.settings import process_settings
 from hitcount.api_flask.tuning import Tuning
 
@@ -29,7 +28,7 @@ SERVER_SOFTWARE = "hitcount"
 class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
     """gunicorn's gevent worker whose connections are served by :class:`~.http1.connection.Connection`, with
     the client timeout, gunicorn's ``keepalive`` and the largest body of :class:`~.tuning.Tuning` as their
-    limits, and ``HITCOUNT_ACCESS_LOG``'s :class:`~.request_log.RequestLog` (gunicorn's own access log is not used:
+    limits, and ``HITCOUNT_ACCESS_LOG``'s :func:`~.request_log.log_request` (gunicorn's own access log is not used:
     it formats dozens of fields of every request, headers included)."""
 
     # gunicorn's: whether the worker goes on, and its requests counted against max_requests.
@@ -40,7 +39,7 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn is untyped
         settings, tuning = process_settings(), Tuning()
         self.limits = Limits(tuning.client_timeout, float(self.cfg.keepalive), tuning.max_body)
         # None when off: connections then log nothing and call nothing for it.
-        self.access_log = RequestLog(TrustedProxies(settings.trusted_proxies)) if settings.access_log else None
+        self.access_log = log_request if settings.access_log else None
         self.deadlines = Deadlines()
         self.base_environ: dict[str, Any] = {
             "wsgi.version": (1, 0),
