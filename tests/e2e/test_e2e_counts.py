@@ -55,5 +55,5 @@ def test_an_id_never_hit_counts_zero_everywhere(stack: Stack, id: str) -> None:
     assert answer.status == 200
     assert answer.json() == {
         "id": id,
-        "counts": [{"reference": window.reference, "count": 0} for window in WINDOWS],
+        "counts": [{"reference": window.reference, "count": 0, "visitors": 0} for window in WINDOWS],
     }
