@@ -137,7 +137,9 @@ class RedisQueue(Queue):
         """The day's salt under ``<prefix>:{salt}:<day>``, expiring by itself when it must be deleted.
 
         No ``WAIT`` for replicas: a salt lost with its master is made again, which splits that day's
-        visitors in two, while waiting would hold every visitor key up whenever a replica lags.
+        visitors in two, while waiting would hold every visitor key up whenever a replica lags. The
+        same happens if a Redis shared with the counts cache under ``volatile-lru`` evicts the key (it
+        has a time to live): a salt is 32 bytes, evicted only when Redis is out of memory.
         """
         day_key, old_key = keys.salt(self._prefix, day), keys.salt(self._prefix, day - SALT_DAYS_KEPT)
         with self._runner.unavailable("visitor salt"):
