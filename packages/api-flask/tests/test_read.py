@@ -22,10 +22,14 @@ def write(app: Flask, *hits: Hit) -> None:
     api_state(app).backends.store.get().write(hits)
 
 
-def test_counts_are_the_spec_answer_longest_window_first(client: FlaskClient, app: Flask) -> None:
+def test_counts_are_the_spec_answer_longest_window_first_with_visitors(client: FlaskClient, app: Flask) -> None:
     now = now_ns()
     hits_by_age = {age: number for number, age in enumerate(one_age_per_window(), start=1)}
-    write(app, *(Hit("page", now - int(age * NS_PER_SECOND)) for age, n in hits_by_age.items() for _ in range(n)))
+    # The hits of one age are one visitor's: a window holds as many visitors as ages.
+    write(
+        app,
+        *(Hit("page", now - int(age * NS_PER_SECOND), visitor=n) for age, n in hits_by_age.items() for _ in range(n)),
+    )
     write(app, Hit("other", now))
     response = client.get("/analytics/page")
     assert response.status_code == 200
@@ -33,8 +37,10 @@ def test_counts_are_the_spec_answer_longest_window_first(client: FlaskClient, ap
     assert orjson.loads(response.data) == {
         "id": "page",
         "counts": [
-            {"reference": window.reference, "count": count}
-            for window, count in zip(WINDOWS, expected_counts(hits_by_age), strict=True)
+            {"reference": window.reference, "count": count, "visitors": visitors}
+            for window, count, visitors in zip(
+                WINDOWS, expected_counts(hits_by_age), expected_counts(dict.fromkeys(hits_by_age, 1)), strict=True
+            )
         ],
     }
 
