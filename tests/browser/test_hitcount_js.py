@@ -15,6 +15,7 @@ import time
 from playwright.sync_api import ConsoleMessage, Locator, Page, expect
 
 from hitcount.api_flask.tuning import Tuning
+from hitcount.core import Hit, now_ns
 from hitcount.core.testing.processes import wait_until
 from hitcount.core.windows import WINDOWS
 from tests.browser.pages import Site, page_of
@@ -65,6 +66,27 @@ def test_counters_and_badges_show_the_counts_of_their_ids_and_windows(
     assert_shows(page.locator("#badge"))
 
 
+def test_a_counter_of_the_visitors_metric_shows_the_windows_distinct_visitors_beside_a_count_counter(
+    stack: Stack, site: Site, page: Page, id: str
+) -> None:
+    # Written to the store with visitor keys as the API gives them: 3 hits of one visitor, 1 of another.
+    store = stack.runtime.open_store()
+    try:
+        store.write([Hit(id, now_ns(), visitor=visitor) for visitor in (1, 1, 1, 2)])
+    finally:
+        store.close()
+    stack.wait_for_counts(id, [4] * len(WINDOWS))
+    body = (
+        f'<span id="count" data-hitcount-count="{id}">…</span>'
+        f'<span id="visitors" data-hitcount-count="{id}" data-hitcount-metric="visitors">…</span>'
+        f'<span id="recent" data-hitcount-count="{id}" data-window="5m" data-hitcount-metric="visitors">…</span>'
+    )
+    page.goto(site.add(page_of(body, stack, f"{id}-view")))
+    expect(page.locator("#count")).to_have_text("4")
+    expect(page.locator("#visitors")).to_have_text("2")
+    expect(page.locator("#recent")).to_have_text("2")
+
+
 def assert_shows(image: Locator) -> None:
     """``image`` is loaded and drawn: not a broken image."""
     wait_until(lambda: bool(image.evaluate("image => image.complete && image.naturalWidth > 0")), "the image to show")
@@ -108,6 +130,13 @@ def test_a_counter_of_a_window_that_does_not_exist_keeps_its_text_and_says_which
 ) -> None:
     attributes = f'data-hitcount-count="{id}" data-window="1 week ago"'
     assert_counter_fails(stack, site, page, attributes, 'no window "1 week ago": use one of 3d,2d,1d,1h,5m')
+
+
+def test_a_counter_of_a_metric_that_does_not_exist_keeps_its_text_and_says_which_there_are(
+    stack: Stack, site: Site, page: Page, id: str
+) -> None:
+    attributes = f'data-hitcount-count="{id}" data-hitcount-metric="views"'
+    assert_counter_fails(stack, site, page, attributes, "no such metric: count, or visitors where the store counts")
 
 
 def test_a_counter_of_an_id_that_needs_a_read_token_keeps_its_text_and_names_the_setting(

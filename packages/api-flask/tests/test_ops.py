@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from hitcount.api_flask.badge import DEFAULT_METRIC, METRICS
 from hitcount.api_flask.ingest import TRACK_ENDPOINTS
 from hitcount.api_flask.openapi import openapi_document
 from hitcount.core import WINDOWS, Health, Window
@@ -176,10 +177,10 @@ def counts_schema(document: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def badge_window(document: dict[str, Any]) -> dict[str, Any]:
-    """The ``window`` parameter of ``/badge.svg``."""
+def badge_parameter(document: dict[str, Any], name: str) -> dict[str, Any]:
+    """The parameter ``name`` of ``/badge.svg``."""
     parameters: list[dict[str, Any]] = document["paths"]["/badge.svg"]["get"]["parameters"]
-    return next(parameter for parameter in parameters if parameter["name"] == "window")
+    return next(parameter for parameter in parameters if parameter["name"] == name)
 
 
 def test_the_openapi_document_gives_the_windows_of_core(client: FlaskClient) -> None:
@@ -197,7 +198,26 @@ def test_a_window_added_to_core_is_in_the_openapi_document_and_nowhere_else_to_e
     array = counts_schema(document)["properties"]["counts"]
     assert array["items"]["properties"]["reference"]["enum"][0] == "1 week ago"
     assert array["maxItems"] == len(WINDOWS) + 1
-    assert "1w" in badge_window(document)["schema"]["enum"]
+    assert "1w" in badge_parameter(document, "window")["schema"]["enum"]
     assert "from 1 week ago" in document["components"]["schemas"]["Hit"]["properties"]["timestamp"]["description"]
     shipped = resources.files("hitcount.api_flask").joinpath("openapi.json").read_text()
     assert not [window.reference for window in WINDOWS if window.reference in shipped]
+
+
+def test_the_openapi_document_gives_each_window_its_visitors_as_an_optional_count(client: FlaskClient) -> None:
+    item = counts_schema(orjson.loads(client.get("/openapi.json").data))["properties"]["counts"]["items"]
+    assert item["properties"]["visitors"]["type"] == "integer"
+    assert item["properties"]["visitors"]["minimum"] == 0
+    assert "visitors" not in item["required"]  # absent when the store does not count visitors
+
+
+def test_the_openapi_document_takes_a_hits_own_visitor_of_at_most_128_characters(client: FlaskClient) -> None:
+    hit = orjson.loads(client.get("/openapi.json").data)["components"]["schemas"]["Hit"]
+    assert hit["properties"]["visitor"] == {**hit["properties"]["visitor"], "type": "string", "maxLength": 128}
+    assert hit["required"] == ["id"]
+
+
+def test_the_openapi_document_gives_the_badge_metrics_of_the_badge_module(client: FlaskClient) -> None:
+    schema = badge_parameter(orjson.loads(client.get("/openapi.json").data), "metric")["schema"]
+    assert schema["enum"] == list(METRICS) == ["count", "visitors"]
+    assert schema["default"] == DEFAULT_METRIC == "count"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from xml.etree import ElementTree
 
@@ -10,18 +11,28 @@ from api_testing import AppFactory, DownStore
 from flask import Flask
 from flask.testing import FlaskClient
 
-from hitcount.api_flask.badge import MAX_LABEL, text_width
+from hitcount.api_flask.badge import MAX_LABEL, NOT_COUNTED, text_width
 from hitcount.api_flask.state import api_state
-from hitcount.core import Hit, now_ns
+from hitcount.core import Counts, Hit, now_ns
+from hitcount.core.backends.memory import MemoryStore
 from hitcount.core.testing.windows import expected_counts, one_age_per_window
 from hitcount.core.windows import NS_PER_SECOND, WINDOWS, Window
 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def write(app: Flask, id: str, ages: list[float]) -> None:
+def write(app: Flask, id: str, ages: list[float], visitor: int | None = None) -> None:
+    """Hits of ``id`` ``ages`` seconds ago, each of ``visitor``."""
     now = now_ns()
-    api_state(app).backends.store.get().write([Hit(id, now - int(age * NS_PER_SECOND)) for age in ages])
+    hits = [Hit(id, now - int(age * NS_PER_SECOND), visitor=visitor) for age in ages]
+    api_state(app).backends.store.get().write(hits)
+
+
+class HitsOnlyStore(MemoryStore):
+    """A store that counts hits but not visitors, as a backend without visitor keys does."""
+
+    def counts(self, id: str, now: int) -> Counts:
+        return dataclasses.replace(super().counts(id, now), visitors=None)
 
 
 def title(svg: bytes) -> str:
@@ -84,6 +95,36 @@ def test_a_badge_shows_the_window_it_names(client: FlaskClient, app: Flask, inde
     assert texts(client.get("/badge.svg", query_string=query).data)[1] == str(expected)
 
 
+def test_a_badge_of_the_visitors_metric_shows_the_windows_distinct_visitors_beside_visitors(
+    client: FlaskClient, app: Flask
+) -> None:
+    write(app, "page", [1.0] * 3, visitor=1)
+    write(app, "page", [1.0], visitor=2)
+    write(app, "page", [1.0])  # without a visitor key: a hit, not a visitor
+    assert texts(client.get("/badge.svg", query_string={"id": "page", "metric": "visitors"}).data) == ["visitors", "2"]
+    assert texts(client.get("/badge.svg", query_string={"id": "page", "metric": "count"}).data) == ["hits", "5"]
+
+
+def test_a_visitors_badge_shows_the_window_it_names_under_the_label_it_is_given(
+    client: FlaskClient, app: Flask
+) -> None:
+    write(app, "page", [2 * 3600.0], visitor=1)
+    write(app, "page", [1.0], visitor=2)
+    query = {"id": "page", "metric": "visitors", "window": "1h", "label": "readers"}
+    assert texts(client.get("/badge.svg", query_string=query).data) == ["readers", "1"]
+
+
+def test_a_visitors_badge_of_a_store_that_does_not_count_them_says_not_counted(make_app: AppFactory) -> None:
+    app = make_app(stores={"hits-only": HitsOnlyStore}, HITCOUNT_STORE="hits-only")
+    write(app, "page", [1.0], visitor=1)
+    client = app.test_client()
+    response = client.get("/badge.svg", query_string={"id": "page", "metric": "visitors"})
+    assert response.status_code == 200
+    assert texts(response.data) == ["visitors", NOT_COUNTED]
+    assert "does not count them" in title(response.data)
+    assert texts(client.get("/badge.svg?id=page").data) == ["hits", "1"]
+
+
 def test_a_badge_groups_digits_and_fits_its_text(client: FlaskClient, app: Flask) -> None:
     write(app, "page", [1.0] * 1234)
     svg = client.get("/badge.svg", query_string={"id": "page", "label": "views"}).data
@@ -109,8 +150,19 @@ def test_a_badge_escapes_its_label(client: FlaskClient) -> None:
         ({"id": "page", "label": "x" * (MAX_LABEL + 1)}, "bad label", "printable characters"),
         ({"id": "page", "label": "a\x00b"}, "bad label", "printable characters"),
         ({"id": "a\x01"}, "bad id", "control characters"),
+        ({"id": "page", "metric": "views"}, "bad metric", "metric 'views' is not one of: count, visitors"),
+        ({"id": "page", "metric": ""}, "bad metric", "metric '' is not one of: count, visitors"),
     ],
-    ids=["no-id", "empty-id", "unknown-window", "long-label", "control-in-label", "invalid-id"],
+    ids=[
+        "no-id",
+        "empty-id",
+        "unknown-window",
+        "long-label",
+        "control-in-label",
+        "invalid-id",
+        "unknown-metric",
+        "empty-metric",
+    ],
 )
 def test_an_invalid_badge_query_is_a_400_badge_saying_what_is_wrong(
     client: FlaskClient, query: dict[str, str], problem: str, message: str

@@ -1,5 +1,10 @@
 """The SVG of ``GET /badge.svg``: a label and a count side by side, in the usual flat badge style.
 
+A badge shows one :data:`METRICS` of its window: the hits counted (``count``, the default) or the
+distinct visitors among them (``visitors``). A store that does not count visitors has no number
+to show: the badge says "n/a" (:data:`NOT_COUNTED`) in grey rather than an error, since nothing
+about the query is wrong and another store would answer it.
+
 Text widths are estimated from classes of characters in Verdana 11px (the font badges are
 drawn in, with fallbacks of about its width), close enough that the text fits its box.
 Every piece of text is XML-escaped; a label is at most :data:`MAX_LABEL` characters of
@@ -13,17 +18,20 @@ status, where the JSON of an error would be a broken image saying nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 from hitcount.api_flask.errors import InvalidRequest, RateLimited, Unauthorized, echo, nearest
-from hitcount.core import InvalidHit, StoreError, StoreUnavailable, UnknownWindow
+from hitcount.core import Counts, InvalidHit, StoreError, StoreUnavailable, UnknownWindow, Window
 
 MAX_LABEL = 40
-DEFAULT_LABEL = "hits"
 HEIGHT = 20
 PADDING = 6
 LABEL_COLOUR = "#555"
 COUNT_COLOUR = "#007ec6"
+NOT_COUNTED = "n/a"
+NOT_COUNTED_COLOUR = "#9f9f9f"
 ERROR_COLOUR = "#e05d44"
 ERROR_LABEL = "hitcount"
 _NARROW = frozenset("fijlrtI!|.,:;'()[] ")
@@ -56,12 +64,38 @@ class InvalidLabel(InvalidRequest):
     """A badge's label is empty, too long or not printable."""
 
 
+class UnknownMetric(InvalidRequest):
+    """A badge's metric is none of :data:`METRICS`."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """What a badge may show of a window: ``label`` when the query gives none, and the metric's
+    value of every window by reference (``by_reference``), None when the store does not count it."""
+
+    label: str
+    by_reference: Callable[[Counts], dict[str, int] | None]
+
+    def of(self, counts: Counts, window: Window) -> int | None:
+        """The metric's value in ``window`` of ``counts``, or None when the store does not count it."""
+        values = self.by_reference(counts)
+        return None if values is None else values[window.reference]
+
+
+METRICS: dict[str, Metric] = {
+    "count": Metric("hits", Counts.by_reference),
+    "visitors": Metric("visitors", Counts.visitors_by_reference),
+}
+DEFAULT_METRIC = "count"
+
+
 # What an error badge says, by the error's nearest class: what is wrong, in a few words.
 PROBLEMS: dict[type[Exception], str] = {
     MissingId: "no id",
     InvalidHit: "bad id",
     UnknownWindow: "bad window",
     InvalidLabel: "bad label",
+    UnknownMetric: "bad metric",
     Unauthorized: "id not public",
     RateLimited: "too many reads",
     StoreUnavailable: "store unavailable",
@@ -71,17 +105,28 @@ PROBLEMS: dict[type[Exception], str] = {
 UNKNOWN_PROBLEM = "error"
 
 
-def parse_label(text: str | None) -> str:
-    """The badge's label: :data:`DEFAULT_LABEL` when absent, else printable text of at most :data:`MAX_LABEL`."""
+def parse_metric(text: str | None) -> Metric:
+    """The badge's metric: :data:`DEFAULT_METRIC` when absent, else one of :data:`METRICS` by name."""
+    metric = METRICS.get(DEFAULT_METRIC if text is None else text)
+    if metric is None:
+        raise UnknownMetric(f"metric {echo(text)} is not one of: {', '.join(METRICS)}")
+    return metric
+
+
+def parse_label(text: str | None, metric: Metric) -> str:
+    """The badge's label: ``metric``'s own when absent, else printable text of at most :data:`MAX_LABEL`."""
     if text is None:
-        return DEFAULT_LABEL
+        return metric.label
     if not text or len(text) > MAX_LABEL or not text.isprintable():
         raise InvalidLabel(f"label {echo(text)} must be 1 to {MAX_LABEL} printable characters")
     return text
 
 
-def render_count(label: str, count: int) -> str:
-    """The badge of ``label`` and ``count`` (digits grouped by commas)."""
+def render_count(label: str, count: int | None) -> str:
+    """The badge of ``label`` and ``count`` (digits grouped by commas), or of :data:`NOT_COUNTED` when
+    ``count`` is None (the store does not count it)."""
+    if count is None:
+        return render(label, NOT_COUNTED, NOT_COUNTED_COLOUR, f"{label}: {NOT_COUNTED}, the store does not count them")
     return render(label, f"{count:,}", COUNT_COLOUR, f"{label}: {count:,}")
 
 

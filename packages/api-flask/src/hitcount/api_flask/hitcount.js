@@ -1,5 +1,6 @@
 /* hitcount.js: counts a view of the page (data-id, default host + path) at the API it came from, fills
-   [data-hitcount-count="<id>"] (data-window: 1h, "1 hour ago"), gives hitcount.track(id). No cookies.
+   [data-hitcount-count="<id>"] (data-window: 1h, "1 hour ago") with the window's count, or with
+   data-hitcount-metric="visitors" its distinct visitors, gives hitcount.track(id). No cookies.
    Without data-id, a single-page app's navigation to another path (or, with data-hash, hash) is a view.
    With data-respect-dnt, a browser that asks not to be tracked sends no hit.
    The API serves it without its comment lines (blueprints/script.py). */
@@ -47,13 +48,16 @@
   // One read per id not in reads, however many elements show it.
   const fill = (reads = new Map()) => {
     for (const element of document.querySelectorAll("[data-hitcount-count]")) {
-      const id = element.getAttribute("data-hitcount-count");
-      const name = element.getAttribute("data-window");
+      const id = element.dataset.hitcountCount;
+      const name = element.dataset.window;
       if (!reads.has(id)) reads.set(id, read(id));
       reads.get(id).then((counts) => {
         const found = name ? counts[windows.indexOf(name)] || counts.find((count) => count.reference === name) : counts[0];
         if (!found) throw new Error(`no window "${name}": use one of ${windows}`);
-        element.textContent = found.count;
+        // Visitors are missing (undefined, NaN as a number) from the counts of a store that does not count them.
+        const value = found[element.dataset.hitcountMetric || "count"];
+        if (isNaN(value)) throw new Error("no such metric: count, or visitors where the store counts them");
+        element.textContent = value;
         element.removeAttribute("data-hitcount-error");
       }).catch((error) => (element.setAttribute("data-hitcount-error", error.message), warn(`count of ${id}`, error)));
     }
@@ -68,6 +72,7 @@
     const taken = Promise.allSettled(before)
       .then(() => document.prerendering && new Promise((on) => document.addEventListener("prerenderingchange", on)))
       .then(() => track(id));
+    // Visitors stay as read: the view's visitor may be counted already.
     const plus = async (counts) => ((await taken) ? counts.map((c) => ({ ...c, count: c.count + 1 })) : counts);
     own = new Map(before.map((counts) => [id, counts.then(plus)]));
     fill(new Map(own));

@@ -4,7 +4,7 @@ The file holds the document's shape and words. What the count windows decide com
 from :data:`hitcount.core.WINDOWS` here, so that adding a window is one line in core:
 how many counts an answer holds, the names a ``reference`` may take (and a badge's ``window``,
 short names too), an example answer, and how far back a hit's ``timestamp`` may go (the longest
-window).
+window). A badge's ``metric`` takes the names of :data:`hitcount.api_flask.badge.METRICS`, its default theirs.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from importlib import resources
 
 import orjson
 
+from hitcount.api_flask.badge import DEFAULT_METRIC, METRICS
 from hitcount.api_flask.parsing import MAX_AHEAD_NS
 from hitcount.core import WINDOWS, Window
 from hitcount.core.windows import NS_PER_SECOND
@@ -30,13 +31,14 @@ def openapi_document(windows: Sequence[Window] = WINDOWS) -> bytes:
     array["minItems"] = array["maxItems"] = len(windows)
     references = [window.reference for window in windows]
     array["items"]["properties"]["reference"]["enum"] = references
-    badge_window = next(p for p in document["paths"]["/badge.svg"]["get"]["parameters"] if p["name"] == "window")
-    badge_window["schema"].update(enum=[window.name for window in windows] + references, default=windows[0].name)
-    # Longer windows hold at least the hits of shorter ones.
+    badge = {parameter["name"]: parameter for parameter in document["paths"]["/badge.svg"]["get"]["parameters"]}
+    badge["window"]["schema"].update(enum=[window.name for window in windows] + references, default=windows[0].name)
+    badge["metric"]["schema"].update(enum=list(METRICS), default=DEFAULT_METRIC)
+    # Longer windows hold at least the hits, and the visitors, of shorter ones; a visitor may hit twice.
     counts["example"] = {
         "id": EXAMPLE_ID,
         "counts": [
-            {"reference": window.reference, "count": 2 ** (len(windows) - index)}
+            {"reference": window.reference, "count": 2 ** (len(windows) - index), "visitors": len(windows) - index}
             for index, window in enumerate(windows)
         ],
     }

@@ -14,7 +14,8 @@ that one form. A missing token, an invalid id (core's ``InvalidHit``) and a stor
 cannot answer with no counts kept are answered by the app's error table
 (:mod:`hitcount.api_flask.errors`): in JSON, or for a badge, with the status and headers
 of that answer, as an SVG badge saying what is wrong (an ``<img>`` shows no JSON).
-A badge's ``window`` is a window's short name (``1h``) or its reference. Answers carry CORS headers
+A badge's ``window`` is a window's short name (``1h``) or its reference, its ``metric`` what it shows
+of that window (:data:`~hitcount.api_flask.badge.METRICS`). Answers carry CORS headers
 (:meth:`~hitcount.api_flask.cors.CorsPolicy.read_headers`) so that the live counters of
 ``/hitcount.js`` work on pages of other origins: those ``HITCOUNT_CORS_ORIGINS`` lists, or
 any, for public ids. A read is never refused for its origin: whoever may read an id may do
@@ -108,27 +109,29 @@ def counts(id: str) -> Response:
 
 @read.get("/badge.svg")
 def count_badge() -> Response:
-    """The count of ``id`` in ``window`` (default the longest), beside ``label`` (default "hits"), or,
-    when it cannot be shown, a badge saying why, with the status and headers of the error's answer."""
+    """The ``metric`` (default the count) of ``id`` in ``window`` (default the longest), beside ``label``
+    (default the metric's: "hits", "visitors"), or, when it cannot be shown, a badge saying why, with
+    the status and headers of the error's answer."""
     try:
-        id, window, label, reading = _badge_reading()
+        id, window, metric, label, reading = _badge_reading()
     except (Rejected, HitcountError) as error:
         answer = error_response(error)  # the status, headers and log line of the error table
         message = orjson.loads(answer.get_data())["message"]
         return _as_badge(Response(badge.render_error(error, message), answer.status, answer.headers))
-    response = _as_badge(Response(badge.render_count(label, reading.counts.by_reference()[window.reference])))
+    response = _as_badge(Response(badge.render_count(label, metric.of(reading.counts, window))))
     return _with_freshness(response, reading, id)
 
 
-def _badge_reading() -> tuple[ReadId, Window, str, Reading]:
-    """The id, window and label a badge's query names, and the id's counts."""
+def _badge_reading() -> tuple[ReadId, Window, badge.Metric, str, Reading]:
+    """The id, window, metric and label a badge's query names, and the id's counts."""
     text = request.args.get("id")
     if not text:
         raise badge.MissingId()
     id = _readable(text)  # first, so that the CORS headers of every answer about it are the id's
     window = window_named(request.args.get("window", LONGEST.name))
-    label = badge.parse_label(request.args.get("label"))
-    return id, window, label, api_state().reader.read(id)
+    metric = badge.parse_metric(request.args.get("metric"))
+    label = badge.parse_label(request.args.get("label"), metric)
+    return id, window, metric, label, api_state().reader.read(id)
 
 
 def _as_badge(response: Response) -> Response:
