@@ -23,12 +23,13 @@ class TestElasticStore(HitStoreConformance):
     def test_10000_visitors_are_counted_exactly(self, make_store: StoreFactory) -> None:
         """Not met: the ``cardinality`` aggregation is an estimate even below its precision threshold."""
 
-    def test_10000_visitors_are_counted_within_a_two_thousandth(self, make_store: StoreFactory) -> None:
+    def test_10000_visitors_are_counted_within_a_thousandth(self, make_store: StoreFactory) -> None:
         """The suite's exact rule, relaxed to what ``cardinality`` promises (:mod:`hitcount.store_elastic.query`).
 
         Below its threshold Elasticsearch keeps 25 bits of each key's hash and corrects for
-        their expected collisions: about n²/2²⁶ (1.5 at 10,000 keys), with a standard deviation
-        of n/8192; these very keys come out one over at 6,667 (BENCHMARKS.md, "Visitors").
+        their expected collisions, about n²/2²⁶ (1.5 at 10,000 keys); what is left is off by
+        about n/8192 (one standard deviation), and these very keys come out one over at 6,667.
+        BENCHMARKS.md ("Visitors") gives the errors measured on random keys.
         """
         now = now_ns()
         step = 3 * 24 * 3600 * NS_PER_SECOND // 20_000  # over three days, every visitor twice
@@ -41,7 +42,7 @@ class TestElasticStore(HitStoreConformance):
         assert expected is not None
         assert counted is not None
         for window, (got, wanted) in enumerate(zip(counted, expected, strict=True)):
-            assert abs(got - wanted) <= max(1, wanted // 2000), (window, counted, expected)
+            assert abs(got - wanted) <= max(2, wanted // 1000), (window, counted, expected)
 
     @pytest.fixture
     def isolation(self, prefix: str) -> Mapping[str, str]:

@@ -7,19 +7,25 @@ nanoseconds since 1970 exactly; range *queries* on ``date_nanos`` compare the st
 longs, so a hit exactly at ``now - length`` is outside and one nanosecond later inside.
 
 Each window's bucket also counts its distinct visitor keys with a ``cardinality``
-sub-aggregation (HyperLogLog++), the one way Elasticsearch counts distinct values
-without building a bucket per value: an exact count (a ``terms`` bucket per visitor)
+sub-aggregation (HyperLogLog++), the only distinct count a search has besides a
+bucket per value: an exact count (a ``terms`` bucket per visitor)
 would cost memory and time in proportion to the visitors and stop at
 ``search.max_buckets``. Its answers are estimates, even below ``precision_threshold``:
 
-- up to about 49,000 distinct keys per window (``precision_threshold: 40000``, the
-  maximum, makes room for that many) it keeps a set of 25-bit fragments of each key's
-  64-bit hash and answers the linear-counting estimate of the set's size. Two keys in n
-  share a fragment about n²/2²⁶ times (1.5 at 10,000, 24 at 40,000), and the estimate adds
-  that expectation back: a window of a few thousand visitors is exact or one off, one of
-  40,000 a few off either way (standard deviation n/8192, about 0.01 %);
-- beyond, HyperLogLog with 2¹⁸ registers: a relative standard error of about 0.2 %.
+- up to 49,152 distinct keys a window (``precision_threshold: 40000``, the maximum,
+  makes room for that many) it keeps a set of (mostly) 25-bit fragments of each key's 64-bit hash
+  and answers the linear-counting estimate of the set's size. Two of n keys share a
+  fragment about n²/2²⁶ times (1.5 at 10,000, 24 at 40,000), and the estimate adds that
+  expectation back, so what is left is the chance part, about n/8192 either way (one
+  standard deviation). Measured on random keys: 1,000 visitors always exact, 5,000 within
+  2, 10,000 within 4, 40,000 within 14 (0.035 %), exact in 1 to 3 windows of 20;
+- beyond, HyperLogLog with 2¹⁸ registers: a relative standard error of about 0.2 %
+  (within 0.5 % measured, up to 1,000,000 visitors).
 
+The sketches are what a count of visitors costs: on an id with a million hits in three
+days the search takes about three times as long as without them. The default threshold
+(3,000: 2¹⁴ registers) would take 1.8 times as long, for a 0.8 % standard error above
+3,072 visitors a window; an execution hint changes nothing on a numeric field.
 BENCHMARKS.md ("Visitors") gives the errors and the cost measured on this store.
 """
 
