@@ -76,7 +76,7 @@ def test_hits_around_utc_midnight_land_in_their_own_days_and_count_across_the_bo
     store.refresh()
     assert _indices(admin, prefix) == {f"{prefix}-2024.02.29": 2, f"{prefix}-2024.03.01": 3}
     now = MIDNIGHT + 4 * 60 * NS_PER_SECOND  # the five-minute window starts at 23:59 the day before
-    assert store.counts("midnight", now) == Counts.of_timestamps("midnight", now, [hit.timestamp for hit in hits])
+    assert store.counts("midnight", now) == Counts.of_hits("midnight", now, [(hit.timestamp, None) for hit in hits])
     assert store.counts("midnight", now).values == (4, 4, 4, 3, 3)
 
 
@@ -93,7 +93,7 @@ def test_purge_deletes_only_indices_older_than_the_cutoff_and_keeps_the_counts(
     assert sorted(_indices(admin, prefix)) == [f"{prefix}-2024.02.{day}" for day in (26, 27, 28, 29)] + [
         f"{prefix}-2024.03.01"
     ]
-    assert store.counts("kept", now) == before == Counts("kept", now, (3, 2, 1, 1, 1))
+    assert store.counts("kept", now) == before == Counts("kept", now, (3, 2, 1, 1, 1), (0,) * 5)
 
 
 def test_purge_at_a_midnight_keeps_the_index_of_the_day_that_starts_there(

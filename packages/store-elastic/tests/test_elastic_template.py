@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -31,6 +32,7 @@ def test_the_first_write_creates_a_daily_index_with_the_templates_mapping_and_se
         "properties": {
             "@timestamp": {"type": "date_nanos", "format": "strict_date_optional_time_nanos"},
             "id": {"type": "keyword"},
+            "visitor": {"type": "long", "index": False},
         },
     }
     settings = shape["settings"]["index"]
@@ -40,6 +42,26 @@ def test_the_first_write_creates_a_daily_index_with_the_templates_mapping_and_se
     assert settings["write"]["wait_for_active_shards"] == "1"
     assert settings["auto_expand_replicas"] == "0-1"
     assert settings["number_of_shards"] == "1"
+
+
+def test_a_daily_index_made_before_visitors_takes_visitor_keys_once_a_store_opens(
+    open_store: StoreOpener, admin: Elasticsearch, prefix: str
+) -> None:
+    hit = Hit("upgraded", now_ns(), visitor=42)
+    index = Layout(prefix).index_of(hit.timestamp)
+    # Today's index as the template before visitors made it: the same body without the field.
+    older = copy.deepcopy(Layout(prefix).template()["template"])
+    del older["mappings"]["properties"]["visitor"]
+    admin.indices.create(index=index, settings=older["settings"], mappings=older["mappings"])
+    store = open_store()
+    store.write([hit, Hit.now("upgraded")])
+    store.refresh()
+    assert admin.indices.get_mapping(index=index)[index]["mappings"]["properties"]["visitor"] == {
+        "type": "long",
+        "index": False,
+    }
+    counts = store.counts("upgraded", now_ns())
+    assert (counts.values, counts.visitors) == ((2,) * 5, (1,) * 5)
 
 
 def test_replicas_and_shards_settings_shape_new_daily_indices(

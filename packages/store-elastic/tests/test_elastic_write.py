@@ -147,6 +147,16 @@ def test_bulk_body_is_one_create_with_the_hits_document_id_and_one_exact_documen
         assert json.loads(document) == {"id": hit.id, "@timestamp": timestamp_text(hit.timestamp)}
 
 
+@pytest.mark.parametrize("visitor", [-(2**63), -1, 0, 2**63 - 1])
+def test_a_hits_visitor_key_is_written_exactly_and_a_hit_without_one_has_no_visitor_field(visitor: int) -> None:
+    hits = [Hit("keyed", MIDNIGHT, visitor=visitor), Hit("unkeyed", MIDNIGHT)]
+    documents = [json.loads(line) for line in "".join(bulk.encode(hits, Layout("hits"))).splitlines()[1::2]]
+    assert documents == [
+        {"id": "keyed", "@timestamp": timestamp_text(MIDNIGHT), "visitor": visitor},
+        {"id": "unkeyed", "@timestamp": timestamp_text(MIDNIGHT)},
+    ]
+
+
 def test_document_ids_are_22_url_safe_characters_that_differ_per_uid_and_per_id() -> None:
     hits = [Hit("x", 0) for _ in range(1000)]
     ids = {bulk.document_id(hit.id, hit.uid) for hit in hits}

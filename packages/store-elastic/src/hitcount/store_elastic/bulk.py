@@ -19,7 +19,7 @@ from typing import Any
 
 from hitcount.core.hit import Hit
 from hitcount.core.windows import NS_PER_SECOND
-from hitcount.store_elastic.layout import ID_FIELD, NS_PER_DAY, TIMESTAMP_FIELD, Layout, second_text
+from hitcount.store_elastic.layout import ID_FIELD, NS_PER_DAY, TIMESTAMP_FIELD, VISITOR_FIELD, Layout, second_text
 
 # Only what triage reads: a response for 10,000 hits is parsed in a fraction of the time.
 RESPONSE_FILTER = "errors,items.*.status,items.*.error"
@@ -41,7 +41,12 @@ def document_id(id: str, uid: bytes) -> str:
 
 
 def encode(hits: Sequence[Hit], layout: Layout) -> list[str]:
-    """One ``create`` action and its document per hit, as NDJSON text (two lines each)."""
+    """One ``create`` action and its document per hit, as NDJSON text (two lines each).
+
+    A hit's visitor key is written as a JSON integer (a ``long`` holds every signed 64-bit
+    key exactly); a hit without one has no ``visitor`` field, which is what the count's
+    ``cardinality`` aggregation skips.
+    """
     indices: dict[int, str] = {}
     ids: dict[str, str] = {}
     seconds: dict[int, str] = {}
@@ -59,9 +64,11 @@ def encode(hits: Sequence[Hit], layout: Layout) -> list[str]:
         second_prefix = seconds.get(second)
         if second_prefix is None:
             second_prefix = seconds[second] = second_text(second)
+        visitor = hit.visitor
         entries.append(
             f'{{"create":{{"_index":"{index}","_id":"{document_id(hit.id, hit.uid)}"}}}}\n'
-            f'{{"{ID_FIELD}":{quoted_id},"{TIMESTAMP_FIELD}":"{second_prefix}.{nanosecond:09d}Z"}}\n'
+            f'{{"{ID_FIELD}":{quoted_id},"{TIMESTAMP_FIELD}":"{second_prefix}.{nanosecond:09d}Z"'
+            + ("}\n" if visitor is None else f',"{VISITOR_FIELD}":{visitor}}}\n')
         )
     return entries
 

@@ -33,9 +33,17 @@ from hitcount.core.windows import LONGEST, NS_PER_SECOND
 NS_PER_DAY = 24 * 3600 * NS_PER_SECOND
 ID_FIELD = "id"
 TIMESTAMP_FIELD = "@timestamp"
+VISITOR_FIELD = "visitor"
 # How timestamps are written and queried: ISO 8601 with all nine fractional digits, UTC.
 TIMESTAMP_FORMAT = "strict_date_optional_time_nanos"
 MANAGED_BY = "hitcount-store-elastic"
+# The fields of a hit's document; the template maps them, and the store adds them to daily indices
+# made by an older template (:meth:`ElasticStore._install_template`).
+PROPERTIES: dict[str, dict[str, Any]] = {
+    ID_FIELD: {"type": "keyword"},
+    TIMESTAMP_FIELD: {"type": "date_nanos", "format": TIMESTAMP_FORMAT},
+    VISITOR_FIELD: {"type": "long", "index": False},
+}
 _EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
 
 
@@ -120,6 +128,14 @@ class Layout:
           instead of silently adding fields; ``id`` is a ``keyword`` (exact match, no
           analysis, no norms, no positions) and the timestamp a ``date_nanos`` because
           windows are exact to the nanosecond.
+        - ``visitor`` (the hit's signed 64-bit visitor key, absent when it has none) is a
+          ``long`` with doc values and no index: it is only ever read by the ``cardinality``
+          aggregation of a count, which reads doc values alone, and on a numeric field
+          hashes each value directly instead of building global ordinals as on a
+          ``keyword``; no query searches it, so the points index would be work and disk for
+          nothing. :data:`PROPERTIES` are also added to existing daily indices when the
+          store opens, so the index of the day of an upgrade, made by the template without
+          ``visitor``, accepts visitor keys instead of refusing them (``dynamic: strict``).
         - ``_source`` stays (about 60 bytes a hit before compression): without it an index
           could never be reindexed into a new mapping, sort or shard count.
         - index sorting by (id, timestamp): every segment keeps one id's hits together in
@@ -168,13 +184,7 @@ class Layout:
                         "sort": {"field": [ID_FIELD, TIMESTAMP_FIELD], "order": ["asc", "asc"]},
                     }
                 },
-                "mappings": {
-                    "dynamic": "strict",
-                    "properties": {
-                        ID_FIELD: {"type": "keyword"},
-                        TIMESTAMP_FIELD: {"type": "date_nanos", "format": TIMESTAMP_FORMAT},
-                    },
-                },
+                "mappings": {"dynamic": "strict", "properties": PROPERTIES},
             },
         }
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]

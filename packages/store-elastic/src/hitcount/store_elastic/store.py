@@ -20,7 +20,7 @@ from hitcount.core.windows import Counts
 from hitcount.store_elastic import bulk, query
 from hitcount.store_elastic.bulk import Outcome
 from hitcount.store_elastic.connection import describe_nodes, open_client, secrets_of, translated_errors
-from hitcount.store_elastic.layout import Layout
+from hitcount.store_elastic.layout import PROPERTIES, Layout
 from hitcount.store_elastic.settings import (
     API_KEY,
     CA_CERTS,
@@ -107,7 +107,16 @@ class ElasticStore(HitStore):
         return translated_errors(f"elasticsearch at {self._nodes}: {action}", self._secrets)
 
     def _install_template(self) -> None:
-        """Put the index template unless the cluster already holds this very version of it."""
+        """Put the index template unless the cluster already holds this very version of it, then give every
+        daily index of the prefix each field the template maps.
+
+        The mapping is strict, so a daily index made by an older template (today's, during an
+        upgrade) would refuse documents with a field added since, such as ``visitor``. Adding a
+        field to an existing mapping is allowed (closed indices included), and putting fields an
+        index already has changes nothing, so the fields are put at every install, not only when
+        the template changes: an index an instance of the older version made meanwhile is caught
+        up by the next store that opens.
+        """
         template = self._layout.template()
         name = self._layout.template_name
         with self._errors(f"installing index template {name!r}"):
@@ -118,6 +127,9 @@ class ElasticStore(HitStore):
             if not found or found[0]["index_template"].get("_meta") != template["_meta"]:
                 self._client.indices.put_index_template(name=name, body=template)
                 log.info("installed index template %r (%s)", name, template["_meta"]["digest"])
+            self._client.indices.put_mapping(
+                index=self._layout.pattern, properties=PROPERTIES, allow_no_indices=True, expand_wildcards="open,closed"
+            )
         self._template_installed = True
 
     def write(self, hits: Sequence[Hit]) -> None:
