@@ -76,8 +76,9 @@ class Bench:
             "HITCOUNT_REDIS_PREFIX": f"bench-{self.run}",
             "HITCOUNT_ELASTIC_INDEX_PREFIX": f"bench-{self.run}",
             "HITCOUNT_DATA_DIR": str(self.directory / "data"),
+            # The default log level: start_api waits for each worker's "Worker ready" line, which a
+            # level of WARNING would hide. Nothing is logged per request (the access log is off).
             "HITCOUNT_WORKERS": "2",
-            "HITCOUNT_LOG_LEVEL": "WARNING",
         }
         # The same on the clusters of services.py (Redis Cluster, 3-node Elasticsearch).
         # Partitions on every master, as README.md ("Running on clusters") has users set.
