@@ -90,11 +90,11 @@ def _redis_contents(stack: Stack) -> bytes:
     import redis
 
     client = redis.Redis.from_url(stack.environ["HITCOUNT_REDIS_URL"])
-    contents = []
+    contents: list[bytes] = []
     for key in client.scan_iter(match=f"{stack.environ['HITCOUNT_REDIS_PREFIX']}*"):
         kind = client.type(key)
         if kind == b"string":
-            contents.append(client.get(key) or b"")
+            contents.append(repr(client.get(key)).encode())
         elif kind == b"stream":
             contents.append(repr(client.xrange(key)).encode())
         elif kind == b"hash":

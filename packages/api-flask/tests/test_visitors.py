@@ -13,7 +13,7 @@ from hitcount.api_flask.state import api_state
 from hitcount.core import QueueUnavailable
 from hitcount.core.backends.memory import MemoryQueue
 from hitcount.core.hit import now_ns
-from hitcount.core.visitors import client_key, day_of, named_key
+from hitcount.core.visitors import VisitorHash, day_of
 
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
 SAFARI = (
@@ -36,10 +36,11 @@ def without_visitor() -> float:
     return REGISTRY.get_sample_value("hitcount_api_hits_without_visitor_total") or 0.0
 
 
-def salt_of_today(app: Flask) -> bytes:
+def todays(app: Flask) -> VisitorHash:
+    """The keys of today, from the salt the app's queue holds."""
     salt = api_state(app).backends.queue.get().salt(day_of(now_ns()))
     assert salt is not None
-    return salt
+    return VisitorHash(salt)
 
 
 def test_hits_of_one_address_and_agent_share_a_key_and_others_do_not(app: Flask) -> None:
@@ -48,7 +49,7 @@ def test_hits_of_one_address_and_agent_share_a_key_and_others_do_not(app: Flask)
     assert track(app, {"id": "page"}, agent=SAFARI) == 204
     assert track(app, {"id": "page"}, address="198.51.100.1") == 204
     keys = [hit.visitor for hit in queued_hits(app)]
-    assert keys[0] == keys[1] == keys[2] == client_key(salt_of_today(app), "203.0.113.7", FIREFOX)
+    assert keys[0] == keys[1] == keys[2] == todays(app).client("203.0.113.7", FIREFOX)
     assert len(set(keys)) == 3
     assert None not in keys
 
@@ -57,9 +58,9 @@ def test_a_hit_naming_its_visitor_is_keyed_by_it_whatever_its_client(app: Flask)
     assert track(app, [{"id": "a", "visitor": "session-1"}, {"id": "b"}]) == 204
     assert track(app, {"id": "c", "visitor": "session-1"}, address="198.51.100.1", agent=SAFARI) == 204
     a, b, c = queued_hits(app)
-    salt = salt_of_today(app)
-    assert a.visitor == c.visitor == named_key(salt, "session-1")
-    assert b.visitor == client_key(salt, "203.0.113.7", FIREFOX)
+    keys = todays(app)
+    assert a.visitor == c.visitor == keys.named("session-1")
+    assert b.visitor == keys.client("203.0.113.7", FIREFOX)
 
 
 def test_the_forwarded_address_is_the_clients_behind_a_trusted_proxy(make_app: AppFactory) -> None:
@@ -67,7 +68,7 @@ def test_the_forwarded_address_is_the_clients_behind_a_trusted_proxy(make_app: A
     assert track(app, {"id": "p"}, address="10.0.0.2", X_Forwarded_For="192.0.2.9") == 204
     assert track(app, {"id": "p"}, address="10.0.0.3", X_Forwarded_For="192.0.2.9") == 204
     first, second = queued_hits(app)
-    assert first.visitor == second.visitor == client_key(salt_of_today(app), "192.0.2.9", FIREFOX)
+    assert first.visitor == second.visitor == todays(app).client("192.0.2.9", FIREFOX)
 
 
 @pytest.mark.parametrize(
@@ -82,7 +83,7 @@ def test_a_visitor_that_is_not_a_short_string_is_refused(app: Flask, visitor: ob
 
 def test_a_visitor_of_128_characters_is_taken(app: Flask) -> None:
     assert track(app, {"id": "page", "visitor": "é" * 128}) == 204
-    assert queued_hits(app)[0].visitor == named_key(salt_of_today(app), "é" * 128)
+    assert queued_hits(app)[0].visitor == todays(app).named("é" * 128)
 
 
 def test_with_count_visitors_off_no_salt_is_made_and_hits_carry_no_key(make_app: AppFactory) -> None:

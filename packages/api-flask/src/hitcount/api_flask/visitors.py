@@ -1,8 +1,8 @@
 """The visitor key of each Track hit: the day's salt, kept by each worker, and the request it is taken from.
 
-A hit's key is :func:`~hitcount.core.visitors.client_key` of the day's salt with the client's
-address (the forwarded one behind ``HITCOUNT_TRUSTED_PROXIES``) and its ``User-Agent``, or
-:func:`~hitcount.core.visitors.named_key` of the ``visitor`` the hit names. Only the key leaves
+A hit's key is the keyed hash of the day's salt (:class:`~hitcount.core.visitors.VisitorHash`) with
+the client's address (the forwarded one behind ``HITCOUNT_TRUSTED_PROXIES``) and its ``User-Agent``,
+or with the ``visitor`` the hit names. Only the key leaves
 the request: the address and the agent are read from the environ and dropped with it.
 
 The salt comes from the queue (:meth:`~hitcount.core.Queue.salt`), which makes it once a day for
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import gevent
@@ -28,7 +28,7 @@ from hitcount.api_flask.backends import Handle
 from hitcount.api_flask.proxies import TrustedProxies
 from hitcount.core import HitcountError, Queue
 from hitcount.core.logs import RecurringLog
-from hitcount.core.visitors import NS_PER_DAY, client_key, day_of, named_key
+from hitcount.core.visitors import NS_PER_DAY, VisitorHash, day_of
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -49,14 +49,14 @@ class DailySalt:
     def __init__(self, queue: Handle[Queue], timeout: float) -> None:
         self._queue = queue
         self._timeout = timeout
-        # Days asked for, and their salt (None: the queue shares none); only today's and tomorrow's kept.
-        self._salts: dict[int, bytes | None] = {}
+        # Days asked for, and their salt's hash (None: the queue shares none); only today's and tomorrow's kept.
+        self._salts: dict[int, VisitorHash | None] = {}
         self._fetching = Semaphore()
         self._retry_at = 0.0
         self._failures = RecurringLog(log)
 
-    def of(self, now: int) -> bytes | None:
-        """The salt of ``now``'s day; None when the queue cannot give one now (asked again a while later)."""
+    def of(self, now: int) -> VisitorHash | None:
+        """The hash of ``now``'s day's salt; None when the queue cannot give one now (asked again a while later)."""
         day = day_of(now)
         if day not in self._salts:
             return self.fetch(day)
@@ -64,7 +64,7 @@ class DailySalt:
             gevent.spawn(self.fetch, day + 1)
         return self._salts[day]
 
-    def fetch(self, day: int) -> bytes | None:
+    def fetch(self, day: int) -> VisitorHash | None:
         """Ask the queue for ``day``'s salt now, unless a failure a moment ago says to wait; None when it cannot."""
         with self._fetching:
             if day in self._salts:
@@ -85,28 +85,30 @@ class DailySalt:
             if salt is None:
                 log.warning("the queue shares no visitor salts: hits get no visitor key, and visitors are not counted")
             self._salts = {kept: value for kept, value in self._salts.items() if kept >= day - 1}
-            self._salts[day] = salt
-            return salt
+            self._salts[day] = hashed = None if salt is None else VisitorHash(salt)
+            return hashed
 
 
-@dataclass
 class RequestVisitor:
-    """The visitor keys of one request's hits: ``salt`` with its client, or with a visitor a hit names."""
+    """The visitor keys of one request's hits: its client's, or those of the visitors its hits name."""
 
-    salt: bytes | None
-    environ: WSGIEnvironment
-    proxies: TrustedProxies
-    _client: int | None = field(default=None, init=False)
+    __slots__ = ("_client", "_environ", "_proxies", "hash")
+
+    def __init__(self, hash: VisitorHash | None, environ: WSGIEnvironment, proxies: TrustedProxies) -> None:
+        self.hash = hash
+        self._environ = environ
+        self._proxies = proxies
+        self._client: int | None = None
 
     def __call__(self, named: str | None) -> int | None:
         """The key of a hit naming ``named`` as its visitor, or of the request's client when None."""
-        if self.salt is None:
+        if self.hash is None:
             return None
         if named is not None:
-            return named_key(self.salt, named)
+            return self.hash.named(named)
         if self._client is None:
-            agent: str = self.environ.get("HTTP_USER_AGENT", "")
-            self._client = client_key(self.salt, self.proxies.client(self.environ), agent)
+            agent: str = self._environ.get("HTTP_USER_AGENT", "")
+            self._client = self.hash.client(self._proxies.client(self._environ), agent)
         return self._client
 
 
@@ -128,4 +130,4 @@ class VisitorKeys:
 
     def missing(self, visitor: RequestVisitor) -> bool:
         """Whether the request's hits go without the keys they should have (the salt could not be had)."""
-        return self.salt is not None and visitor.salt is None
+        return self.salt is not None and visitor.hash is None

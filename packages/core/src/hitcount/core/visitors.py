@@ -45,21 +45,32 @@ def salt_expiry(day: int) -> int:
     return (day + SALT_DAYS_KEPT) * SECONDS_PER_DAY
 
 
-def client_key(salt: bytes, address: str, user_agent: str) -> int:
-    """The visitor key of a client at ``address`` sending ``user_agent``."""
-    return _key(salt, b"a\0" + _utf8(address) + b"\0" + _utf8(user_agent))
+class VisitorHash:
+    """The keyed hash of one day's salt: the visitor keys of that day.
 
+    The key schedule is done once, in the constructor: each key copies the keyed state, which
+    costs half of keying BLAKE2b anew, on every Track request.
+    """
 
-def named_key(salt: bytes, visitor: str) -> int:
-    """The visitor key of a hit naming its visitor (a session id of the client's own)."""
-    return _key(salt, b"v\0" + _utf8(visitor))
+    __slots__ = ("_keyed",)
+
+    def __init__(self, salt: bytes) -> None:
+        self._keyed = hashlib.blake2b(digest_size=KEY_BYTES, key=salt)
+
+    def client(self, address: str, user_agent: str) -> int:
+        """The visitor key of a client at ``address`` sending ``user_agent``."""
+        return self._key(b"a\0" + _utf8(address) + b"\0" + _utf8(user_agent))
+
+    def named(self, visitor: str) -> int:
+        """The visitor key of a hit naming its visitor (a session id of the client's own)."""
+        return self._key(b"v\0" + _utf8(visitor))
+
+    def _key(self, data: bytes) -> int:
+        hash = self._keyed.copy()
+        hash.update(data)
+        return int.from_bytes(hash.digest(), "big", signed=True)
 
 
 def _utf8(text: str) -> bytes:
     # WSGI gives headers as Latin-1 text of the raw bytes; surrogateescape keeps any text encodable.
     return text.encode("utf-8", "surrogateescape")
-
-
-def _key(salt: bytes, data: bytes) -> int:
-    digest = hashlib.blake2b(data, digest_size=KEY_BYTES, key=salt).digest()
-    return int.from_bytes(digest, "big", signed=True)
