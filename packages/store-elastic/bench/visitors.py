@@ -1,15 +1,19 @@
 """What counting visitors costs the elastic store's reads, and how far its visitor counts are off.
 
 Cost: one id gets ``--hits`` hits spread over its three-day window from ``--visitors``
-random visitor keys, and a second id the same timestamps without keys. Each id's daily
-indices are force-merged to one segment, as a day's index ends up, then its counts are
-read ``--reads`` times with the store's own search (:func:`query.search_arguments`,
-``request_cache: false``, so nothing is cached) and with the same search minus the
-``cardinality`` sub-aggregations: the baseline, made here and not in the store. To tell
-where the time goes, the same search is also read with lower precision thresholds, with an
-execution hint, and with ``value_count`` (which reads the keys into no sketch). The
-variants are read in turn, one read each per round, so that a neighbour's load falls on
-all of them alike; the first rounds warm up and are left out.
+random visitor keys, a second id the same timestamps without keys, and a small one 1,000
+hits from 300 keys. The bench's template is the store's with each key also copied into a
+``keyword`` field, so that ``cardinality`` on ordinals is read from the very same segments
+as the store's on its ``long``. Each id's counts are read ``--reads`` times with the store's
+own search (:func:`query.search_arguments`, ``request_cache: false``, so nothing is cached),
+with the same search minus the ``cardinality`` sub-aggregations (the baseline, made here
+and not in the store), with lower precision thresholds, with ``value_count`` (which reads
+the keys into no sketch) and with the ``keyword`` under each execution hint that uses
+ordinals. The variants are read in turn, one read each per round, so that a neighbour's load
+falls on all of them alike; the first rounds warm up and are left out. They are read twice:
+as loaded, refreshing every second, so that each daily index has several segments as a busy
+day's has; then force-merged to one segment, as a day's index ends up. In between, a few
+are read each right after 100 new hits and a refresh, which global ordinals are rebuilt for.
 
 Precision: every trial is an id whose five windows hold 1,000, 5,000, 10,000, 20,000 and
 40,000 distinct random 64-bit keys (one hit each), where the store's ``cardinality`` is
@@ -46,6 +50,13 @@ from hitcount.store_elastic.store import ElasticStore
 
 BATCH = 10_000
 WARMUP_ROUNDS = 5
+# Refreshing every second while loading leaves several segments in each daily index, as a busy day has.
+LOAD_REFRESH = 1.0
+# The id of few hits: what the visitor count costs the common read.
+SMALL_HITS, SMALL_VISITORS = 1_000, 300
+# The visitor keys as a ``keyword`` too (the bench's template copies each into it), whose
+# ``cardinality`` reads segment or global ordinals: a bit per hit, one hash per distinct key.
+KEYWORD_FIELD = "visitor_keyword"
 # The precision trials' windows hold these many distinct keys, shortest window first.
 TRIAL_SIZES = (1_000, 5_000, 10_000, 20_000, 40_000)
 Search = Callable[[], Any]
@@ -105,6 +116,26 @@ def with_visitors(arguments: dict[str, Any], metric: dict[str, Any]) -> dict[str
     return changed
 
 
+def cardinality(field: str, threshold: int = query.PRECISION_THRESHOLD, hint: str | None = None) -> dict[str, Any]:
+    """A ``cardinality`` aggregation of ``field``, with execution hint ``hint`` or none."""
+    hinted = {} if hint is None else {"execution_hint": hint}
+    return {"cardinality": {"field": field, "precision_threshold": threshold, **hinted}}
+
+
+def on_keyword(arguments: dict[str, Any], hint: str | None = None) -> dict[str, Any]:
+    """The store's search counting the keys of :data:`KEYWORD_FIELD` instead, with execution hint ``hint``."""
+    return with_visitors(arguments, cardinality(KEYWORD_FIELD, hint=hint))
+
+
+def bench_template(layout: Layout) -> dict[str, Any]:
+    """The store's template, each visitor key also copied into :data:`KEYWORD_FIELD`."""
+    template = copy.deepcopy(layout.template())
+    properties = template["template"]["mappings"]["properties"]
+    properties[VISITOR_FIELD] = {**properties[VISITOR_FIELD], "copy_to": KEYWORD_FIELD}
+    properties[KEYWORD_FIELD] = {"type": "keyword", "index": False}
+    return template
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -112,15 +143,17 @@ def main() -> None:
     )
     parser.add_argument("--hits", type=int, default=1_000_000, help="hits of the read id, over three days")
     parser.add_argument("--visitors", type=int, default=100_000, help="distinct visitor keys among them")
-    parser.add_argument("--reads", type=int, default=50, help="timed reads of each variant")
+    parser.add_argument("--reads", type=int, default=30, help="timed reads of each variant, in each phase")
+    parser.add_argument("--refreshes", type=int, default=10, help="reads right after a refresh, of each variant")
     parser.add_argument("--trials", type=int, default=20, help="ids of 1,000 to 40,000 distinct keys")
     parser.add_argument("--distinct", type=int, default=1_000_000, help="distinct keys of the HyperLogLog id")
     arguments = parser.parse_args()
 
     prefix = f"bench-visitors-{uuid.uuid4().hex[:8]}"
-    layout = Layout(prefix)
+    layout = Layout(prefix, refresh_interval=LOAD_REFRESH)
     admin = Elasticsearch(arguments.url, request_timeout=600)
-    store = ElasticStore((arguments.url,), index_prefix=prefix, timeout=120)
+    store = ElasticStore((arguments.url,), index_prefix=prefix, timeout=120, refresh_interval=LOAD_REFRESH)
+    admin.indices.put_index_template(name=layout.template_name, body=bench_template(layout))
     try:
         run(arguments, layout, admin, store)
     finally:
@@ -138,14 +171,15 @@ def run(arguments: argparse.Namespace, layout: Layout, admin: Elasticsearch, sto
     started = time.perf_counter()
     write(store, (Hit("keyed", timestamp, visitor=random.choice(keys)) for timestamp in timestamps))
     write(store, (Hit("unkeyed", timestamp) for timestamp in timestamps))
+    small_keys = [random_key() for _ in range(SMALL_VISITORS)]
+    write(store, (Hit("small", timestamp, visitor=random.choice(small_keys)) for timestamp in spread(now, SMALL_HITS)))
     trials = [f"trial-{number}" for number in range(arguments.trials)]
     for id in trials:
         write(store, trial_hits(id, now))
     distinct = [Hit("distinct", timestamp, visitor=random_key()) for timestamp in spread(now, arguments.distinct)]
     write(store, distinct)
     loaded = time.perf_counter() - started
-    admin.indices.forcemerge(index=layout.pattern, max_num_segments=1)
-    admin.indices.refresh(index=layout.pattern)
+    store.refresh()
 
     expected = Counts.of_hits("keyed", now, [(timestamp, None) for timestamp in timestamps]).values
     for id in ("keyed", "unkeyed"):
@@ -154,50 +188,107 @@ def run(arguments: argparse.Namespace, layout: Layout, admin: Elasticsearch, sto
     [node] = admin.nodes.info(node_id="_local", filter_path="nodes.*.version")["nodes"].values()
     print(
         f"elasticsearch {node['version']}, client {metadata.version('elasticsearch')}:"
-        f" {admin.count(index=layout.pattern)['count']:,} documents loaded in {loaded:.0f} s,"
-        " force-merged to one segment per daily index"
+        f" {admin.count(index=layout.pattern)['count']:,} documents loaded in {loaded:.0f} s"
+        f" (refresh every {LOAD_REFRESH:.0f} s)"
     )
+    print(f"\nAs loaded: {segments(admin, layout)}")
     reads(arguments, layout, admin, now)
-    print(f"visitors of 'keyed' by window, longest first: {store.counts('keyed', now).visitors}")
+    after_refresh(arguments, layout, admin, store, now)
+    admin.indices.forcemerge(index=layout.pattern, max_num_segments=1)
+    admin.indices.refresh(index=layout.pattern)
+    print(f"\nForce-merged: {segments(admin, layout)}")
+    reads(arguments, layout, admin, now)
+    print(f"\nvisitors of 'keyed' by window, longest first: {store.counts('keyed', now).visitors}")
     linear_counting(store, trials, now)
     hyperloglog(store, distinct, now)
 
 
-def reads(arguments: argparse.Namespace, layout: Layout, admin: Elasticsearch, now: int) -> None:
-    """Time each variant of the count search, interleaved; print p50, p99 and p50 over the id's baseline."""
+def segments(admin: Elasticsearch, layout: Layout) -> str:
+    """How many segments each daily index has, oldest first."""
+    stats = admin.indices.stats(index=layout.pattern, metric="segments")["indices"]
+    return "segments per daily index " + ", ".join(
+        str(stats[index]["primaries"]["segments"]["count"]) for index in sorted(stats)
+    )
+
+
+def variants(now: int) -> dict[str, dict[str, Any]]:
+    """The searches timed, by name: each id's count as the store makes it, without visitors, and variants."""
+    keyed = query.search_arguments("keyed", now)
+    small = query.search_arguments("small", now)
+    return {
+        "keyed, the store's count (long, threshold 40,000)": keyed,
+        "keyed, long, threshold 10,000": with_visitors(keyed, cardinality(VISITOR_FIELD, 10_000)),
+        "keyed, long, threshold 3,000 (the default)": with_visitors(keyed, cardinality(VISITOR_FIELD, 3_000)),
+        "keyed, long, value_count (no sketch)": with_visitors(keyed, {"value_count": {"field": VISITOR_FIELD}}),
+        "keyed, keyword, segment_ordinals": on_keyword(keyed, "segment_ordinals"),
+        "keyed, keyword, global_ordinals": on_keyword(keyed, "global_ordinals"),
+        "keyed, keyword, no hint (save_time_heuristic)": on_keyword(keyed),
+        "keyed, without the cardinality (baseline)": without_visitors(keyed),
+        "unkeyed, the store's count": query.search_arguments("unkeyed", now),
+        "unkeyed, without the cardinality (baseline)": without_visitors(query.search_arguments("unkeyed", now)),
+        "small, the store's count": small,
+        "small, keyword, segment_ordinals": on_keyword(small, "segment_ordinals"),
+        "small, without the cardinality (baseline)": without_visitors(small),
+    }
+
+
+def searcher(admin: Elasticsearch, layout: Layout, now: int) -> Callable[[dict[str, Any]], Search]:
     indices = layout.counted_indices(now)
 
     def search(arguments: dict[str, Any]) -> Search:
         return lambda: admin.search(index=indices, ignore_unavailable=True, allow_no_indices=True, **arguments)
 
-    variants: dict[str, Search] = {}
-    for id in ("keyed", "unkeyed"):
-        store_search = query.search_arguments(id, now)
-        variants[f"{id}, the store's count (cardinality, threshold 40,000)"] = search(store_search)
-        variants[f"{id}, without the cardinality (baseline)"] = search(without_visitors(store_search))
-    keyed = query.search_arguments("keyed", now)
-    for threshold, name in ((10_000, "10,000"), (3_000, "3,000 (the default)")):
-        metric = {"cardinality": {"field": VISITOR_FIELD, "precision_threshold": threshold}}
-        variants[f"keyed, cardinality with threshold {name}"] = search(with_visitors(keyed, metric))
-    hinted = {"field": VISITOR_FIELD, "precision_threshold": query.PRECISION_THRESHOLD, "execution_hint": "direct"}
-    variants["keyed, threshold 40,000, execution_hint direct"] = search(with_visitors(keyed, {"cardinality": hinted}))
-    metric = {"value_count": {"field": VISITOR_FIELD}}
-    variants["keyed, value_count (reads the keys, no sketch)"] = search(with_visitors(keyed, metric))
-    latencies: dict[str, list[float]] = {name: [] for name in variants}
+    return search
+
+
+def reads(arguments: argparse.Namespace, layout: Layout, admin: Elasticsearch, now: int) -> None:
+    """Time each variant of the count search, interleaved; print p50, p99 and p50 over the id's baseline."""
+    search = searcher(admin, layout, now)
+    searches = {name: search(body) for name, body in variants(now).items()}
+    latencies: dict[str, list[float]] = {name: [] for name in searches}
     for round_number in range(WARMUP_ROUNDS + arguments.reads):
-        names = list(variants) if round_number % 2 else list(reversed(variants))
+        names = list(searches) if round_number % 2 else list(reversed(searches))
         for name in names:
             began = time.perf_counter()
-            variants[name]()
+            searches[name]()
             if round_number >= WARMUP_ROUNDS:
                 latencies[name].append((time.perf_counter() - began) * 1000)
 
-    print(f"\nReads of {arguments.hits:,} hits ({arguments.visitors:,} visitors), {arguments.reads} each, ms:")
+    print(
+        f"Reads ({arguments.hits:,} hits of 'keyed' from {arguments.visitors:,} visitors,"
+        f" {SMALL_HITS:,} of 'small' from {SMALL_VISITORS:,}), {arguments.reads} each, ms:"
+    )
     print(f"{'search':<58}{'p50':>8}{'p99':>8}{'p50 / baseline':>16}")
     for name, values in latencies.items():
         baseline = latencies[f"{name.split(',')[0]}, without the cardinality (baseline)"]
         ratio = statistics.median(values) / statistics.median(baseline)
         print(f"{name:<58}{statistics.median(values):>8.1f}{percentile(values, 0.99):>8.1f}{ratio:>16.2f}")
+
+
+def after_refresh(
+    arguments: argparse.Namespace, layout: Layout, admin: Elasticsearch, store: ElasticStore, now: int
+) -> None:
+    """Time reads of 'keyed' each right after a write and a refresh, which global ordinals must follow."""
+    search = searcher(admin, layout, now)
+    keyed = query.search_arguments("keyed", now)
+    searches = {
+        "the store's count (long)": search(keyed),
+        "keyword, segment_ordinals": search(on_keyword(keyed, "segment_ordinals")),
+        "keyword, global_ordinals": search(on_keyword(keyed, "global_ordinals")),
+        "without the cardinality (baseline)": search(without_visitors(keyed)),
+    }
+    latencies: dict[str, list[float]] = {name: [] for name in searches}
+    for _ in range(arguments.refreshes):
+        for name, read in searches.items():
+            store.write([Hit("fresh", now_ns(), visitor=random_key()) for _ in range(100)])
+            store.refresh()
+            began = time.perf_counter()
+            read()
+            latencies[name].append((time.perf_counter() - began) * 1000)
+    print(f"\nReads of 'keyed', each right after 100 new hits and a refresh, {arguments.refreshes} each, ms:")
+    print(f"{'search':<58}{'p50':>8}{'max':>8}")
+    for name, values in latencies.items():
+        print(f"{name:<58}{statistics.median(values):>8.1f}{max(values):>8.1f}")
 
 
 def linear_counting(store: ElasticStore, trials: list[str], now: int) -> None:
