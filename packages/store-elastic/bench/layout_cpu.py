@@ -46,8 +46,9 @@ from typing import Any, cast
 from elasticsearch import Elasticsearch
 
 from hitcount.core import Hit, now_ns
+from hitcount.core.windows import NS_PER_DAY
 from hitcount.store_elastic import bulk, query
-from hitcount.store_elastic.layout import ID_FIELD, NS_PER_DAY, TIMESTAMP_FIELD, Layout, timestamp_text
+from hitcount.store_elastic.layout import ID_FIELD, TIMESTAMP_FIELD, Layout, timestamp_text
 
 IdRule = Callable[[Hit], "str | None"]
 HOT_ID = "page-hot"

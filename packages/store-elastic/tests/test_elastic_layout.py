@@ -6,8 +6,8 @@ from elastic_testing import MIDNIGHT, StoreOpener
 from elasticsearch import Elasticsearch
 
 from hitcount.core.hit import Hit
-from hitcount.core.windows import NS_PER_SECOND, Counts
-from hitcount.store_elastic.layout import NS_PER_DAY, Layout, timestamp_text
+from hitcount.core.windows import NS_PER_DAY, NS_PER_SECOND, Counts
+from hitcount.store_elastic.layout import Layout, timestamp_text
 
 HOUR = 3600 * NS_PER_SECOND
 

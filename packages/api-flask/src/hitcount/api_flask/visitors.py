@@ -28,7 +28,8 @@ from hitcount.api_flask.backends import Handle
 from hitcount.api_flask.proxies import TrustedProxies
 from hitcount.core import HitcountError, Queue
 from hitcount.core.logs import RecurringLog
-from hitcount.core.visitors import NS_PER_DAY, VisitorHash, day_of
+from hitcount.core.visitors import VisitorHash, day_of
+from hitcount.core.windows import NS_PER_DAY
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment

@@ -18,11 +18,10 @@ from __future__ import annotations
 import hashlib
 import os
 
-from hitcount.core.windows import NS_PER_SECOND
+from hitcount.core.windows import NS_PER_DAY
 
 SALT_BYTES = 32
 SECONDS_PER_DAY = 86_400
-NS_PER_DAY = SECONDS_PER_DAY * NS_PER_SECOND
 # A salt is deleted this many days after its day begins (so, at the end of the following day).
 SALT_DAYS_KEPT = 2
 # The longest ``visitor`` a hit may name, in characters.

@@ -17,6 +17,7 @@ from hitcount.core.errors import UnknownWindow
 
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MINUTE = 60 * NS_PER_SECOND
+NS_PER_DAY = 24 * 3600 * NS_PER_SECOND
 # Characters of an unknown window's name an error repeats: a name comes from a URL, of any length.
 MAX_SHOWN = 40
 
@@ -101,21 +102,21 @@ class Counts:
 
     def by_reference(self) -> dict[str, int]:
         """``{"3 days ago": n, ...}``, longest window first."""
-        return {window.reference: value for window, value in zip(WINDOWS, self.values, strict=True)}
+        return _by_reference(self.values)
 
     def visitors_by_reference(self) -> dict[str, int] | None:
         """``{"3 days ago": visitors, ...}``, longest window first; None when the store does not count visitors."""
-        if self.visitors is None:
-            return None
-        return {window.reference: value for window, value in zip(WINDOWS, self.visitors, strict=True)}
+        return None if self.visitors is None else _by_reference(self.visitors)
 
     def to_json(self) -> dict[str, object]:
         """The body of ``GET /analytics/<id>`` as the spec gives it, with each window's visitors when counted."""
-        if self.visitors is None:
-            windows = [{"reference": w.reference, "count": n} for w, n in zip(WINDOWS, self.values, strict=True)]
-        else:
-            windows = [
-                {"reference": w.reference, "count": n, "visitors": v}
-                for w, n, v in zip(WINDOWS, self.values, self.visitors, strict=True)
-            ]
+        windows = [{"reference": w.reference, "count": n} for w, n in zip(WINDOWS, self.values, strict=True)]
+        if self.visitors is not None:
+            for window, visitors in zip(windows, self.visitors, strict=True):
+                window["visitors"] = visitors
         return {"id": self.id, "counts": windows}
+
+
+def _by_reference(values: tuple[int, ...]) -> dict[str, int]:
+    """One value per window, by the window's reference, longest window first."""
+    return {window.reference: value for window, value in zip(WINDOWS, values, strict=True)}

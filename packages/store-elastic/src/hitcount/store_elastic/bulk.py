@@ -18,8 +18,8 @@ from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from hitcount.core.hit import Hit
-from hitcount.core.windows import NS_PER_SECOND
-from hitcount.store_elastic.layout import ID_FIELD, NS_PER_DAY, TIMESTAMP_FIELD, VISITOR_FIELD, Layout, second_text
+from hitcount.core.windows import NS_PER_DAY, NS_PER_SECOND
+from hitcount.store_elastic.layout import ID_FIELD, TIMESTAMP_FIELD, VISITOR_FIELD, Layout, second_text
 
 # Only what triage reads: a response for 10,000 hits is parsed in a fraction of the time.
 RESPONSE_FILTER = "errors,items.*.status,items.*.error"

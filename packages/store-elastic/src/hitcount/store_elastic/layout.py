@@ -28,9 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hitcount.core.windows import LONGEST, NS_PER_SECOND
+from hitcount.core.windows import LONGEST, NS_PER_DAY, NS_PER_SECOND
 
-NS_PER_DAY = 24 * 3600 * NS_PER_SECOND
 ID_FIELD = "id"
 TIMESTAMP_FIELD = "@timestamp"
 VISITOR_FIELD = "visitor"
