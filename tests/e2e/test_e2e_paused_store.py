@@ -22,6 +22,8 @@ if os.environ.get("HITCOUNT_STORE") != "elastic":
 
 from elasticsearch import Elasticsearch
 
+from hitcount.store_elastic.testing import delete_prefix
+
 PROCESS = Path(__file__).with_name("paused_store_process.py")
 
 
@@ -31,9 +33,7 @@ def prefix() -> Iterator[str]:
     prefix = f"e2e-paused-{uuid.uuid4().hex[:12]}"
     yield prefix
     admin = Elasticsearch(os.environ["HITCOUNT_ELASTIC_URL"].split(","), request_timeout=30)
-    for entry in admin.indices.resolve_index(name=f"{prefix}-*", expand_wildcards="all")["indices"]:
-        admin.indices.delete(index=entry["name"])
-    admin.options(ignore_status=404).indices.delete_index_template(name=prefix)
+    delete_prefix(admin, prefix)
     admin.close()
 
 

@@ -112,7 +112,7 @@ class _OneIndex(Layout):
 def check_body(hits: Sequence[Hit]) -> None:
     """Fail unless :func:`body` with the store's ids is exactly what the store would send."""
     ours = body(hits, "bench-check", store_id)
-    stores = "".join(bulk.encode(hits, _OneIndex("bench-check"))).encode()
+    stores = "".join(bulk.encode(hits, _OneIndex("bench-check")).entries).encode()
     if ours != stores:
         raise SystemExit("body() no longer matches bulk.encode(): update it before trusting the numbers")
 
@@ -257,7 +257,7 @@ def measure(client: Elasticsearch, pid: int, hits: list[Hit], index: str, setup:
         latencies = []
         for attempt in range(COUNT_SEARCHES + 5):
             started = time.perf_counter()
-            response = client.search(index=index, **query.search_arguments(HOT_ID, now))
+            response = client.search(index=index, **query.search_arguments(HOT_ID, now, f"{index}-visitors"))
             if attempt >= 5:  # the first few warm caches up
                 latencies.append(time.perf_counter() - started)
         counts = query.counts_from(response.body, HOT_ID, now)

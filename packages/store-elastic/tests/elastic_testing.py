@@ -23,6 +23,7 @@ from hitcount.core.config import Config
 from hitcount.core.windows import NS_PER_SECOND
 from hitcount.store_elastic.settings import parse_urls
 from hitcount.store_elastic.store import ElasticStore
+from hitcount.store_elastic.testing import delete_prefix
 
 StoreOpener = Callable[..., ElasticStore]
 # 2024-03-01T00:00:00Z, a UTC midnight after a leap day, for hits at known days.
@@ -64,9 +65,7 @@ def prefix(admin: Elasticsearch) -> Iterator[str]:
     """An index prefix of this test alone; its indices and template are deleted afterwards."""
     prefix = f"hitcount-test-{uuid.uuid4().hex[:12]}"
     yield prefix
-    for entry in admin.indices.resolve_index(name=f"{prefix}-*", expand_wildcards="all")["indices"]:
-        admin.indices.delete(index=entry["name"])
-    admin.options(ignore_status=404).indices.delete_index_template(name=prefix)
+    delete_prefix(admin, prefix)
 
 
 @pytest.fixture

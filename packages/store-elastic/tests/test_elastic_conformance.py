@@ -17,11 +17,6 @@ from hitcount.store_elastic.settings import parse_urls
 class TestElasticStore(HitStoreConformance):
     backend = "elastic"
 
-    # The ``cardinality`` aggregation estimates even below its precision threshold: it keeps 25 bits
-    # of each key's hash and corrects for their expected collisions (hitcount.store_elastic.query),
-    # which leaves it off by about n/8192; these very keys come out one over at 6,667.
-    visitor_error = 0.001
-
     @pytest.fixture
     def isolation(self, prefix: str) -> Mapping[str, str]:
         """The cluster of ``HITCOUNT_ELASTIC_URL``, under indices of this test alone."""

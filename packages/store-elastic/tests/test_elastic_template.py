@@ -32,7 +32,7 @@ def test_the_first_write_creates_a_daily_index_with_the_templates_mapping_and_se
         "properties": {
             "@timestamp": {"type": "date_nanos", "format": "strict_date_optional_time_nanos"},
             "id": {"type": "keyword"},
-            "visitor": {"type": "long", "index": False},
+            "visitor": {"type": "long", "index": False, "doc_values": False},
         },
     }
     settings = shape["settings"]["index"]
@@ -42,6 +42,23 @@ def test_the_first_write_creates_a_daily_index_with_the_templates_mapping_and_se
     assert settings["write"]["wait_for_active_shards"] == "1"
     assert settings["auto_expand_replicas"] == "0-1"
     assert settings["number_of_shards"] == "1"
+
+
+def test_the_first_keyed_hit_creates_the_visitors_index_with_its_own_template(
+    open_store: StoreOpener, admin: Elasticsearch, prefix: str
+) -> None:
+    open_store().write([Hit("shape", now_ns(), visitor=1)])
+    index = f"{prefix}-visitors"
+    shape = admin.indices.get(index=index)[index]
+    assert shape["mappings"] == {
+        "dynamic": "strict",
+        "properties": {
+            "@timestamp": {"type": "date_nanos", "format": "strict_date_optional_time_nanos"},
+            "id": {"type": "keyword"},
+        },
+    }
+    assert shape["settings"]["index"]["sort"] == {"field": ["id", "@timestamp"], "order": ["asc", "asc"]}
+    assert shape["settings"]["index"]["translog"]["durability"] == "request"
 
 
 def test_a_daily_index_made_before_visitors_takes_visitor_keys_once_a_store_opens(
@@ -59,6 +76,7 @@ def test_a_daily_index_made_before_visitors_takes_visitor_keys_once_a_store_open
     assert admin.indices.get_mapping(index=index)[index]["mappings"]["properties"]["visitor"] == {
         "type": "long",
         "index": False,
+        "doc_values": False,
     }
     counts = store.counts("upgraded", now_ns())
     assert (counts.values, counts.visitors) == ((2,) * 5, (1,) * 5)
@@ -86,13 +104,14 @@ def test_a_document_with_an_unknown_field_is_refused_by_the_mapping(
         admin.index(index=index, document=document)
 
 
-def test_opening_again_with_the_same_settings_leaves_the_template_alone(
-    open_store: StoreOpener, caplog: pytest.LogCaptureFixture
+def test_opening_again_with_the_same_settings_leaves_the_templates_alone(
+    open_store: StoreOpener, prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="hitcount.store_elastic.store"):
         open_store()
         open_store()
-    assert len([record for record in caplog.records if "installed index template" in record.getMessage()]) == 1
+    installed = [record.getMessage() for record in caplog.records if "installed index template" in record.getMessage()]
+    assert [message.split()[3] for message in installed] == [repr(prefix), repr(f"{prefix}-visitors")]  # each once
 
 
 def test_opening_with_other_settings_replaces_the_template(
@@ -111,5 +130,5 @@ def test_health_reinstalls_a_deleted_template_and_reports_it(
     admin.indices.delete_index_template(name=prefix)
     health = store.health()
     assert health.ok, health.detail
-    assert f"template {prefix!r} installed" in health.detail
+    assert f"templates {prefix!r}, '{prefix}-visitors' installed" in health.detail
     assert admin.indices.exists_index_template(name=prefix)

@@ -15,6 +15,7 @@ from elasticsearch import Elasticsearch
 from hitcount.core.errors import HitsRefused, StoreUnavailable
 from hitcount.core.hit import Hit, now_ns
 from hitcount.core.testing.conformance import TRICKY_IDS
+from hitcount.core.testing.processes import wait_until
 from hitcount.store_elastic import bulk
 from hitcount.store_elastic.bulk import Outcome
 from hitcount.store_elastic.layout import Layout, timestamp_text
@@ -95,7 +96,7 @@ def test_items_of_an_unavailable_shard_are_resent_alone_until_stored(
     with caplog.at_level(logging.WARNING, logger="hitcount.store_elastic.store"):
         writer.start()
         deadline = time.monotonic() + 20
-        while not any("re-sending 3 of 6 hits" in record.getMessage() for record in caplog.records):
+        while not any("re-sending 3 of 6 actions" in record.getMessage() for record in caplog.records):
             assert time.monotonic() < deadline, "the store never re-sent the items of the unassigned shard"
             time.sleep(0.05)
         admin.indices.put_settings(index=unassigned_index, settings={"index.routing.allocation.require._name": None})
@@ -139,7 +140,7 @@ def test_health_is_not_ok_while_a_daily_index_is_red(open_store: StoreOpener, un
 
 def test_bulk_body_is_one_create_with_the_hits_document_id_and_one_exact_document_per_hit() -> None:
     hits = [Hit(id, now_ns() - n) for n, id in enumerate(TRICKY_IDS)]
-    lines = "".join(bulk.encode(hits, Layout("hits"))).splitlines()
+    lines = "".join(bulk.encode(hits, Layout("hits")).entries).splitlines()
     assert len(lines) == 2 * len(hits)
     for hit, action, document in zip(hits, lines[::2], lines[1::2], strict=True):
         target = {"_index": Layout("hits").index_of(hit.timestamp), "_id": bulk.document_id(hit.id, hit.uid)}
@@ -150,11 +151,96 @@ def test_bulk_body_is_one_create_with_the_hits_document_id_and_one_exact_documen
 @pytest.mark.parametrize("visitor", [-(2**63), -1, 0, 2**63 - 1])
 def test_a_hits_visitor_key_is_written_exactly_and_a_hit_without_one_has_no_visitor_field(visitor: int) -> None:
     hits = [Hit("keyed", MIDNIGHT, visitor=visitor), Hit("unkeyed", MIDNIGHT)]
-    documents = [json.loads(line) for line in "".join(bulk.encode(hits, Layout("hits"))).splitlines()[1::2]]
-    assert documents == [
+    documents = [json.loads(line) for line in "".join(bulk.encode(hits, Layout("hits")).entries).splitlines()[1::2]]
+    assert documents[:2] == [
         {"id": "keyed", "@timestamp": timestamp_text(MIDNIGHT), "visitor": visitor},
         {"id": "unkeyed", "@timestamp": timestamp_text(MIDNIGHT)},
     ]
+
+
+def test_each_visitor_of_an_id_gets_one_action_carrying_its_latest_hit_as_the_external_version() -> None:
+    hits = [
+        Hit("page", MIDNIGHT + 5, visitor=1),
+        Hit("page", MIDNIGHT + 9, visitor=1),  # the latest of visitor 1 on "page"
+        Hit("page", MIDNIGHT + 7, visitor=1),
+        Hit("other", MIDNIGHT + 1, visitor=1),
+        Hit("page", MIDNIGHT + 3, visitor=2),
+        Hit("page", MIDNIGHT + 4),
+    ]
+    actions = bulk.encode(hits, Layout("hits"))
+    lines = "".join(actions.entries).splitlines()
+    assert len(lines) == 2 * (len(hits) + 3)
+    visitors = [
+        (json.loads(action)["index"], json.loads(document))
+        for action, document in zip(lines[12::2], lines[13::2], strict=True)
+    ]
+    assert visitors == [
+        (
+            {
+                "_index": "hits-visitors",
+                "_id": bulk.visitor_document_id(id, key),
+                "version": time,
+                "version_type": "external",
+            },
+            {"id": id, "@timestamp": timestamp_text(time)},
+        )
+        for id, key, time in (("page", 1, MIDNIGHT + 9), ("other", 1, MIDNIGHT + 1), ("page", 2, MIDNIGHT + 3))
+    ]
+    assert actions.hits == [0, 1, 2, 3, 4, 5, 1, 3, 4]
+
+
+def test_a_visitors_document_keeps_its_latest_hit_whatever_order_hits_and_copies_come_in(
+    open_store: StoreOpener, admin: Elasticsearch, prefix: str
+) -> None:
+    store = open_store()
+    hits = [Hit("late", MIDNIGHT + n, visitor=7) for n in range(6)]
+    store.write(hits[3:])
+    store.write(hits[:3])  # older: 409s, the document keeps the sixth hit
+    store.write([hits[5], hits[4]])  # copies
+    admin.indices.refresh(index=f"{prefix}-visitors")
+    document = admin.get(index=f"{prefix}-visitors", id=bulk.visitor_document_id("late", 7))
+    assert (document["_version"], document["_source"]) == (
+        MIDNIGHT + 5,
+        {"id": "late", "@timestamp": timestamp_text(MIDNIGHT + 5)},
+    )
+    store.refresh()
+    counts = store.counts("late", MIDNIGHT + 6)
+    assert (counts.values, counts.visitors) == ((6,) * 5, (1,) * 5)
+
+
+def test_a_hit_whose_visitors_document_is_refused_is_refused_and_counted_once_when_stored_again(
+    open_store: StoreOpener, admin: Elasticsearch, prefix: str
+) -> None:
+    store = open_store()
+    store.write([Hit("seen", MIDNIGHT, visitor=1)])
+    admin.indices.close(index=f"{prefix}-visitors")
+    hits = [Hit("seen", MIDNIGHT + 1), Hit("seen", MIDNIGHT + 2, visitor=2)]
+    with pytest.raises(HitsRefused, match="index_closed_exception") as refusal:
+        store.write(hits)
+    assert refusal.value.refused.keys() == {1}
+    admin.indices.open(index=f"{prefix}-visitors")
+    store.write([hits[1]])
+    store.refresh()
+    counts = store.counts("seen", MIDNIGHT + 3)
+    assert (counts.values, counts.visitors) == ((3,) * 5, (2,) * 5)
+
+
+def test_purge_deletes_the_documents_of_visitors_last_seen_before_it(
+    open_store: StoreOpener, admin: Elasticsearch, prefix: str
+) -> None:
+    store = open_store()
+    store.write(
+        [Hit("gone", MIDNIGHT - 2, visitor=1), Hit("gone", MIDNIGHT - 1, visitor=2), Hit("gone", MIDNIGHT, visitor=2)]
+    )
+    store.refresh()
+    store.purge(MIDNIGHT)
+    visitors = f"{prefix}-visitors"
+
+    def remaining() -> list[str]:
+        admin.indices.refresh(index=visitors)
+        return [hit["_id"] for hit in admin.search(index=visitors)["hits"]["hits"]]
+
+    wait_until(lambda: remaining() == [bulk.visitor_document_id("gone", 2)], "the purge of visitor 1's document")
 
 
 def test_document_ids_are_22_url_safe_characters_that_differ_per_uid_and_per_id() -> None:

@@ -1,4 +1,4 @@
-"""The bulk request of a batch of hits, and what each item of its response means.
+"""The bulk request of a batch of hits (and of their visitors), and what each item of its response means.
 
 Building the body is the indexer's hot path (thousands of hits per request, tens of
 thousands a second), so it is plain string formatting with per-batch memos for the
@@ -40,18 +40,43 @@ def document_id(id: str, uid: bytes) -> str:
     return base64.urlsafe_b64encode(digest)[:22].decode("ascii")
 
 
-def encode(hits: Sequence[Hit], layout: Layout) -> list[str]:
-    """One ``create`` action and its document per hit, as NDJSON text (two lines each).
+def visitor_document_id(id: str, visitor: int) -> str:
+    """The ``_id`` of a visitor's document in the visitors index: :func:`document_id` of the id and
+    the key's eight bytes (a fixed length too), so every hit of a visitor of an id meets the same one."""
+    return document_id(id, visitor.to_bytes(8, "big", signed=True))
 
-    A hit's visitor key is written as a JSON integer (a ``long`` holds every signed 64-bit
-    key exactly); a hit without one has no ``visitor`` field, which is what the count's
-    ``cardinality`` aggregation skips.
+
+@dataclass(frozen=True)
+class Actions:
+    """A batch's bulk actions as NDJSON text (two lines each), and the position of the hit each one is for.
+
+    The first ``len(hits)`` actions ``create`` the hits, in order. Then comes one action per
+    visitor of an id among the batch: it indexes the visitor's document with the time of
+    the visitor's latest hit of the id in the batch, as its document and as its *external
+    version*, so that Elasticsearch keeps it only if it is later than the document's (a 409
+    otherwise: a later hit is there already, or this very one). Whatever order hits and
+    their copies arrive in, the document ends up holding the visitor's latest hit. The hit
+    it carries is the one its failure is reported for.
+    """
+
+    entries: list[str]
+    hits: list[int]
+
+
+def encode(hits: Sequence[Hit], layout: Layout) -> Actions:
+    """The bulk actions of ``hits``, built with per-batch memos of what hits share.
+
+    A hit's visitor key is written into its document as a JSON integer (a ``long`` holds every
+    signed 64-bit key exactly); a hit without one has no ``visitor`` field and no visitor action.
     """
     indices: dict[int, str] = {}
     ids: dict[str, str] = {}
     seconds: dict[int, str] = {}
     entries = []
-    for hit in hits:
+    fields = []
+    # Position of the latest hit of each (id, visitor key) in the batch.
+    latest: dict[tuple[str, int], int] = {}
+    for position, hit in enumerate(hits):
         timestamp = hit.timestamp
         day = timestamp // NS_PER_DAY
         index = indices.get(day)
@@ -64,19 +89,51 @@ def encode(hits: Sequence[Hit], layout: Layout) -> list[str]:
         second_prefix = seconds.get(second)
         if second_prefix is None:
             second_prefix = seconds[second] = second_text(second)
+        shared = f'{{"{ID_FIELD}":{quoted_id},"{TIMESTAMP_FIELD}":"{second_prefix}.{nanosecond:09d}Z"'
+        fields.append(shared)
         visitor = hit.visitor
+        action = f'{{"create":{{"_index":"{index}","_id":"{document_id(hit.id, hit.uid)}"}}}}\n{shared}'
+        if visitor is None:
+            entries.append(action + "}\n")
+            continue
+        entries.append(f'{action},"{VISITOR_FIELD}":{visitor}}}\n')
+        seen = latest.get((hit.id, visitor))
+        if seen is None or hits[seen].timestamp < timestamp:
+            latest[hit.id, visitor] = position
+    visitors_index = layout.visitors_index
+    for (id, visitor), position in latest.items():
         entries.append(
-            f'{{"create":{{"_index":"{index}","_id":"{document_id(hit.id, hit.uid)}"}}}}\n'
-            f'{{"{ID_FIELD}":{quoted_id},"{TIMESTAMP_FIELD}":"{second_prefix}.{nanosecond:09d}Z"'
-            + ("}\n" if visitor is None else f',"{VISITOR_FIELD}":{visitor}}}\n')
+            f'{{"index":{{"_index":"{visitors_index}","_id":"{visitor_document_id(id, visitor)}",'
+            f'"version":{hits[position].timestamp},"version_type":"external"}}}}\n{fields[position]}}}\n'
         )
-    return entries
+    return Actions(entries, [*range(len(hits)), *latest.values()])
+
+
+def deletions(index: str, found: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A ``delete`` of each document ``found`` in ``index`` (search hits with ``_id`` and ``_version``)
+    that holds only while the document keeps that version: ``external_gte`` refuses it (409) once a
+    later hit has raised the version."""
+    return [
+        f'{{"delete":{{"_index":"{index}","_id":"{document["_id"]}",'
+        f'"version":{document["_version"]},"version_type":"external_gte"}}}}\n'
+        for document in found
+    ]
+
+
+def undeleted(items: Sequence[Mapping[str, Mapping[str, Any]]]) -> list[str]:
+    """What failed among a response's items to :func:`deletions`: not a 409 (the document changed since)
+    nor a 404 (someone else deleted it)."""
+    return [
+        describe(item) for wrapped in items if (item := next(iter(wrapped.values())))["status"] not in (200, 404, 409)
+    ]
 
 
 class Outcome(enum.Enum):
     """What one bulk item's status means for the hit it carried."""
 
-    STORED = "stored"  # created now, or already there (409 on create: the same id and uid were stored before)
+    # Created now, or already there: a 409 on a hit's create means the same id and uid were stored before;
+    # on a visitor's index, that its document holds this hit or a later one.
+    STORED = "stored"
     RETRY = "retry"  # the cluster is busy (429) or failing (5xx): send just this item again
     DENIED = "denied"  # 401/403: credentials or privileges are wrong, the hit is fine
     REFUSED = "refused"  # anything else: this hit will fail again however often it is sent

@@ -11,9 +11,14 @@ deleted by age, so each UTC day gets its own index, ``<prefix>-YYYY.MM.DD``:
   the retention; retention deletes whole indices, which costs nothing compared with
   deleting documents.
 
-The index template, which the store installs itself, gives every daily index its
-settings and mapping before the first hit arrives, so no index is ever created with
-dynamic (wrong) field types.
+Visitors have one index of their own, ``<prefix>-visitors``: a document per id and visitor
+key holding the time of that visitor's latest hit of the id (:mod:`hitcount.store_elastic.bulk`
+writes it, :mod:`hitcount.store_elastic.query` counts it). Not daily, because a key may come
+back on another day and must stay one document; retention deletes its documents by age.
+
+The index templates, which the store installs itself, give every index its settings and
+mapping before the first document arrives, so no index is ever created with dynamic
+(wrong) field types.
 """
 
 from __future__ import annotations
@@ -36,12 +41,16 @@ VISITOR_FIELD = "visitor"
 # How timestamps are written and queried: ISO 8601 with all nine fractional digits, UTC.
 TIMESTAMP_FORMAT = "strict_date_optional_time_nanos"
 MANAGED_BY = "hitcount-store-elastic"
-# The fields of a hit's document; the template maps them, and the store adds them to daily indices
-# made by an older template (:meth:`ElasticStore._install_template`).
-PROPERTIES: dict[str, dict[str, Any]] = {
+# The fields of a visitor's document: the id, and the time of the visitor's latest hit of it.
+VISITOR_PROPERTIES: dict[str, dict[str, Any]] = {
     ID_FIELD: {"type": "keyword"},
     TIMESTAMP_FIELD: {"type": "date_nanos", "format": TIMESTAMP_FORMAT},
-    VISITOR_FIELD: {"type": "long", "index": False},
+}
+# The fields of a hit's document; the template maps them, and the store adds them to daily indices
+# made by an older template (:meth:`ElasticStore._install_templates`).
+PROPERTIES: dict[str, dict[str, Any]] = {
+    **VISITOR_PROPERTIES,
+    VISITOR_FIELD: {"type": "long", "index": False, "doc_values": False},
 }
 _EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
 
@@ -78,8 +87,18 @@ class Layout:
 
     @property
     def pattern(self) -> str:
-        """The wildcard matching every daily index of this prefix."""
+        """The wildcard matching every index of this prefix: the daily ones and the visitors'."""
         return f"{self.prefix}-*"
+
+    @property
+    def visitors_index(self) -> str:
+        """The index of visitor documents (also the name of its template)."""
+        return f"{self.prefix}-visitors"
+
+    @property
+    def daily_pattern(self) -> str:
+        """Every daily index of this prefix, as a multi-target expression."""
+        return f"{self.pattern},-{self.visitors_index}"
 
     def index(self, day: int) -> str:
         """The index of UTC day ``day`` (days since 1970-01-01)."""
@@ -127,14 +146,13 @@ class Layout:
           instead of silently adding fields; ``id`` is a ``keyword`` (exact match, no
           analysis, no norms, no positions) and the timestamp a ``date_nanos`` because
           windows are exact to the nanosecond.
-        - ``visitor`` (the hit's signed 64-bit visitor key, absent when it has none) is a
-          ``long`` with doc values and no index: it is only ever read by the ``cardinality``
-          aggregation of a count, which reads doc values alone, and on a numeric field
-          hashes each value directly instead of building global ordinals as on a
-          ``keyword``; no query searches it, so the points index would be work and disk for
-          nothing. :data:`PROPERTIES` are also added to existing daily indices when the
-          store opens, so the index of the day of an upgrade, made by the template without
-          ``visitor``, accepts visitor keys instead of refusing them (``dynamic: strict``).
+        - ``visitor`` (the hit's signed 64-bit visitor key, absent when it has none) is kept
+          in ``_source`` alone, neither indexed nor with doc values: visitors are counted
+          from the visitors index (:meth:`visitors_template`), and the hits keep their keys
+          so that it can be rebuilt from them. :data:`PROPERTIES` are also added to
+          existing daily indices when the store opens, so the index of the day of an
+          upgrade, made by the template without ``visitor``, accepts visitor keys instead of
+          refusing them (``dynamic: strict``).
         - ``_source`` stays (about 60 bytes a hit before compression): without it an index
           could never be reindexed into a new mapping, sort or shard count.
         - index sorting by (id, timestamp): every segment keeps one id's hits together in
@@ -164,14 +182,35 @@ class Layout:
           (``hitcount-hits`` and ``hitcount-hits-staging``) the longer, more specific one
           wins instead of Elasticsearch refusing two templates of equal priority.
         """
+        return self._composed([self.pattern], 200 + len(self.prefix), PROPERTIES)
+
+    def visitors_template(self) -> dict[str, Any]:
+        """The template of the visitors index: the daily indices' settings, and the fields of a visitor's document.
+
+        It also matches the daily template's pattern, so its priority is above any daily
+        template's: of two matching templates, Elasticsearch applies the higher alone.
+        """
+        return self._composed([self.visitors_index], 400 + len(self.prefix), VISITOR_PROPERTIES)
+
+    @property
+    def template_names(self) -> tuple[str, str]:
+        """The daily template's name and the visitors template's."""
+        return self.template_name, self.visitors_index
+
+    def templates(self) -> dict[str, dict[str, Any]]:
+        """Every template of this layout by name."""
+        return dict(zip(self.template_names, (self.template(), self.visitors_template()), strict=True))
+
+    def _composed(self, patterns: list[str], priority: int, properties: dict[str, Any]) -> dict[str, Any]:
+        """A template of the layout's settings for ``patterns``, mapping ``properties``, digested."""
         replicas = (
             {"number_of_replicas": self.replicas}
             if isinstance(self.replicas, int)
             else {"auto_expand_replicas": self.replicas}
         )
         body: dict[str, Any] = {
-            "index_patterns": [self.pattern],
-            "priority": 200 + len(self.prefix),
+            "index_patterns": patterns,
+            "priority": priority,
             "template": {
                 "settings": {
                     "index": {
@@ -183,7 +222,7 @@ class Layout:
                         "sort": {"field": [ID_FIELD, TIMESTAMP_FIELD], "order": ["asc", "asc"]},
                     }
                 },
-                "mappings": {"dynamic": "strict", "properties": PROPERTIES},
+                "mappings": {"dynamic": "strict", "properties": properties},
             },
         }
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]

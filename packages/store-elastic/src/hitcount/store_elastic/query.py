@@ -6,27 +6,17 @@ aggregation would be one line shorter but compares doubles, which cannot hold
 nanoseconds since 1970 exactly; range *queries* on ``date_nanos`` compare the stored
 longs, so a hit exactly at ``now - length`` is outside and one nanosecond later inside.
 
-Each window's bucket also counts its distinct visitor keys with a ``cardinality``
-sub-aggregation (HyperLogLog++), the only distinct count a search has besides a bucket
-per value: an exact count (a ``terms`` bucket per visitor) would cost memory and time in
-proportion to the visitors and stop at ``search.max_buckets``. Its answers are
-estimates, even below ``precision_threshold``:
+The same search counts visitors, exactly, in the visitors index: a visitor of the id is in
+a window when its latest hit is (:mod:`hitcount.store_elastic.bulk` keeps that time in its
+document), because every window ends at ``now``. The query takes each window's visitor
+documents with its hits; a sub-aggregation on ``_index`` (rewritten per shard to all or
+none of its documents, so it costs nothing a document) tells them apart. A hit later than
+``now`` (a clock ahead of the reader's) leaves its visitor out of windows ending before it.
 
-- up to 49,152 distinct keys a window (``precision_threshold: 40000``, the maximum,
-  makes room for that many) it keeps a set of (mostly) 25-bit fragments of each key's
-  64-bit hash and answers the linear-counting estimate of the set's size. Two of n keys
-  share a fragment about n²/2²⁶ times (1.5 at 10,000, 24 at 40,000), and the estimate
-  adds that expectation back, so what is left is the chance part, about n/8192 either
-  way (one standard deviation). Measured on 40 sets of random keys: 1,000 visitors exact
-  every time, 5,000 within 2, 10,000 within 4, 40,000 within 14 (0.035 %), rarely exact;
-- beyond, HyperLogLog with 2¹⁸ registers: a relative standard error of about 0.2 %
-  (within 0.5 % measured, up to 1,000,000 visitors).
-
-The sketches are what a count of visitors costs: on an id with a million hits in three
-days the search takes about three times as long as without them. The default threshold
-(3,000: 2¹⁴ registers) would take 1.8 times as long, for a 0.8 % standard error above
-3,072 visitors a window; an execution hint changes nothing on a numeric field.
-BENCHMARKS.md ("Visitors") gives the errors and the cost measured on this store.
+It replaced a ``cardinality`` sub-aggregation over the hits' keys: HyperLogLog++ estimates
+even below its ``precision_threshold`` (off by up to 14 at 40,000 distinct keys), and
+hashing every hit's key into its sketch made a read of a million hits about three times as
+slow. BENCHMARKS.md ("Visitors") gives both costs.
 """
 
 from __future__ import annotations
@@ -35,14 +25,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from hitcount.core.windows import LONGEST, WINDOWS, Counts, Window
-from hitcount.store_elastic.layout import ID_FIELD, TIMESTAMP_FIELD, TIMESTAMP_FORMAT, VISITOR_FIELD, timestamp_text
+from hitcount.store_elastic.layout import ID_FIELD, TIMESTAMP_FIELD, TIMESTAMP_FORMAT, timestamp_text
 
 AGGREGATION = "windows"
 VISITORS = "visitors"
-# The most Elasticsearch accepts: linear counting (near-exact, see above) up to about 49,000 keys a window.
-PRECISION_THRESHOLD = 40_000
 # Only what counts_from reads.
-RESPONSE_FILTER = f"aggregations.{AGGREGATION}.buckets.doc_count,aggregations.{AGGREGATION}.buckets.{VISITORS}.value"
+RESPONSE_FILTER = (
+    f"aggregations.{AGGREGATION}.buckets.doc_count,aggregations.{AGGREGATION}.buckets.{VISITORS}.doc_count"
+)
 
 
 def _within(window: Window, now: int) -> dict[str, Any]:
@@ -51,8 +41,9 @@ def _within(window: Window, now: int) -> dict[str, Any]:
     return {"range": {TIMESTAMP_FIELD: bounds}}
 
 
-def search_arguments(id: str, now: int) -> dict[str, Any]:
-    """Keyword arguments of ``Elasticsearch.search`` counting ``id`` in every window at ``now``.
+def search_arguments(id: str, now: int, visitors_index: str) -> dict[str, Any]:
+    """Keyword arguments of ``Elasticsearch.search`` counting ``id`` in every window at ``now``, over the
+    daily indices and ``visitors_index``.
 
     ``size: 0`` and no total: only the aggregation is wanted. The shard request cache
     is bypassed because every request carries its own ``now`` and would only evict
@@ -68,9 +59,7 @@ def search_arguments(id: str, now: int) -> dict[str, Any]:
         "aggregations": {
             AGGREGATION: {
                 "filters": {"filters": [_within(window, now) for window in WINDOWS]},
-                "aggregations": {
-                    VISITORS: {"cardinality": {"field": VISITOR_FIELD, "precision_threshold": PRECISION_THRESHOLD}}
-                },
+                "aggregations": {VISITORS: {"filter": {"term": {"_index": visitors_index}}}},
             }
         },
         "filter_path": RESPONSE_FILTER,
@@ -87,9 +76,10 @@ def counts_from(response: Mapping[str, Any], id: str, now: int) -> Counts:
     if aggregation is None:
         return Counts(id, now, (0,) * len(WINDOWS), (0,) * len(WINDOWS))
     buckets = aggregation["buckets"]
+    visitors = tuple(bucket[VISITORS]["doc_count"] for bucket in buckets)
     return Counts(
         id,
         now,
-        tuple(bucket["doc_count"] for bucket in buckets),
-        tuple(bucket[VISITORS]["value"] for bucket in buckets),
+        tuple(bucket["doc_count"] - visitors for bucket, visitors in zip(buckets, visitors, strict=True)),
+        visitors,
     )

@@ -20,7 +20,7 @@ from hitcount.core.windows import Counts
 from hitcount.store_elastic import bulk, query
 from hitcount.store_elastic.bulk import Outcome
 from hitcount.store_elastic.connection import describe_nodes, open_client, secrets_of, translated_errors
-from hitcount.store_elastic.layout import PROPERTIES, Layout
+from hitcount.store_elastic.layout import PROPERTIES, TIMESTAMP_FIELD, TIMESTAMP_FORMAT, Layout, timestamp_text
 from hitcount.store_elastic.settings import (
     API_KEY,
     CA_CERTS,
@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 log = logging.getLogger(__name__)
+
+# Visitors' documents deleted by one request of a purge, and the longest a purge spends on them (s).
+VISITOR_PURGE_PAGE = 10_000
+VISITOR_PURGE_SECONDS = 10.0
 
 
 class ElasticStore(HitStore):
@@ -75,9 +79,11 @@ class ElasticStore(HitStore):
         # half the request timeout, so that Elasticsearch answers a retryable 503 for
         # the items of an unavailable shard before the client gives up on the request.
         self._bulk_timeout = f"{round(timeout * 500)}ms"
-        self._template_installed = False
+        self._templates_installed = False
+        # The task deleting expired visitors' documents that this store started last (:meth:`purge`).
+        self._visitor_purge: str | None = None
         try:
-            self._install_template()
+            self._install_templates()
         except StoreUnavailable as error:
             log.warning("%s; installing it again before the first write", error)
 
@@ -106,9 +112,9 @@ class ElasticStore(HitStore):
     def _errors(self, action: str) -> AbstractContextManager[None]:
         return translated_errors(f"elasticsearch at {self._nodes}: {action}", self._secrets)
 
-    def _install_template(self) -> None:
-        """Put the index template unless the cluster already holds this very version of it, then give every
-        daily index of the prefix each field the template maps.
+    def _install_templates(self) -> None:
+        """Put each index template unless the cluster already holds this very version of it, then give
+        every daily index of the prefix each field the daily template maps.
 
         The mapping is strict, so a daily index made by an older template (today's, during an
         upgrade) would refuse documents with a field added since, such as ``visitor``. Adding a
@@ -117,53 +123,61 @@ class ElasticStore(HitStore):
         the template changes: an index an instance of the older version made meanwhile is caught
         up by the next store that opens.
         """
-        template = self._layout.template()
-        name = self._layout.template_name
-        with self._errors(f"installing index template {name!r}"):
-            try:
-                found = self._client.indices.get_index_template(name=name)["index_templates"]
-            except NotFoundError:
-                found = []
-            if not found or found[0]["index_template"].get("_meta") != template["_meta"]:
-                self._client.indices.put_index_template(name=name, body=template)
-                log.info("installed index template %r (%s)", name, template["_meta"]["digest"])
+        for name, template in self._layout.templates().items():
+            with self._errors(f"installing index template {name!r}"):
+                try:
+                    found = self._client.indices.get_index_template(name=name)["index_templates"]
+                except NotFoundError:
+                    found = []
+                if not found or found[0]["index_template"].get("_meta") != template["_meta"]:
+                    self._client.indices.put_index_template(name=name, body=template)
+                    log.info("installed index template %r (%s)", name, template["_meta"]["digest"])
+        with self._errors("adding the hit fields to the daily indices"):
             self._client.indices.put_mapping(
-                index=self._layout.pattern, properties=PROPERTIES, allow_no_indices=True, expand_wildcards="open,closed"
+                index=self._layout.daily_pattern,
+                properties=PROPERTIES,
+                allow_no_indices=True,
+                expand_wildcards="open,closed",
             )
-        self._template_installed = True
+        self._templates_installed = True
 
     def write(self, hits: Sequence[Hit]) -> None:
-        """Bulk-``create`` the hits; re-send only the items a busy cluster refused.
+        """Bulk-``create`` the hits and index their visitors' documents; re-send only the actions a busy
+        cluster refused.
 
         A 409 on ``create`` means a document with the hit's ``_id`` is already in the
-        index of the hit's day: an earlier copy of this very hit, so it is stored. The
-        attempts take at most :func:`~hitcount.store_elastic.timing.longest_write`, which a
-        registered rule keeps within the queue's visibility timeout. Items refused
-        for good (a mapping that rejects the document, a closed index) are left out of the
-        re-sends and reported together at the end (:class:`HitsRefused`), once every other
-        hit is stored, so that they alone are set aside.
+        index of the hit's day: an earlier copy of this very hit, so it is stored; on a
+        visitor's document, that it holds this hit's time or a later one
+        (:class:`bulk.Actions`). The attempts take at most
+        :func:`~hitcount.store_elastic.timing.longest_write`, which a registered rule keeps
+        within the queue's visibility timeout. Actions refused for good (a mapping that
+        rejects the document, a closed index) are left out of the re-sends and their hits
+        reported together at the end (:class:`HitsRefused`), once every other hit is
+        stored, so that they alone are set aside; a hit whose visitor's action was refused
+        is among them, and storing it again counts it once.
         """
         if not hits:
             return
-        if not self._template_installed:
-            self._install_template()
-        entries = bulk.encode(hits, self._layout)
-        pending = list(range(len(entries)))
+        if not self._templates_installed:
+            self._install_templates()
+        actions = bulk.encode(hits, self._layout)
+        pending = list(range(len(actions.entries)))
         refused: dict[int, str] = {}
         for delay in (0.0, *RETRY_DELAYS):
             if delay:
                 time.sleep(delay)
-            triage = bulk.triage(self._bulk([entries[position] for position in pending]))
+            triage = bulk.triage(self._bulk([actions.entries[action] for action in pending]))
             summary = f"{len(hits)} hits: {triage.summary()}"
             if triage.positions(Outcome.DENIED):
                 raise StoreUnavailable(
                     f"elasticsearch at {self._nodes} denied writing a batch of {summary} (check the credentials)"
                 )
-            refused.update((pending[position], reason) for position, reason in triage.refusals.items())
+            for position, reason in triage.refusals.items():
+                refused.setdefault(actions.hits[pending[position]], reason)
             pending = [pending[position] for position in triage.positions(Outcome.RETRY)]
             if not pending:
                 break
-            log.warning("re-sending %d of %d hits: %s", len(pending), len(hits), triage.summary())
+            log.warning("re-sending %d of %d actions: %s", len(pending), len(actions.entries), triage.summary())
         else:
             attempts = len(RETRY_DELAYS) + 1
             raise StoreUnavailable(
@@ -178,7 +192,7 @@ class ElasticStore(HitStore):
     def _bulk(self, entries: list[str]) -> list[Mapping[str, Any]]:
         """Send pre-encoded actions; return the response's items if any failed, else nothing."""
         body = "".join(entries).encode("utf-8")
-        with self._errors(f"bulk write of {len(entries)} hits"):
+        with self._errors(f"bulk write of {len(entries)} actions"):
             # The NDJSON serializer forwards pre-encoded bytes as they are; building the
             # body ourselves skips a json.dumps per line.
             operations = cast("Sequence[Mapping[str, Any]]", [body])
@@ -193,39 +207,82 @@ class ElasticStore(HitStore):
         return items
 
     def counts(self, id: str, now: int) -> Counts:
-        """One search over the daily indices that can hold the longest window."""
+        """One search over the daily indices that can hold the longest window, and the visitors index."""
         with self._errors(f"counting {id!r}"):
             response = self._client.search(
-                index=self._layout.counted_indices(now),
+                index=[*self._layout.counted_indices(now), self._layout.visitors_index],
                 ignore_unavailable=True,
                 allow_no_indices=True,
-                **query.search_arguments(id, now),
+                **query.search_arguments(id, now, self._layout.visitors_index),
             )
         return query.counts_from(response.body, id, now)
 
     def purge(self, before: int) -> int:
-        """Delete every daily index whose day ends at or before ``before``; return how many."""
+        """Delete every daily index whose day ends at or before ``before``, then the documents of
+        visitors whose latest hit is before it; return how many indices and documents."""
         with self._errors("retention"):
             resolved = self._client.indices.resolve_index(name=self._layout.pattern, expand_wildcards="open,closed")
             expired = self._layout.expired((entry["name"] for entry in resolved["indices"]), before)
             for index in expired:
                 self._client.indices.delete(index=index)
                 log.info("retention deleted index %s", index)
-        return len(expired)
+            return len(expired) + self._purge_visitors(before)
+
+    def _purge_visitors(self, before: int) -> int:
+        """Delete the visitors' documents last seen before ``before``, a page at a time, for at most
+        :data:`VISITOR_PURGE_SECONDS`; the next purge goes on where this one stopped.
+
+        A search finds a page of them with their versions (their latest hit's time), and a
+        bulk request deletes each only while it still has that version
+        (``external_gte``): a visitor who came back in between keeps the document its new
+        hit wrote. Elasticsearch's delete-by-query would do the same in one request, but it
+        comes with the ``reindex`` module, which not every distribution has.
+        """
+        index = self._layout.visitors_index
+        expired = {"range": {TIMESTAMP_FIELD: {"lt": timestamp_text(before), "format": TIMESTAMP_FORMAT}}}
+        deadline = time.monotonic() + VISITOR_PURGE_SECONDS
+        deleted = 0
+        while time.monotonic() < deadline:
+            found = self._client.search(
+                index=index,
+                query=expired,
+                size=VISITOR_PURGE_PAGE,
+                sort=["_doc"],
+                version=True,
+                source=False,
+                track_total_hits=False,
+                ignore_unavailable=True,
+                allow_no_indices=True,
+                filter_path="hits.hits._id,hits.hits._version",
+            )
+            page = found.get("hits", {}).get("hits", [])
+            if not page:
+                break
+            failures = bulk.undeleted(self._bulk(bulk.deletions(index, page)))
+            if failures:
+                raise StoreError(f"{len(failures)} of {len(page)} visitors' documents not deleted, e.g. {failures[0]}")
+            self._client.indices.refresh(index=index)
+            deleted += len(page)
+        if deleted:
+            log.info("retention deleted %d visitors' documents from %s", deleted, index)
+        return deleted
 
     def health(self) -> Health:
-        """Reachable, the prefix's indices not red, and the template in place (reinstalled if missing)."""
-        name = self._layout.template_name
+        """Reachable, the prefix's indices not red, and the templates in place (reinstalled if missing)."""
+        names = self._layout.template_names
         try:
             with self._errors("health check"):
                 status = self._client.cluster.health(index=self._layout.pattern)["status"]
-                if not self._client.indices.exists_index_template(name=name):
-                    self._template_installed = False
-            if not self._template_installed:
-                self._install_template()
+                if not all(self._client.indices.exists_index_template(name=name) for name in names):
+                    self._templates_installed = False
+            if not self._templates_installed:
+                self._install_templates()
         except (StoreError, StoreUnavailable) as error:
             return Health(False, str(error))
-        detail = f"elasticsearch at {self._nodes}: indices {self._layout.pattern} {status}, template {name!r} installed"
+        installed = ", ".join(repr(name) for name in names)
+        detail = (
+            f"elasticsearch at {self._nodes}: indices {self._layout.pattern} {status}, templates {installed} installed"
+        )
         return Health(status != "red", detail)
 
     def refresh(self) -> None:
