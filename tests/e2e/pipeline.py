@@ -199,10 +199,13 @@ class Stack:
             store.close()
 
     def discard_data(self) -> None:
-        """Delete every hit the run stored (its own data directory, or its own daily indices)."""
+        """Delete every hit the run stored (its own data directory, or its own daily indices): sealed first,
+        since a store that keeps rollups deletes sealed hours only."""
         store = self.runtime.open_store()
         try:
-            store.purge(now_ns() + 365 * 86400 * NS_PER_SECOND)
+            later = now_ns() + 365 * 86400 * NS_PER_SECOND
+            store.seal(later)
+            store.purge(later)
         finally:
             store.close()
 

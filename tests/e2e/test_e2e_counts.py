@@ -53,7 +53,10 @@ def test_hits_older_than_the_longest_window_are_refused_and_not_counted(stack: S
 def test_an_id_never_hit_counts_zero_everywhere(stack: Stack, id: str) -> None:
     answer = stack.request("GET", f"/analytics/{id}")
     assert answer.status == 200
-    assert answer.json() == {
+    expected: dict[str, object] = {
         "id": id,
         "counts": [{"reference": window.reference, "count": 0, "visitors": 0} for window in WINDOWS],
     }
+    if stack.environ.get("HITCOUNT_STORE", "sqlite") != "elastic":  # which keeps no totals yet
+        expected["total"] = 0
+    assert answer.json() == expected

@@ -40,6 +40,7 @@ def test_counts_are_the_spec_answer_longest_window_first(client: FlaskClient, ap
             {"reference": window.reference, "count": count + 1, "visitors": visitors}
             for window, count, visitors in zip(WINDOWS, expected_counts(hits_by_age), [5, 4, 3, 2, 1], strict=True)
         ],
+        "total": sum(hits_by_age.values()) + 1,
     }
 
 

@@ -89,6 +89,10 @@ def test_retention_removes_hits_older_than_the_setting(tmp_path: Path) -> None:
     result = hitcount("retention", env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("removed 1 ")
+    assert result.stdout.rstrip().endswith("sealed 1 hourly counts")  # the old hit's hour, first
+    store = Runtime.load(env).open_store()
+    assert store.counts("a", now_ns()).total == 2
+    store.close()
 
 
 def test_retention_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
@@ -248,7 +252,7 @@ def test_config_fails_naming_every_invalid_value_and_unknown_backend(tmp_path: P
     errors = result.stderr.splitlines()
     assert len(errors) == 3, errors
     assert all(line.startswith("hitcount: error: ") for line in errors)
-    assert any("HITCOUNT_RETENTION='1d' is invalid: must be at least 3 days" in line for line in errors)
+    assert any("HITCOUNT_RETENTION='1d' is invalid: must be at least 3 days 1 h" in line for line in errors)
     assert any("HITCOUNT_QUEUE_VISIBILITY_TIMEOUT='soon' is invalid: expected a duration" in line for line in errors)
     assert any("HITCOUNT_STORE='nope': no installed plugin provides a store" in line for line in errors)
 

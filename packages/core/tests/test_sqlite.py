@@ -41,6 +41,13 @@ def test_minute_buckets_and_visitors_count_exactly_like_raw_hits(  # type: ignor
     store.write(hits[: len(hits) // 2])  # a partial redelivery changes nothing
     for now in (NOW, NOW + shift):
         assert store.counts("x", now) == Counts.of_hits("x", now, stamped)
+    # Hours sealed (a line among the hits), and their hits deleted: the same answers.
+    store.seal(NOW - WINDOWS[0].length)
+    store.purge(NOW - WINDOWS[0].length)  # up to the seal line, an hour boundary
+    line = NOW - WINDOWS[0].length
+    store.write([hit for hit in hits[::3] if hit.timestamp >= line - line % 3_600_000_000_000])  # copies of kept hits
+    for now in (NOW, NOW + shift):
+        assert store.counts("x", now).total == Counts.of_hits("x", now, stamped).total
     store.close()
 
 

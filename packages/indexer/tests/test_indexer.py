@@ -34,6 +34,7 @@ from hitcount.core import (
 )
 from hitcount.core.backends.memory import MemoryQueue, MemoryStore
 from hitcount.core.backends.sqlite_queue import SqliteQueue
+from hitcount.core.rollups import seal_line
 from hitcount.core.settings import RETENTION
 from hitcount.core.windows import NS_PER_SECOND, Counts
 from hitcount.core.wire import decode_batch, encode_batch
@@ -75,6 +76,7 @@ class ScriptedStore(HitStore):
         self.crash: str | None = None
         self.attempts: list[list[Hit]] = []
         self.on_write: Callable[[Sequence[Hit]], None] = lambda hits: None
+        self.seals: list[int] = []
         self.purges: list[int] = []
         self.purge_failures: list[Exception] = []
 
@@ -94,6 +96,10 @@ class ScriptedStore(HitStore):
 
     def counts(self, id: str, now: int) -> Counts:
         return self.inner.counts(id, now)
+
+    def seal(self, before: int) -> int:
+        self.seals.append(before)
+        return self.inner.seal(before)
 
     def purge(self, before: int) -> int:
         self.purges.append(before)
@@ -424,6 +430,7 @@ def test_retention_purges_at_start_then_once_per_interval(queue: Queue, store: S
     indexer.housekeeping()
     [cutoff] = store.purges
     assert abs(cutoff - (now_ns() - 4 * 86400 * NS_PER_SECOND)) < 5 * NS_PER_SECOND
+    assert store.seals == [seal_line(now_ns())]  # before the purge, which deletes sealed hours only
 
 
 def test_retention_purges_again_once_the_interval_passed(queue: Queue, store: ScriptedStore, config: Config) -> None:
@@ -452,6 +459,7 @@ def test_purge_removes_hits_older_than_the_retention_and_keeps_the_rest(indexer:
     indexer.housekeeping()
     assert store.counts("page", now).values[0] == 1
     assert store.inner.purge(now - 7 * 86400 * NS_PER_SECOND) == 0
+    assert store.counts("page", now).total == 2
 
 
 def test_a_purge_logs_the_retention_in_words(
@@ -459,7 +467,7 @@ def test_a_purge_logs_the_retention_in_words(
 ) -> None:
     with caplog.at_level(logging.INFO, logger="hitcount.indexer"):
         indexer.housekeeping()
-    assert "retention: removed 0 (hits or indices) older than 7 days" in caplog.messages
+    assert "retention: removed 0 (hits or indices) older than 7 days; sealed 0 hourly counts" in caplog.messages
 
 
 def test_backlog_gauges_show_waiting_batches_hits_and_the_ingestion_lag(

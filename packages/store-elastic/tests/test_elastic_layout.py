@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from elastic_testing import MIDNIGHT, StoreOpener
 from elasticsearch import Elasticsearch
 
@@ -76,7 +78,8 @@ def test_hits_around_utc_midnight_land_in_their_own_days_and_count_across_the_bo
     store.refresh()
     assert _indices(admin, prefix) == {f"{prefix}-2024.02.29": 2, f"{prefix}-2024.03.01": 3}
     now = MIDNIGHT + 4 * 60 * NS_PER_SECOND  # the five-minute window starts at 23:59 the day before
-    assert store.counts("midnight", now) == Counts.of_hits("midnight", now, [(hit.timestamp, None) for hit in hits])
+    expected = Counts.of_hits("midnight", now, [(hit.timestamp, None) for hit in hits])
+    assert store.counts("midnight", now) == dataclasses.replace(expected, total=None)  # no rollups yet
     assert store.counts("midnight", now).values == (4, 4, 4, 3, 3)
 
 

@@ -26,23 +26,26 @@ def encode_counts(counts: Counts) -> bytes:
     entry: dict[str, object] = {"id": counts.id, "now": counts.now, "counts": counts.by_reference()}
     if counts.visitors is not None:
         entry["visitors"] = counts.visitors_by_reference()
+    if counts.total is not None:
+        entry["total"] = counts.total
     return json.dumps(entry).encode()
 
 
 def decode_counts(data: bytes) -> Counts | None:
     """The counts :func:`encode_counts` wrote, or None for anything else (other windows, damage).
 
-    An entry without ``visitors`` (from a store that does not count them, or kept by an earlier
-    version) decodes as counts without visitors.
+    An entry without ``visitors`` or ``total`` (from a store that does not keep them, or kept by an
+    earlier version) decodes as counts without them.
     """
     try:
         entry = json.loads(data)
-        visitors = entry.get("visitors")
+        visitors, total = entry.get("visitors"), entry.get("total")
         return Counts(
             str(entry["id"]),
             int(entry["now"]),
             _by_window(entry["counts"]),
             None if visitors is None else _by_window(visitors),
+            None if total is None else int(total),
         )
     except (ValueError, TypeError, KeyError, AttributeError):
         return None

@@ -19,6 +19,7 @@ from hitcount.core.hit import now_ns
 from hitcount.core.markers import hookimpl
 from hitcount.core.progress import Progress
 from hitcount.core.registry import Command, Registry
+from hitcount.core.rollups import housekeep
 from hitcount.core.runtime import Runtime
 from hitcount.core.settings import RETENTION
 from hitcount.core.windows import NS_PER_SECOND
@@ -155,15 +156,15 @@ def run_dead_letters(arguments: argparse.Namespace, runtime: Runtime) -> int:
 
 
 def run_retention(arguments: argparse.Namespace, runtime: Runtime) -> int:
-    """Delete hits older than ``HITCOUNT_RETENTION`` from the configured store, now."""
+    """Seal the hours that can be sealed, then delete hits older than ``HITCOUNT_RETENTION``, now."""
     store = runtime.open_store()
     try:
-        cutoff = now_ns() - int(runtime.config.get(RETENTION) * NS_PER_SECOND)
-        older_than = _utc(cutoff / NS_PER_SECOND)
-        # One call of the store: what shows is that it still works, for how long.
+        now, retention = now_ns(), int(runtime.config.get(RETENTION) * NS_PER_SECOND)
+        older_than = _utc((now - retention) / NS_PER_SECOND)
+        # Calls of the store: what shows is that it still works, for how long.
         with Progress() as progress, progress.ticking(lambda s: f"deleting hits older than {older_than}: {s:.0f}s"):
-            removed = store.purge(cutoff)
-        print(f"removed {removed} (hits or indices) older than {older_than}")
+            sealed, removed = housekeep(store, now, retention)
+        print(f"removed {removed} (hits or indices) older than {older_than}; sealed {sealed} hourly counts")
         return 0
     finally:
         store.close()

@@ -8,7 +8,8 @@ from hitcount.core.config import Setting, format_duration, parse_csv, parse_dura
 from hitcount.core.markers import hookimpl
 from hitcount.core.queue import VISIBILITY_TIMEOUT
 from hitcount.core.registry import Registry
-from hitcount.core.windows import LONGEST, NS_PER_SECOND
+from hitcount.core.rollups import LATENESS, SEAL_MARGIN
+from hitcount.core.windows import NS_PER_SECOND
 
 
 def _name(text: str) -> str:
@@ -26,9 +27,14 @@ def _log_level(text: str) -> str:
 
 def _retention(text: str) -> float:
     seconds = parse_duration(text)
-    longest = LONGEST.length / NS_PER_SECOND
-    if seconds < longest:
-        raise ValueError(f"must be at least {format_duration(longest)}, the longest window ({LONGEST.reference})")
+    # Until an hour is sealed, its hits are all its total has (hitcount.core.rollups).
+    shortest = (LATENESS + SEAL_MARGIN) / NS_PER_SECOND
+    if seconds < shortest:
+        raise ValueError(
+            f"must be at least {format_duration(shortest)} ({shortest / 3600:.0f}h): a hit may come"
+            f" {format_duration(LATENESS / NS_PER_SECOND)} late (the longest window), and its hour is rolled up"
+            f" into the totals {format_duration(SEAL_MARGIN / NS_PER_SECOND)} after that"
+        )
     return seconds
 
 
@@ -42,7 +48,12 @@ CACHE = Setting(
     _name,
 )
 DATA_DIR = Setting("HITCOUNT_DATA_DIR", "./var", "Directory of the embedded backends' files.", Path)
-RETENTION = Setting("HITCOUNT_RETENTION", "7d", "Hits older than this are deleted; at least 3 days.", _retention)
+RETENTION = Setting(
+    "HITCOUNT_RETENTION",
+    "7d",
+    "Hits older than this are deleted (their hourly counts are kept for totals); at least 3 days and 1 hour.",
+    _retention,
+)
 DISABLE_PLUGINS = Setting(
     "HITCOUNT_DISABLE_PLUGINS",
     "",

@@ -37,7 +37,17 @@ class HitStore(abc.ABC):
         """Delete hits older than ``before`` (ns), as retention asks; return how many units were removed.
 
         Backends may delete coarser units (whole daily indices), never hits at or after ``before``.
+        A store that keeps rollups deletes no hit of an hour it has not sealed, whatever ``before``.
         """
+
+    def seal(self, before: int) -> int:
+        """Roll every hour that ends at or before ``before`` (an hour boundary) up into one exact count per
+        id, as :mod:`hitcount.core.rollups` says; return how many hourly counts of ids were written now.
+
+        From then on :attr:`Counts.total` counts those hours from their buckets, whatever retention
+        deletes. The default, for a store that keeps no rollups, seals nothing: its totals are None.
+        """
+        return 0
 
     @abc.abstractmethod
     def health(self) -> Health:

@@ -66,13 +66,16 @@ class Counts:
     """The counts of one id for every window in :data:`WINDOWS`, at one instant ``now``.
 
     ``values`` are the hits in each window; ``visitors`` the distinct visitor keys among them
-    (hits without a key count in ``values`` only), or None from a store that does not count visitors.
+    (hits without a key count in ``values`` only), or None from a store that does not count visitors;
+    ``total`` every hit of the id up to ``now`` ever stored, retention notwithstanding
+    (:mod:`hitcount.core.rollups`), or None from a store that keeps no rollups.
     """
 
     id: str
     now: int
     values: tuple[int, ...]
     visitors: tuple[int, ...] | None = None
+    total: int | None = None
 
     def __post_init__(self) -> None:
         if len(self.values) != len(WINDOWS):
@@ -92,13 +95,15 @@ class Counts:
 
     @classmethod
     def of_hits(cls, id: str, now: int, hits: Iterable[tuple[int, int | None]]) -> Counts:
-        """Count raw ``(timestamp, visitor key or None)`` pairs, visitors too: the reference semantics of both."""
+        """Count raw ``(timestamp, visitor key or None)`` pairs, visitors and the total too: the reference
+        semantics of all three."""
         hits = list(hits)
         visitors = tuple(
             len({visitor for timestamp, visitor in hits if visitor is not None and window.contains(timestamp, now)})
             for window in WINDOWS
         )
-        return cls(id, now, cls.of_timestamps(id, now, (timestamp for timestamp, _ in hits)).values, visitors)
+        total = sum(1 for timestamp, _ in hits if timestamp <= now)
+        return cls(id, now, cls.of_timestamps(id, now, (timestamp for timestamp, _ in hits)).values, visitors, total)
 
     def by_reference(self) -> dict[str, int]:
         """``{"3 days ago": n, ...}``, longest window first."""
@@ -109,12 +114,16 @@ class Counts:
         return None if self.visitors is None else _by_reference(self.visitors)
 
     def to_json(self) -> dict[str, object]:
-        """The body of ``GET /analytics/<id>`` as the spec gives it, with each window's visitors when counted."""
+        """The body of ``GET /analytics/<id>`` as the spec gives it, with each window's visitors when counted
+        and the all-time total when kept."""
         windows = [{"reference": w.reference, "count": n} for w, n in zip(WINDOWS, self.values, strict=True)]
         if self.visitors is not None:
             for window, visitors in zip(windows, self.visitors, strict=True):
                 window["visitors"] = visitors
-        return {"id": self.id, "counts": windows}
+        answer: dict[str, object] = {"id": self.id, "counts": windows}
+        if self.total is not None:
+            answer["total"] = self.total
+        return answer
 
 
 def _by_reference(values: tuple[int, ...]) -> dict[str, int]:

@@ -30,6 +30,7 @@ from hitcount.core import (
 )
 from hitcount.core.config import format_duration
 from hitcount.core.logs import RecurringLog
+from hitcount.core.rollups import housekeep
 from hitcount.core.windows import NS_PER_SECOND
 from hitcount.core.wire import decode_batch, encode_batch
 from hitcount.indexer import metrics
@@ -311,10 +312,10 @@ class Indexer:
         return True
 
     def _purge(self) -> float:
-        """Delete hits older than the retention; return the seconds until the next purge."""
-        cutoff = now_ns() - int(self.settings.retention * NS_PER_SECOND)
+        """Seal the hours that can be sealed, then delete hits older than the retention; return the seconds
+        until the next purge."""
         try:
-            removed = self.store.purge(cutoff)
+            sealed, removed = housekeep(self.store, now_ns(), int(self.settings.retention * NS_PER_SECOND))
         except Exception as error:
             delay = min(self.settings.purge_interval, self.settings.retry_cap)
             self._outages.note(
@@ -323,7 +324,10 @@ class Indexer:
             return delay
         self._outages.ended("retention", "retention purge works again")
         log.info(
-            "retention: removed %d (hits or indices) older than %s", removed, format_duration(self.settings.retention)
+            "retention: removed %d (hits or indices) older than %s; sealed %d hourly counts",
+            removed,
+            format_duration(self.settings.retention),
+            sealed,
         )
         return self.settings.purge_interval
 

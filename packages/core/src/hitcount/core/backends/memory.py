@@ -8,6 +8,7 @@ that wants data of its own opens them with a namespace of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 import time
@@ -23,6 +24,7 @@ from hitcount.core.hit import Hit
 from hitcount.core.markers import hookimpl
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
 from hitcount.core.registry import Registry
+from hitcount.core.rollups import NS_PER_HOUR
 from hitcount.core.store import HitStore
 from hitcount.core.visitors import SALT_DAYS_KEPT, new_salt
 from hitcount.core.windows import Counts
@@ -62,6 +64,8 @@ class _Shelf:
         self.lock = threading.Lock()
         self.keys: set[tuple[str, bytes]] = set()  # (id, uid): a hit is counted once
         self.hits: dict[str, list[tuple[int, int | None]]] = defaultdict(list)  # id: (timestamp, visitor)
+        self.buckets: dict[tuple[str, int], int] = {}  # (id, hour since 1970): hits, for sealed hours
+        self.sealed = 0  # the seal line (ns): every hour before it has its buckets
 
 
 class _Drawer:
@@ -165,7 +169,8 @@ class MemoryQueue(Queue):
 
 
 class MemoryStore(HitStore):
-    """Hits in a dict; counts scan the id's timestamps (fine for tests, linear in hits)."""
+    """Hits in a dict; counts scan the id's timestamps (fine for tests, linear in hits), totals its
+    hourly buckets too."""
 
     def __init__(self, namespace: str = DEFAULT_NAMESPACE) -> None:
         self._shelf = _shelves[namespace]
@@ -176,21 +181,50 @@ class MemoryStore(HitStore):
         return cls()
 
     def write(self, hits: Sequence[Hit]) -> None:
-        with self._shelf.lock:
+        shelf = self._shelf
+        with shelf.lock:
             for hit in hits:
                 key = (hit.id, hit.uid)
-                if key not in self._shelf.keys:
-                    self._shelf.keys.add(key)
-                    self._shelf.hits[hit.id].append((hit.timestamp, hit.visitor))
+                if key not in shelf.keys:
+                    shelf.keys.add(key)
+                    shelf.hits[hit.id].append((hit.timestamp, hit.visitor))
+                    if hit.timestamp < shelf.sealed:  # late, for a sealed hour: its bucket takes it
+                        bucket = (hit.id, hit.timestamp // NS_PER_HOUR)
+                        shelf.buckets[bucket] = shelf.buckets.get(bucket, 0) + 1
 
     def counts(self, id: str, now: int) -> Counts:
-        with self._shelf.lock:
-            hits = list(self._shelf.hits.get(id, ()))
-        return Counts.of_hits(id, now, hits)
+        shelf = self._shelf
+        with shelf.lock:
+            hits = list(shelf.hits.get(id, ()))
+            # Buckets up to the seal line (or now's hour, for a ``now`` before it), raw hits from there.
+            edge = min(shelf.sealed, now // NS_PER_HOUR * NS_PER_HOUR)
+            sealed = sum(n for (of, hour), n in shelf.buckets.items() if of == id and hour * NS_PER_HOUR < edge)
+        counts = Counts.of_hits(id, now, hits)
+        raw = sum(1 for timestamp, _ in hits if edge <= timestamp <= now)
+        return dataclasses.replace(counts, total=sealed + raw)
+
+    def seal(self, before: int) -> int:
+        shelf = self._shelf
+        with shelf.lock:
+            first, end = shelf.sealed // NS_PER_HOUR, before // NS_PER_HOUR
+            if end <= first:
+                return 0
+            for bucket in [bucket for bucket in shelf.buckets if first <= bucket[1] < end]:
+                del shelf.buckets[bucket]  # written over, from the hits
+            written = set()
+            for id, hits in shelf.hits.items():
+                for timestamp, _ in hits:
+                    if first <= timestamp // NS_PER_HOUR < end:
+                        bucket = (id, timestamp // NS_PER_HOUR)
+                        shelf.buckets[bucket] = shelf.buckets.get(bucket, 0) + 1
+                        written.add(bucket)
+            shelf.sealed = end * NS_PER_HOUR
+        return len(written)
 
     def purge(self, before: int) -> int:
         removed = 0
         with self._shelf.lock:
+            before = min(before, self._shelf.sealed)
             for id, hits in self._shelf.hits.items():
                 kept = [hit for hit in hits if hit[0] >= before]
                 removed += len(hits) - len(kept)

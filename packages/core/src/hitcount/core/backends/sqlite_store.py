@@ -10,6 +10,11 @@ cannot be summed from minutes, so a window's are counted over its rows, in one s
 covering index for all windows. The table of their own also leaves ``hits`` as an earlier
 version writes it, so that one still writing during a rolling restart goes on working.
 
+Sealed hours (:mod:`hitcount.core.rollups`) are summed from the per-minute counts into
+``hour_counts``, written over, and the seal line kept in ``seal``, all in one transaction; a
+write adds a hit of an hour already sealed to that hour's count in its own transaction. A
+total is the id's hourly counts before the line plus its per-minute counts after it.
+
 Files written before hits were keyed on (id, uid) had the uid alone as the key, so that a
 uid reused for a second id lost that id's hit; opening such a file rekeys its table once
 (:data:`REKEY`). Its rows keep their id and uid, so a hit stored before the upgrade and
@@ -18,6 +23,7 @@ delivered again after it still counts once.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +35,7 @@ from hitcount.core.health import Health
 from hitcount.core.hit import Hit
 from hitcount.core.markers import hookimpl
 from hitcount.core.registry import Registry
+from hitcount.core.rollups import NS_PER_HOUR
 from hitcount.core.settings import DATA_DIR
 from hitcount.core.store import HitStore
 from hitcount.core.windows import NS_PER_MINUTE, WINDOWS, Counts
@@ -58,6 +65,14 @@ create table if not exists minute_counts (
     count integer not null,
     primary key (id, minute)
 ) without rowid;
+create index if not exists minute_counts_minute on minute_counts (minute);
+create table if not exists hour_counts (
+    id text not null,
+    hour integer not null,  -- ts // 3600 s
+    count integer not null,
+    primary key (id, hour)
+) without rowid;
+create table if not exists seal (line integer not null);  -- one row (rowid 1): the seal line, ns
 """
 STAGE = """
 create temp table if not exists staging (
@@ -76,6 +91,24 @@ where not exists (select 1 from hits where hits.id = staging.id and hits.uid = s
 group by 1, 2
 on conflict (id, minute) do update set count = count + excluded.count
 """
+SEAL_LINE = "(select coalesce(max(line), 0) from seal)"
+# Hits new to the store for hours already sealed: their hours' counts take them.
+COUNT_LATE_HITS = f"""
+insert into hour_counts (id, hour, count)
+select id, ts / {NS_PER_HOUR}, count(*) from staging
+where ts < {SEAL_LINE}
+and not exists (select 1 from hits where hits.id = staging.id and hits.uid = staging.uid)
+group by 1, 2
+on conflict (id, hour) do update set count = count + excluded.count
+"""
+# Every id's count of each hour in [?, ?) (in minutes), written over what an earlier seal left.
+SEAL_HOURS = """
+insert into hour_counts (id, hour, count)
+select id, minute / 60, sum(count) from minute_counts where minute >= ? and minute < ?
+group by 1, 2
+on conflict (id, hour) do update set count = excluded.count
+"""
+SUM_HOURS = "select coalesce(sum(count), 0) from hour_counts where id = ? and hour < ?"
 # The columns keep their order, so that a process of the previous version still writing
 # (its ``insert ... select uid, id, ts``) during a rolling restart puts each value in its place.
 REKEY = """
@@ -127,6 +160,7 @@ class SqliteStore(HitStore):
                 [(h.uid, h.id, h.timestamp, h.visitor) for h in hits],
             )
             connection.execute(COUNT_NEW_HITS)
+            connection.execute(COUNT_LATE_HITS)
             connection.execute("insert or ignore into hits select uid, id, ts from staging")
             connection.execute(
                 "insert or ignore into visitors select id, uid, ts, visitor from staging where visitor is not null"
@@ -149,10 +183,36 @@ class SqliteStore(HitStore):
                 values.append(count)
             starts = [window.start(now) for window in WINDOWS]
             visitors = connection.execute(COUNT_VISITORS, (*starts, id, starts[0], now)).fetchone()
-        return Counts(id, now, tuple(values), tuple(visitors))
+            total = self._total(connection, id, now)
+        return Counts(id, now, tuple(values), tuple(visitors), total)
+
+    @staticmethod
+    def _total(connection: sqlite3.Connection, id: str, now: int) -> int:
+        """The hourly counts before the seal line (or now's hour, for a ``now`` before it), then the
+        whole minutes from there, then the raw hits of now's minute."""
+        (line,) = connection.execute(f"select {SEAL_LINE}").fetchone()
+        edge = min(line, now // NS_PER_HOUR * NS_PER_HOUR)
+        last_minute = now // NS_PER_MINUTE
+        (sealed,) = connection.execute(SUM_HOURS, (id, edge // NS_PER_HOUR)).fetchone()
+        (whole,) = connection.execute(SUM_MINUTES, (id, edge // NS_PER_MINUTE, last_minute)).fetchone()
+        (partial,) = connection.execute(COUNT_RAW, (id, last_minute * NS_PER_MINUTE - 1, now)).fetchone()
+        return int(sealed + whole + partial)
+
+    def seal(self, before: int) -> int:
+        with self._database.transaction() as connection:
+            (line,) = connection.execute(f"select {SEAL_LINE}").fetchone()
+            end = before // NS_PER_HOUR * NS_PER_HOUR
+            if end <= line:
+                return 0
+            minutes = (line // NS_PER_MINUTE, end // NS_PER_MINUTE)
+            written = connection.execute(SEAL_HOURS, minutes).rowcount
+            connection.execute("insert or replace into seal (rowid, line) values (1, ?)", (end,))
+        return int(written)
 
     def purge(self, before: int) -> int:
         with self._database.transaction() as connection:
+            (line,) = connection.execute(f"select {SEAL_LINE}").fetchone()
+            before = min(before, line)  # no hit of an hour not sealed yet
             removed = connection.execute("delete from hits where ts < ?", (before,)).rowcount
             connection.execute("delete from visitors where ts < ?", (before,))
             connection.execute("delete from minute_counts where minute < ?", (before // NS_PER_MINUTE,))

@@ -48,13 +48,14 @@ from hitcount.core.errors import CacheUnavailable, HitcountError, HitsRefused, Q
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit, new_uid, now_ns
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Delivery, Queue
+from hitcount.core.rollups import NS_PER_HOUR, seal_line
 from hitcount.core.runtime import Runtime
 from hitcount.core.settings import CACHE, DATA_DIR, QUEUE, STORE
 from hitcount.core.store import HitStore
 from hitcount.core.testing.outages import Outage
 from hitcount.core.testing.windows import expected_counts, one_age_per_window
 from hitcount.core.visitors import SALT_BYTES, day_of
-from hitcount.core.windows import LONGEST, NS_PER_SECOND, WINDOWS, Counts
+from hitcount.core.windows import LONGEST, NS_PER_DAY, NS_PER_SECOND, WINDOWS, Counts
 from hitcount.core.wire import decode_batch, encode_batch
 
 # How long any call may take while its server is gone or hung; the contract's callers
@@ -537,6 +538,9 @@ class HitStoreConformance(_Suite):
 
     #: Whether the store counts distinct visitors (:attr:`Counts.visitors`); one that does not answers None.
     counts_visitors: ClassVar[bool] = True
+    #: Whether the store keeps hourly rollups (:meth:`HitStore.seal`, :attr:`Counts.total`); one that does not
+    #: answers no total.
+    keeps_rollups: ClassVar[bool] = True
 
     def test_unknown_id_counts_zero_everywhere(self, make_store: StoreFactory) -> None:
         now = now_ns()
@@ -625,10 +629,91 @@ class HitStoreConformance(_Suite):
         recent = [Hit("kept", now - n * 3600 * NS_PER_SECOND) for n in range(0, 72, 5)]
         store = _written(make_store(), [*recent, Hit("kept", now - 6 * day), Hit("kept", now - 6 * day - 1)])
         before = store.counts("kept", now)
+        store.seal(seal_line(now))  # which a store keeping rollups needs to delete those hours
         assert store.purge(now - 4 * day) >= 1
         store.refresh()
         assert store.counts("kept", now) == before
         assert store.purge(now - 4 * day) == 0
+
+    def _total(self, store: HitStore, id: str, now: int) -> int:
+        total = store.counts(id, now).total
+        if not self.keeps_rollups:
+            assert total is None
+            pytest.skip("this store keeps no rollups")
+        assert total is not None
+        return total
+
+    def test_the_total_counts_every_hit_stored_up_to_now(self, make_store: StoreFactory) -> None:
+        now = now_ns()
+        ages = [0, 1, 59 * NS_PER_SECOND, 2 * NS_PER_HOUR, 4 * NS_PER_DAY, 10 * NS_PER_DAY, 400 * NS_PER_DAY]
+        store = _written(make_store(), [*(Hit("ever", now - age) for age in ages), Hit("ever", now + 1)])
+        assert self._total(store, "ever", now) == len(ages)  # not the one after now
+        assert self._total(store, "ever", now + 1) == len(ages) + 1
+        assert self._total(store, "never", now) == 0
+
+    def test_sealing_and_retention_leave_every_count_and_the_total_as_they_were(self, make_store: StoreFactory) -> None:
+        now = now_ns()
+        step = 7 * NS_PER_SECOND * 60  # every 7 minutes for 12 days
+        store = _written(make_store(), [Hit("kept", now - n * step) for n in range(12 * NS_PER_DAY // step)])
+        _written(store, [Hit("other", now - 5 * NS_PER_DAY)])
+        before = store.counts("kept", now)
+        self._total(store, "kept", now)
+        assert store.seal(seal_line(now)) > 0
+        assert store.seal(seal_line(now)) == 0  # nothing new to seal
+        assert store.purge(now - 4 * NS_PER_DAY) >= 1
+        store.refresh()
+        assert store.counts("kept", now) == before
+        assert self._total(store, "other", now) == 1
+        # An hour later the next hour is sealed, and the purge of its hits changes no count either.
+        later = now + NS_PER_HOUR
+        before = store.counts("kept", later)
+        assert store.seal(seal_line(later)) > 0
+        store.purge(later - 4 * NS_PER_DAY)
+        store.refresh()
+        assert store.counts("kept", later) == before
+
+    def test_retention_deletes_no_hit_of_an_hour_not_sealed(self, make_store: StoreFactory) -> None:
+        now = now_ns()
+        store = _written(make_store(), [Hit("unsealed", now - 10 * NS_PER_DAY)])
+        assert self._total(store, "unsealed", now) == 1
+        store.purge(now - 4 * NS_PER_DAY)
+        store.refresh()
+        assert self._total(store, "unsealed", now) == 1
+        store.seal(seal_line(now))
+        store.purge(now - 4 * NS_PER_DAY)
+        store.refresh()
+        assert self._total(store, "unsealed", now) == 1
+
+    def test_a_hit_stored_after_its_hour_was_sealed_counts_once_in_the_total(self, make_store: StoreFactory) -> None:
+        now = now_ns()
+        store = _written(make_store(), [Hit("late", now - 5 * NS_PER_DAY)])
+        assert self._total(store, "late", now) == 1
+        store.seal(seal_line(now))
+        late = Hit("late", now - 5 * NS_PER_DAY - 1)  # a dead letter replayed days later
+        _written(store, [late])
+        _written(store, [late, Hit("late", now - 6 * NS_PER_DAY)])  # its copy, and one more
+        assert self._total(store, "late", now) == 3
+        store.purge(now - 4 * NS_PER_DAY)
+        store.refresh()
+        assert self._total(store, "late", now) == 3
+        store.seal(seal_line(now + NS_PER_HOUR))  # sealing again writes the later hours only
+        assert self._total(store, "late", now) == 3
+
+    def test_stores_sealing_the_same_hours_at_once_count_each_hit_once(self, make_store: StoreFactory) -> None:
+        now = now_ns()
+        hits = [Hit("both", now - 4 * NS_PER_DAY - n * 31 * NS_PER_SECOND) for n in range(2_000)]
+        store = _written(make_store(), hits)
+        assert self._total(store, "both", now) == len(hits)
+        sealers = [make_store() for _ in range(4)]
+        threads = [threading.Thread(target=sealer.seal, args=(seal_line(now),)) for sealer in sealers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        store.purge(now - 4 * NS_PER_DAY + NS_PER_HOUR)
+        store.refresh()
+        assert self._total(store, "both", now) == len(hits)
+        assert store.counts("both", now).values == (0,) * len(WINDOWS)
 
     def test_health_is_ok_when_the_backend_is_reachable(self, make_store: StoreFactory) -> None:
         assert make_store().health().ok
