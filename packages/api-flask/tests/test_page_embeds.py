@@ -29,10 +29,10 @@ def write(app: Flask, id: str, ages: list[float], visitor: int | None = None) ->
 
 
 class HitsOnlyStore(MemoryStore):
-    """A store that counts hits but not visitors, as a backend without visitor keys does."""
+    """A store that counts hits but not visitors and keeps no totals, as a backend of a third party may."""
 
     def counts(self, id: str, now: int) -> Counts:
-        return dataclasses.replace(super().counts(id, now), visitors=None)
+        return dataclasses.replace(super().counts(id, now), visitors=None, total=None)
 
 
 def title(svg: bytes) -> str:
@@ -123,6 +123,28 @@ def test_a_visitors_badge_of_a_store_that_does_not_count_them_says_not_counted(m
     assert texts(response.data) == ["visitors", NOT_COUNTED]
     assert "does not count them" in title(response.data)
     assert texts(client.get("/badge.svg?id=page").data) == ["hits", "1"]
+
+
+def test_a_total_badge_shows_every_hit_ever_counted_and_visitors_have_none(client: FlaskClient, app: Flask) -> None:
+    write(app, "page", [1.0, 3600.0, 10 * 86400.0], visitor=1)
+    assert texts(client.get("/badge.svg", query_string={"id": "page", "window": "total"}).data) == ["hits", "3"]
+    assert texts(client.get("/badge.svg", query_string={"id": "page"}).data) == ["hits", "2"]  # the longest window
+    query = {"id": "page", "window": "total", "metric": "visitors"}
+    assert texts(client.get("/badge.svg", query_string=query).data) == ["visitors", NOT_COUNTED]
+
+
+def test_a_total_badge_of_a_store_that_keeps_no_totals_says_not_counted(make_app: AppFactory) -> None:
+    app = make_app(stores={"hits-only": HitsOnlyStore}, HITCOUNT_STORE="hits-only")
+    write(app, "page", [1.0])
+    svg = app.test_client().get("/badge.svg", query_string={"id": "page", "window": "total"}).data
+    assert texts(svg) == ["hits", NOT_COUNTED]
+
+
+def test_a_badge_of_an_unknown_window_names_the_windows_and_total(client: FlaskClient) -> None:
+    response = client.get("/badge.svg", query_string={"id": "page", "window": "forever"})
+    assert response.status_code == 400
+    assert texts(response.data) == ["hitcount", "bad window"]
+    assert title(response.data).endswith("or 'total'")
 
 
 def test_a_badge_groups_digits_and_fits_its_text(client: FlaskClient, app: Flask) -> None:

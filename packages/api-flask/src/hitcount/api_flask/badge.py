@@ -1,9 +1,10 @@
 """The SVG of ``GET /badge.svg``: a label and a count side by side, in the usual flat badge style.
 
 A badge shows one :data:`METRICS` of its window: the hits counted (``count``, the default) or the
-distinct visitors among them (``visitors``). A store that does not count visitors has no number
-to show: the badge says "n/a" (:data:`NOT_COUNTED`) in grey rather than an error, since nothing
-about the query is wrong and another store would answer it.
+distinct visitors among them (``visitors``); or, for the window :data:`TOTAL`, every hit ever
+counted (:attr:`Counts.total`). A store that does not count visitors, or keeps no total, has no
+number to show: the badge says "n/a" (:data:`NOT_COUNTED`) in grey rather than an error, since
+nothing about the query is wrong and another store would answer it (visitors have no total).
 
 Text widths are estimated from classes of characters in Verdana 11px (the font badges are
 drawn in, with fallbacks of about its width), close enough that the text fits its box.
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 from hitcount.api_flask.errors import InvalidRequest, RateLimited, Unauthorized, echo, nearest
-from hitcount.core import Counts, InvalidHit, StoreError, StoreUnavailable, UnknownWindow, Window
+from hitcount.core import Counts, InvalidHit, StoreError, StoreUnavailable, UnknownWindow, Window, window_named
 
 MAX_LABEL = 40
 HEIGHT = 20
@@ -70,23 +71,40 @@ class UnknownMetric(InvalidRequest):
 
 @dataclass(frozen=True)
 class Metric:
-    """What a badge may show of a window: ``label`` when the query gives none, and the metric's
-    value of every window by reference (``by_reference``), None when the store does not count it."""
+    """What a badge may show of a window: ``label`` when the query gives none, the metric's value of
+    every window by reference (``by_reference``) and of all time (``total``), None where the store
+    does not count it."""
 
     label: str
     by_reference: Callable[[Counts], dict[str, int] | None]
+    total: Callable[[Counts], int | None]
 
-    def of(self, counts: Counts, window: Window) -> int | None:
-        """The metric's value in ``window`` of ``counts``, or None when the store does not count it."""
+    def of(self, counts: Counts, window: Window | None) -> int | None:
+        """The metric's value in ``window`` of ``counts`` (all time for None), or None when the store does not
+        count it."""
+        if window is None:
+            return self.total(counts)
         values = self.by_reference(counts)
         return None if values is None else values[window.reference]
 
 
 METRICS: dict[str, Metric] = {
-    "count": Metric("hits", Counts.by_reference),
-    "visitors": Metric("visitors", Counts.visitors_by_reference),
+    "count": Metric("hits", Counts.by_reference, lambda counts: counts.total),
+    "visitors": Metric("visitors", Counts.visitors_by_reference, lambda counts: None),
 }
 DEFAULT_METRIC = "count"
+# The window of every hit ever counted, beside the windows' names and references.
+TOTAL = "total"
+
+
+def parse_window(text: str) -> Window | None:
+    """A badge's window by its name or reference, or None for :data:`TOTAL`."""
+    if text == TOTAL:
+        return None
+    try:
+        return window_named(text)
+    except UnknownWindow as error:
+        raise UnknownWindow(f"{error}, or {TOTAL!r}") from None
 
 
 # What an error badge says, by the error's nearest class: what is wrong, in a few words.

@@ -14,7 +14,7 @@ from importlib import resources
 
 import orjson
 
-from hitcount.api_flask.badge import DEFAULT_METRIC, METRICS
+from hitcount.api_flask.badge import DEFAULT_METRIC, METRICS, TOTAL
 from hitcount.api_flask.parsing import MAX_AHEAD_NS
 from hitcount.core import WINDOWS, Window
 from hitcount.core.windows import NS_PER_SECOND
@@ -32,7 +32,9 @@ def openapi_document(windows: Sequence[Window] = WINDOWS) -> bytes:
     references = [window.reference for window in windows]
     array["items"]["properties"]["reference"]["enum"] = references
     badge = {parameter["name"]: parameter for parameter in document["paths"]["/badge.svg"]["get"]["parameters"]}
-    badge["window"]["schema"].update(enum=[window.name for window in windows] + references, default=windows[0].name)
+    badge["window"]["schema"].update(
+        enum=[window.name for window in windows] + references + [TOTAL], default=windows[0].name
+    )
     badge["metric"]["schema"].update(enum=list(METRICS), default=DEFAULT_METRIC)
     # Longer windows hold at least the hits, and the visitors, of shorter ones; a visitor may hit twice.
     counts["example"] = {

@@ -14,9 +14,9 @@ that one form. A missing token, an invalid id (core's ``InvalidHit``) and a stor
 cannot answer with no counts kept are answered by the app's error table
 (:mod:`hitcount.api_flask.errors`): in JSON, or for a badge, with the status and headers
 of that answer, as an SVG badge saying what is wrong (an ``<img>`` shows no JSON).
-A badge's ``window`` is a window's short name (``1h``) or its reference, its ``metric`` what it shows
-of that window (:data:`~hitcount.api_flask.badge.METRICS`). Answers carry CORS headers
-(:meth:`~hitcount.api_flask.cors.CorsPolicy.read_headers`) so that the live counters of
+A badge's ``window`` is a window's short name (``1h``), its reference or ``total`` (every hit ever
+counted), its ``metric`` what it shows of that window (:data:`~hitcount.api_flask.badge.METRICS`).
+Answers carry CORS headers (:meth:`~hitcount.api_flask.cors.CorsPolicy.read_headers`) so that the live counters of
 ``/hitcount.js`` work on pages of other origins: those ``HITCOUNT_CORS_ORIGINS`` lists, or
 any, for public ids. A read is never refused for its origin: whoever may read an id may do
 so from anywhere but a browser anyway.
@@ -35,7 +35,7 @@ from hitcount.api_flask.errors import Rejected
 from hitcount.api_flask.reader import Reading
 from hitcount.api_flask.responses import error_response, json_response
 from hitcount.api_flask.state import api_state
-from hitcount.core import HitcountError, InvalidHit, Window, window_named
+from hitcount.core import HitcountError, InvalidHit, Window
 from hitcount.core.windows import LONGEST
 
 SVG = "image/svg+xml"
@@ -122,13 +122,13 @@ def count_badge() -> Response:
     return _with_freshness(response, reading, id)
 
 
-def _badge_reading() -> tuple[ReadId, Window, badge.Metric, str, Reading]:
+def _badge_reading() -> tuple[ReadId, Window | None, badge.Metric, str, Reading]:
     """The id, window, metric and label a badge's query names, and the id's counts."""
     text = request.args.get("id")
     if not text:
         raise badge.MissingId()
     id = _readable(text)  # first, so that the CORS headers of every answer about it are the id's
-    window = window_named(request.args.get("window", LONGEST.name))
+    window = badge.parse_window(request.args.get("window", LONGEST.name))
     metric = badge.parse_metric(request.args.get("metric"))
     label = badge.parse_label(request.args.get("label"), metric)
     return id, window, metric, label, api_state().reader.read(id)
