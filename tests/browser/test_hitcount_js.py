@@ -66,7 +66,7 @@ def test_counters_and_badges_show_the_counts_of_their_ids_and_windows(
     assert_shows(page.locator("#badge"))
 
 
-def test_a_counter_of_the_visitors_metric_shows_the_windows_distinct_visitors_beside_a_count_counter(
+def test_counters_of_visitors_and_of_the_total_show_them_beside_a_count_counter(
     stack: Stack, site: Site, page: Page, id: str
 ) -> None:
     # Written to the store with visitor keys as the API gives them: 3 hits of one visitor, 1 of another.
@@ -80,11 +80,13 @@ def test_a_counter_of_the_visitors_metric_shows_the_windows_distinct_visitors_be
         f'<span id="count" data-hitcount-count="{id}">…</span>'
         f'<span id="visitors" data-hitcount-count="{id}" data-hitcount-metric="visitors">…</span>'
         f'<span id="recent" data-hitcount-count="{id}" data-window="5m" data-hitcount-metric="visitors">…</span>'
+        f'<span id="total" data-hitcount-count="{id}" data-window="total">…</span>'
     )
     page.goto(site.add(page_of(body, stack, f"{id}-view")))
     expect(page.locator("#count")).to_have_text("4")
     expect(page.locator("#visitors")).to_have_text("2")
     expect(page.locator("#recent")).to_have_text("2")
+    expect(page.locator("#total")).to_have_text("4")
 
 
 def assert_shows(image: Locator) -> None:
@@ -129,14 +131,14 @@ def test_a_counter_of_a_window_that_does_not_exist_keeps_its_text_and_says_which
     stack: Stack, site: Site, page: Page, id: str
 ) -> None:
     attributes = f'data-hitcount-count="{id}" data-window="1 week ago"'
-    assert_counter_fails(stack, site, page, attributes, 'no window "1 week ago": use one of 3d,2d,1d,1h,5m')
+    assert_counter_fails(stack, site, page, attributes, 'no window "1 week ago": use one of 3d,2d,1d,1h,5m,total')
 
 
 def test_a_counter_of_a_metric_that_does_not_exist_keeps_its_text_and_says_which_there_are(
     stack: Stack, site: Site, page: Page, id: str
 ) -> None:
     attributes = f'data-hitcount-count="{id}" data-hitcount-metric="views"'
-    assert_counter_fails(stack, site, page, attributes, "no such metric: count, or visitors where the store counts")
+    assert_counter_fails(stack, site, page, attributes, "not counted by this store: count, or visitors where it counts")
 
 
 def test_a_counter_of_an_id_that_needs_a_read_token_keeps_its_text_and_names_the_setting(

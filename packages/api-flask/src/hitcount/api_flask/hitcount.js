@@ -1,9 +1,9 @@
 /* hitcount.js: counts a view of the page (data-id, default host + path) at the API it came from, fills
-   [data-hitcount-count="<id>"] (data-window: 1h, "1 hour ago") with the window's count, or with
+   [data-hitcount-count="<id>"] (data-window: 1h, "1 hour ago", total) with the window's count, or with
    data-hitcount-metric="visitors" its distinct visitors, gives hitcount.track(id). No cookies.
    Without data-id, a single-page app's navigation to another path (or, with data-hash, hash) is a view.
    With data-respect-dnt, a browser that asks not to be tracked sends no hit.
-   The API serves it without its comment lines (blueprints/script.py). */
+   The API serves it without its comment lines and indentation (blueprints/script.py). */
 (() => {
   "use strict";
   const script = document.currentScript;
@@ -43,7 +43,8 @@
   const track = async (id) =>
     !quiet && post(JSON.stringify({ id: String(id), uid: uid() })).then(() => true, (error) => (warn(`hit of ${id}`, error), false));
 
-  const read = (id) => call(`/analytics/${encodeURIComponent(id)}`).then(async (answer) => (await answer.json()).counts);
+  // The windows' counts, then every hit ever counted as a window "total" (count undefined where not kept).
+  const read = (id) => call(`/analytics/${encodeURIComponent(id)}`).then((a) => a.json()).then((b) => [...b.counts, { reference: "total", count: b.total }]);
 
   // One read per id not in reads, however many elements show it.
   const fill = (reads = new Map()) => {
@@ -53,10 +54,10 @@
       if (!reads.has(id)) reads.set(id, read(id));
       reads.get(id).then((counts) => {
         const found = name ? counts[windows.indexOf(name)] || counts.find((count) => count.reference === name) : counts[0];
-        if (!found) throw new Error(`no window "${name}": use one of ${windows}`);
-        // Visitors are missing (undefined, NaN as a number) from the counts of a store that does not count them.
+        if (!found) throw new Error(`no window "${name}": use one of ${windows},total`);
+        // Visitors (and the total) are missing (undefined, NaN as a number) where the store does not count them.
         const value = found[element.dataset.hitcountMetric || "count"];
-        if (isNaN(value)) throw new Error("no such metric: count, or visitors where the store counts them");
+        if (isNaN(value)) throw new Error("not counted by this store: count, or visitors where it counts them");
         element.textContent = value;
         element.removeAttribute("data-hitcount-error");
       }).catch((error) => (element.setAttribute("data-hitcount-error", error.message), warn(`count of ${id}`, error)));

@@ -7,7 +7,8 @@ itself: browsers keep it a day and then ask again with its ETag, which costs a 3
 The script names windows by core's short names (``data-window="1h"``): they are written into
 it here, from :data:`hitcount.core.WINDOWS`, so that they are defined once. Its comments say
 why to readers of the source; every page that counts would load them too, so lines that hold
-only a comment are left out of what is served, which keeps it under 4 KiB.
+only a comment are left out of what is served, and so is each line's indentation (no string
+of the script spans lines), which keeps it under 4 KiB.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ script = Blueprint("script", __name__)
 
 # Where the script's source holds the windows' short names, longest first as answers give counts.
 WINDOWS_MARK = b"HITCOUNT_WINDOWS"
-# The block comment that opens the script, and lines of a // comment alone.
-COMMENT_LINES = re.compile(rb"\A/\*.*?\*/\n|^[ ]*//[^\n]*\n", re.MULTILINE | re.DOTALL)
-SOURCE = COMMENT_LINES.sub(b"", resources.files("hitcount.api_flask").joinpath("hitcount.js").read_bytes()).replace(
+# The block comment that opens the script, lines of a // comment alone, and every line's indentation.
+LEFT_OUT = re.compile(rb"\A/\*.*?\*/\n|^[ ]*//[^\n]*\n|^[ ]+", re.MULTILINE | re.DOTALL)
+SOURCE = LEFT_OUT.sub(b"", resources.files("hitcount.api_flask").joinpath("hitcount.js").read_bytes()).replace(
     WINDOWS_MARK, json.dumps([window.name for window in WINDOWS], separators=(",", ":")).encode(), 1
 )
 ETAG = hashlib.sha256(SOURCE).hexdigest()[:20]
