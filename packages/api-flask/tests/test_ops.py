@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from hitcount.api_flask.badge import DEFAULT_METRIC, METRICS
 from hitcount.api_flask.ingest import TRACK_ENDPOINTS
 from hitcount.api_flask.openapi import openapi_document
-from hitcount.core import WINDOWS, Health, Window
+from hitcount.core import WINDOWS, Counts, Health, HitStore, Window
 from hitcount.core.backends.memory import MemoryQueue, MemoryStore
 from hitcount.core.windows import NS_PER_SECOND
 
@@ -48,6 +49,26 @@ def test_readyz_is_200_with_details_when_every_backend_is_healthy(client: FlaskC
             "cache": {"ok": True, "detail": "in-process memory cache"},
         },
     }
+
+
+class NoTotalsStore(MemoryStore):
+    """A store of a third party written before totals: it does not seal, and answers no total."""
+
+    seal = HitStore.seal
+
+    def counts(self, id: str, now: int) -> Counts:
+        return dataclasses.replace(super().counts(id, now), total=None)
+
+
+def test_readyz_says_when_the_store_keeps_no_totals(make_app: AppFactory) -> None:
+    app = make_app(stores={"no-totals": NoTotalsStore}, HITCOUNT_STORE="no-totals")
+    body = orjson.loads(app.test_client().get("/readyz").data)
+    assert body["degraded"] is False
+    assert body["checks"]["store"] == {
+        "ok": True,
+        "detail": "in-process memory store; keeps no hourly counts, so answers have no total",
+    }
+    assert "total" not in orjson.loads(app.test_client().get("/analytics/x").data)
 
 
 class DownQueue(MemoryQueue):

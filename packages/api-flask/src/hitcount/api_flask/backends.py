@@ -242,10 +242,13 @@ class Backends:
     def health(self) -> dict[str, Health]:
         """The health of the queue, the spool, the store and the counts cache, each within the health timeout."""
         timeout = self._health_timeout
+        store = self.store.health(timeout)
+        if store.ok and not self.store.get().keeps_totals:
+            store = Health(True, f"{store.detail}; keeps no hourly counts, so answers have no total")
         return {
             "queue": self.queue.health(timeout),
             "spool": self.spool.health(timeout),
-            "store": self.store.health(timeout),
+            "store": store,
             "cache": self.cache.health(timeout),
         }
 

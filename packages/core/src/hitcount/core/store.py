@@ -40,6 +40,11 @@ class HitStore(abc.ABC):
         A store that keeps rollups deletes no hit of an hour it has not sealed, whatever ``before``.
         """
 
+    @property
+    def keeps_totals(self) -> bool:
+        """Whether :attr:`Counts.total` is answered: the store keeps rollups (implements :meth:`seal`)."""
+        return type(self).seal is not HitStore.seal
+
     def seal(self, before: int) -> int:
         """Roll every hour that ends at or before ``before`` (an hour boundary) up into one exact count per
         id, as :mod:`hitcount.core.rollups` says; return how many hourly counts of ids were written now.
