@@ -4,6 +4,9 @@ suite as its test) serves the whole pipeline: ``hitcount serve`` with ``HITCOUNT
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -27,3 +30,11 @@ def test_hitcount_serves_a_hit_into_a_third_party_store_and_reads_it_back(tmp_pa
         assert list((tmp_path / "data" / "files-store").glob("*.hits")), "the hit is in the plugin's files"
     finally:
         stop(process)
+
+
+def test_rollup_of_a_third_party_store_without_hourly_counts_says_why(tmp_path: Path) -> None:
+    env = {**os.environ, "HITCOUNT_DATA_DIR": str(tmp_path), "HITCOUNT_STORE": "files"}
+    command = [sys.executable, "-m", "hitcount.core.cli", "rollup"]
+    rollup = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert rollup.returncode == 1
+    assert rollup.stderr.strip() == "hitcount: error: the files store keeps no hourly counts: it answers no total"

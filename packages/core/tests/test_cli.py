@@ -95,6 +95,24 @@ def test_retention_removes_hits_older_than_the_setting(tmp_path: Path) -> None:
     store.close()
 
 
+def test_rollup_seals_and_rebuilds_the_hourly_counts_and_the_total_stays(tmp_path: Path) -> None:
+    env = {"HITCOUNT_DATA_DIR": str(tmp_path)}
+    store = Runtime.load(env).open_store()
+    now = now_ns()
+    store.write([Hit("a", now - 5 * 86400 * NS_PER_SECOND), Hit("a", now - 4 * 86400 * NS_PER_SECOND)])
+    store.close()
+    sealed = hitcount("rollup", env=env)
+    assert sealed.returncode == 0, sealed.stderr
+    assert sealed.stdout.startswith("sealed 2 hourly counts; every hour before ")
+    rebuilt = hitcount("rollup", "--rebuild", "--since", "1970-01-02", env=env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rebuilt.stdout.startswith("sealed 0 hourly counts; every hour before ")
+    assert rebuilt.stdout.splitlines()[1] == "rebuilt 2 hourly counts from the hits held"
+    store = Runtime.load(env).open_store()
+    assert store.counts("a", now_ns()).total == 2
+    store.close()
+
+
 def test_retention_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
     env = {"HITCOUNT_DATA_DIR": str(tmp_path)}
     piped = hitcount("retention", env=env)

@@ -1,9 +1,11 @@
-"""Core's subcommands: ``plugins``, ``config``, ``serve``, ``dead-letters`` and ``retention``."""
+"""Core's subcommands: ``plugins``, ``config``, ``serve``, ``dead-letters``, ``retention`` and ``rollup``."""
 
 from __future__ import annotations
 
 import argparse
+import calendar
 import dataclasses
+import datetime
 import os
 import signal
 import subprocess
@@ -19,9 +21,9 @@ from hitcount.core.hit import now_ns
 from hitcount.core.markers import hookimpl
 from hitcount.core.progress import Progress
 from hitcount.core.registry import Command, Registry
-from hitcount.core.rollups import housekeep
+from hitcount.core.rollups import housekeep, seal_line
 from hitcount.core.runtime import Runtime
-from hitcount.core.settings import RETENTION
+from hitcount.core.settings import RETENTION, STORE
 from hitcount.core.windows import NS_PER_SECOND
 
 # What `hitcount serve` runs side by side, each as `hitcount <name>`.
@@ -170,6 +172,42 @@ def run_retention(arguments: argparse.Namespace, runtime: Runtime) -> int:
         store.close()
 
 
+def configure_rollup(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="then count every sealed hour again from the hits the store still holds, written over its count",
+    )
+    parser.add_argument(
+        "--since",
+        type=_utc_date,
+        metavar="YYYY-MM-DD",
+        help="with --rebuild, the hours from this UTC day on (default: every hour whose hits are all still held)",
+    )
+
+
+def _utc_date(text: str) -> int:
+    """The ns of the UTC midnight that starts ``text`` (``YYYY-MM-DD``)."""
+    day = datetime.date.fromisoformat(text)
+    return int(calendar.timegm(day.timetuple())) * NS_PER_SECOND
+
+
+def run_rollup(arguments: argparse.Namespace, runtime: Runtime) -> int:
+    """Seal the hours that can be sealed now; with ``--rebuild``, count the sealed hours again."""
+    store = runtime.open_store()
+    try:
+        if not store.keeps_totals:
+            raise ConfigError(f"the {runtime.config.get(STORE)} store keeps no hourly counts: it answers no total")
+        line = seal_line(now_ns())
+        print(f"sealed {store.seal(line)} hourly counts; every hour before {_utc(line / NS_PER_SECOND)} is sealed")
+        if arguments.rebuild:
+            since = 0 if arguments.since is None else arguments.since
+            print(f"rebuilt {store.rebuild(since)} hourly counts from the hits held")
+        return 0
+    finally:
+        store.close()
+
+
 @hookimpl
 def hitcount_register_commands(registry: Registry) -> None:
     """Core's commands."""
@@ -185,4 +223,7 @@ def hitcount_register_commands(registry: Registry) -> None:
         )
     )
     registry.add_command(Command("retention", "Delete hits older than HITCOUNT_RETENTION now.", run_retention))
+    registry.add_command(
+        Command("rollup", "Seal the hours that can be sealed (or count them again).", run_rollup, configure_rollup)
+    )
     registry.add_command(BENCH)

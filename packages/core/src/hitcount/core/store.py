@@ -54,6 +54,14 @@ class HitStore(abc.ABC):
         """
         return 0
 
+    def rebuild(self, since: int) -> int:
+        """Count every sealed hour from ``since`` on again from the hits the store still holds, written over
+        its count; hours retention deleted hits of keep theirs. Return how many hourly counts were written.
+
+        The default, for a store that keeps no rollups, writes none.
+        """
+        return 0
+
     @abc.abstractmethod
     def health(self) -> Health:
         """Whether writing and counting can work now; never raises."""

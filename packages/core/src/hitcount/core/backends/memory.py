@@ -66,6 +66,7 @@ class _Shelf:
         self.hits: dict[str, list[tuple[int, int | None]]] = defaultdict(list)  # id: (timestamp, visitor)
         self.buckets: dict[tuple[str, int], int] = {}  # (id, hour since 1970): hits, for sealed hours
         self.sealed = 0  # the seal line (ns): every hour before it has its buckets
+        self.purged = 0  # hits before this (ns) were deleted by retention
 
 
 class _Drawer:
@@ -209,22 +210,34 @@ class MemoryStore(HitStore):
             first, end = shelf.sealed // NS_PER_HOUR, before // NS_PER_HOUR
             if end <= first:
                 return 0
-            for bucket in [bucket for bucket in shelf.buckets if first <= bucket[1] < end]:
-                del shelf.buckets[bucket]  # written over, from the hits
-            written = set()
-            for id, hits in shelf.hits.items():
-                for timestamp, _ in hits:
-                    if first <= timestamp // NS_PER_HOUR < end:
-                        bucket = (id, timestamp // NS_PER_HOUR)
-                        shelf.buckets[bucket] = shelf.buckets.get(bucket, 0) + 1
-                        written.add(bucket)
+            written = self._count_hours(first, end)
             shelf.sealed = end * NS_PER_HOUR
-        return len(written)
+        return written
+
+    def rebuild(self, since: int) -> int:
+        shelf = self._shelf
+        with shelf.lock:
+            # From the first hour none of whose hits retention deleted.
+            return self._count_hours(-(-max(since, shelf.purged) // NS_PER_HOUR), shelf.sealed // NS_PER_HOUR)
+
+    def _count_hours(self, first: int, end: int) -> int:
+        """Count every id's hits of the hours [first, end) into their buckets, written over; return how many
+        buckets were written. The shelf's lock is held."""
+        buckets = self._shelf.buckets
+        for bucket in [bucket for bucket in buckets if first <= bucket[1] < end]:
+            del buckets[bucket]
+        for id, hits in self._shelf.hits.items():
+            for timestamp, _ in hits:
+                if first <= timestamp // NS_PER_HOUR < end:
+                    bucket = (id, timestamp // NS_PER_HOUR)
+                    buckets[bucket] = buckets.get(bucket, 0) + 1
+        return sum(1 for bucket in buckets if first <= bucket[1] < end)
 
     def purge(self, before: int) -> int:
         removed = 0
         with self._shelf.lock:
             before = min(before, self._shelf.sealed)
+            self._shelf.purged = max(self._shelf.purged, before)
             for id, hits in self._shelf.hits.items():
                 kept = [hit for hit in hits if hit[0] >= before]
                 removed += len(hits) - len(kept)

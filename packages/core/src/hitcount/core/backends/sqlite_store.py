@@ -11,7 +11,7 @@ covering index for all windows. The table of their own also leaves ``hits`` as a
 version writes it, so that one still writing during a rolling restart goes on working.
 
 Sealed hours (:mod:`hitcount.core.rollups`) are summed from the per-minute counts into
-``hour_counts``, written over, and the seal line kept in ``seal``, all in one transaction; a
+``hour_counts``, written over, and the seal line kept in ``rollup``, all in one transaction; a
 write adds a hit of an hour already sealed to that hour's count in its own transaction. A
 total is the id's hourly counts before the line plus its per-minute counts after it.
 
@@ -72,7 +72,13 @@ create table if not exists hour_counts (
     count integer not null,
     primary key (id, hour)
 ) without rowid;
-create table if not exists seal (line integer not null);  -- one row (rowid 1): the seal line, ns
+-- One row: the seal line (every hour before it has its counts) and how far retention deleted hits, ns.
+create table if not exists rollup (
+    row integer primary key check (row = 1),
+    sealed integer not null default 0,
+    purged integer not null default 0
+);
+insert or ignore into rollup (row) values (1);
 """
 STAGE = """
 create temp table if not exists staging (
@@ -91,7 +97,7 @@ where not exists (select 1 from hits where hits.id = staging.id and hits.uid = s
 group by 1, 2
 on conflict (id, minute) do update set count = count + excluded.count
 """
-SEAL_LINE = "(select coalesce(max(line), 0) from seal)"
+SEAL_LINE = "(select sealed from rollup)"
 # Hits new to the store for hours already sealed: their hours' counts take them.
 COUNT_LATE_HITS = f"""
 insert into hour_counts (id, hour, count)
@@ -109,6 +115,12 @@ group by 1, 2
 on conflict (id, hour) do update set count = excluded.count
 """
 SUM_HOURS = "select coalesce(sum(count), 0) from hour_counts where id = ? and hour < ?"
+# Every id's count of each hour in [?, ?) (in ns), from its hits.
+COUNT_HOURS = f"""
+insert into hour_counts (id, hour, count)
+select id, ts / {NS_PER_HOUR}, count(*) from hits where ts >= ? and ts < ?
+group by 1, 2
+"""
 # The columns keep their order, so that a process of the previous version still writing
 # (its ``insert ... select uid, id, ts``) during a rolling restart puts each value in its place.
 REKEY = """
@@ -206,13 +218,24 @@ class SqliteStore(HitStore):
                 return 0
             minutes = (line // NS_PER_MINUTE, end // NS_PER_MINUTE)
             written = connection.execute(SEAL_HOURS, minutes).rowcount
-            connection.execute("insert or replace into seal (rowid, line) values (1, ?)", (end,))
+            connection.execute("update rollup set sealed = ?", (end,))
+        return int(written)
+
+    def rebuild(self, since: int) -> int:
+        with self._database.transaction() as connection:
+            sealed, purged = connection.execute("select sealed, purged from rollup").fetchone()
+            first = -(-max(since, purged) // NS_PER_HOUR)  # the first hour none of whose hits were deleted
+            if first * NS_PER_HOUR >= sealed:
+                return 0
+            connection.execute("delete from hour_counts where hour >= ? and hour < ?", (first, sealed // NS_PER_HOUR))
+            written = connection.execute(COUNT_HOURS, (first * NS_PER_HOUR, sealed)).rowcount
         return int(written)
 
     def purge(self, before: int) -> int:
         with self._database.transaction() as connection:
             (line,) = connection.execute(f"select {SEAL_LINE}").fetchone()
             before = min(before, line)  # no hit of an hour not sealed yet
+            connection.execute("update rollup set purged = max(purged, ?)", (before,))
             removed = connection.execute("delete from hits where ts < ?", (before,)).rowcount
             connection.execute("delete from visitors where ts < ?", (before,))
             connection.execute("delete from minute_counts where minute < ?", (before // NS_PER_MINUTE,))

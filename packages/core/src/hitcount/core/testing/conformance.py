@@ -699,6 +699,23 @@ class HitStoreConformance(_Suite):
         store.seal(seal_line(now + NS_PER_HOUR))  # sealing again writes the later hours only
         assert self._total(store, "late", now) == 3
 
+    def test_a_rebuild_counts_the_sealed_hours_still_held_again_and_keeps_those_retention_cut(
+        self, make_store: StoreFactory
+    ) -> None:
+        now = now_ns()
+        hits = [Hit("again", now - 4 * NS_PER_DAY - n * 97 * NS_PER_SECOND) for n in range(3_000)]
+        store = _written(make_store(), hits)
+        assert self._total(store, "again", now) == len(hits)
+        store.seal(seal_line(now))
+        assert store.rebuild(0) > 0
+        assert self._total(store, "again", now) == len(hits)
+        store.purge(now - 5 * NS_PER_DAY)  # hits of part of the sealed hours
+        store.refresh()
+        assert store.rebuild(0) > 0
+        assert store.rebuild(now - 4 * NS_PER_DAY - 2 * NS_PER_HOUR) > 0
+        assert self._total(store, "again", now) == len(hits)
+        assert store.rebuild(now) == 0  # no sealed hour from now on
+
     def test_stores_sealing_the_same_hours_at_once_count_each_hit_once(self, make_store: StoreFactory) -> None:
         now = now_ns()
         hits = [Hit("both", now - 4 * NS_PER_DAY - n * 31 * NS_PER_SECOND) for n in range(2_000)]
