@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,11 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hitcount.core import Counts, Hit, QueueUnavailable, StoreUnavailable
+from hitcount.core import Counts, Hit, QueueUnavailable, StoreUnavailable, now_ns
 from hitcount.core.backends.sqlite_queue import SqliteQueue
 from hitcount.core.backends.sqlite_store import SqliteStore
 from hitcount.core.queue import Delivery
-from hitcount.core.windows import NS_PER_MINUTE, WINDOWS
+from hitcount.core.rollups import NS_PER_HOUR, seal_line
+from hitcount.core.windows import NS_PER_DAY, NS_PER_MINUTE, WINDOWS
 from hitcount.core.wire import decode_batch, encode_batch
 
 VISIBILITY = 30.0
@@ -201,4 +205,40 @@ def test_a_store_keyed_on_uid_alone_is_rekeyed_and_its_hits_still_count_once(tmp
     store.write([stored, Hit("other", NOW - 2, stored.uid)])
     assert store.counts("page", NOW).values == (1,) * len(WINDOWS)
     assert store.counts("other", NOW).values == (1,) * len(WINDOWS)
+    store.close()
+
+
+def _seal_forever(data_dir: str, now: int, ready: Any) -> None:
+    """Seal one more hour again and again (each a transaction of many rows) until killed."""
+    store = SqliteStore(Path(data_dir))
+    ready.set()
+    line = seal_line(now) - 48 * NS_PER_HOUR
+    while True:
+        store.seal(line)
+        line += NS_PER_HOUR
+
+
+def test_a_seal_killed_midway_leaves_every_total_exact(tmp_path: Path) -> None:
+    now = now_ns()
+    store = SqliteStore(tmp_path)
+    # 200 ids, a hit every 7 minutes each over 6 to 3 days ago: many rows an hour to seal.
+    start = now - 6 * NS_PER_DAY
+    hits = [Hit(f"id{n}", start + step * 7 * NS_PER_MINUTE + n) for step in range(620) for n in range(200)]
+    for first in range(0, len(hits), 20_000):
+        store.write(hits[first : first + 20_000])
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    for _ in range(3):
+        sealer = context.Process(target=_seal_forever, args=(str(tmp_path), now, ready))
+        sealer.start()
+        assert ready.wait(30)
+        time.sleep(0.3)
+        os.kill(sealer.pid or 0, signal.SIGKILL)
+        sealer.join()
+        ready.clear()
+        for n in (0, 99, 199):
+            assert store.counts(f"id{n}", now).total == 620
+    store.seal(seal_line(now))
+    store.purge(now - 4 * NS_PER_DAY)
+    assert [store.counts(f"id{n}", now).total for n in (0, 99, 199)] == [620] * 3
     store.close()
