@@ -39,6 +39,7 @@ from hitcount.api_flask.tuning import Tuning
 from hitcount.core import DATA_DIR, Config
 from hitcount.core.testing.processes import wait_until
 from hitcount.store_elastic.bulk import document_id
+from hitcount.store_elastic.layout import Layout
 from hitcount.store_elastic.settings import parse_urls
 from tests.chaos.faults import INDEXERS, SPOOL_MAX_BYTES, Fault, Injector, Pipeline, schedule
 from tests.chaos.ledger import Ledger, read_journal
@@ -201,7 +202,8 @@ def count(stack: Stack, id: str, sent: dict[str, bool]) -> Ledger:
     uid_of = {document_id(id, uuid.UUID(uid).bytes): uid for uid in sent}
     client = Elasticsearch(list(parse_urls(stack.environ["HITCOUNT_ELASTIC_URL"])), request_timeout=60)
     try:
-        index = f"{stack.environ['HITCOUNT_ELASTIC_INDEX_PREFIX']}-*"
+        # The hits' daily indices: the visitors index holds a document per visitor, of no hit.
+        index = Layout(stack.environ["HITCOUNT_ELASTIC_INDEX_PREFIX"]).daily_pattern
         documents = [
             hit["_id"]
             for hit in helpers.scan(client, index=index, query={"query": {"match_all": {}}}, _source=False, size=5000)
