@@ -153,8 +153,12 @@ class Bench:
             finally:
                 client.close()
             elastic = environ["HITCOUNT_ELASTIC_URL"].split(",")[0]
-            template = f"{elastic}/_index_template/{environ['HITCOUNT_ELASTIC_INDEX_PREFIX']}"
-            urllib.request.urlopen(urllib.request.Request(template, method="DELETE"), timeout=30).close()
+            prefix = environ["HITCOUNT_ELASTIC_INDEX_PREFIX"]
+            visitors = f"{elastic}/{prefix}-visitors?ignore_unavailable=true"
+            urllib.request.urlopen(urllib.request.Request(visitors, method="DELETE"), timeout=30).close()
+            for name in (prefix, f"{prefix}-visitors"):
+                template = f"{elastic}/_index_template/{name}"
+                urllib.request.urlopen(urllib.request.Request(template, method="DELETE"), timeout=30).close()
 
     @staticmethod
     def server_pids(environ: dict[str, str]) -> dict[str, list[int]]:
