@@ -21,12 +21,14 @@ from pathlib import Path
 
 import redis
 from cpu import CpuMeter, CpuUsage, children_seconds
+from elasticsearch import Elasticsearch
 from loads import CONNECTIONS, Wrk
 from processes import START_SECONDS, children, wait_http
 
 from hitcount.core import Queue, Runtime, now_ns
 from hitcount.core.testing.processes import Child, free_port, start_api
 from hitcount.core.windows import LONGEST
+from hitcount.store_elastic.testing import delete_prefix
 from scripts.services_env import url_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +37,6 @@ GUNICORN_CONF = ROOT / "packages" / "api-flask" / "src" / "hitcount" / "api_flas
 # environment (BENCH_PYTHON in their environment) for a same-run before/after.
 PYTHON_VARIABLE = "BENCH_PYTHON"
 # A time after every hit's: purging before it deletes everything.
-FOREVER = 2**63 - 1
 
 
 @dataclass
@@ -139,11 +140,6 @@ class Bench:
     def remove_data(self) -> None:
         """Delete what the run left in the shared servers: its Redis keys, Elasticsearch indices and templates."""
         for environ in (self.base, self.clusters) if self.clusters else (self.base,):
-            store = Runtime.load(environ).open_store()
-            try:
-                store.purge(FOREVER)  # every daily index of the run's prefix
-            finally:
-                store.close()
             client = redis_client(environ["HITCOUNT_REDIS_URL"])
             try:
                 # On a cluster, scan_iter visits every master.
@@ -152,13 +148,11 @@ class Bench:
                     client.delete(key)
             finally:
                 client.close()
-            elastic = environ["HITCOUNT_ELASTIC_URL"].split(",")[0]
-            prefix = environ["HITCOUNT_ELASTIC_INDEX_PREFIX"]
-            visitors = f"{elastic}/{prefix}-visitors?ignore_unavailable=true"
-            urllib.request.urlopen(urllib.request.Request(visitors, method="DELETE"), timeout=30).close()
-            for name in (prefix, f"{prefix}-visitors"):
-                template = f"{elastic}/_index_template/{name}"
-                urllib.request.urlopen(urllib.request.Request(template, method="DELETE"), timeout=30).close()
+            elastic = Elasticsearch(environ["HITCOUNT_ELASTIC_URL"].split(","), request_timeout=60)
+            try:
+                delete_prefix(elastic, environ["HITCOUNT_ELASTIC_INDEX_PREFIX"])
+            finally:
+                elastic.close()
 
     @staticmethod
     def server_pids(environ: dict[str, str]) -> dict[str, list[int]]:

@@ -46,6 +46,7 @@ from typing import Any, cast
 from elasticsearch import Elasticsearch
 
 from hitcount.core import Hit, now_ns
+from hitcount.core.rollups import seal_line
 from hitcount.core.windows import NS_PER_DAY
 from hitcount.store_elastic import bulk, query
 from hitcount.store_elastic.layout import ID_FIELD, TIMESTAMP_FIELD, Layout, timestamp_text
@@ -257,7 +258,7 @@ def measure(client: Elasticsearch, pid: int, hits: list[Hit], index: str, setup:
         latencies = []
         for attempt in range(COUNT_SEARCHES + 5):
             started = time.perf_counter()
-            response = client.search(index=index, **query.search_arguments(HOT_ID, now, f"{index}-visitors"))
+            response = client.search(index=index, **query.search_arguments(HOT_ID, now, Layout(index), seal_line(now)))
             if attempt >= 5:  # the first few warm caches up
                 latencies.append(time.perf_counter() - started)
         counts = query.counts_from(response.body, HOT_ID, now)

@@ -40,6 +40,7 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from hitcount.core import Hit, now_ns
+from hitcount.core.rollups import seal_line
 from hitcount.core.windows import LONGEST, WINDOWS, Counts
 from hitcount.store_elastic import query
 from hitcount.store_elastic.layout import Layout
@@ -204,12 +205,14 @@ def segments(admin: Elasticsearch, layout: Layout) -> str:
 
 def reads(arguments: argparse.Namespace, layout: Layout, admin: Elasticsearch, now: int) -> None:
     """Time each id's count and its baseline, interleaved; print p50, p99 and p50 over the id's baseline."""
-    counted = [*layout.counted_indices(now), layout.visitors_index]
+    # As the store reads once the indexer's sealing keeps up.
+    sealed = seal_line(now)
+    counted = query.indices(layout, now, sealed)
     searches: dict[str, Search] = {}
     for id in ("keyed", "unkeyed", "small"):
-        arguments_of = query.search_arguments(id, now, layout.visitors_index)
+        arguments_of = query.search_arguments(id, now, layout, sealed)
         searches[f"{id}, the store's count"] = search(admin, counted, arguments_of)
-        searches[f"{id}, baseline"] = search(admin, layout.counted_indices(now), without_visitors(arguments_of))
+        searches[f"{id}, baseline"] = search(admin, counted, without_visitors(arguments_of))
     latencies: dict[str, list[float]] = {name: [] for name in searches}
     for round_number in range(WARMUP_ROUNDS + arguments.reads):
         names = list(searches) if round_number % 2 else list(reversed(searches))

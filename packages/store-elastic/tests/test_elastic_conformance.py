@@ -16,7 +16,6 @@ from hitcount.store_elastic.settings import parse_urls
 
 class TestElasticStore(HitStoreConformance):
     backend = "elastic"
-    keeps_rollups = False  # not yet: its totals come with issue 24's Elasticsearch part
 
     @pytest.fixture
     def isolation(self, prefix: str) -> Mapping[str, str]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from elastic_testing import MIDNIGHT, StoreOpener
 from elasticsearch import Elasticsearch
 
 from hitcount.core.hit import Hit
+from hitcount.core.rollups import seal_line
 from hitcount.core.windows import NS_PER_DAY, NS_PER_SECOND, Counts
 from hitcount.store_elastic.layout import Layout, timestamp_text
 
@@ -15,9 +14,10 @@ HOUR = 3600 * NS_PER_SECOND
 
 
 def _indices(admin: Elasticsearch, prefix: str) -> dict[str, int]:
-    """Every index of ``prefix`` with its number of documents."""
-    admin.indices.refresh(index=f"{prefix}-*")
-    stats = admin.indices.stats(index=f"{prefix}-*", metric="docs")["indices"]
+    """Every daily index of ``prefix`` with its number of documents."""
+    daily = Layout(prefix).daily_pattern
+    admin.indices.refresh(index=daily)
+    stats = admin.indices.stats(index=daily, metric="docs")["indices"]
     return {index: stat["primaries"]["docs"]["count"] for index, stat in stats.items()}
 
 
@@ -79,7 +79,7 @@ def test_hits_around_utc_midnight_land_in_their_own_days_and_count_across_the_bo
     assert _indices(admin, prefix) == {f"{prefix}-2024.02.29": 2, f"{prefix}-2024.03.01": 3}
     now = MIDNIGHT + 4 * 60 * NS_PER_SECOND  # the five-minute window starts at 23:59 the day before
     expected = Counts.of_hits("midnight", now, [(hit.timestamp, None) for hit in hits])
-    assert store.counts("midnight", now) == dataclasses.replace(expected, total=None)  # no rollups yet
+    assert store.counts("midnight", now) == expected
     assert store.counts("midnight", now).values == (4, 4, 4, 3, 3)
 
 
@@ -92,11 +92,13 @@ def test_purge_deletes_only_indices_older_than_the_cutoff_and_keeps_the_counts(
     store.write(hits)
     store.refresh()
     before = store.counts("kept", now)
+    assert store.purge(now - 4 * NS_PER_DAY) == 0  # no hour is sealed yet
+    store.seal(seal_line(now))
     assert store.purge(now - 4 * NS_PER_DAY) == 1  # the day of `now - 5 days` ended before the cutoff
     assert sorted(_indices(admin, prefix)) == [f"{prefix}-2024.02.{day}" for day in (26, 27, 28, 29)] + [
         f"{prefix}-2024.03.01"
     ]
-    assert store.counts("kept", now) == before == Counts("kept", now, (3, 2, 1, 1, 1), (0,) * 5)
+    assert store.counts("kept", now) == before == Counts("kept", now, (3, 2, 1, 1, 1), (0,) * 5, 6)
 
 
 def test_purge_at_a_midnight_keeps_the_index_of_the_day_that_starts_there(
@@ -104,5 +106,6 @@ def test_purge_at_a_midnight_keeps_the_index_of_the_day_that_starts_there(
 ) -> None:
     store = open_store()
     store.write([Hit("edge", MIDNIGHT - 1), Hit("edge", MIDNIGHT)])
+    store.seal(MIDNIGHT + NS_PER_DAY)
     assert store.purge(MIDNIGHT) == 1
     assert _indices(admin, prefix) == {f"{prefix}-2024.03.01": 1}

@@ -111,7 +111,8 @@ def test_opening_again_with_the_same_settings_leaves_the_templates_alone(
         open_store()
         open_store()
     installed = [record.getMessage() for record in caplog.records if "installed index template" in record.getMessage()]
-    assert [message.split()[3] for message in installed] == [repr(prefix), repr(f"{prefix}-visitors")]  # each once
+    names = [repr(prefix), repr(f"{prefix}-visitors"), repr(f"{prefix}-rollups")]
+    assert [message.split()[3] for message in installed] == names  # each once
 
 
 def test_opening_with_other_settings_replaces_the_template(
@@ -130,5 +131,5 @@ def test_health_reinstalls_a_deleted_template_and_reports_it(
     admin.indices.delete_index_template(name=prefix)
     health = store.health()
     assert health.ok, health.detail
-    assert f"templates {prefix!r}, '{prefix}-visitors' installed" in health.detail
+    assert f"templates {prefix!r}, '{prefix}-visitors', '{prefix}-rollups' installed" in health.detail
     assert admin.indices.exists_index_template(name=prefix)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import enum
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import Any
@@ -120,12 +120,11 @@ def deletions(index: str, found: Sequence[Mapping[str, Any]]) -> list[str]:
     ]
 
 
-def undeleted(items: Sequence[Mapping[str, Mapping[str, Any]]]) -> list[str]:
-    """What failed among a response's items to :func:`deletions`: not a 409 (the document changed since)
-    nor a 404 (someone else deleted it)."""
-    return [
-        describe(item) for wrapped in items if (item := next(iter(wrapped.values())))["status"] not in (200, 404, 409)
-    ]
+def unaccepted(items: Sequence[Mapping[str, Mapping[str, Any]]], accepted: Container[int]) -> list[str]:
+    """What failed among a response's items: every status not ``accepted``. Of :func:`deletions`, a 409
+    (the document changed since) and a 404 (someone else deleted it) are not failures; of hourly counts, a
+    409 (a larger count is there)."""
+    return [describe(item) for wrapped in items if (item := next(iter(wrapped.values())))["status"] not in accepted]
 
 
 class Outcome(enum.Enum):

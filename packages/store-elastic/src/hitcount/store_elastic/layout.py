@@ -15,6 +15,7 @@ Visitors have one index of their own, ``<prefix>-visitors``: a document per id a
 key holding the time of that visitor's latest hit of the id (:mod:`hitcount.store_elastic.bulk`
 writes it, :mod:`hitcount.store_elastic.query` counts it). Not daily, because a key may come
 back on another day and must stay one document; retention deletes its documents by age.
+Hourly rollups have one too, ``<prefix>-rollups`` (:mod:`hitcount.store_elastic.rollups`).
 
 The index templates, which the store installs itself, give every index its settings and
 mapping before the first document arrives, so no index is ever created with dynamic
@@ -38,9 +39,12 @@ from hitcount.core.windows import LONGEST, NS_PER_DAY, NS_PER_SECOND
 ID_FIELD = "id"
 TIMESTAMP_FIELD = "@timestamp"
 VISITOR_FIELD = "visitor"
+COUNT_FIELD = "count"
 # How timestamps are written and queried: ISO 8601 with all nine fractional digits, UTC.
 TIMESTAMP_FORMAT = "strict_date_optional_time_nanos"
 MANAGED_BY = "hitcount-store-elastic"
+# A kept value, neither searched nor aggregated.
+_KEPT: dict[str, Any] = {"type": "long", "index": False, "doc_values": False}
 # The fields of a visitor's document: the id, and the time of the visitor's latest hit of it.
 VISITOR_PROPERTIES: dict[str, dict[str, Any]] = {
     ID_FIELD: {"type": "keyword"},
@@ -50,8 +54,19 @@ VISITOR_PROPERTIES: dict[str, dict[str, Any]] = {
 # made by an older template (:meth:`ElasticStore._install_templates`).
 PROPERTIES: dict[str, dict[str, Any]] = {
     **VISITOR_PROPERTIES,
-    VISITOR_FIELD: {"type": "long", "index": False, "doc_values": False},
+    VISITOR_FIELD: _KEPT,
 }
+# The fields of the rollups index: an hourly bucket's id, hour and count (summed, so with doc values), and
+# the seal line's fields (:mod:`hitcount.store_elastic.rollups`).
+ROLLUP_PROPERTIES: dict[str, dict[str, Any]] = {
+    **VISITOR_PROPERTIES,
+    COUNT_FIELD: {"type": "long", "index": False},
+    "sealed": _KEPT,
+    "sealing": _KEPT,
+    "epoch": _KEPT,
+}
+# The most daily indices a search names one by one; a longer span reads the prefix's pattern.
+MOST_NAMED_DAYS = 32
 _EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
 
 
@@ -87,7 +102,7 @@ class Layout:
 
     @property
     def pattern(self) -> str:
-        """The wildcard matching every index of this prefix: the daily ones and the visitors'."""
+        """The wildcard matching every index of this prefix: the daily ones, the visitors' and the rollups'."""
         return f"{self.prefix}-*"
 
     @property
@@ -96,9 +111,14 @@ class Layout:
         return f"{self.prefix}-visitors"
 
     @property
+    def rollups_index(self) -> str:
+        """The index of hourly buckets and the seal line (also the name of its template)."""
+        return f"{self.prefix}-rollups"
+
+    @property
     def daily_pattern(self) -> str:
         """Every daily index of this prefix, as a multi-target expression."""
-        return f"{self.pattern},-{self.visitors_index}"
+        return f"{self.pattern},-{self.visitors_index},-{self.rollups_index}"
 
     def index(self, day: int) -> str:
         """The index of UTC day ``day`` (days since 1970-01-01)."""
@@ -110,7 +130,14 @@ class Layout:
 
     def counted_indices(self, now: int) -> list[str]:
         """The daily indices that can hold hits of the longest window at ``now``, oldest first."""
-        first, last = (now - LONGEST.length) // NS_PER_DAY, now // NS_PER_DAY
+        return self.indices_since(LONGEST.start(now), now)
+
+    def indices_since(self, start: int, now: int) -> list[str]:
+        """The daily indices that can hold hits in [start, now], oldest first; beyond
+        :data:`MOST_NAMED_DAYS` of them, the pattern of every index of the prefix instead."""
+        first, last = start // NS_PER_DAY, now // NS_PER_DAY
+        if last - first >= MOST_NAMED_DAYS:
+            return [self.pattern]
         return [self.index(day) for day in range(first, last + 1)]
 
     @functools.cached_property
@@ -192,14 +219,19 @@ class Layout:
         """
         return self._composed([self.visitors_index], 400 + len(self.prefix), VISITOR_PROPERTIES)
 
+    def rollups_template(self) -> dict[str, Any]:
+        """The template of the rollups index, above the daily templates as the visitors template is."""
+        return self._composed([self.rollups_index], 400 + len(self.prefix), ROLLUP_PROPERTIES)
+
     @property
-    def template_names(self) -> tuple[str, str]:
-        """The daily template's name and the visitors template's."""
-        return self.template_name, self.visitors_index
+    def template_names(self) -> tuple[str, str, str]:
+        """The daily template's name, the visitors template's and the rollups template's."""
+        return self.template_name, self.visitors_index, self.rollups_index
 
     def templates(self) -> dict[str, dict[str, Any]]:
         """Every template of this layout by name."""
-        return dict(zip(self.template_names, (self.template(), self.visitors_template()), strict=True))
+        bodies = (self.template(), self.visitors_template(), self.rollups_template())
+        return dict(zip(self.template_names, bodies, strict=True))
 
     def _composed(self, patterns: list[str], priority: int, properties: dict[str, Any]) -> dict[str, Any]:
         """A template of the layout's settings for ``patterns``, mapping ``properties``, digested."""

@@ -13,6 +13,11 @@ documents with its hits; a sub-aggregation on ``_index`` (rewritten per shard to
 none of its documents, so it costs nothing a document) tells them apart. A hit later than
 ``now`` (a clock ahead of the reader's) leaves its visitor out of windows ending before it.
 
+The total is in the same search too: the buckets before the seal line, which only the rollups
+index holds, summed, and the raw hits since it counted (:mod:`hitcount.store_elastic.rollups`).
+Each part is a filter on ``_index`` or on time, so neither is counted in the other, nor a
+bucket in a window.
+
 It replaced a ``cardinality`` sub-aggregation over the hits' keys: HyperLogLog++ estimates
 even below its ``precision_threshold`` (off by up to 14 at 40,000 distinct keys), and
 hashing every hit's key into its sketch made a read of a million hits about three times as
@@ -25,13 +30,27 @@ from collections.abc import Mapping
 from typing import Any
 
 from hitcount.core.windows import LONGEST, WINDOWS, Counts, Window
-from hitcount.store_elastic.layout import ID_FIELD, TIMESTAMP_FIELD, TIMESTAMP_FORMAT, timestamp_text
+from hitcount.store_elastic.layout import (
+    COUNT_FIELD,
+    ID_FIELD,
+    TIMESTAMP_FIELD,
+    TIMESTAMP_FORMAT,
+    Layout,
+    timestamp_text,
+)
 
 AGGREGATION = "windows"
 VISITORS = "visitors"
+RAW = "raw"
+SEALED = "sealed"
 # Only what counts_from reads.
-RESPONSE_FILTER = (
-    f"aggregations.{AGGREGATION}.buckets.doc_count,aggregations.{AGGREGATION}.buckets.{VISITORS}.doc_count"
+RESPONSE_FILTER = ",".join(
+    (
+        f"aggregations.{AGGREGATION}.buckets.doc_count",
+        f"aggregations.{AGGREGATION}.buckets.{VISITORS}.doc_count",
+        f"aggregations.{RAW}.doc_count",
+        f"aggregations.{SEALED}.{SEALED}.value",
+    )
 )
 
 
@@ -41,26 +60,60 @@ def _within(window: Window, now: int) -> dict[str, Any]:
     return {"range": {TIMESTAMP_FIELD: bounds}}
 
 
-def search_arguments(id: str, now: int, visitors_index: str) -> dict[str, Any]:
-    """Keyword arguments of ``Elasticsearch.search`` counting ``id`` in every window at ``now``, over the
-    daily indices and ``visitors_index``.
+def _in(index: str) -> dict[str, Any]:
+    return {"term": {"_index": index}}
+
+
+def _start(now: int, sealed: int) -> int:
+    """The earliest hit a count reads: of the longest window, or of the total's raw hits."""
+    return min(sealed, LONGEST.start(now))
+
+
+def indices(layout: Layout, now: int, sealed: int) -> list[str]:
+    """The indices the search of :func:`search_arguments` reads: the daily indices since its earliest hit,
+    the visitors index and the rollups index."""
+    return [*layout.indices_since(_start(now, sealed), now), layout.visitors_index, layout.rollups_index]
+
+
+def search_arguments(id: str, now: int, layout: Layout, sealed: int) -> dict[str, Any]:
+    """Keyword arguments of ``Elasticsearch.search`` counting ``id`` in every window at ``now``, and its
+    total with the hours before ``sealed`` taken from their buckets, over :func:`indices`.
 
     ``size: 0`` and no total: only the aggregation is wanted. The shard request cache
     is bypassed because every request carries its own ``now`` and would only evict
     useful entries. Partial results are refused: a count that silently skipped a
     failed shard would be wrong, while an error lets the caller answer 503.
     """
+    rollups, start = _in(layout.rollups_index), _start(now, sealed)
+    since = {"range": {TIMESTAMP_FIELD: {"gte": timestamp_text(sealed), "format": TIMESTAMP_FORMAT}}}
+    before = {"range": {TIMESTAMP_FIELD: {"lt": timestamp_text(sealed), "format": TIMESTAMP_FORMAT}}}
+    until = {"gte": timestamp_text(start), "lte": timestamp_text(now), "format": TIMESTAMP_FORMAT}
     return {
         "size": 0,
         "track_total_hits": False,
         "request_cache": False,
         "allow_partial_search_results": False,
-        "query": {"bool": {"filter": [{"term": {ID_FIELD: id}}, _within(LONGEST, now)]}},
+        "query": {
+            "bool": {
+                "filter": [{"term": {ID_FIELD: id}}],
+                "should": [
+                    {"bool": {"filter": [rollups, before]}},
+                    {"bool": {"filter": [{"range": {TIMESTAMP_FIELD: until}}], "must_not": [rollups]}},
+                ],
+                "minimum_should_match": 1,
+            }
+        },
         "aggregations": {
             AGGREGATION: {
-                "filters": {"filters": [_within(window, now) for window in WINDOWS]},
-                "aggregations": {VISITORS: {"filter": {"term": {"_index": visitors_index}}}},
-            }
+                "filters": {
+                    "filters": [
+                        {"bool": {"filter": [_within(window, now)], "must_not": [rollups]}} for window in WINDOWS
+                    ]
+                },
+                "aggregations": {VISITORS: {"filter": _in(layout.visitors_index)}},
+            },
+            RAW: {"filter": {"bool": {"filter": [since], "must_not": [rollups, _in(layout.visitors_index)]}}},
+            SEALED: {"filter": rollups, "aggregations": {SEALED: {"sum": {"field": COUNT_FIELD}}}},
         },
         "filter_path": RESPONSE_FILTER,
     }
@@ -72,14 +125,15 @@ def counts_from(response: Mapping[str, Any], id: str, now: int) -> Counts:
     With no daily index to search (nothing written yet, or all purged) Elasticsearch
     answers without aggregations, and every count is zero.
     """
-    aggregation = response.get("aggregations", {}).get(AGGREGATION)
-    if aggregation is None:
-        return Counts(id, now, (0,) * len(WINDOWS), (0,) * len(WINDOWS))
-    buckets = aggregation["buckets"]
+    aggregations = response.get("aggregations")
+    if aggregations is None:
+        return Counts(id, now, (0,) * len(WINDOWS), (0,) * len(WINDOWS), 0)
+    buckets = aggregations[AGGREGATION]["buckets"]
     visitors = tuple(bucket[VISITORS]["doc_count"] for bucket in buckets)
     return Counts(
         id,
         now,
         tuple(bucket["doc_count"] - visitors for bucket, visitors in zip(buckets, visitors, strict=True)),
         visitors,
+        aggregations[RAW]["doc_count"] + round(aggregations[SEALED][SEALED]["value"]),
     )

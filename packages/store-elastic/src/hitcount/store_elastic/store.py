@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from elasticsearch import NotFoundError
+from elasticsearch import BadRequestError, NotFoundError
 
 from hitcount.core.config import Config
 from hitcount.core.errors import ConfigError, HitsRefused, StoreError, StoreUnavailable
@@ -21,6 +21,7 @@ from hitcount.store_elastic import bulk, query
 from hitcount.store_elastic.bulk import Outcome
 from hitcount.store_elastic.connection import describe_nodes, open_client, secrets_of, translated_errors
 from hitcount.store_elastic.layout import PROPERTIES, TIMESTAMP_FIELD, TIMESTAMP_FORMAT, Layout, timestamp_text
+from hitcount.store_elastic.rollups import Rollups
 from hitcount.store_elastic.settings import (
     API_KEY,
     CA_CERTS,
@@ -48,9 +49,9 @@ VISITOR_PURGE_SECONDS = 10.0
 class ElasticStore(HitStore):
     """Hits in ``<prefix>-YYYY.MM.DD`` indices shaped by the ``<prefix>`` index template.
 
-    Opening installs the template (or notices it is current); when the cluster is
-    unreachable then, the store opens anyway and installs it before the first write,
-    because an index auto-created without it would get dynamic, wrong field types.
+    Opening installs the templates (or notices they are current) and makes the rollups index;
+    when the cluster is unreachable then, the store opens anyway and does it before the first
+    write or seal, because an index auto-created without them would get dynamic, wrong field types.
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class ElasticStore(HitStore):
         self._templates_installed = False
         # The task deleting expired visitors' documents that this store started last (:meth:`purge`).
         self._visitor_purge: str | None = None
+        self._rollups = Rollups(self._client, self._layout, self._errors, self._bulk)
         try:
             self._install_templates()
         except StoreUnavailable as error:
@@ -139,7 +141,29 @@ class ElasticStore(HitStore):
                 allow_no_indices=True,
                 expand_wildcards="open,closed",
             )
+        self._create_rollups_index()
         self._templates_installed = True
+
+    def _create_rollups_index(self) -> None:
+        """Make the rollups index unless it exists, and wait for its primary shard.
+
+        Every write and read gets the seal line from it, and must fail rather than take a
+        line it cannot read for none; made here, it exists before the first of them, not
+        half-made by whichever came first.
+        """
+        index = self._layout.rollups_index
+        with self._errors(f"creating {index}"):
+            try:
+                self._client.indices.create(index=index)
+            except BadRequestError as error:
+                if error.error != "resource_already_exists_exception":
+                    raise
+            self._client.cluster.health(index=index, wait_for_status="yellow", timeout=self._bulk_timeout)
+
+    def _ready(self) -> None:
+        """Install the templates before anything creates an index, if opening could not."""
+        if not self._templates_installed:
+            self._install_templates()
 
     def write(self, hits: Sequence[Hit]) -> None:
         """Bulk-``create`` the hits and index their visitors' documents; re-send only the actions a busy
@@ -154,12 +178,12 @@ class ElasticStore(HitStore):
         rejects the document, a closed index) are left out of the re-sends and their hits
         reported together at the end (:class:`HitsRefused`), once every other hit is
         stored, so that they alone are set aside; a hit whose visitor's action was refused
-        is among them, and storing it again counts it once.
+        is among them, and storing it again counts it once. Hits of hours a sealer has
+        started on are counted into their buckets before it returns (:meth:`Rollups.recount`).
         """
         if not hits:
             return
-        if not self._templates_installed:
-            self._install_templates()
+        self._ready()
         actions = bulk.encode(hits, self._layout)
         pending = list(range(len(actions.entries)))
         refused: dict[int, str] = {}
@@ -183,6 +207,7 @@ class ElasticStore(HitStore):
             raise StoreUnavailable(
                 f"elasticsearch at {self._nodes} stayed busy for a batch of {summary} ({attempts} attempts)"
             )
+        self._rollups.recount(hits)
         if refused:
             example = next(iter(refused.values()))
             raise HitsRefused(
@@ -207,22 +232,35 @@ class ElasticStore(HitStore):
         return items
 
     def counts(self, id: str, now: int) -> Counts:
-        """One search over the daily indices that can hold the longest window, and the visitors index."""
+        """A real-time read of the seal line, then one search over the daily indices since the earlier of
+        the line and the longest window, the visitors index and the rollups index (:mod:`.query`)."""
+        sealed = self._rollups.line().sealed
         with self._errors(f"counting {id!r}"):
             response = self._client.search(
-                index=[*self._layout.counted_indices(now), self._layout.visitors_index],
+                index=query.indices(self._layout, now, sealed),
                 ignore_unavailable=True,
                 allow_no_indices=True,
-                **query.search_arguments(id, now, self._layout.visitors_index),
+                **query.search_arguments(id, now, self._layout, sealed),
             )
         return query.counts_from(response.body, id, now)
 
+    def seal(self, before: int) -> int:
+        """Count every hour before ``before`` not sealed yet into buckets (:mod:`.rollups`)."""
+        self._ready()
+        return self._rollups.seal(before)
+
+    def rebuild(self, since: int) -> int:
+        """Count the sealed hours from ``since`` on again from the hits still held (:mod:`.rollups`)."""
+        self._ready()
+        return self._rollups.rebuild(since)
+
     def purge(self, before: int) -> int:
-        """Delete every daily index whose day ends at or before ``before``, then the documents of
-        visitors whose latest hit is before it; return how many indices and documents."""
+        """Delete every daily index whose day ends at or before both ``before`` and the seal line, then the
+        documents of visitors whose latest hit is before ``before``; return how many indices and documents."""
+        sealed = self._rollups.line().sealed
         with self._errors("retention"):
             resolved = self._client.indices.resolve_index(name=self._layout.pattern, expand_wildcards="open,closed")
-            expired = self._layout.expired((entry["name"] for entry in resolved["indices"]), before)
+            expired = self._layout.expired((entry["name"] for entry in resolved["indices"]), min(before, sealed))
             for index in expired:
                 self._client.indices.delete(index=index)
                 log.info("retention deleted index %s", index)
@@ -258,7 +296,7 @@ class ElasticStore(HitStore):
             page = found.get("hits", {}).get("hits", [])
             if not page:
                 break
-            failures = bulk.undeleted(self._bulk(bulk.deletions(index, page)))
+            failures = bulk.unaccepted(self._bulk(bulk.deletions(index, page)), (200, 404, 409))
             if failures:
                 raise StoreError(f"{len(failures)} of {len(page)} visitors' documents not deleted, e.g. {failures[0]}")
             self._client.indices.refresh(index=index)
