@@ -1,4 +1,4 @@
-"""What a year of hourly counts costs a read of the sqlite store: ``counts`` (every window and the total).
+"""What a year of hourly counts costs a read of a store: ``counts`` (every window and the total).
 
 One id gets a hit every hour for ``--days`` days, sealed (so its total sums that many hourly
 counts), and ``--hits`` hits over its last three days, the windows' share; a second id the
@@ -7,30 +7,58 @@ ids a year of daily hits each, so that the tables hold other ids' rows too. Each
 are read ``--reads`` times, in turn, uncached (the store's own ``counts``, as the API calls it
 on a cache miss), after ``--warmup`` discarded reads.
 
-Not a test: run it by hand::
+The store is the one ``HITCOUNT_STORE`` names (sqlite by default, in a directory of its own);
+on Elasticsearch, indices of a prefix of its own, deleted afterwards. Before the reads, hits
+older than four days are purged, as retention would: a read then sums the sealed hours'
+counts, not raw hits of a year. Not a test: run it by hand::
 
     .venv/bin/python packages/core/bench/totals.py
+    set -a; . var/services.env; set +a
+    HITCOUNT_STORE=elastic .venv/bin/python packages/core/bench/totals.py
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
-from pathlib import Path
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from hitcount.core import Hit, now_ns
-from hitcount.core.backends.sqlite_store import SqliteStore
+from hitcount.core import Hit, HitStore, Runtime, now_ns
 from hitcount.core.rollups import NS_PER_HOUR, seal_line
 from hitcount.core.windows import LONGEST, NS_PER_DAY
 
 BATCH = 10_000
 
 
-def write(store: SqliteStore, hits: list[Hit]) -> None:
+def write(store: HitStore, hits: list[Hit]) -> None:
     for first in range(0, len(hits), BATCH):
         store.write(hits[first : first + BATCH])
+
+
+@contextmanager
+def opened_store() -> Iterator[HitStore]:
+    """The store of ``HITCOUNT_STORE``, on data of this run alone, removed afterwards."""
+    with tempfile.TemporaryDirectory() as directory:
+        prefix = f"bench-totals-{uuid.uuid4().hex[:8]}"
+        environ = {**os.environ, "HITCOUNT_DATA_DIR": directory, "HITCOUNT_ELASTIC_INDEX_PREFIX": prefix}
+        store = Runtime.load(environ).open_store()
+        try:
+            yield store
+        finally:
+            store.close()
+            if environ.get("HITCOUNT_STORE") == "elastic":
+                from elasticsearch import Elasticsearch
+
+                from hitcount.store_elastic.testing import delete_prefix
+
+                client = Elasticsearch(environ["HITCOUNT_ELASTIC_URL"].split(","), request_timeout=120)
+                delete_prefix(client, prefix)
+                client.close()
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -48,8 +76,7 @@ def main() -> None:
     arguments = parser.parse_args()
 
     now = now_ns()
-    with tempfile.TemporaryDirectory() as directory:
-        store = SqliteStore(Path(directory))
+    with opened_store() as store:
         started = time.perf_counter()
         write(store, [Hit("year", now - hour * NS_PER_HOUR) for hour in range(arguments.days * 24)])
         recent = [now - 1 - n * (LONGEST.length // arguments.hits) for n in range(arguments.hits)]
@@ -62,6 +89,8 @@ def main() -> None:
         began = time.perf_counter()
         sealed = store.seal(seal_line(now))
         sealing = time.perf_counter() - began
+        store.purge(now - 4 * NS_PER_DAY)
+        store.refresh()
         year, baseline = store.counts("year", now), store.counts("recent", now)
         if (year.total, baseline.total) != (arguments.days * 24 + arguments.hits, arguments.hits):
             raise SystemExit(f"totals {year.total} and {baseline.total} are not what was written")
@@ -77,7 +106,6 @@ def main() -> None:
                 store.counts(id, now_ns())
                 if round_number >= arguments.warmup:
                     latencies[id].append((time.perf_counter() - began) * 1000)
-        store.close()
 
     print(f"{'counts() of':<56}{'p50 ms':>8}{'p99 ms':>8}{'p50 / baseline':>16}")
     names = {

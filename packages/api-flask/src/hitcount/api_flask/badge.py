@@ -1,7 +1,7 @@
 """The SVG of ``GET /badge.svg``: a label and a count side by side, in the usual flat badge style.
 
 A badge shows one :data:`METRICS` of its window: the hits counted (``count``, the default) or the
-distinct visitors among them (``visitors``); or, for the window :data:`TOTAL`, every hit ever
+distinct visitors among them (``visitors``); or, for the window :data:`~hitcount.core.windows.TOTAL`, every hit ever
 counted (:attr:`Counts.total`). A store that does not count visitors, or keeps no total, has no
 number to show: the badge says "n/a" (:data:`NOT_COUNTED`) in grey rather than an error, since
 nothing about the query is wrong and another store would answer it (visitors have no total).
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 from hitcount.api_flask.errors import InvalidRequest, RateLimited, Unauthorized, echo, nearest
-from hitcount.core import Counts, InvalidHit, StoreError, StoreUnavailable, UnknownWindow, Window, window_named
+from hitcount.core import Counts, InvalidHit, StoreError, StoreUnavailable, UnknownWindow, Window
 
 MAX_LABEL = 40
 HEIGHT = 20
@@ -93,20 +93,6 @@ METRICS: dict[str, Metric] = {
     "visitors": Metric("visitors", Counts.visitors_by_reference, lambda counts: None),
 }
 DEFAULT_METRIC = "count"
-# The window of every hit ever counted, beside the windows' names and references.
-TOTAL = "total"
-
-
-def parse_window(text: str) -> Window | None:
-    """A badge's window by its name or reference, or None for :data:`TOTAL`."""
-    if text == TOTAL:
-        return None
-    try:
-        return window_named(text)
-    except UnknownWindow as error:
-        raise UnknownWindow(f"{error}, or {TOTAL!r}") from None
-
-
 # What an error badge says, by the error's nearest class: what is wrong, in a few words.
 PROBLEMS: dict[type[Exception], str] = {
     MissingId: "no id",

@@ -14,10 +14,10 @@ from importlib import resources
 
 import orjson
 
-from hitcount.api_flask.badge import DEFAULT_METRIC, METRICS, TOTAL
+from hitcount.api_flask.badge import DEFAULT_METRIC, METRICS
 from hitcount.api_flask.parsing import MAX_AHEAD_NS
 from hitcount.core import WINDOWS, Window
-from hitcount.core.windows import NS_PER_SECOND
+from hitcount.core.windows import NS_PER_SECOND, TOTAL
 
 EXAMPLE_ID = "article-42"
 

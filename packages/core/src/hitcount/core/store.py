@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit
-from hitcount.core.windows import Counts
+from hitcount.core.windows import Counts, Window
 
 
 class HitStore(abc.ABC):
@@ -61,6 +61,20 @@ class HitStore(abc.ABC):
         The default, for a store that keeps no rollups, writes none.
         """
         return 0
+
+    @property
+    def ranks_ids(self) -> bool:
+        """Whether :meth:`top` answers: the store implements it."""
+        return type(self).top is not HitStore.top
+
+    def top(self, window: Window | None, now: int, limit: int, prefix: str = "") -> list[tuple[str, int]]:
+        """The ``limit`` ids starting with ``prefix`` that have the most hits in ``window`` at ``now`` (ns), or
+        the largest totals for ``window`` None: ``(id, count)`` pairs, most first, equal counts by id
+        (:func:`hitcount.core.ranking.ranked`); an id's count is the one :meth:`counts` gives it then.
+
+        The default, for a store that cannot list its ids, raises :class:`NotImplementedError`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not rank ids")
 
     @abc.abstractmethod
     def health(self) -> Health:

@@ -5,7 +5,8 @@ before ``now`` is outside, one nanosecond later is inside, and one at ``now`` is
 Every answer is computed for one explicit ``now`` so that all windows agree.
 
 A window is named by its reference (``"1 hour ago"``, as answers give it) or its short
-``name`` (``1h``, for URLs and attributes); :func:`window_named` takes either.
+``name`` (``1h``, for URLs and attributes); :func:`window_named` takes either, and
+:func:`window_or_total` :data:`TOTAL` too, every hit ever counted (:attr:`Counts.total`).
 """
 
 from __future__ import annotations
@@ -61,6 +62,19 @@ def window_named(name: str, windows: Sequence[Window] = WINDOWS) -> Window:
     raise UnknownWindow(f"window {shown!r} is not one of: {names} (or a reference, such as {windows[-1].reference!r})")
 
 
+TOTAL = "total"
+
+
+def window_or_total(name: str) -> Window | None:
+    """The window named ``name`` (:func:`window_named`), or None for :data:`TOTAL`."""
+    if name == TOTAL:
+        return None
+    try:
+        return window_named(name)
+    except UnknownWindow as error:
+        raise UnknownWindow(f"{error}, or {TOTAL!r}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class Counts:
     """The counts of one id for every window in :data:`WINDOWS`, at one instant ``now``.
@@ -104,6 +118,10 @@ class Counts:
         )
         total = sum(1 for timestamp, _ in hits if timestamp <= now)
         return cls(id, now, cls.of_timestamps(id, now, (timestamp for timestamp, _ in hits)).values, visitors, total)
+
+    def in_window(self, window: Window | None) -> int | None:
+        """The hits in ``window``, or the total for None (None when the store keeps no total)."""
+        return self.total if window is None else self.values[WINDOWS.index(window)]
 
     def by_reference(self) -> dict[str, int]:
         """``{"3 days ago": n, ...}``, longest window first."""

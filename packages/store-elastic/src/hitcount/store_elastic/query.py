@@ -14,9 +14,9 @@ none of its documents, so it costs nothing a document) tells them apart. A hit l
 ``now`` (a clock ahead of the reader's) leaves its visitor out of windows ending before it.
 
 The total is in the same search too: the buckets before the seal line, which only the rollups
-index holds, summed, and the raw hits since it counted (:mod:`hitcount.store_elastic.rollups`).
-Each part is a filter on ``_index`` or on time, so neither is counted in the other, nor a
-bucket in a window.
+index holds, and the raw hits since it, added up by one ``sum`` (a bucket's count, 1 for a hit:
+:mod:`hitcount.store_elastic.rollups`). Each part is a filter on ``_index`` or on time, so
+neither is counted in the other, nor a bucket in a window.
 
 It replaced a ``cardinality`` sub-aggregation over the hits' keys: HyperLogLog++ estimates
 even below its ``precision_threshold`` (off by up to 14 at 40,000 distinct keys), and
@@ -41,38 +41,52 @@ from hitcount.store_elastic.layout import (
 
 AGGREGATION = "windows"
 VISITORS = "visitors"
-RAW = "raw"
-SEALED = "sealed"
+TOTAL = "total"
 # Only what counts_from reads.
 RESPONSE_FILTER = ",".join(
     (
         f"aggregations.{AGGREGATION}.buckets.doc_count",
         f"aggregations.{AGGREGATION}.buckets.{VISITORS}.doc_count",
-        f"aggregations.{RAW}.doc_count",
-        f"aggregations.{SEALED}.{SEALED}.value",
+        f"aggregations.{TOTAL}.{TOTAL}.value",
     )
 )
+# A total's sum over what it counts: a bucket's count, or 1 for a hit (whose indices do not map the field).
+SUM_OF_TOTAL = {"sum": {"field": COUNT_FIELD, "missing": 1}}
 
 
-def _within(window: Window, now: int) -> dict[str, Any]:
+def within(window: Window, now: int) -> dict[str, Any]:
     """Hits in (now - length, now]."""
     bounds = {"gt": timestamp_text(window.start(now)), "lte": timestamp_text(now), "format": TIMESTAMP_FORMAT}
     return {"range": {TIMESTAMP_FIELD: bounds}}
 
 
-def _in(index: str) -> dict[str, Any]:
+def in_index(index: str) -> dict[str, Any]:
+    """The documents of ``index``: a filter Elasticsearch rewrites per shard to all of them or none."""
     return {"term": {"_index": index}}
 
 
-def _start(now: int, sealed: int) -> int:
-    """The earliest hit a count reads: of the longest window, or of the total's raw hits."""
-    return min(sealed, LONGEST.start(now))
+def counted_in_total(layout: Layout, now: int, sealed: int) -> dict[str, Any]:
+    """What a total counts: the buckets of the hours before ``sealed``, and the hits from ``sealed`` to
+    ``now`` (not the visitors' documents), each summed by :data:`SUM_OF_TOTAL`."""
+    rollups, visitors = in_index(layout.rollups_index), in_index(layout.visitors_index)
+    before = {"lt": timestamp_text(sealed), "format": TIMESTAMP_FORMAT}
+    since = {"gte": timestamp_text(sealed), "lte": timestamp_text(now), "format": TIMESTAMP_FORMAT}
+    return {
+        "bool": {
+            "should": [
+                {"bool": {"filter": [rollups, {"range": {TIMESTAMP_FIELD: before}}]}},
+                {"bool": {"filter": [{"range": {TIMESTAMP_FIELD: since}}], "must_not": [rollups, visitors]}},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
 
 
 def indices(layout: Layout, now: int, sealed: int) -> list[str]:
-    """The indices the search of :func:`search_arguments` reads: the daily indices since its earliest hit,
-    the visitors index and the rollups index."""
-    return [*layout.indices_since(_start(now, sealed), now), layout.visitors_index, layout.rollups_index]
+    """The indices the search of :func:`search_arguments` reads: the daily indices since the earlier of
+    ``sealed`` and the longest window's start, the visitors index and the rollups index."""
+    start = min(sealed, LONGEST.start(now))
+    return [*layout.indices_since(start, now), layout.visitors_index, layout.rollups_index]
 
 
 def search_arguments(id: str, now: int, layout: Layout, sealed: int) -> dict[str, Any]:
@@ -84,10 +98,10 @@ def search_arguments(id: str, now: int, layout: Layout, sealed: int) -> dict[str
     useful entries. Partial results are refused: a count that silently skipped a
     failed shard would be wrong, while an error lets the caller answer 503.
     """
-    rollups, start = _in(layout.rollups_index), _start(now, sealed)
-    since = {"range": {TIMESTAMP_FIELD: {"gte": timestamp_text(sealed), "format": TIMESTAMP_FORMAT}}}
-    before = {"range": {TIMESTAMP_FIELD: {"lt": timestamp_text(sealed), "format": TIMESTAMP_FORMAT}}}
-    until = {"gte": timestamp_text(start), "lte": timestamp_text(now), "format": TIMESTAMP_FORMAT}
+    rollups = in_index(layout.rollups_index)
+    # A window's hits and visitors' documents, never a bucket.
+    windows = [{"bool": {"filter": [within(window, now)], "must_not": [rollups]}} for window in WINDOWS]
+    total = counted_in_total(layout, now, sealed)
     return {
         "size": 0,
         "track_total_hits": False,
@@ -96,24 +110,16 @@ def search_arguments(id: str, now: int, layout: Layout, sealed: int) -> dict[str
         "query": {
             "bool": {
                 "filter": [{"term": {ID_FIELD: id}}],
-                "should": [
-                    {"bool": {"filter": [rollups, before]}},
-                    {"bool": {"filter": [{"range": {TIMESTAMP_FIELD: until}}], "must_not": [rollups]}},
-                ],
+                "should": [windows[0], total],
                 "minimum_should_match": 1,
             }
         },
         "aggregations": {
             AGGREGATION: {
-                "filters": {
-                    "filters": [
-                        {"bool": {"filter": [_within(window, now)], "must_not": [rollups]}} for window in WINDOWS
-                    ]
-                },
-                "aggregations": {VISITORS: {"filter": _in(layout.visitors_index)}},
+                "filters": {"filters": windows},
+                "aggregations": {VISITORS: {"filter": in_index(layout.visitors_index)}},
             },
-            RAW: {"filter": {"bool": {"filter": [since], "must_not": [rollups, _in(layout.visitors_index)]}}},
-            SEALED: {"filter": rollups, "aggregations": {SEALED: {"sum": {"field": COUNT_FIELD}}}},
+            TOTAL: {"filter": total, "aggregations": {TOTAL: SUM_OF_TOTAL}},
         },
         "filter_path": RESPONSE_FILTER,
     }
@@ -135,5 +141,5 @@ def counts_from(response: Mapping[str, Any], id: str, now: int) -> Counts:
         now,
         tuple(bucket["doc_count"] - visitors for bucket, visitors in zip(buckets, visitors, strict=True)),
         visitors,
-        aggregations[RAW]["doc_count"] + round(aggregations[SEALED][SEALED]["value"]),
+        round(aggregations[TOTAL][TOTAL]["value"]),
     )

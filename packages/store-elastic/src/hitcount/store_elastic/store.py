@@ -15,9 +15,10 @@ from hitcount.core.config import Config
 from hitcount.core.errors import ConfigError, HitsRefused, StoreError, StoreUnavailable
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit
+from hitcount.core.ranking import ranked
 from hitcount.core.store import HitStore
-from hitcount.core.windows import Counts
-from hitcount.store_elastic import bulk, query
+from hitcount.core.windows import Counts, Window
+from hitcount.store_elastic import bulk, query, ranking
 from hitcount.store_elastic.bulk import Outcome
 from hitcount.store_elastic.connection import describe_nodes, open_client, secrets_of, translated_errors
 from hitcount.store_elastic.layout import PROPERTIES, TIMESTAMP_FIELD, TIMESTAMP_FORMAT, Layout, timestamp_text
@@ -243,6 +244,26 @@ class ElasticStore(HitStore):
                 **query.search_arguments(id, now, self._layout, sealed),
             )
         return query.counts_from(response.body, id, now)
+
+    def top(self, window: Window | None, now: int, limit: int, prefix: str = "") -> list[tuple[str, int]]:
+        """Candidates from one search, then their exact counts from a second (:mod:`.ranking`)."""
+        sealed = self._rollups.line().sealed if window is None else 0
+        index = ranking.indices(self._layout, window, now, sealed)
+
+        def search(**arguments: Any) -> list[tuple[str, int]]:
+            with self._errors("ranking ids"):
+                response = self._client.search(
+                    index=index,
+                    ignore_unavailable=True,
+                    allow_no_indices=True,
+                    **ranking.search_arguments(self._layout, window, now, sealed, prefix=prefix, **arguments),
+                )
+            return ranking.ranking_from(response.body)
+
+        candidates = search(size=limit)
+        if not candidates:
+            return []
+        return ranked(search(size=len(candidates), ids=[id for id, _ in candidates]), limit)
 
     def seal(self, before: int) -> int:
         """Count every hour before ``before`` not sealed yet into buckets (:mod:`.rollups`)."""

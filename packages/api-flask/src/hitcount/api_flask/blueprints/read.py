@@ -36,7 +36,7 @@ from hitcount.api_flask.reader import Reading
 from hitcount.api_flask.responses import error_response, json_response
 from hitcount.api_flask.state import api_state
 from hitcount.core import HitcountError, InvalidHit, Window
-from hitcount.core.windows import LONGEST
+from hitcount.core.windows import LONGEST, window_or_total
 
 SVG = "image/svg+xml"
 # Nothing of a badge runs or loads: opened as a document, its SVG may not either.
@@ -128,7 +128,7 @@ def _badge_reading() -> tuple[ReadId, Window | None, badge.Metric, str, Reading]
     if not text:
         raise badge.MissingId()
     id = _readable(text)  # first, so that the CORS headers of every answer about it are the id's
-    window = badge.parse_window(request.args.get("window", LONGEST.name))
+    window = window_or_total(request.args.get("window", LONGEST.name))
     metric = badge.parse_metric(request.args.get("metric"))
     label = badge.parse_label(request.args.get("label"), metric)
     return id, window, metric, label, api_state().reader.read(id)

@@ -23,11 +23,12 @@ from hitcount.core.health import Health
 from hitcount.core.hit import Hit
 from hitcount.core.markers import hookimpl
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
+from hitcount.core.ranking import ranked
 from hitcount.core.registry import Registry
 from hitcount.core.rollups import NS_PER_HOUR
 from hitcount.core.store import HitStore
 from hitcount.core.visitors import SALT_DAYS_KEPT, new_salt
-from hitcount.core.windows import Counts
+from hitcount.core.windows import Counts, Window
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -203,6 +204,11 @@ class MemoryStore(HitStore):
         counts = Counts.of_hits(id, now, hits)
         raw = sum(1 for timestamp, _ in hits if edge <= timestamp <= now)
         return dataclasses.replace(counts, total=sealed + raw)
+
+    def top(self, window: Window | None, now: int, limit: int, prefix: str = "") -> list[tuple[str, int]]:
+        with self._shelf.lock:
+            ids = [id for id in self._shelf.hits if id.startswith(prefix)]
+        return ranked(((id, self.counts(id, now).in_window(window) or 0) for id in ids), limit)
 
     def seal(self, before: int) -> int:
         shelf = self._shelf

@@ -38,7 +38,7 @@ from hitcount.core.registry import Registry
 from hitcount.core.rollups import NS_PER_HOUR
 from hitcount.core.settings import DATA_DIR
 from hitcount.core.store import HitStore
-from hitcount.core.windows import NS_PER_MINUTE, WINDOWS, Counts
+from hitcount.core.windows import NS_PER_MINUTE, WINDOWS, Counts, Window
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -137,6 +137,37 @@ create index hits_id_ts on hits (id, ts)
 """
 SUM_MINUTES = "select coalesce(sum(count), 0) from minute_counts where id = ? and minute >= ? and minute < ?"
 COUNT_RAW = "select count(*) from hits where id = ? and ts > ? and ts <= ?"
+# Each id's raw hits of the minute ``:minute`` within [:low, :high]: a window's partial minute at one edge.
+_EDGE = """
+select id, (select count(*) from hits where hits.id = edge.id and ts >= :{low} and ts <= :{high}) as n
+from minute_counts as edge where minute = :{minute}
+"""
+# The ids of ``:prefix`` with the most of ``parts`` (queries of ``id, n``), most first, then by id.
+_RANK = """
+select id, sum(n) from ({parts}) where substr(id, 1, length(:prefix)) = :prefix
+group by id having sum(n) > 0 order by 2 desc, 1 limit :limit
+"""
+# A window's count of every id: its whole minutes, and the raw hits of the partial minute at each edge,
+# as :meth:`SqliteStore.counts` counts one id (every window holds whole minutes).
+RANK_WINDOW = _RANK.format(
+    parts=" union all ".join(
+        (
+            "select id, sum(count) as n from minute_counts where minute >= :first and minute < :last group by id",
+            _EDGE.format(low="after_start", high="before_first", minute="low_minute"),
+            _EDGE.format(low="last_start", high="now", minute="last"),
+        )
+    )
+)
+# Every id's total: as :meth:`SqliteStore._total` counts one id.
+RANK_TOTAL = _RANK.format(
+    parts=" union all ".join(
+        (
+            "select id, sum(count) as n from hour_counts where hour < :edge_hour group by id",
+            "select id, sum(count) as n from minute_counts where minute >= :edge_minute and minute < :last group by id",
+            _EDGE.format(low="last_start", high="now", minute="last"),
+        )
+    )
+)
 # Distinct visitors of every window (longest first) in one pass over the longest one's rows.
 COUNT_VISITORS = (
     "select "
@@ -209,6 +240,27 @@ class SqliteStore(HitStore):
         (whole,) = connection.execute(SUM_MINUTES, (id, edge // NS_PER_MINUTE, last_minute)).fetchone()
         (partial,) = connection.execute(COUNT_RAW, (id, last_minute * NS_PER_MINUTE - 1, now)).fetchone()
         return int(sealed + whole + partial)
+
+    def top(self, window: Window | None, now: int, limit: int, prefix: str = "") -> list[tuple[str, int]]:
+        last = now // NS_PER_MINUTE
+        parameters = {"prefix": prefix, "limit": limit, "last": last, "last_start": last * NS_PER_MINUTE, "now": now}
+        with self._database.reading() as connection:
+            if window is None:
+                (line,) = connection.execute(f"select {SEAL_LINE}").fetchone()
+                edge = min(line, now // NS_PER_HOUR * NS_PER_HOUR)
+                parameters |= {"edge_hour": edge // NS_PER_HOUR, "edge_minute": edge // NS_PER_MINUTE}
+                rows = connection.execute(RANK_TOTAL, parameters).fetchall()
+            else:
+                start = window.start(now)
+                first = start // NS_PER_MINUTE + 1
+                parameters |= {
+                    "first": first,
+                    "low_minute": first - 1,
+                    "after_start": start + 1,
+                    "before_first": first * NS_PER_MINUTE - 1,
+                }
+                rows = connection.execute(RANK_WINDOW, parameters).fetchall()
+        return [(id, int(count)) for id, count in rows]
 
     def seal(self, before: int) -> int:
         with self._database.transaction() as connection:

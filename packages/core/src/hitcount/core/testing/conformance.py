@@ -55,7 +55,7 @@ from hitcount.core.store import HitStore
 from hitcount.core.testing.outages import Outage
 from hitcount.core.testing.windows import expected_counts, one_age_per_window
 from hitcount.core.visitors import SALT_BYTES, day_of
-from hitcount.core.windows import LONGEST, NS_PER_DAY, NS_PER_SECOND, WINDOWS, Counts
+from hitcount.core.windows import LONGEST, NS_PER_DAY, NS_PER_SECOND, WINDOWS, Counts, Window
 from hitcount.core.wire import decode_batch, encode_batch
 
 # How long any call may take while its server is gone or hung; the contract's callers
@@ -541,6 +541,8 @@ class HitStoreConformance(_Suite):
     #: Whether the store keeps hourly rollups (:meth:`HitStore.seal`, :attr:`Counts.total`); one that does not
     #: answers no total.
     keeps_rollups: ClassVar[bool] = True
+    #: Whether the store ranks ids (:meth:`HitStore.top`); one that does not raises NotImplementedError.
+    ranks_ids: ClassVar[bool] = True
 
     def test_unknown_id_counts_zero_everywhere(self, make_store: StoreFactory) -> None:
         now = now_ns()
@@ -731,6 +733,71 @@ class HitStoreConformance(_Suite):
         store.refresh()
         assert self._total(store, "both", now) == len(hits)
         assert store.counts("both", now).values == (0,) * len(WINDOWS)
+
+    def _top(self, store: HitStore, window: Window | None, now: int, limit: int, prefix: str) -> list[tuple[str, int]]:
+        if not self.ranks_ids:
+            assert not store.ranks_ids
+            with pytest.raises(NotImplementedError):
+                store.top(window, now, limit, prefix)
+            pytest.skip("this store does not rank ids")
+        assert store.ranks_ids
+        return store.top(window, now, limit, prefix)
+
+    def test_top_ranks_ids_by_their_count_in_each_window_most_first_then_by_id(self, make_store: StoreFactory) -> None:
+        now, prefix = now_ns(), f"top-{new_uid().hex()}/"
+        ages = one_age_per_window()  # longest window first
+        # Each id has a different number of hits at each age, and two ids tie everywhere.
+        plan = {
+            "a": (1, 0, 3, 0, 2),
+            "b": (0, 4, 0, 1, 0),
+            "c": (2, 2, 2, 2, 2),
+            "d": (2, 2, 2, 2, 2),
+            "e": (5, 0, 0, 0, 0),
+        }
+        hits = [
+            Hit(prefix + id, now - int(age * NS_PER_SECOND))
+            for id, numbers in plan.items()
+            for age, number in zip(ages, numbers, strict=True)
+            for _ in range(number)
+        ]
+        hits.append(Hit(prefix + "later", now + 1))  # after now: in no window
+        store = _written(make_store(), hits)
+        for window in WINDOWS:
+            counts = {prefix + id: store.counts(prefix + id, now).in_window(window) or 0 for id in plan}
+            expected = sorted(((id, n) for id, n in counts.items() if n), key=lambda pair: (-pair[1], pair[0]))
+            assert self._top(store, window, now, 100, prefix) == expected, window.reference
+            assert self._top(store, window, now, 2, prefix) == expected[:2], window.reference
+
+    def test_top_keeps_the_ids_starting_with_the_prefix(self, make_store: StoreFactory) -> None:
+        now, prefix = now_ns(), f"top-{new_uid().hex()}"
+        ids = {"/blog/a": 3, "/blog/b": 1, "/blogroll": 5, "/docs/a": 9, "/BLOG/c": 7, "/blog/ünï": 2}
+        store = _written(
+            make_store(), [Hit(prefix + id, now - n - 1) for id, number in ids.items() for n in range(number)]
+        )
+        blog = [(prefix + "/blog/a", 3), (prefix + "/blog/ünï", 2), (prefix + "/blog/b", 1)]
+        assert self._top(store, LONGEST, now, 10, prefix + "/blog/") == blog
+        assert [id for id, _ in self._top(store, LONGEST, now, 10, prefix + "/blog")] == [
+            prefix + id for id in ("/blogroll", "/blog/a", "/blog/ünï", "/blog/b")
+        ]
+        assert len(self._top(store, LONGEST, now, 100, prefix)) == len(ids)
+        assert self._top(store, LONGEST, now, 10, prefix + "/nothing") == []
+
+    def test_top_by_total_ranks_sealed_hours_and_the_hits_since(self, make_store: StoreFactory) -> None:
+        now, prefix = now_ns(), f"top-{new_uid().hex()}/"
+        old = [Hit(prefix + "old", now - 10 * NS_PER_DAY - n * NS_PER_HOUR) for n in range(6)]
+        recent = [Hit(prefix + "recent", now - n * NS_PER_HOUR) for n in range(4)]
+        both = [Hit(prefix + "both", now - days * NS_PER_DAY) for days in (0, 1, 5, 9, 20)]
+        store = _written(make_store(), [*old, *recent, *both])
+        if not self.keeps_rollups:
+            expected = [(prefix + "old", 6), (prefix + "both", 5), (prefix + "recent", 4)]
+            assert self._top(store, None, now, 10, prefix) == expected
+            return
+        store.seal(seal_line(now))
+        store.purge(now - 4 * NS_PER_DAY)
+        _written(store, [Hit(prefix + "recent", now - 1)])
+        expected = [(prefix + "old", 6), (prefix + "both", 5), (prefix + "recent", 5)]
+        assert self._top(store, None, now, 10, prefix) == expected
+        assert self._top(store, LONGEST, now, 10, prefix) == [(prefix + "recent", 5), (prefix + "both", 2)]
 
     def test_health_is_ok_when_the_backend_is_reachable(self, make_store: StoreFactory) -> None:
         assert make_store().health().ok
