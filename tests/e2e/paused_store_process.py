@@ -69,7 +69,7 @@ def main(elastic_url: str, prefix: str) -> None:
     after: dict[str, object]
     try:
         reading = reader.read(read_id("new"))
-        after = {"fresh": reading.fresh, "count": reading.counts.values[0]}
+        after = {"fresh": reading.fresh, "count": reading.value.values[0]}
     except HitcountError as error:
         after = {"error": str(error)}
     print(json.dumps({"gave_up": gave_up, "still_held": still_held, "after": after}), flush=True)

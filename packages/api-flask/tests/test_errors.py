@@ -18,8 +18,8 @@ def test_an_unknown_path_is_a_json_404(client: FlaskClient, path: str) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("PUT", "/analytics", {"POST", "OPTIONS"}),
-        ("GET", "/analytics", {"POST", "OPTIONS"}),
+        ("PUT", "/analytics", {"GET", "HEAD", "POST", "OPTIONS"}),
+        ("DELETE", "/analytics", {"GET", "HEAD", "POST", "OPTIONS"}),
         # "batch" is also an id that can be read.
         ("DELETE", "/analytics/batch", {"GET", "HEAD", "POST", "OPTIONS"}),
         ("POST", "/analytics/some-id", {"GET", "HEAD", "OPTIONS"}),

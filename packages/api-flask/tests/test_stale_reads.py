@@ -192,7 +192,7 @@ def test_a_thousand_concurrent_reads_of_one_id_ask_the_store_once() -> None:
     reader = reader_of(SlowStore())
     readers = [gevent.spawn(reader.read, "hot") for _ in range(1000)]
     gevent.joinall(readers, timeout=10, raise_error=True)
-    assert {greenlet.value.counts.id for greenlet in readers} == {"hot"}
+    assert {greenlet.value.value.id for greenlet in readers} == {"hot"}
     assert calls == ["hot"]
 
 
@@ -313,7 +313,7 @@ def test_once_a_hung_store_answers_a_new_id_is_not_stuck_behind_abandoned_counts
         with pytest.raises(StoreUnavailable):
             reader.read(read_id(f"gone-{n}"))
     store.release.set()
-    assert reader.read(read_id("new")).counts.id == "new"
+    assert reader.read(read_id("new")).value.id == "new"
 
 
 def test_beyond_the_read_concurrency_a_new_id_is_refused_at_once_without_the_store() -> None:
@@ -338,7 +338,7 @@ def test_beyond_the_read_concurrency_the_last_counts_kept_are_answered_stale() -
     waiting = gevent.spawn(reader.read, "a")
     gevent.sleep(0.05)
     reading = reader.read(read_id("c"))
-    assert (reading.fresh, reading.counts.values[0]) == (False, 1)
+    assert (reading.fresh, reading.value.values[0]) == (False, 1)
     assert calls == ["a"]
     waiting.kill()
 
@@ -362,8 +362,8 @@ def test_counts_of_an_id_never_hit_are_not_kept_in_the_shared_cache() -> None:
     store.write([Hit("hit", now_ns())])
     reader = reader_of(store, cache, timeout=5.0)
     for n in range(100):
-        assert not any(reader.read(read_id(f"badge-{n}")).counts.values)
-    assert reader.read(read_id("hit")).counts.values[0] == 1
+        assert not any(reader.read(read_id(f"badge-{n}")).value.values)
+    assert reader.read(read_id("hit")).value.values[0] == 1
     assert [counts.id for counts in cache.kept] == ["hit"]
-    assert not any(reader.read(read_id("badge-0")).counts.values)
+    assert not any(reader.read(read_id("badge-0")).value.values)
     assert calls.count("badge-0") == 1  # the worker's own copy answers it again

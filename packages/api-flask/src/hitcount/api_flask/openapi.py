@@ -2,8 +2,8 @@
 
 The file holds the document's shape and words. What the count windows decide comes
 from :data:`hitcount.core.WINDOWS` here, so that adding a window is one line in core:
-how many counts an answer holds, the names a ``reference`` may take (and a badge's ``window``,
-short names too), an example answer, and how far back a hit's ``timestamp`` may go (the longest
+how many counts an answer holds, the names a ``reference`` may take (and the ``window`` of a
+badge or a ranking, short names too), an example answer, and how far back a hit's ``timestamp`` may go (the longest
 window). A badge's ``metric`` takes the names of :data:`hitcount.api_flask.badge.METRICS`, its default theirs.
 """
 
@@ -31,10 +31,12 @@ def openapi_document(windows: Sequence[Window] = WINDOWS) -> bytes:
     array["minItems"] = array["maxItems"] = len(windows)
     references = [window.reference for window in windows]
     array["items"]["properties"]["reference"]["enum"] = references
-    badge = {parameter["name"]: parameter for parameter in document["paths"]["/badge.svg"]["get"]["parameters"]}
-    badge["window"]["schema"].update(
-        enum=[window.name for window in windows] + references + [TOTAL], default=windows[0].name
+    badge, ranking = (
+        {parameter["name"]: parameter for parameter in document["paths"][path]["get"]["parameters"]}
+        for path in ("/badge.svg", "/analytics")
     )
+    for named in (badge["window"], ranking["window"]):
+        named["schema"].update(enum=[window.name for window in windows] + references + [TOTAL], default=windows[0].name)
     badge["metric"]["schema"].update(enum=list(METRICS), default=DEFAULT_METRIC)
     # Longer windows hold at least the hits, and the visitors, of shorter ones; a visitor may hit twice.
     counts["example"] = {

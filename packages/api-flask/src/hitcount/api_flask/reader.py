@@ -21,42 +21,55 @@ nobody needs its answer.
 Counts that are all zero (an id never hit, or any id a client makes up) are kept in the
 worker's own copy only: in the shared cache they would let any client fill the cache's
 Redis with one entry per id it invents.
+
+Rankings (``GET /analytics?window=``) are read the same way, under the same bound, and kept
+in the worker alone: they are read far less often than counts, by dashboards.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import gevent
 from gevent.event import AsyncResult
 
 from hitcount.api_flask import metrics
 from hitcount.api_flask.access import ReadId
-from hitcount.api_flask.errors import StoreBusy
-from hitcount.core import CacheUnavailable, Counts, CountsCache, HitStore, StoreError, StoreUnavailable, now_ns
+from hitcount.api_flask.errors import NotRanked, StoreBusy
+from hitcount.core import CacheUnavailable, Counts, CountsCache, HitStore, StoreError, StoreUnavailable, Window, now_ns
 from hitcount.core.cache import age
+from hitcount.core.ranking import Ranking
+from hitcount.core.windows import TOTAL
 
 if TYPE_CHECKING:
     from hitcount.api_flask.backends import Handle
 
 log = logging.getLogger(__name__)
 
+# Rankings a worker keeps, the least recently read dropped first: a prefix is any text a client sends.
+RANKINGS_KEPT = 256
+
+T = TypeVar("T")
+V = TypeVar("V", Counts, Ranking)
+
 
 @dataclass(frozen=True)
-class Reading:
-    """Counts to answer, how old they are (seconds), and whether they are fresher than the max age."""
+class Reading(Generic[V]):
+    """Counts or a ranking to answer, how old they are (seconds), and whether they are fresher than the max age."""
 
-    counts: Counts
+    value: V
     age: float
     fresh: bool
 
 
 @dataclass(eq=False)
 class _Flight:
-    """One count of an id under way: its answer, the greenlet counting it and how many readers wait for it."""
+    """One store read under way: its answer, the greenlet reading it and how many readers wait for it."""
 
     result: AsyncResult = field(default_factory=AsyncResult)
     greenlet: gevent.Greenlet | None = None
@@ -83,9 +96,11 @@ class Reader:
         self._timeout = timeout
         self._max_age = max_age
         self._concurrency = concurrency
-        self._flights: dict[str, _Flight] = {}
+        # By id for counts, by (window, prefix, size) for rankings.
+        self._flights: dict[Hashable, _Flight] = {}
+        self._rankings: OrderedDict[tuple[str, str, int], Ranking] = OrderedDict()
 
-    def read(self, id: ReadId) -> Reading:
+    def read(self, id: ReadId) -> Reading[Counts]:
         """The counts to answer for ``id`` (the id as read, whose access was decided on that form);
         raises :class:`StoreUnavailable` or :class:`StoreError` when none."""
         kept = self._kept(id)
@@ -93,15 +108,43 @@ class Reader:
             metrics.READ_CACHE.labels("hit").inc()
             return Reading(kept, age(kept), fresh=True)
         metrics.READ_CACHE.labels("miss").inc()
+        if id not in self._flights:
+            landed = self._local.get(id)
+            if landed is not None and age(landed) < self._max_age:  # counted while this reader asked the cache
+                return Reading(landed, age(landed), fresh=True)
+        return self._fresh_or_kept(id, kept, lambda: self._counted(id), self._keep)
+
+    def rank(self, window: Window | None, prefix: str, size: int) -> Reading[Ranking]:
+        """The ``size`` ids of ``prefix`` with the most hits in ``window`` (None: the largest totals), kept
+        in the worker alone (:data:`RANKINGS_KEPT` of them) and answered like counts: fresh, or stale when
+        the store fails; :class:`StoreUnavailable`, :class:`StoreError` or :class:`NotRanked` when none."""
+        key = (TOTAL if window is None else window.name, prefix, size)
+        kept = self._rankings.get(key)
+        if kept is not None and age(kept) < self._max_age:
+            return Reading(kept, age(kept), fresh=True)
+
+        def keep(ranking: Ranking) -> None:
+            self._rankings[key] = ranking
+            self._rankings.move_to_end(key)
+            while len(self._rankings) > RANKINGS_KEPT:
+                self._rankings.popitem(last=False)
+
+        return self._fresh_or_kept(key, kept, lambda: self._ranked(window, prefix, size), keep)
+
+    def _fresh_or_kept(
+        self, key: Hashable, kept: V | None, read: Callable[[], V], keep: Callable[[V], None]
+    ) -> Reading[V]:
+        """What ``read`` answers (once per ``key`` however many wait, ``keep`` then given it), else ``kept``,
+        stale, when the store fails; its error when nothing is kept."""
         try:
-            counts = self._counted_once(id)
+            value = self._once(key, read, keep)
         except (StoreUnavailable, StoreError) as error:
             if kept is None:
                 raise
-            log.debug("answering %r with counts %.0fs old: %s", id, age(kept), error)  # the outage is logged
+            log.debug("answering %r with a reading %.0fs old: %s", key, age(kept), error)  # the outage is logged
             metrics.READ_STALE.inc()
             return Reading(kept, age(kept), fresh=False)
-        return Reading(counts, age(counts), fresh=True)
+        return Reading(value, age(value), fresh=True)
 
     def _kept(self, id: str) -> Counts | None:
         """The worker's own counts of ``id`` while younger than the max age, else the newest of those and the
@@ -119,60 +162,70 @@ class Reader:
             return shared
         return kept
 
-    def _counted_once(self, id: str) -> Counts:
-        """The store's counts of ``id``; readers of an id already being counted wait for that count."""
-        flight = self._flights.get(id)
+    def _once(self, key: Hashable, read: Callable[[], T], keep: Callable[[T], None]) -> T:
+        """What ``read`` answers; readers of a key already being read wait for that read."""
+        flight = self._flights.get(key)
         if flight is None:
-            landed = self._local.get(id)
-            if landed is not None and age(landed) < self._max_age:  # counted while this reader asked the cache
-                return landed
             if len(self._flights) >= self._concurrency:
                 raise StoreBusy(f"{self._concurrency} store reads under way, as many as a worker runs at once")
-            flight = self._flights[id] = _Flight()
-            flight.greenlet = gevent.spawn(self._count_for, id, flight)
+            flight = self._flights[key] = _Flight()
+            flight.greenlet = gevent.spawn(self._read_for, key, flight, read, keep)
         flight.waiting += 1
         try:
-            counts: Counts = flight.result.get(timeout=self._timeout)
+            value: T = flight.result.get(timeout=self._timeout)
         except gevent.Timeout:
             raise StoreUnavailable(f"no answer within the read timeout of {self._timeout:g}s") from None
         finally:
             flight.waiting -= 1
             if not flight.waiting and not flight.result.ready():
-                self._drop(id, flight)
-        return counts
+                self._drop(key, flight)
+        return value
 
-    def _drop(self, id: str, flight: _Flight) -> None:
-        """Stop a count nobody waits for any longer."""
-        if self._flights.get(id) is flight:
-            del self._flights[id]
+    def _drop(self, key: Hashable, flight: _Flight) -> None:
+        """Stop a read nobody waits for any longer."""
+        if self._flights.get(key) is flight:
+            del self._flights[key]
         if flight.greenlet is not None:
             flight.greenlet.kill(block=False)
 
-    def _count_for(self, id: str, flight: _Flight) -> None:
-        """Count ``id``, wake its readers, keep the answer."""
+    def _read_for(self, key: Hashable, flight: _Flight, read: Callable[[], T], keep: Callable[[T], None]) -> None:
+        """Read, wake the readers, keep the answer."""
         started = time.perf_counter()
         try:
-            counts = self._counted(id)
+            value = read()
         except Exception as error:  # the readers raise it: core's errors are answered, others are bugs
             flight.result.set_exception(error)
         else:
             metrics.STORE_READ_SECONDS.observe(time.perf_counter() - started)
-            flight.result.set(counts)
-            self._keep(counts)
+            flight.result.set(value)
+            keep(value)
         finally:
-            if self._flights.get(id) is flight:
-                del self._flights[id]
+            if self._flights.get(key) is flight:
+                del self._flights[key]
 
-    def _counted(self, id: str) -> Counts:
-        """The store's counts of ``id`` now; its outages are logged as the store down."""
-        now = now_ns()
+    def _from_store(self, what: str, read: Callable[[HitStore], T]) -> T:
+        """What ``read`` answers of the store; its outages are logged as the store down."""
         try:
-            counts = self._store.call(lambda store: store.counts(id, now))
+            value = self._store.call(read)
         except StoreUnavailable as error:
-            self._store.down(f"counting failed: {error}")
+            self._store.down(f"{what} failed: {error}")
             raise
         self._store.up()
-        return counts
+        return value
+
+    def _counted(self, id: str) -> Counts:
+        """The store's counts of ``id`` now."""
+        now = now_ns()
+        return self._from_store("counting", lambda store: store.counts(id, now))
+
+    def _ranked(self, window: Window | None, prefix: str, size: int) -> Ranking:
+        """The store's ranking now."""
+        now = now_ns()
+        try:
+            ranked = self._from_store("ranking", lambda store: store.top(window, now, size, prefix))
+        except NotImplementedError as error:
+            raise NotRanked(str(error)) from None
+        return Ranking(window, prefix, now, tuple(ranked))
 
     def _keep(self, counts: Counts) -> None:
         self._local.put(counts)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import json
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from hitcount.core.health import Health
 from hitcount.core.windows import NS_PER_SECOND, WINDOWS, Counts
@@ -58,9 +58,17 @@ def _by_window(by_reference: Any) -> tuple[int, ...]:
     return tuple(int(value) for value in by_reference.values())
 
 
-def age(counts: Counts, now: float | None = None) -> float:
-    """Seconds since ``counts`` were computed (never below zero), at ``now`` (default: the clock)."""
-    return max(0.0, (time.time() if now is None else now) - counts.now / NS_PER_SECOND)
+class Stamped(Protocol):
+    """An answer computed for one instant: :class:`Counts`, a ranking."""
+
+    @property
+    def now(self) -> int:
+        """When it was computed (ns)."""
+
+
+def age(answer: Stamped, now: float | None = None) -> float:
+    """Seconds since ``answer`` was computed (never below zero), at ``now`` (default: the clock)."""
+    return max(0.0, (time.time() if now is None else now) - answer.now / NS_PER_SECOND)
 
 
 class CountsCache(abc.ABC):

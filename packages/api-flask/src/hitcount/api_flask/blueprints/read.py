@@ -1,5 +1,7 @@
-"""Read: ``GET /analytics/<id>``, the counts of one id in every window, longest first, and
-``GET /badge.svg?id=<id>``, the count of one window drawn as a badge (:mod:`hitcount.api_flask.badge`).
+"""Read: ``GET /analytics/<id>``, the counts of one id in every window, longest first,
+``GET /analytics?window=&limit=&prefix=``, the ids with the most hits in a window (or of all
+time), and ``GET /badge.svg?id=<id>``, the count of one window drawn as a badge
+(:mod:`hitcount.api_flask.badge`).
 
 A client address over ``HITCOUNT_READ_RATE_LIMIT`` gets 429 before anything else is
 looked at (:mod:`hitcount.api_flask.ratelimit`): every read of an id not cached costs a
@@ -31,16 +33,22 @@ from werkzeug.routing import PathConverter
 
 from hitcount.api_flask import badge
 from hitcount.api_flask.access import ReadId, read_id
-from hitcount.api_flask.errors import Rejected
+from hitcount.api_flask.errors import InvalidRequest, Rejected, echo
 from hitcount.api_flask.reader import Reading
 from hitcount.api_flask.responses import error_response, json_response
 from hitcount.api_flask.state import api_state
-from hitcount.core import HitcountError, InvalidHit, Window
+from hitcount.core import Counts, HitcountError, InvalidHit, Window, now_ns
+from hitcount.core.ranking import MAX_LIMIT, Ranking
 from hitcount.core.windows import LONGEST, window_or_total
 
 SVG = "image/svg+xml"
 # Nothing of a badge runs or loads: opened as a document, its SVG may not either.
 BADGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
+
+# Ids a ranking names unless the query says; ids ranked for a caller without a token, among which it
+# finds those it may see.
+DEFAULT_RANKED = 10
+PUBLIC_RANKED = 1_000
 
 read = Blueprint("read", __name__)
 
@@ -87,7 +95,7 @@ def _readable(text: str) -> ReadId:
     return id
 
 
-def _with_freshness(response: Response, reading: Reading, id: ReadId) -> Response:
+def _with_freshness(response: Response, reading: Reading[Counts] | Reading[Ranking], private: bool) -> Response:
     """Fresh counts may be kept for the read max age; stale ones say how old they are and may not.
 
     Counts that took a token are the caller's alone (``private``): a shared cache (a proxy, a
@@ -96,7 +104,7 @@ def _with_freshness(response: Response, reading: Reading, id: ReadId) -> Respons
     state = api_state()
     response.headers["Age"] = str(int(reading.age))
     freshness = f"max-age={int(state.tuning.read_max_age)}" if reading.fresh else "no-cache"
-    response.headers["Cache-Control"] = f"private, {freshness}" if state.access.needs_token(id) else freshness
+    response.headers["Cache-Control"] = f"private, {freshness}" if private else freshness
     return response
 
 
@@ -104,7 +112,45 @@ def _with_freshness(response: Response, reading: Reading, id: ReadId) -> Respons
 def counts(id: str) -> Response:
     readable = _readable(id)
     reading = api_state().reader.read(readable)
-    return _with_freshness(json_response(reading.counts.to_json()), reading, readable)
+    return _with_freshness(json_response(reading.value.to_json()), reading, api_state().access.needs_token(readable))
+
+
+@read.get("/analytics")
+def ranking() -> Response:
+    """The ``limit`` ids of ``prefix`` with the most hits in ``window`` (its name or reference, or
+    ``total``; default the longest), most first: every id for a caller with a token (or when none is
+    set), else only ids of ``HITCOUNT_PUBLIC_IDS``, looked for among the :data:`PUBLIC_RANKED` first,
+    the others left out unseen."""
+    state = api_state()
+    if state.read_limiter is not None:
+        state.read_limiter.check(state.proxies.client(request.environ))
+    window = window_or_total(request.args.get("window", LONGEST.name))
+    limit = _ranking_limit(request.args.get("limit", str(DEFAULT_RANKED)))
+    prefix = _ranking_prefix(request.args.get("prefix", ""))
+    if not state.access.needs_token() or state.access.authenticated(request.headers.get("Authorization")):
+        reading = state.reader.rank(window, prefix, limit)
+        return _with_freshness(json_response(reading.value.to_json()), reading, state.access.needs_token())
+    if not state.access.public_ids:  # nothing to look for: spare the store the search
+        return json_response(Ranking(window, prefix, now_ns(), ()).to_json())
+    reading = state.reader.rank(window, prefix, PUBLIC_RANKED)
+    public = reading.value.only(lambda id: state.access.public(read_id(id)), limit)
+    return _with_freshness(json_response(public.to_json()), reading, private=False)
+
+
+def _ranking_limit(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise InvalidRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}, not {echo(text)}")
+    return int(text)
+
+
+def _ranking_prefix(text: str) -> str:
+    """The prefix as ids are stored (normal form C), or empty; :class:`InvalidRequest` for one no id may start with."""
+    if not text:
+        return ""
+    try:
+        return read_id(text)
+    except InvalidHit as error:
+        raise InvalidRequest(f"prefix {echo(text)} cannot start an id: {error}") from None
 
 
 @read.get("/badge.svg")
@@ -118,11 +164,11 @@ def count_badge() -> Response:
         answer = error_response(error)  # the status, headers and log line of the error table
         message = orjson.loads(answer.get_data())["message"]
         return _as_badge(Response(badge.render_error(error, message), answer.status, answer.headers))
-    response = _as_badge(Response(badge.render_count(label, metric.of(reading.counts, window))))
-    return _with_freshness(response, reading, id)
+    response = _as_badge(Response(badge.render_count(label, metric.of(reading.value, window))))
+    return _with_freshness(response, reading, api_state().access.needs_token(id))
 
 
-def _badge_reading() -> tuple[ReadId, Window | None, badge.Metric, str, Reading]:
+def _badge_reading() -> tuple[ReadId, Window | None, badge.Metric, str, Reading[Counts]]:
     """The id, window, metric and label a badge's query names, and the id's counts."""
     text = request.args.get("id")
     if not text:
