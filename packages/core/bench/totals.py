@@ -29,8 +29,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from hitcount.core import Hit, HitStore, Runtime, now_ns
-from hitcount.core.rollups import NS_PER_HOUR, seal_line
-from hitcount.core.windows import LONGEST, NS_PER_DAY
+from hitcount.core.rollups import seal_line
+from hitcount.core.windows import LONGEST, NS_PER_DAY, NS_PER_HOUR
 
 BATCH = 10_000
 

@@ -19,8 +19,8 @@ from hitcount.core import Counts, Hit, QueueUnavailable, StoreUnavailable, now_n
 from hitcount.core.backends.sqlite_queue import SqliteQueue
 from hitcount.core.backends.sqlite_store import SqliteStore
 from hitcount.core.queue import Delivery
-from hitcount.core.rollups import NS_PER_HOUR, seal_line
-from hitcount.core.windows import NS_PER_DAY, NS_PER_MINUTE, WINDOWS
+from hitcount.core.rollups import seal_line
+from hitcount.core.windows import NS_PER_DAY, NS_PER_HOUR, NS_PER_MINUTE, WINDOWS
 from hitcount.core.wire import decode_batch, encode_batch
 
 VISIBILITY = 30.0

@@ -16,8 +16,8 @@ from elasticsearch import Elasticsearch
 
 from hitcount.core.config import Config
 from hitcount.core.hit import Hit, now_ns
-from hitcount.core.rollups import NS_PER_HOUR, seal_line
-from hitcount.core.windows import NS_PER_DAY, NS_PER_MINUTE
+from hitcount.core.rollups import seal_line
+from hitcount.core.windows import NS_PER_DAY, NS_PER_HOUR, NS_PER_MINUTE
 from hitcount.store_elastic.layout import Layout
 from hitcount.store_elastic.rollups import EPOCH_SHIFT, bucket_entries
 from hitcount.store_elastic.store import ElasticStore

@@ -18,9 +18,8 @@ that came again after ``HITCOUNT_RETENTION`` (a batch held back that long) would
 from __future__ import annotations
 
 from hitcount.core.store import HitStore
-from hitcount.core.windows import LONGEST, NS_PER_SECOND
+from hitcount.core.windows import LONGEST, NS_PER_HOUR
 
-NS_PER_HOUR = 3600 * NS_PER_SECOND
 # How far in the past the API accepts a hit's own timestamp: the longest window.
 LATENESS = LONGEST.length
 # How much later still an hour is sealed: batches wait in the queue, other hosts' clocks differ.

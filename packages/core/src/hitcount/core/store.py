@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit
+from hitcount.core.hours import Hours
 from hitcount.core.windows import Counts, Window
 
 
@@ -75,6 +76,18 @@ class HitStore(abc.ABC):
         The default, for a store that cannot list its ids, raises :class:`NotImplementedError`.
         """
         raise NotImplementedError(f"{type(self).__name__} does not rank ids")
+
+    @property
+    def charts_hours(self) -> bool:
+        """Whether :meth:`hours` answers: the store implements it."""
+        return type(self).hours is not HitStore.hours
+
+    def hours(self, id: str, now: int) -> Hours:
+        """The hits of ``id`` in each UTC hour of the last three days up to ``now`` (:mod:`hitcount.core.hours`).
+
+        The default, for a store that cannot tell them, raises :class:`NotImplementedError`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not count hits per hour")
 
     @abc.abstractmethod
     def health(self) -> Health:

@@ -18,6 +18,7 @@ from hitcount.core.errors import UnknownWindow
 
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MINUTE = 60 * NS_PER_SECOND
+NS_PER_HOUR = 3600 * NS_PER_SECOND
 NS_PER_DAY = 24 * 3600 * NS_PER_SECOND
 # Characters of an unknown window's name an error repeats: a name comes from a URL, of any length.
 MAX_SHOWN = 40

@@ -29,7 +29,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hitcount.core.windows import LONGEST, WINDOWS, Counts, Window
+from hitcount.core.hours import HOURS as HOURS_CHARTED
+from hitcount.core.hours import Hours, first_hour
+from hitcount.core.windows import LONGEST, NS_PER_HOUR, WINDOWS, Counts, Window
 from hitcount.store_elastic.layout import (
     COUNT_FIELD,
     ID_FIELD,
@@ -39,6 +41,8 @@ from hitcount.store_elastic.layout import (
     timestamp_text,
 )
 
+NS_PER_MILLISECOND = 1_000_000
+MILLISECONDS_PER_HOUR = NS_PER_HOUR // NS_PER_MILLISECOND
 AGGREGATION = "windows"
 VISITORS = "visitors"
 TOTAL = "total"
@@ -143,3 +147,30 @@ def counts_from(response: Mapping[str, Any], id: str, now: int) -> Counts:
         visitors,
         round(aggregations[TOTAL][TOTAL]["value"]),
     )
+
+
+HOURS = "hours"
+
+
+def hours_arguments(id: str, now: int) -> dict[str, Any]:
+    """Keyword arguments of ``Elasticsearch.search`` counting the hits of ``id`` by UTC hour over
+    :func:`hitcount.core.hours.first_hour` to ``now``, read from the daily indices of those days."""
+    bounds = {"gte": timestamp_text(first_hour(now)), "lte": timestamp_text(now), "format": TIMESTAMP_FORMAT}
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "request_cache": False,
+        "allow_partial_search_results": False,
+        "query": {"bool": {"filter": [{"term": {ID_FIELD: id}}, {"range": {TIMESTAMP_FIELD: bounds}}]}},
+        "aggregations": {HOURS: {"date_histogram": {"field": TIMESTAMP_FIELD, "fixed_interval": "1h"}}},
+        "filter_path": f"aggregations.{HOURS}.buckets.key,aggregations.{HOURS}.buckets.doc_count",
+    }
+
+
+def hours_from(response: Mapping[str, Any], id: str, now: int) -> Hours:
+    """The hours in a response to :func:`hours_arguments` (bucket keys are milliseconds since 1970)."""
+    first = first_hour(now) // NS_PER_MILLISECOND
+    counts = [0] * HOURS_CHARTED
+    for bucket in response.get("aggregations", {}).get(HOURS, {}).get("buckets", []):
+        counts[(bucket["key"] - first) // MILLISECONDS_PER_HOUR] = bucket["doc_count"]
+    return Hours(id, now, tuple(counts))

@@ -36,15 +36,14 @@ from elasticsearch import ConflictError, Elasticsearch, NotFoundError
 
 from hitcount.core.errors import StoreError, StoreUnavailable
 from hitcount.core.hit import Hit
-from hitcount.core.rollups import NS_PER_HOUR
-from hitcount.core.windows import NS_PER_DAY
+from hitcount.core.windows import NS_PER_DAY, NS_PER_HOUR
 from hitcount.store_elastic import bulk
 from hitcount.store_elastic.layout import COUNT_FIELD, ID_FIELD, TIMESTAMP_FIELD, Layout, timestamp_text
+from hitcount.store_elastic.query import NS_PER_MILLISECOND
 
 log = logging.getLogger(__name__)
 
 LINE_ID = "line"
-NS_PER_MILLISECOND = 1_000_000
 # A bucket's version is its rebuild epoch above these bits and its count below: counts up to 2**40.
 EPOCH_SHIFT = 40
 # Buckets read by one page of a composite aggregation, and written by one bulk request.

@@ -15,6 +15,7 @@ from hitcount.core.config import Config
 from hitcount.core.errors import ConfigError, HitsRefused, StoreError, StoreUnavailable
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit
+from hitcount.core.hours import Hours, first_hour
 from hitcount.core.ranking import ranked
 from hitcount.core.store import HitStore
 from hitcount.core.windows import Counts, Window
@@ -244,6 +245,17 @@ class ElasticStore(HitStore):
                 **query.search_arguments(id, now, self._layout, sealed),
             )
         return query.counts_from(response.body, id, now)
+
+    def hours(self, id: str, now: int) -> Hours:
+        """A ``date_histogram`` of the id's hits over the daily indices of the last three days."""
+        with self._errors(f"counting the hours of {id!r}"):
+            response = self._client.search(
+                index=self._layout.indices_since(first_hour(now), now),
+                ignore_unavailable=True,
+                allow_no_indices=True,
+                **query.hours_arguments(id, now),
+            )
+        return query.hours_from(response.body, id, now)
 
     def top(self, window: Window | None, now: int, limit: int, prefix: str = "") -> list[tuple[str, int]]:
         """Candidates from one search, then their exact counts from a second (:mod:`.ranking`)."""

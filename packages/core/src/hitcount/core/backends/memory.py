@@ -21,14 +21,14 @@ from hitcount.core.cache import CACHE_TTL, CountsCache, age
 from hitcount.core.config import Config
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit
+from hitcount.core.hours import Hours
 from hitcount.core.markers import hookimpl
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Backlog, DeadLetter, Delivery, Queue
 from hitcount.core.ranking import ranked
 from hitcount.core.registry import Registry
-from hitcount.core.rollups import NS_PER_HOUR
 from hitcount.core.store import HitStore
 from hitcount.core.visitors import SALT_DAYS_KEPT, new_salt
-from hitcount.core.windows import Counts, Window
+from hitcount.core.windows import NS_PER_HOUR, Counts, Window
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -204,6 +204,10 @@ class MemoryStore(HitStore):
         counts = Counts.of_hits(id, now, hits)
         raw = sum(1 for timestamp, _ in hits if edge <= timestamp <= now)
         return dataclasses.replace(counts, total=sealed + raw)
+
+    def hours(self, id: str, now: int) -> Hours:
+        with self._shelf.lock:
+            return Hours.of_timestamps(id, now, [timestamp for timestamp, _ in self._shelf.hits.get(id, ())])
 
     def top(self, window: Window | None, now: int, limit: int, prefix: str = "") -> list[tuple[str, int]]:
         with self._shelf.lock:

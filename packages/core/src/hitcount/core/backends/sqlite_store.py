@@ -33,12 +33,12 @@ from hitcount.core.config import Config
 from hitcount.core.errors import StoreUnavailable
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit
+from hitcount.core.hours import HOURS, Hours, first_hour
 from hitcount.core.markers import hookimpl
 from hitcount.core.registry import Registry
-from hitcount.core.rollups import NS_PER_HOUR
 from hitcount.core.settings import DATA_DIR
 from hitcount.core.store import HitStore
-from hitcount.core.windows import NS_PER_MINUTE, WINDOWS, Counts, Window
+from hitcount.core.windows import NS_PER_HOUR, NS_PER_MINUTE, WINDOWS, Counts, Window
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -168,6 +168,10 @@ RANK_TOTAL = _RANK.format(
         )
     )
 )
+# An id's hits of each hour from the minute ``?`` to the minute ``?`` (excluded), by hour.
+SUM_HOURS_OF_MINUTES = (
+    "select minute / 60, sum(count) from minute_counts where id = ? and minute >= ? and minute < ? group by 1"
+)
 # Distinct visitors of every window (longest first) in one pass over the longest one's rows.
 COUNT_VISITORS = (
     "select "
@@ -240,6 +244,17 @@ class SqliteStore(HitStore):
         (whole,) = connection.execute(SUM_MINUTES, (id, edge // NS_PER_MINUTE, last_minute)).fetchone()
         (partial,) = connection.execute(COUNT_RAW, (id, last_minute * NS_PER_MINUTE - 1, now)).fetchone()
         return int(sealed + whole + partial)
+
+    def hours(self, id: str, now: int) -> Hours:
+        """The per-minute counts of the whole minutes, by hour, and the raw hits of now's minute."""
+        first, last = first_hour(now), now // NS_PER_MINUTE
+        counts = [0] * HOURS
+        with self._database.reading() as connection:
+            for hour, count in connection.execute(SUM_HOURS_OF_MINUTES, (id, first // NS_PER_MINUTE, last)):
+                counts[hour - first // NS_PER_HOUR] = count
+            (partial,) = connection.execute(COUNT_RAW, (id, last * NS_PER_MINUTE - 1, now)).fetchone()
+        counts[-1] += partial
+        return Hours(id, now, tuple(counts))
 
     def top(self, window: Window | None, now: int, limit: int, prefix: str = "") -> list[tuple[str, int]]:
         last = now // NS_PER_MINUTE

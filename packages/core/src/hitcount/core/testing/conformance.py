@@ -47,15 +47,16 @@ from hitcount.core.config import PREFIX
 from hitcount.core.errors import CacheUnavailable, HitcountError, HitsRefused, QueueUnavailable, StoreUnavailable
 from hitcount.core.health import Health
 from hitcount.core.hit import Hit, new_uid, now_ns
+from hitcount.core.hours import HOURS, Hours, first_hour
 from hitcount.core.queue import VISIBILITY_TIMEOUT, Delivery, Queue
-from hitcount.core.rollups import NS_PER_HOUR, seal_line
+from hitcount.core.rollups import seal_line
 from hitcount.core.runtime import Runtime
 from hitcount.core.settings import CACHE, DATA_DIR, QUEUE, STORE
 from hitcount.core.store import HitStore
 from hitcount.core.testing.outages import Outage
 from hitcount.core.testing.windows import expected_counts, one_age_per_window
 from hitcount.core.visitors import SALT_BYTES, day_of
-from hitcount.core.windows import LONGEST, NS_PER_DAY, NS_PER_SECOND, WINDOWS, Counts, Window
+from hitcount.core.windows import LONGEST, NS_PER_DAY, NS_PER_HOUR, NS_PER_SECOND, WINDOWS, Counts, Window
 from hitcount.core.wire import decode_batch, encode_batch
 
 # How long any call may take while its server is gone or hung; the contract's callers
@@ -798,6 +799,39 @@ class HitStoreConformance(_Suite):
         expected = [(prefix + "old", 6), (prefix + "both", 5), (prefix + "recent", 5)]
         assert self._top(store, None, now, 10, prefix) == expected
         assert self._top(store, LONGEST, now, 10, prefix) == [(prefix + "recent", 5), (prefix + "both", 2)]
+
+    #: Whether the store counts hits per hour (:meth:`HitStore.hours`); one that does not raises NotImplementedError.
+    charts_hours: ClassVar[bool] = True
+
+    def test_hours_count_the_hits_of_each_utc_hour_of_the_last_three_days_up_to_now(
+        self, make_store: StoreFactory
+    ) -> None:
+        now, id = now_ns(), f"hours-{new_uid().hex()}"
+        first = first_hour(now)
+        ages = [
+            0,
+            1,
+            59 * NS_PER_SECOND,
+            now - first,
+            now - first + 1,
+            5 * NS_PER_HOUR,
+            3 * NS_PER_DAY,
+            40 * NS_PER_HOUR,
+        ]
+        hits = [Hit(id, now - age) for age in ages for _ in range(1 + age % 3)]
+        store = _written(make_store(), [*hits, Hit(id, now + 1), Hit(id, first + NS_PER_HOUR - 1)])
+        if not self.charts_hours:
+            assert not store.charts_hours
+            with pytest.raises(NotImplementedError):
+                store.hours(id, now)
+            pytest.skip("this store does not count hits per hour")
+        assert store.charts_hours
+        timestamps = [hit.timestamp for hit in hits] + [first + NS_PER_HOUR - 1]
+        expected = Hours.of_timestamps(id, now, timestamps)
+        assert store.hours(id, now) == expected
+        assert expected.counts[0] == 1 + (now - first) % 3 + 1  # the hits at its edges are in it
+        assert sum(expected.counts) == len(timestamps) - (1 + (now - first + 1) % 3) - (1 + 3 * NS_PER_DAY % 3)
+        assert store.hours("never", now) == Hours("never", now, (0,) * HOURS)
 
     def test_health_is_ok_when_the_backend_is_reachable(self, make_store: StoreFactory) -> None:
         assert make_store().health().ok
