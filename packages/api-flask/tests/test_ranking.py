@@ -127,7 +127,7 @@ def test_a_ranking_is_served_stale_when_the_store_fails(make_app: AppFactory) ->
     assert client.get("/analytics?window=1h").status_code == 503  # none kept of that one
 
 
-def test_a_store_that_cannot_rank_is_a_501_saying_so(make_app: AppFactory) -> None:
+def test_a_store_that_cannot_rank_or_count_hours_is_a_501_saying_so(make_app: AppFactory) -> None:
     class Unranked(HitStore):
         def write(self, hits: object) -> None: ...
         def counts(self, id: str, now: int) -> Any: ...
@@ -141,3 +141,6 @@ def test_a_store_that_cannot_rank_is_a_501_saying_so(make_app: AppFactory) -> No
     response = app.test_client().get("/analytics")
     assert response.status_code == 501
     assert "does not rank ids" in orjson.loads(response.data)["message"]
+    response = app.test_client().get("/hours/page")
+    assert response.status_code == 501
+    assert "does not count hits per hour" in orjson.loads(response.data)["message"]

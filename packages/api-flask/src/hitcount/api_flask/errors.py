@@ -130,8 +130,9 @@ class RequestTimeout(Rejected):
     """The body did not arrive within the client timeout (10 s)."""
 
 
-class NotRanked(Exception):
-    """The store cannot rank ids (:meth:`HitStore.top`): a store of a third party written before rankings."""
+class Unsupported(Exception):
+    """The store cannot answer this read (:meth:`HitStore.top`, :meth:`HitStore.hours`): a store of a third
+    party written before them."""
 
 
 class QueueTimeout(QueueUnavailable):
@@ -180,7 +181,7 @@ ANSWERS: dict[type[Exception], Answer] = {
     QueueTimeout: Answer(503, "queue_timeout", "the queue cannot take hits now"),
     QueueFull: Answer(503, "queue_full", "the queue cannot take hits now"),
     QueueUnavailable: Answer(503, "queue_unavailable", "the queue cannot take hits now"),
-    NotRanked: Answer(501, "not_ranked"),
+    Unsupported: Answer(501, "unsupported"),
     StoreBusy: Answer(503, "store_busy", "the store cannot answer now"),
     StoreUnavailable: Answer(503, "store_unavailable", "the store cannot answer now"),
     # The store failed the request in a way retrying will not fix.

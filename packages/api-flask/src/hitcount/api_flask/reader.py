@@ -22,8 +22,9 @@ Counts that are all zero (an id never hit, or any id a client makes up) are kept
 worker's own copy only: in the shared cache they would let any client fill the cache's
 Redis with one entry per id it invents.
 
-Rankings (``GET /analytics?window=``) are read the same way, under the same bound, and kept
-in the worker alone: they are read far less often than counts, by dashboards.
+Rankings (``GET /analytics?window=``) and hours (``GET /hours/<id>``) are read the same way,
+under the same bound, and kept in the worker alone: they are read far less often than
+counts, by dashboards.
 """
 
 from __future__ import annotations
@@ -33,16 +34,17 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 import gevent
 from gevent.event import AsyncResult
 
 from hitcount.api_flask import metrics
 from hitcount.api_flask.access import ReadId
-from hitcount.api_flask.errors import NotRanked, StoreBusy
+from hitcount.api_flask.errors import StoreBusy, Unsupported
 from hitcount.core import CacheUnavailable, Counts, CountsCache, HitStore, StoreError, StoreUnavailable, Window, now_ns
 from hitcount.core.cache import age
+from hitcount.core.hours import Hours
 from hitcount.core.ranking import Ranking
 from hitcount.core.windows import TOTAL
 
@@ -51,11 +53,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Rankings a worker keeps, the least recently read dropped first: a prefix is any text a client sends.
-RANKINGS_KEPT = 256
+# Rankings and hours a worker keeps, the least recently read dropped first: ids and prefixes are any text
+# a client sends.
+KEPT_HERE = 256
 
 T = TypeVar("T")
-V = TypeVar("V", Counts, Ranking)
+V = TypeVar("V", Counts, Ranking, Hours)
+W = TypeVar("W", Ranking, Hours)
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,8 @@ class Reader:
         self._concurrency = concurrency
         # By id for counts, by (window, prefix, size) for rankings.
         self._flights: dict[Hashable, _Flight] = {}
-        self._rankings: OrderedDict[tuple[str, str, int], Ranking] = OrderedDict()
+        # Rankings and hours, by what was read: kept in the worker alone.
+        self._here: OrderedDict[Hashable, Ranking | Hours] = OrderedDict()
 
     def read(self, id: ReadId) -> Reading[Counts]:
         """The counts to answer for ``id`` (the id as read, whose access was decided on that form);
@@ -115,21 +120,40 @@ class Reader:
         return self._fresh_or_kept(id, kept, lambda: self._counted(id), self._keep)
 
     def rank(self, window: Window | None, prefix: str, size: int) -> Reading[Ranking]:
-        """The ``size`` ids of ``prefix`` with the most hits in ``window`` (None: the largest totals), kept
-        in the worker alone (:data:`RANKINGS_KEPT` of them) and answered like counts: fresh, or stale when
-        the store fails; :class:`StoreUnavailable`, :class:`StoreError` or :class:`NotRanked` when none."""
-        key = (TOTAL if window is None else window.name, prefix, size)
-        kept = self._rankings.get(key)
+        """The ``size`` ids of ``prefix`` with the most hits in ``window`` (None: the largest totals)."""
+        key = ("ranking", TOTAL if window is None else window.name, prefix, size)
+        return self._read_here(
+            key, lambda now, store: Ranking(window, prefix, now, tuple(store.top(window, now, size, prefix)))
+        )
+
+    def hours(self, id: ReadId) -> Reading[Hours]:
+        """The hits of ``id`` in each hour of the last three days."""
+        return self._read_here(("hours", id), lambda now, store: store.hours(id, now))
+
+    def _read_here(
+        self, key: tuple[str, ...] | tuple[str, str, str, int], read: Callable[[int, HitStore], W]
+    ) -> Reading[W]:
+        """What ``read`` answers of the store now, kept in the worker alone (:data:`KEPT_HERE` answers) and
+        answered like counts: fresh, or stale when the store fails; :class:`StoreUnavailable`,
+        :class:`StoreError`, or :class:`Unsupported` for a store that cannot answer it, when none."""
+        kept = cast("W | None", self._here.get(key))
         if kept is not None and age(kept) < self._max_age:
             return Reading(kept, age(kept), fresh=True)
 
-        def keep(ranking: Ranking) -> None:
-            self._rankings[key] = ranking
-            self._rankings.move_to_end(key)
-            while len(self._rankings) > RANKINGS_KEPT:
-                self._rankings.popitem(last=False)
+        def from_store() -> W:
+            now = now_ns()
+            try:
+                return self._from_store(f"reading {key[0]}", lambda store: read(now, store))
+            except NotImplementedError as error:
+                raise Unsupported(str(error)) from None
 
-        return self._fresh_or_kept(key, kept, lambda: self._ranked(window, prefix, size), keep)
+        def keep(answer: W) -> None:
+            self._here[key] = answer
+            self._here.move_to_end(key)
+            while len(self._here) > KEPT_HERE:
+                self._here.popitem(last=False)
+
+        return self._fresh_or_kept(key, kept, from_store, keep)
 
     def _fresh_or_kept(
         self, key: Hashable, kept: V | None, read: Callable[[], V], keep: Callable[[V], None]
@@ -217,15 +241,6 @@ class Reader:
         """The store's counts of ``id`` now."""
         now = now_ns()
         return self._from_store("counting", lambda store: store.counts(id, now))
-
-    def _ranked(self, window: Window | None, prefix: str, size: int) -> Ranking:
-        """The store's ranking now."""
-        now = now_ns()
-        try:
-            ranked = self._from_store("ranking", lambda store: store.top(window, now, size, prefix))
-        except NotImplementedError as error:
-            raise NotRanked(str(error)) from None
-        return Ranking(window, prefix, now, tuple(ranked))
 
     def _keep(self, counts: Counts) -> None:
         self._local.put(counts)

@@ -1,6 +1,7 @@
-"""Read: ``GET /analytics/<id>``, the counts of one id in every window, longest first,
+"""Read: ``GET /analytics/<id>``, the counts of one id in every window, longest first;
+``GET /hours/<id>``, its hits per hour over the last three days;
 ``GET /analytics?window=&limit=&prefix=``, the ids with the most hits in a window (or of all
-time), and ``GET /badge.svg?id=<id>``, the count of one window drawn as a badge
+time); and ``GET /badge.svg?id=<id>``, the count of one window drawn as a badge
 (:mod:`hitcount.api_flask.badge`).
 
 A client address over ``HITCOUNT_READ_RATE_LIMIT`` gets 429 before anything else is
@@ -25,6 +26,8 @@ so from anywhere but a browser anyway.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import orjson
 from flask import Blueprint, Response, g, request
@@ -95,7 +98,7 @@ def _readable(text: str) -> ReadId:
     return id
 
 
-def _with_freshness(response: Response, reading: Reading[Counts] | Reading[Ranking], private: bool) -> Response:
+def _with_freshness(response: Response, reading: Reading[Any], private: bool) -> Response:
     """Fresh counts may be kept for the read max age; stale ones say how old they are and may not.
 
     Counts that took a token are the caller's alone (``private``): a shared cache (a proxy, a
@@ -112,6 +115,14 @@ def _with_freshness(response: Response, reading: Reading[Counts] | Reading[Ranki
 def counts(id: str) -> Response:
     readable = _readable(id)
     reading = api_state().reader.read(readable)
+    return _with_freshness(json_response(reading.value.to_json()), reading, api_state().access.needs_token(readable))
+
+
+@read.get("/hours/<id:id>")
+def hours(id: str) -> Response:
+    """The hits of ``id`` in each UTC hour of the last three days, oldest first: the dashboard's chart."""
+    readable = _readable(id)
+    reading = api_state().reader.hours(readable)
     return _with_freshness(json_response(reading.value.to_json()), reading, api_state().access.needs_token(readable))
 
 
