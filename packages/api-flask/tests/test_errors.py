@@ -7,7 +7,7 @@ import pytest
 from flask.testing import FlaskClient
 
 
-@pytest.mark.parametrize("path", ["/", "/nope", "/analytics/", "/analytics-x"])
+@pytest.mark.parametrize("path", ["/nope", "/analytics/", "/analytics-x", "/dashboard"])
 def test_an_unknown_path_is_a_json_404(client: FlaskClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 404

@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException
 from hitcount.api_flask.access import ReadAccess
 from hitcount.api_flask.backends import Backends
 from hitcount.api_flask.batcher import GroupCommit
+from hitcount.api_flask.blueprints.dashboard import dashboard
 from hitcount.api_flask.blueprints.ops import ops
 from hitcount.api_flask.blueprints.read import read
 from hitcount.api_flask.blueprints.script import script
@@ -79,7 +80,7 @@ def create_app(runtime: Runtime | None = None, settings: ApiSettings | None = No
         runtime.secrets,
     )
     state.init_app(app)
-    for blueprint in (read, script, ops):
+    for blueprint in (read, script, dashboard, ops):
         app.register_blueprint(blueprint)
     for error in ANSWERS:
         app.register_error_handler(error, error_response)

@@ -43,6 +43,8 @@ def text(address: Address, settings: ApiSettings) -> str:
         f'    {curl} -i -X POST {url}/analytics -d \'{{"id": "{ID}"}}\'',
         f"    {curl} -s{authorization} {url}/analytics/{ID}",
         "",
+        f"  See the ids with the most hits, and each one's hits per hour, in a browser: {url}/",
+        "",
         "  Count a page's views, show its count, and a badge (HTML of the page):",
         f'    <script defer src="{url}/hitcount.js" data-id="{ID}"></script>',
         f'    <span data-hitcount-count="{ID}">...</span>',
