@@ -28,7 +28,8 @@ def send(stack: Stack, hits: dict[str, int]) -> None:
 
 
 def ranked_ids(page: Page) -> list[str]:
-    return page.locator("#ranking tbody tr").evaluate_all("rows => rows.map(row => row.dataset.id)")
+    ids: list[str] = page.locator("#ranking tbody tr").evaluate_all("rows => rows.map(row => row.dataset.id)")
+    return ids
 
 
 def test_the_dashboard_ranks_ids_and_charts_the_chosen_ones_hours(stack: Stack, page: Page) -> None:
