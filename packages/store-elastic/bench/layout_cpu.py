@@ -18,7 +18,8 @@ Variants run interleaved, once per round, after a discarded JIT warm-up of each.
 Per variant it prints the CPU per hit of each round and their median, the same plus the
 refresh that follows the load (with a 30 s refresh interval the last in-memory buffer,
 and its index sort, is written out only then), the wall rate, the segments left and the
-median latency of the store's count search (:func:`query.search_arguments`) for the hot id.
+median latency of a count of the hot id's hits in every window (a ``filters`` aggregation, as the
+store counted before :mod:`hitcount.store_elastic.counting`) in that index.
 
 Not a test: run it by hand against a node nothing else is using, e.g. the Elasticsearch 9
 of ``scripts/services.py up elastic9``::
@@ -46,8 +47,7 @@ from typing import Any, cast
 from elasticsearch import Elasticsearch
 
 from hitcount.core import Hit, now_ns
-from hitcount.core.rollups import seal_line
-from hitcount.core.windows import NS_PER_DAY
+from hitcount.core.windows import LONGEST, NS_PER_DAY, WINDOWS, Counts
 from hitcount.store_elastic import bulk, query
 from hitcount.store_elastic.layout import ID_FIELD, TIMESTAMP_FIELD, Layout, timestamp_text
 
@@ -58,6 +58,16 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------- hits and bodies
+
+
+def window_counts(id: str, now: int) -> dict[str, Any]:
+    """Search arguments counting ``id``'s hits in every window at ``now`` with one ``filters`` aggregation."""
+    return {
+        "size": 0,
+        "request_cache": False,
+        "query": {"bool": {"filter": [{"term": {ID_FIELD: id}}, query.within(LONGEST, now)]}},
+        "aggregations": {"windows": {"filters": {"filters": [query.within(window, now) for window in WINDOWS]}}},
+    }
 
 
 def make_hits(count: int, ids: int) -> list[Hit]:
@@ -258,10 +268,12 @@ def measure(client: Elasticsearch, pid: int, hits: list[Hit], index: str, setup:
         latencies = []
         for attempt in range(COUNT_SEARCHES + 5):
             started = time.perf_counter()
-            response = client.search(index=index, **query.search_arguments(HOT_ID, now, Layout(index), seal_line(now)))
+            response = client.search(index=index, **window_counts(HOT_ID, now))
             if attempt >= 5:  # the first few warm caches up
                 latencies.append(time.perf_counter() - started)
-        counts = query.counts_from(response.body, HOT_ID, now)
+        counts = Counts(
+            HOT_ID, now, tuple(bucket["doc_count"] for bucket in response["aggregations"]["windows"]["buckets"])
+        )
         expected = sum(1 for hit in hits if hit.id == HOT_ID)
         if counts.by_reference()["1 day ago"] != expected:
             raise SystemExit(f"{index}: counted {counts.by_reference()} hits of {HOT_ID}, not {expected} a day")

@@ -7,9 +7,9 @@ local node's ``/proc/<pid>/stat``) compares writing hits with their visitors' do
 writing the same hits alone, under the same load. A small id gets 1,000 hits from 300 keys.
 
 Reads: each id's counts are read ``--reads`` times with the store's own search
-(:func:`query.search_arguments`: the daily indices and the visitors index, ``request_cache:
-false``) and with the baseline, the same search of the daily indices alone without the visitors'
-sub-aggregation (what a count cost before visitors). They are read in turn, one read each per
+(:func:`counting.plan`: spans of the daily indices, the visitors index and the rollups index)
+and with the baseline, the same multi-search without the visitors index's search (what a count
+cost before visitors). They are read in turn, one read each per
 round, so that a neighbour's load falls on both alike; the first rounds warm up and are left
 out; once as loaded (refreshing every second, several segments a day), once force-merged.
 
@@ -27,7 +27,6 @@ templates (prefix ``bench-visitors-<run>``) are deleted at the end::
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import random
 import statistics
@@ -42,7 +41,7 @@ from elasticsearch import Elasticsearch
 from hitcount.core import Hit, now_ns
 from hitcount.core.rollups import seal_line
 from hitcount.core.windows import LONGEST, WINDOWS, Counts
-from hitcount.store_elastic import query
+from hitcount.store_elastic import counting
 from hitcount.store_elastic.layout import Layout
 from hitcount.store_elastic.store import ElasticStore
 from hitcount.store_elastic.testing import delete_prefix
@@ -112,11 +111,10 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def without_visitors(arguments: dict[str, Any]) -> dict[str, Any]:
-    """The store's search minus the visitors' sub-aggregation: what a count cost before visitors."""
-    baseline = copy.deepcopy(arguments)
-    del baseline["aggregations"][query.AGGREGATION]["aggregations"]
-    return baseline
+def without_visitors(searches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The store's multi-search minus the search of the visitors index (its header and body, before the
+    rollups index's): what a count cost before visitors."""
+    return searches[:-4] + searches[-2:]
 
 
 def main() -> None:
@@ -207,12 +205,11 @@ def reads(arguments: argparse.Namespace, layout: Layout, admin: Elasticsearch, n
     """Time each id's count and its baseline, interleaved; print p50, p99 and p50 over the id's baseline."""
     # As the store reads once the indexer's sealing keeps up.
     sealed = seal_line(now)
-    counted = query.indices(layout, now, sealed)
     searches: dict[str, Search] = {}
     for id in ("keyed", "unkeyed", "small"):
-        arguments_of = query.search_arguments(id, now, layout, sealed)
-        searches[f"{id}, the store's count"] = search(admin, counted, arguments_of)
-        searches[f"{id}, baseline"] = search(admin, counted, without_visitors(arguments_of))
+        plan = counting.plan(layout, id, now, sealed)
+        searches[f"{id}, the store's count"] = search(admin, plan.searches)
+        searches[f"{id}, baseline"] = search(admin, without_visitors(plan.searches))
     latencies: dict[str, list[float]] = {name: [] for name in searches}
     for round_number in range(WARMUP_ROUNDS + arguments.reads):
         names = list(searches) if round_number % 2 else list(reversed(searches))
@@ -232,8 +229,8 @@ def reads(arguments: argparse.Namespace, layout: Layout, admin: Elasticsearch, n
         print(f"{name:<28}{statistics.median(values):>8.1f}{percentile(values, 0.99):>8.1f}{ratio:>16.2f}")
 
 
-def search(admin: Elasticsearch, indices: list[str], arguments: dict[str, Any]) -> Search:
-    return lambda: admin.search(index=indices, ignore_unavailable=True, allow_no_indices=True, **arguments)
+def search(admin: Elasticsearch, searches: list[dict[str, Any]]) -> Search:
+    return lambda: admin.msearch(searches=searches)
 
 
 def exactness(store: ElasticStore, trials: list[str], distinct: list[Hit], now: int) -> None:

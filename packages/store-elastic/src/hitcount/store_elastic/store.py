@@ -19,7 +19,7 @@ from hitcount.core.hours import Hours, first_hour
 from hitcount.core.ranking import ranked
 from hitcount.core.store import HitStore
 from hitcount.core.windows import Counts, Window
-from hitcount.store_elastic import bulk, query, ranking
+from hitcount.store_elastic import bulk, counting, query, ranking
 from hitcount.store_elastic.bulk import Outcome
 from hitcount.store_elastic.connection import describe_nodes, open_client, secrets_of, translated_errors
 from hitcount.store_elastic.layout import PROPERTIES, TIMESTAMP_FIELD, TIMESTAMP_FORMAT, Layout, timestamp_text
@@ -234,17 +234,12 @@ class ElasticStore(HitStore):
         return items
 
     def counts(self, id: str, now: int) -> Counts:
-        """A real-time read of the seal line, then one search over the daily indices since the earlier of
-        the line and the longest window, the visitors index and the rollups index (:mod:`.query`)."""
-        sealed = self._rollups.line().sealed
+        """A real-time read of the seal line, then one multi-search of spans whose cost does not grow with the
+        id's hits (:mod:`.counting`)."""
+        plan = counting.plan(self._layout, id, now, self._rollups.line().sealed)
         with self._errors(f"counting {id!r}"):
-            response = self._client.search(
-                index=query.indices(self._layout, now, sealed),
-                ignore_unavailable=True,
-                allow_no_indices=True,
-                **query.search_arguments(id, now, self._layout, sealed),
-            )
-        return query.counts_from(response.body, id, now)
+            response = self._client.msearch(searches=plan.searches)
+        return plan.counts(response["responses"])
 
     def hours(self, id: str, now: int) -> Hours:
         """A ``date_histogram`` of the id's hits over the daily indices of the last three days."""
