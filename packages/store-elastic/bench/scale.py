@@ -3,7 +3,8 @@
 ``counts``: one id gets ``--hits`` hits spread over its three-day window, and 1,000 other ids
 1,000 hits each (the baseline: the read of a common id). Each id's counts (every window, its
 visitors and its total: the store's own ``counts``, as the API calls it on a miss of its
-cache) are read ``--reads`` times in turn, after warm-up rounds left out.
+cache) are read ``--reads`` times in turn, after warm-up rounds left out; then the hot id's counts again, each
+read after clearing Elasticsearch's shard request cache (the worst case: every span counted).
 
 ``ranking``: ``--hits`` hits of ``--ids`` ids over the last day, the id of rank r getting a
 share of about 1/r (Zipf), then ``top`` of the one-day window (limit 10) and of the total,
@@ -38,6 +39,8 @@ from hitcount.store_elastic.testing import delete_prefix
 BATCH = 20_000
 WARMUP_ROUNDS = 5
 COMMON_HITS, COMMON_IDS = 1_000, 1_000
+# Reads of the hot id each after clearing Elasticsearch's request cache: what the first read of a day costs.
+COLD_READS = 20
 ONE_DAY = next(window for window in WINDOWS if window.length == NS_PER_DAY)
 
 
@@ -80,7 +83,7 @@ def timed(reads: dict[str, Callable[[], object]], rounds: int) -> None:
         print(f"{name:<52}{statistics.median(values):>9.1f}{percentile(values, 0.99):>9.1f}")
 
 
-def counts(store: ElasticStore, arguments: argparse.Namespace) -> None:
+def counts(store: ElasticStore, admin: Elasticsearch, prefix: str, arguments: argparse.Namespace) -> None:
     now = now_ns()
     began = time.perf_counter()
     written = write(store, (Hit("hot", timestamp) for timestamp in spread(now, arguments.hits, LONGEST.length)))
@@ -106,9 +109,17 @@ def counts(store: ElasticStore, arguments: argparse.Namespace) -> None:
         },
         arguments.reads,
     )
+    cold = []
+    for _ in range(COLD_READS):
+        admin.indices.clear_cache(index=f"{prefix}-*", request=True)
+        began = time.perf_counter()
+        store.counts("hot", now_ns())
+        cold.append((time.perf_counter() - began) * 1000)
+    name = "counts of 'hot', Elasticsearch's request cache cleared"
+    print(f"{name:<52}{statistics.median(cold):>9.1f}{percentile(cold, 0.99):>9.1f}")
 
 
-def ranking(store: ElasticStore, arguments: argparse.Namespace) -> None:
+def ranking(store: ElasticStore, admin: Elasticsearch, prefix: str, arguments: argparse.Namespace) -> None:
     now = now_ns()
     weights = [1 / rank for rank in range(1, arguments.ids + 1)]
     scale = arguments.hits / sum(weights)
@@ -155,7 +166,7 @@ def main() -> None:
     [node] = admin.nodes.info(node_id="_local", filter_path="nodes.*.version").body["nodes"].values()
     print(f"elasticsearch {node['version']}, client {metadata.version('elasticsearch')}, prefix {prefix}")
     try:
-        (counts if arguments.phase == "counts" else ranking)(store, arguments)
+        (counts if arguments.phase == "counts" else ranking)(store, admin, prefix, arguments)
     finally:
         store.close()
         delete_prefix(admin, prefix)
