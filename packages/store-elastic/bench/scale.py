@@ -135,7 +135,7 @@ def ranking(store: ElasticStore, admin: Elasticsearch, prefix: str, arguments: a
     written = write(store, hits())
     store.refresh()
     print(f"loaded {written:,} hits of {arguments.ids:,} ids in {time.perf_counter() - began:.0f} s")
-    top = store.top(ONE_DAY, now_ns(), 10)
+    top = store.top(ONE_DAY, now, 10)
     expected = [(f"id-{rank}", shares[rank]) for rank in range(10)]
     if top != expected:
         raise SystemExit(f"the top ten are {top}, not {expected}")
