@@ -29,6 +29,20 @@ MILLISECONDS_PER_HOUR = NS_PER_HOUR // NS_PER_MILLISECOND
 SUM_OF_TOTAL = {"sum": {"field": COUNT_FIELD, "missing": 1}}
 
 
+def aggregating(filters: list[dict[str, Any]], aggregations: dict[str, Any]) -> dict[str, Any]:
+    """Search arguments of ``aggregations`` alone over the documents ``filters`` keep: no hits and no total,
+    no request cache (each search carries bounds of its own), and no partial results (an aggregation that
+    silently skipped a failed shard would be wrong, while an error lets the caller answer 503)."""
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "request_cache": False,
+        "allow_partial_search_results": False,
+        "query": {"bool": {"filter": filters}},
+        "aggregations": aggregations,
+    }
+
+
 def within(window: Window, now: int) -> dict[str, Any]:
     """Hits in (now - length, now]."""
     bounds = {"gt": timestamp_text(window.start(now)), "lte": timestamp_text(now), "format": TIMESTAMP_FORMAT}
@@ -65,12 +79,10 @@ def hours_arguments(id: str, now: int) -> dict[str, Any]:
     :func:`hitcount.core.hours.first_hour` to ``now``, read from the daily indices of those days."""
     bounds = {"gte": timestamp_text(first_hour(now)), "lte": timestamp_text(now), "format": TIMESTAMP_FORMAT}
     return {
-        "size": 0,
-        "track_total_hits": False,
-        "request_cache": False,
-        "allow_partial_search_results": False,
-        "query": {"bool": {"filter": [{"term": {ID_FIELD: id}}, {"range": {TIMESTAMP_FIELD: bounds}}]}},
-        "aggregations": {HOURS: {"date_histogram": {"field": TIMESTAMP_FIELD, "fixed_interval": "1h"}}},
+        **aggregating(
+            [{"term": {ID_FIELD: id}}, {"range": {TIMESTAMP_FIELD: bounds}}],
+            {HOURS: {"date_histogram": {"field": TIMESTAMP_FIELD, "fixed_interval": "1h"}}},
+        ),
         "filter_path": f"aggregations.{HOURS}.buckets.key,aggregations.{HOURS}.buckets.doc_count",
     }
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from hitcount.core.windows import Window
 from hitcount.store_elastic.layout import ID_FIELD, Layout
-from hitcount.store_elastic.query import SUM_OF_TOTAL, counted_in_total, within
+from hitcount.store_elastic.query import SUM_OF_TOTAL, aggregating, counted_in_total, within
 
 AGGREGATION = "top"
 HITS = "hits"
@@ -54,13 +54,9 @@ def search_arguments(
         order = [{"_count": "desc"}, {"_key": "asc"}]
         counted = {}
     terms = {"field": ID_FIELD, "size": size, "shard_size": size if ids else max(SHARD_SIZE, 10 * size), "order": order}
+    aggregation = {"terms": terms, **({"aggregations": counted} if counted else {})}
     return {
-        "size": 0,
-        "track_total_hits": False,
-        "request_cache": False,
-        "allow_partial_search_results": False,
-        "query": {"bool": {"filter": filters}},
-        "aggregations": {AGGREGATION: {"terms": terms, **({"aggregations": counted} if counted else {})}},
+        **aggregating(filters, {AGGREGATION: aggregation}),
         "filter_path": f"aggregations.{AGGREGATION}.buckets.key,aggregations.{AGGREGATION}.buckets.doc_count,"
         f"aggregations.{AGGREGATION}.buckets.{HITS}.value",
     }

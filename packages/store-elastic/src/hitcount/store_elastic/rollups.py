@@ -39,7 +39,7 @@ from hitcount.core.hit import Hit
 from hitcount.core.windows import NS_PER_DAY, NS_PER_HOUR
 from hitcount.store_elastic import bulk
 from hitcount.store_elastic.layout import COUNT_FIELD, ID_FIELD, TIMESTAMP_FIELD, Layout, timestamp_text
-from hitcount.store_elastic.query import NS_PER_MILLISECOND
+from hitcount.store_elastic.query import NS_PER_MILLISECOND, aggregating
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +91,9 @@ def hour_counts(start: int, end: int, ids: Sequence[str] = ()) -> dict[str, Any]
     filters: list[dict[str, Any]] = [{"range": {TIMESTAMP_FIELD: bounds}}]
     if ids:
         filters.append({"terms": {ID_FIELD: list(ids)}})
-    return {
-        "size": 0,
-        "track_total_hits": False,
-        "request_cache": False,
-        "allow_partial_search_results": False,
-        "query": {"bool": {"filter": filters}},
-        "aggregations": {
+    return aggregating(
+        filters,
+        {
             "buckets": {
                 "composite": {
                     "size": PAGE,
@@ -108,7 +104,7 @@ def hour_counts(start: int, end: int, ids: Sequence[str] = ()) -> dict[str, Any]
                 }
             }
         },
-    }
+    )
 
 
 class Rollups:
