@@ -201,8 +201,8 @@ class Rollups:
             and day * NS_PER_DAY < end
             and (day + 1) * NS_PER_DAY > start
         )
-        if days:
-            self._refresh(",".join(self._layout.index(day) for day in days))
+        if days:  # all of them (one name for any number: a URL of 365 names is too long for Elasticsearch)
+            self._refresh(self._layout.daily_pattern)
         written = 0
         for day in days:
             index = self._layout.index(day)
