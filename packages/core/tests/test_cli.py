@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,26 @@ def test_retention_removes_hits_older_than_the_setting(tmp_path: Path) -> None:
     store = Runtime.load(env).open_store()
     assert store.counts("a", now_ns()).total == 2
     store.close()
+
+
+def test_retention_at_a_later_time_seals_and_deletes_what_that_run_would_and_the_total_stays(tmp_path: Path) -> None:
+    env = {"HITCOUNT_DATA_DIR": str(tmp_path), "HITCOUNT_RETENTION": "73h"}
+    store = Runtime.load(env).open_store()
+    now = now_ns()
+    store.write([Hit("a", now - 2 * 86400 * NS_PER_SECOND), Hit("a", now)])
+    store.close()
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now // NS_PER_SECOND + 73 * 3600))
+    result = hitcount("retention", "--now", later, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("removed 1 ")  # the hit two days old; the other's hour is not sealed
+    store = Runtime.load(env).open_store()
+    store.write([Hit("a", now - 2 * 86400 * NS_PER_SECOND + 1)])  # late, for a sealed hour: its bucket takes it
+    assert store.counts("a", now_ns()).total == 3
+    store.close()
+    assert "rehearse" in hitcount("retention", "--help", env=env).stdout
+    refused = hitcount("retention", "--now", "next week", env=env)
+    assert refused.returncode == 2
+    assert "--now" in refused.stderr
 
 
 def test_rollup_seals_and_rebuilds_the_hourly_counts_and_the_total_stays(tmp_path: Path) -> None:

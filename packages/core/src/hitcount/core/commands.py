@@ -157,11 +157,31 @@ def run_dead_letters(arguments: argparse.Namespace, runtime: Runtime) -> int:
         queue.close()
 
 
+def configure_retention(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--now",
+        type=_utc_time,
+        metavar="YYYY-MM-DDTHH:MM:SSZ",
+        help="run as a later run will, at this time (UTC), to rehearse it: hours sealed then are sealed now, "
+        "and their hits deleted (a hit that still comes for one of them is counted into its hour)",
+    )
+
+
+def _utc_time(text: str) -> int:
+    """The ns of ``text``, an ISO 8601 time (UTC unless it names its offset)."""
+    moment = datetime.datetime.fromisoformat(text.removesuffix("Z") + ("+00:00" if text.endswith("Z") else ""))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return round(moment.timestamp() * NS_PER_SECOND)
+
+
 def run_retention(arguments: argparse.Namespace, runtime: Runtime) -> int:
-    """Seal the hours that can be sealed, then delete hits older than ``HITCOUNT_RETENTION``, now."""
+    """Seal the hours that can be sealed, then delete hits older than ``HITCOUNT_RETENTION``, now (or at
+    ``--now``)."""
     store = runtime.open_store()
     try:
-        now, retention = now_ns(), int(runtime.config.get(RETENTION) * NS_PER_SECOND)
+        now = now_ns() if arguments.now is None else arguments.now
+        retention = int(runtime.config.get(RETENTION) * NS_PER_SECOND)
         older_than = _utc((now - retention) / NS_PER_SECOND)
         # Calls of the store: what shows is that it still works, for how long.
         with Progress() as progress, progress.ticking(lambda s: f"deleting hits older than {older_than}: {s:.0f}s"):
@@ -222,7 +242,9 @@ def hitcount_register_commands(registry: Registry) -> None:
             configure_dead_letters,
         )
     )
-    registry.add_command(Command("retention", "Delete hits older than HITCOUNT_RETENTION now.", run_retention))
+    registry.add_command(
+        Command("retention", "Delete hits older than HITCOUNT_RETENTION now.", run_retention, configure_retention)
+    )
     registry.add_command(
         Command("rollup", "Seal the hours that can be sealed (or count them again).", run_rollup, configure_rollup)
     )
