@@ -55,6 +55,11 @@ def test_the_dashboard_ranks_ids_and_charts_the_chosen_ones_hours(stack: Stack, 
     assert "id=" in page.url  # the choice is in the address, to be shared
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+    # Any id may be looked at by its name, ranked or not.
+    page.locator("input[name=lookup]").fill(f"{prefix}c")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#detail-id")).to_have_text(f"{prefix}c")
+    expect(rows.first).to_have_text(f"{WINDOWS[0].reference}11")
 
 
 def test_without_a_token_the_dashboard_shows_public_ids_only_and_with_one_the_others(stack: Stack, page: Page) -> None:

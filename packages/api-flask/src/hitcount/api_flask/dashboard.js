@@ -76,7 +76,8 @@
 
   const detail = async (id) => {
     const path = encodeURIComponent(id);
-    const [counts, hours] = await Promise.all([read(`/analytics/${path}`), read(`/hours/${path}`)]);
+    // A store of a third party may not count hits per hour (501): the windows show all the same.
+    const [counts, hours] = await Promise.all([read(`/analytics/${path}`), read(`/hours/${path}`).catch((error) => error)]);
     document.getElementById("detail-id").textContent = id;
     const body = document.querySelector("#windows tbody");
     body.replaceChildren();
@@ -90,7 +91,9 @@
       const row = body.insertRow();
       ["all time", counts.total.toLocaleString(), "–"].forEach((text) => cell(row, text));
     }
-    chart(hours.hours);
+    document.getElementById("chart").style.display = hours instanceof Error ? "none" : "";
+    if (hours instanceof Error) document.getElementById("chart-range").textContent = hours.message;
+    else chart(hours.hours);
     document.getElementById("detail").hidden = false;
   };
 
@@ -114,6 +117,7 @@
 
   const choose = (id) => {
     chosen = id;
+    form.lookup.value = id;
     document.querySelectorAll("#ranking tr").forEach((row) => row.classList.toggle("chosen", row.dataset.id === id));
     show();
   };
@@ -121,10 +125,12 @@
   const query = new URLSearchParams(location.search);
   for (const name of ["window", "limit", "prefix"]) if (query.has(name)) form[name].value = query.get(name);
   chosen = query.get("id");
+  form.lookup.value = chosen || "";
   form.token.value = sessionStorage.getItem(TOKEN) || "";
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    show();
+    if (form.lookup.value) choose(form.lookup.value);
+    else show();
   });
   form.window.addEventListener("change", show);
   form.limit.addEventListener("change", show);
