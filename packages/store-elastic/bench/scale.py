@@ -106,6 +106,7 @@ def counts(store: ElasticStore, admin: Elasticsearch, prefix: str, arguments: ar
             f"counts of a common id ({COMMON_HITS:,} hits, baseline)": lambda: store.counts(
                 f"common-{random.randrange(COMMON_IDS)}", now_ns()
             ),
+            "hours of 'hot' (the dashboard's chart)": lambda: store.hours("hot", now_ns()),
         },
         arguments.reads,
     )
