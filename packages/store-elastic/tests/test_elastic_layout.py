@@ -7,7 +7,7 @@ from elasticsearch import Elasticsearch
 
 from hitcount.core.hit import Hit
 from hitcount.core.rollups import seal_line
-from hitcount.core.windows import NS_PER_DAY, NS_PER_SECOND, Counts
+from hitcount.core.windows import LONGEST, NS_PER_DAY, NS_PER_SECOND, Counts
 from hitcount.store_elastic.layout import Layout, timestamp_text
 
 HOUR = 3600 * NS_PER_SECOND
@@ -37,9 +37,14 @@ def test_a_hit_goes_to_the_index_of_its_own_utc_day() -> None:
 def test_counts_read_the_four_days_that_can_hold_the_last_three_days() -> None:
     layout = Layout("hits")
     noon = MIDNIGHT + 12 * HOUR
-    assert layout.counted_indices(noon) == ["hits-2024.02.27", "hits-2024.02.28", "hits-2024.02.29", "hits-2024.03.01"]
+    assert layout.indices_since(LONGEST.start(noon), noon) == [
+        "hits-2024.02.27",
+        "hits-2024.02.28",
+        "hits-2024.02.29",
+        "hits-2024.03.01",
+    ]
     # At midnight the oldest window starts exactly at a midnight: that day's index is still read.
-    assert layout.counted_indices(MIDNIGHT)[0] == "hits-2024.02.27"
+    assert layout.indices_since(LONGEST.start(MIDNIGHT), MIDNIGHT)[0] == "hits-2024.02.27"
 
 
 def test_only_indices_whose_day_ended_at_or_before_the_cutoff_expire() -> None:

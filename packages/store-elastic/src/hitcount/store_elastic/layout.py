@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hitcount.core.windows import LONGEST, NS_PER_DAY, NS_PER_SECOND
+from hitcount.core.windows import NS_PER_DAY, NS_PER_SECOND
 
 ID_FIELD = "id"
 TIMESTAMP_FIELD = "@timestamp"
@@ -127,10 +127,6 @@ class Layout:
     def index_of(self, timestamp: int) -> str:
         """The index a hit at ``timestamp`` (ns) is written to."""
         return self.index(timestamp // NS_PER_DAY)
-
-    def counted_indices(self, now: int) -> list[str]:
-        """The daily indices that can hold hits of the longest window at ``now``, oldest first."""
-        return self.indices_since(LONGEST.start(now), now)
 
     def indices_since(self, start: int, now: int) -> list[str]:
         """The daily indices that can hold hits in [start, now], oldest first; beyond

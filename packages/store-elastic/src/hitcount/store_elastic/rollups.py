@@ -208,7 +208,7 @@ class Rollups:
             index = self._layout.index(day)
             first, last = max(start, day * NS_PER_DAY), min(end, (day + 1) * NS_PER_DAY)
             while (counted := self._count_generation(index, first, last, epoch)) is None:
-                if not self._exists(index):
+                if self._generation(index) is None:
                     break  # retention deleted it: its hours are sealed already
             written += counted or 0
         return written
@@ -255,10 +255,6 @@ class Rollups:
             except NotFoundError:
                 return None
         return str(settings[index]["settings"]["index"]["uuid"])
-
-    def _exists(self, index: str) -> bool:
-        with self._errors(f"looking for {index}"):
-            return bool(self._client.indices.exists(index=index))
 
     def _refresh(self, index: str) -> None:
         with self._errors(f"refreshing {index}"):

@@ -75,6 +75,13 @@ def add_converter(state: BlueprintSetupState) -> None:
     state.app.url_map.converters["id"] = IdConverter
 
 
+def _limit_reads() -> None:
+    """429 for a client address over ``HITCOUNT_READ_RATE_LIMIT``, before anything else is looked at."""
+    state = api_state()
+    if state.read_limiter is not None:
+        state.read_limiter.check(state.proxies.client(request.environ))
+
+
 def _readable(text: str) -> ReadId:
     """The id ``text`` names, as it is read (normal form C, as every hit's id is stored), once
     the caller may read it.
@@ -85,8 +92,7 @@ def _readable(text: str) -> ReadId:
     learns nothing of it.
     """
     state = api_state()
-    if state.read_limiter is not None:
-        state.read_limiter.check(state.proxies.client(request.environ))
+    _limit_reads()
     authorization = request.headers.get("Authorization")
     try:
         id = read_id(text)
@@ -133,8 +139,7 @@ def ranking() -> Response:
     set), else only ids of ``HITCOUNT_PUBLIC_IDS``, looked for among the :data:`PUBLIC_RANKED` first,
     the others left out unseen."""
     state = api_state()
-    if state.read_limiter is not None:
-        state.read_limiter.check(state.proxies.client(request.environ))
+    _limit_reads()
     window = window_or_total(request.args.get("window", LONGEST.name))
     limit = _ranking_limit(request.args.get("limit", str(DEFAULT_RANKED)))
     prefix = _ranking_prefix(request.args.get("prefix", ""))
