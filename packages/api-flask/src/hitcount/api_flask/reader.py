@@ -64,7 +64,8 @@ W = TypeVar("W", Ranking, Hours)
 
 @dataclass(frozen=True)
 class Reading(Generic[V]):
-    """Counts or a ranking to answer, how old they are (seconds), and whether they are fresher than the max age."""
+    """Counts, a ranking or hours to answer, how old they are (seconds), and whether they are fresher than the
+    max age."""
 
     value: V
     age: float
@@ -100,7 +101,7 @@ class Reader:
         self._timeout = timeout
         self._max_age = max_age
         self._concurrency = concurrency
-        # By id for counts, by (window, prefix, size) for rankings.
+        # By id for counts, by what was read for rankings and hours (:meth:`_read_here`).
         self._flights: dict[Hashable, _Flight] = {}
         # Rankings and hours, by what was read: kept in the worker alone.
         self._here: OrderedDict[Hashable, Ranking | Hours] = OrderedDict()
@@ -130,9 +131,7 @@ class Reader:
         """The hits of ``id`` in each hour of the last three days."""
         return self._read_here(("hours", id), lambda now, store: store.hours(id, now))
 
-    def _read_here(
-        self, key: tuple[str, ...] | tuple[str, str, str, int], read: Callable[[int, HitStore], W]
-    ) -> Reading[W]:
+    def _read_here(self, key: tuple[Hashable, ...], read: Callable[[int, HitStore], W]) -> Reading[W]:
         """What ``read`` answers of the store now, kept in the worker alone (:data:`KEPT_HERE` answers) and
         answered like counts: fresh, or stale when the store fails; :class:`StoreUnavailable`,
         :class:`StoreError`, or :class:`Unsupported` for a store that cannot answer it, when none."""
