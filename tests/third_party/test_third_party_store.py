@@ -9,14 +9,19 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from hitcount.core.testing.processes import free_port, wait_until
 from tests.e2e.serving import serve, stop
 
 
-def last_count(url: str) -> int:
+def read(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as response:
-        return int(json.load(response)["counts"][-1]["count"])
+        return json.load(response)
+
+
+def last_count(url: str) -> int:
+    return int(read(url)["counts"][-1]["count"])
 
 
 def test_hitcount_serves_a_hit_into_a_third_party_store_and_reads_it_back(tmp_path: Path) -> None:
@@ -28,6 +33,10 @@ def test_hitcount_serves_a_hit_into_a_third_party_store_and_reads_it_back(tmp_pa
             assert response.status == 204
         wait_until(lambda: last_count(f"http://127.0.0.1:{port}/analytics/plugged-in") == 1, "the hit counted")
         assert list((tmp_path / "data" / "files-store").glob("*.hits")), "the hit is in the plugin's files"
+        # It keeps no hourly counts: its total is the hits it retains, and /readyz says so.
+        assert read(f"http://127.0.0.1:{port}/analytics/plugged-in")["total"] == 1
+        store = read(f"http://127.0.0.1:{port}/readyz")["checks"]["store"]
+        assert store["detail"].endswith("keeps no hourly counts, so a total counts only the hits it retains")
     finally:
         stop(process)
 
@@ -37,4 +46,6 @@ def test_rollup_of_a_third_party_store_without_hourly_counts_says_why(tmp_path: 
     command = [sys.executable, "-m", "hitcount.core.cli", "rollup"]
     rollup = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert rollup.returncode == 1
-    assert rollup.stderr.strip() == "hitcount: error: the files store keeps no hourly counts: it answers no total"
+    assert rollup.stderr.strip() == (
+        "hitcount: error: the files store keeps no hourly counts: its totals count only the hits it retains"
+    )

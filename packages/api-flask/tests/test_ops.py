@@ -66,7 +66,7 @@ def test_readyz_says_when_the_store_keeps_no_totals(make_app: AppFactory) -> Non
     assert body["degraded"] is False
     assert body["checks"]["store"] == {
         "ok": True,
-        "detail": "in-process memory store; keeps no hourly counts, so answers have no total",
+        "detail": "in-process memory store; keeps no hourly counts, so a total counts only the hits it retains",
     }
     assert "total" not in orjson.loads(app.test_client().get("/analytics/x").data)
 

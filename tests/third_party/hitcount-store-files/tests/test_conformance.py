@@ -7,7 +7,8 @@ class TestFilesStore(HitStoreConformance):
     backend = "files"
     # Written before visitors were counted: it answers counts without them, which the suite checks.
     counts_visitors = False
-    # And before totals: it keeps no rollups, so it answers no total and its purge deletes what it is told.
+    # And before totals: it keeps no rollups, so its total counts the hits it retains, and its purge
+    # deletes what it is told.
     keeps_rollups = False
     # Nor does it rank ids: the API answers its rankings 501, which the suite checks it raises for.
     ranks_ids = False

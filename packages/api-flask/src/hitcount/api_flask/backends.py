@@ -244,7 +244,7 @@ class Backends:
         timeout = self._health_timeout
         store = self.store.health(timeout)
         if store.ok and not self.store.get().keeps_totals:
-            store = Health(True, f"{store.detail}; keeps no hourly counts, so answers have no total")
+            store = Health(True, f"{store.detail}; keeps no hourly counts, so a total counts only the hits it retains")
         return {
             "queue": self.queue.health(timeout),
             "spool": self.spool.health(timeout),

@@ -217,7 +217,10 @@ def run_rollup(arguments: argparse.Namespace, runtime: Runtime) -> int:
     store = runtime.open_store()
     try:
         if not store.keeps_totals:
-            raise ConfigError(f"the {runtime.config.get(STORE)} store keeps no hourly counts: it answers no total")
+            store_name = runtime.config.get(STORE)
+            raise ConfigError(
+                f"the {store_name} store keeps no hourly counts: its totals count only the hits it retains"
+            )
         line = seal_line(now_ns())
         print(f"sealed {store.seal(line)} hourly counts; every hour before {_utc(line / NS_PER_SECOND)} is sealed")
         if arguments.rebuild:

@@ -43,7 +43,10 @@ class HitStore(abc.ABC):
 
     @property
     def keeps_totals(self) -> bool:
-        """Whether :attr:`Counts.total` is answered: the store keeps rollups (implements :meth:`seal`)."""
+        """Whether :attr:`Counts.total` outlives retention: the store keeps rollups (implements :meth:`seal`).
+
+        One that does not answers the total of the hits it still retains, which retention lowers.
+        """
         return type(self).seal is not HitStore.seal
 
     def seal(self, before: int) -> int:
@@ -51,7 +54,8 @@ class HitStore(abc.ABC):
         id, as :mod:`hitcount.core.rollups` says; return how many hourly counts of ids were written now.
 
         From then on :attr:`Counts.total` counts those hours from their buckets, whatever retention
-        deletes. The default, for a store that keeps no rollups, seals nothing: its totals are None.
+        deletes. The default, for a store that keeps no rollups, seals nothing: its totals count the hits
+        it retains.
         """
         return 0
 

@@ -83,7 +83,8 @@ class Counts:
     ``values`` are the hits in each window; ``visitors`` the distinct visitor keys among them
     (hits without a key count in ``values`` only), or None from a store that does not count visitors;
     ``total`` every hit of the id up to ``now`` ever stored, retention notwithstanding
-    (:mod:`hitcount.core.rollups`), or None from a store that keeps no rollups.
+    (:mod:`hitcount.core.rollups`); from a store that keeps no rollups, the hits of the id up to
+    ``now`` it still retains, or None when it cannot tell them (a store written before totals).
     """
 
     id: str

@@ -7,6 +7,7 @@ not appended again, which is what the contract asks of a redelivered batch.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import os
@@ -46,8 +47,12 @@ class FilesStore(HitStore):
                         os.fsync(file.fileno())
 
     def counts(self, id: str, now: int) -> Counts:
+        """The windows, and as the total the hits kept up to ``now``: it keeps no hourly counts, so
+        retention lowers its totals."""
         with self._locked(fcntl.LOCK_SH):
-            return Counts.of_timestamps(id, now, self._read(id).values())
+            timestamps = list(self._read(id).values())
+        counts = Counts.of_timestamps(id, now, timestamps)
+        return dataclasses.replace(counts, total=sum(timestamp <= now for timestamp in timestamps))
 
     def purge(self, before: int) -> int:
         removed = 0

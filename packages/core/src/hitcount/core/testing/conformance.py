@@ -540,7 +540,7 @@ class HitStoreConformance(_Suite):
     #: Whether the store counts distinct visitors (:attr:`Counts.visitors`); one that does not answers None.
     counts_visitors: ClassVar[bool] = True
     #: Whether the store keeps hourly rollups (:meth:`HitStore.seal`, :attr:`Counts.total`); one that does not
-    #: answers no total.
+    #: answers the total of the hits it retains.
     keeps_rollups: ClassVar[bool] = True
     #: Whether the store ranks ids (:meth:`HitStore.top`); one that does not raises NotImplementedError.
     ranks_ids: ClassVar[bool] = True
@@ -635,16 +635,30 @@ class HitStoreConformance(_Suite):
         store.seal(seal_line(now))  # which a store keeping rollups needs to delete those hours
         assert store.purge(now - 4 * day) >= 1
         store.refresh()
+        if not self.keeps_rollups:  # the two hits purged leave its total, which counts the hits retained
+            before = dataclasses.replace(before, total=len(recent))
         assert store.counts("kept", now) == before
         assert store.purge(now - 4 * day) == 0
 
     def _total(self, store: HitStore, id: str, now: int) -> int:
         total = store.counts(id, now).total
-        if not self.keeps_rollups:
-            assert total is None
-            pytest.skip("this store keeps no rollups")
         assert total is not None
+        if not self.keeps_rollups:
+            pytest.skip("this store keeps no rollups: its total is the hits it retains")
         return total
+
+    def test_without_rollups_the_total_counts_the_hits_retained(self, make_store: StoreFactory) -> None:
+        if self.keeps_rollups:
+            pytest.skip("its total outlives retention")
+        now = now_ns()
+        ages = [0, NS_PER_HOUR, 5 * NS_PER_DAY, 10 * NS_PER_DAY]
+        store = _written(make_store(), [*(Hit("retained", now - age) for age in ages), Hit("retained", now + 1)])
+        assert not store.keeps_totals
+        assert store.counts("retained", now).total == len(ages)  # not the one after now
+        assert store.purge(now - 4 * NS_PER_DAY) >= 1
+        store.refresh()
+        assert store.counts("retained", now).total == 2
+        assert store.counts("never", now).total == 0
 
     def test_the_total_counts_every_hit_stored_up_to_now(self, make_store: StoreFactory) -> None:
         now = now_ns()
